@@ -1,0 +1,83 @@
+"""The `deployer-tui` command (design §3): the TUI by default, and the serve/apinode/package sub-commands.
+
+Sub-command implementations are imported lazily so that `deployer-tui package` does not pay
+for Textual and the TUI does not pay for the server stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deployer-tui",
+        description="Terminal console for the Dataiku DSS API Deployer. With no connection configured it "
+        "starts a local deployer and API node with demo data.",
+    )
+    parser.add_argument("--url", help="API Deployer URL (else DKU_DSS_URL, ~/.dataiku/config.json, or local)")
+    parser.add_argument("--api-key", help="API key (else DKU_API_KEY or the profile's key)")
+    parser.add_argument("--profile", help="instance name in ~/.dataiku/config.json (dss_instances)")
+    parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    parser.add_argument("--ca-bundle", metavar="FILE", help="CA bundle to verify TLS certificates with")
+    parser.add_argument("--read-only", action="store_true", help="refuse every action that changes something")
+    parser.add_argument("--data-dir", help="data directory of the embedded local deployer")
+    parser.add_argument("--config-path", action="store_true", help="print the config file's path and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the local API Deployer and N local API nodes")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=11200, help="0 picks a free port")
+    serve.add_argument("--data-dir", dest="serve_data_dir", metavar="DATA_DIR",
+                       help="where state is kept (default: the user's data directory)")
+    serve.add_argument("--api-key", dest="serve_api_key", metavar="KEY",
+                       help="admin API key (else one is generated once and kept in the data dir, mode 0600)")
+    serve.add_argument("--apinodes", type=int, default=1, metavar="N", help="local API nodes to start (default 1)")
+    serve.add_argument("--no-demo", action="store_true", help="do not create demo content in a new data dir")
+
+    apinode = sub.add_parser("apinode", help="run one standalone local API node")
+    apinode.add_argument("--host", default="127.0.0.1")
+    apinode.add_argument("--port", type=int, default=12000, help="0 picks a free port")
+    apinode.add_argument("--data-dir", dest="node_data_dir", metavar="DATA_DIR")
+    apinode.add_argument("--admin-key", metavar="KEY",
+                         help="admin API key (else one is generated once and kept in the data dir, mode 0600)")
+
+    package = sub.add_parser("package", help="build and validate a version package from a folder")
+    package.add_argument("src_dir", metavar="SRC_DIR")
+    package.add_argument("-o", "--output", metavar="OUT.zip")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from deployer_tui.server.serve import main as serve_main
+
+        return serve_main(args)
+    if args.command == "apinode":
+        from deployer_tui.server.apinode.main import main as apinode_main
+
+        return apinode_main(args)
+    if args.command == "package":
+        return _package(args)
+    from deployer_tui.ui.launch import main as ui_main
+
+    return ui_main(args)
+
+
+def _package(args: argparse.Namespace) -> int:
+    from deployer_tui.core.package import PackageError, build_package
+
+    try:
+        out, info = build_package(args.src_dir, args.output)
+    except PackageError as exc:
+        print(f"deployer-tui package: {exc}", file=sys.stderr)
+        return 2
+    endpoints = ", ".join(f"{ep['id']} ({ep['type']})" for ep in info.endpoints)
+    print(f"{out}: version {info.version_id}, endpoints: {endpoints}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""What the local deployer and the local API nodes share on the wire.
+
+DSS-shaped error JSON, API-key extraction from the three header forms the official
+client and docs use, and the body/query quirks of protocol.md Appendix B: JSON bodies
+arrive without a Content-Type, booleans arrive as ``True``/``False``, and paths may carry
+``//`` or a trailing ``/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+# Java class names the DSS public API puts in errorType (protocol.md §1.4). Clients match on
+# them, so keep the DSS spelling rather than inventing our own.
+ILLEGAL_ARGUMENT = "java.lang.IllegalArgumentException"
+NOT_FOUND = "com.dataiku.dip.server.controllers.NotFoundException"
+NOT_AUTHENTICATED = "com.dataiku.dip.exceptions.NotAuthenticatedException"
+UNAUTHORIZED = "com.dataiku.dip.exceptions.UnauthorizedException"
+MALFORMED_REQUEST = "com.dataiku.dip.server.MalformedRequestException"
+CONFLICT = "com.dataiku.dip.exceptions.AlreadyExistsException"
+ENDPOINT_UNAVAILABLE = "com.dataiku.lambda.EndpointUnavailableException"
+CODE_FAILED = "com.dataiku.dip.exceptions.ExternalProcessFailedException"
+INTERNAL = "java.lang.RuntimeException"
+
+_TYPE_FOR_STATUS = {
+    400: ILLEGAL_ARGUMENT,
+    401: NOT_AUTHENTICATED,
+    403: UNAUTHORIZED,
+    404: NOT_FOUND,
+    409: CONFLICT,
+    503: ENDPOINT_UNAVAILABLE,
+}
+
+
+class DSSHTTPError(Exception):
+    """Raise anywhere in a handler to answer with a DSS-shaped error JSON."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        error_type: str | None = None,
+        detail: str | None = None,
+        code: str | None = None,
+        payload: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_type = error_type or _TYPE_FOR_STATUS.get(status, INTERNAL)
+        self.detail = detail
+        self.code = code
+        self.payload = payload
+
+
+def bad_request(message: str, **kw: Any) -> DSSHTTPError:
+    return DSSHTTPError(400, message, **kw)
+
+
+def not_found(message: str, **kw: Any) -> DSSHTTPError:
+    return DSSHTTPError(404, message, **kw)
+
+
+def conflict(message: str, **kw: Any) -> DSSHTTPError:
+    return DSSHTTPError(409, message, **kw)
+
+
+def forbidden(message: str, **kw: Any) -> DSSHTTPError:
+    return DSSHTTPError(403, message, **kw)
+
+
+def error_body(
+    error_type: str, message: str, detail: str | None = None, code: str | None = None, payload: Any = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "errorType": error_type,
+        "message": message,
+        "detailedMessage": detail or message,
+        "stackTrace": [],
+    }
+    if code:
+        body["code"] = code
+    if payload is not None:
+        body["payload"] = payload
+    return body
+
+
+def error_response(exc: DSSHTTPError, realm: str = "DSS API") -> JSONResponse:
+    headers = {"WWW-Authenticate": f'Basic realm="{realm}"'} if exc.status == 401 else None
+    return JSONResponse(
+        error_body(exc.error_type, exc.message, exc.detail, exc.code, exc.payload),
+        status_code=exc.status,
+        headers=headers,
+    )
+
+
+def extract_api_key(request: Request) -> str | None:
+    """The API key of a request, or None when it carries none.
+
+    Accepted (protocol.md §1.3): Basic with the key as username (what dataikuapi sends),
+    Basic with an empty username and the key as password (the docs' curl form), and
+    Bearer with the key as token.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return value
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        user, _, password = decoded.partition(":")
+        return user or password or None
+    ticket = request.headers.get("x-dku-apiticket")
+    return ticket or None
+
+
+def parse_bool(value: str | None, default: bool = False) -> bool:
+    """Query-string booleans: dataikuapi renders Python's True/False verbatim."""
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise bad_request(f"Invalid boolean value: {value!r}")
+
+
+async def read_json(request: Request, *, required: bool = True, what: str = "object") -> Any:
+    """Parse the raw body as JSON whatever the Content-Type (the official client sends none)."""
+    raw = await request.body()
+    if not raw.strip():
+        if required:
+            raise DSSHTTPError(400, f"Could not parse a {what} from request body: body is empty",
+                               error_type=MALFORMED_REQUEST)
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DSSHTTPError(400, f"Could not parse a {what} from request body: {exc}",
+                           error_type=MALFORMED_REQUEST) from None
+
+
+def query_json(request: Request, name: str, *, required: bool = False) -> Any:
+    """A JSON document carried in a query parameter (run-test-queries, run-queries)."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise bad_request(f"Missing parameter {name}")
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise bad_request(f"Parameter {name} is not valid JSON: {exc}") from None
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """None becomes 204 with no body, a plain string becomes {"msg": ...}: DSS's writeJSON rules."""
+    if data is None:
+        return Response(status_code=204, headers=headers)
+    if isinstance(data, str):
+        data = {"msg": data}
+    return JSONResponse(data, status_code=status, headers=headers)
+
+
+class NormalizePathMiddleware:
+    """Collapse duplicate slashes and drop a trailing slash, so `//dip/publicapi/x/` routes as `/dip/publicapi/x`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            normalized = "/" + "/".join(part for part in path.split("/") if part)
+            if normalized != path:
+                scope = dict(scope)
+                scope["path"] = normalized
+                scope["raw_path"] = normalized.encode()
+        await self.app(scope, receive, send)
+
+
+class HeadersMiddleware:
+    """Add fixed response headers (DSS-Version and the API version header)."""
+
+    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
+        self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message = dict(message)
+                message["headers"] = list(message.get("headers", [])) + self.headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

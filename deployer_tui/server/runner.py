@@ -1,0 +1,102 @@
+"""Run one or more Starlette apps on uvicorn in one event loop, and announce each listener.
+
+`deployer-tui serve` and `deployer-tui apinode` both print "<name>: <url>" once a listener
+accepts connections (design §3), flushed, so that a script or a test reading a pipe can wait
+for it. SIGINT and SIGTERM stop every server cleanly (lifespans run their shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+@dataclass
+class Listener:
+    name: str
+    app: ASGIApp
+    host: str = "127.0.0.1"
+    port: int = 0
+    # Filled once bound: the real port when 0 was asked.
+    url: str = field(default="", init=False)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind before starting uvicorn so that port 0 resolves to a known port we can announce."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(host: str, sock: socket.socket) -> str:
+    port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+async def serve_all(
+    listeners: list[Listener],
+    *,
+    announce: Callable[[str], None] | None = None,
+    on_ready: Callable[[list[Listener]], Awaitable[None]] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve every listener until `stop` is set or a signal arrives.
+
+    Listeners start in order; each is announced as soon as it accepts connections, so that
+    later ones (the deployer) may rely on earlier ones (the API nodes) being up.
+    """
+    announce = announce or _print_flush
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+
+    servers: list[uvicorn.Server] = []
+    tasks: list[asyncio.Task] = []
+    try:
+        for listener in listeners:
+            sock = bind_socket(listener.host, listener.port)
+            listener.url = url_of(listener.host, sock)
+            config = uvicorn.Config(listener.app, log_level="warning", access_log=False, lifespan="on",
+                                    timeout_graceful_shutdown=5)
+            server = uvicorn.Server(config)
+            # uvicorn installs its own signal handlers in serve(); we own signals here.
+            server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+            servers.append(server)
+            tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
+            while not server.started:
+                if tasks[-1].done():
+                    tasks[-1].result()  # re-raise the start-up failure
+                    raise RuntimeError(f"{listener.name} stopped during start-up")
+                await asyncio.sleep(0.01)
+            announce(f"{listener.name}: {listener.url}")
+        if on_ready is not None:
+            await on_ready(listeners)
+        stop_wait = asyncio.create_task(stop.wait())
+        await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        stop_wait.cancel()
+    finally:
+        # Stop in reverse order: the deployer first, then the nodes it drives.
+        for server in reversed(servers):
+            server.should_exit = True
+        for task in reversed(tasks):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
+
+
+def _print_flush(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
