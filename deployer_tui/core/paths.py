@@ -1,0 +1,54 @@
+"""Where deployer-tui keeps things on the user's machine (XDG base directories).
+
+The local deployer's default data dir and the TUI's config file are found here, so that
+`deployer-tui serve` and the TUI's embedded deployer agree without talking to each other.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP = "deployer-tui"
+# The local deployer keeps its generated admin key in this file of its data dir (mode 0600).
+ADMIN_KEY_FILE = "admin-api-key"
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    value = os.environ.get(var)
+    return Path(value) if value and os.path.isabs(value) else Path.home() / fallback
+
+
+def data_dir() -> Path:
+    """Default data dir of the embedded local deployer: $DEPLOYER_TUI_DATA_DIR, else XDG data home."""
+    override = os.environ.get("DEPLOYER_TUI_DATA_DIR")
+    if override:
+        return Path(override)
+    return _xdg("XDG_DATA_HOME", ".local/share") / APP
+
+
+def config_dir() -> Path:
+    return _xdg("XDG_CONFIG_HOME", ".config") / APP
+
+
+def config_file() -> Path:
+    """The TUI's config file: $DEPLOYER_TUI_CONFIG, else <XDG config home>/deployer-tui/config.toml."""
+    override = os.environ.get("DEPLOYER_TUI_CONFIG")
+    return Path(override) if override else config_dir() / "config.toml"
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Write a file holding a key: created 0600 from the start, never world-readable for an instant."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
