@@ -1,0 +1,403 @@
+"""DeployerClient: every API Deployer call of protocol.md §2.1 and §3, async, raw JSON kept.
+
+Speaks to a real DSS or to the local deployer alike (design §1). Authentication is HTTP Basic with the key
+as username, like dataikuapi. Only idempotent GETs are retried, on connection errors, timeouts and
+502/503/504, with a small bounded exponential backoff; POST/PUT/DELETE are never retried because a lost
+answer does not mean the change was not made.
+
+The API key lives only inside the httpx auth object: it is never logged, never put in an exception
+message, and `repr(client)` does not show it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from deployer_tui.core.errors import ConnectionLost, DeployerError, RequestTimeout
+
+Progress = Callable[[int, int], None]
+"""progress(done_bytes, total_bytes); total is 0 when the size is not known."""
+
+_RETRY_STATUSES = frozenset({502, 503, 504})
+_CHUNK = 64 * 1024
+
+
+def _seg(value: str) -> str:
+    """One URL path segment: ids may contain characters that must not split the path."""
+    return quote(str(value), safe="")
+
+
+def _flag(value: bool) -> str:
+    # dataikuapi renders Python booleans verbatim; DSS (Spring) and our server parse them case-insensitively.
+    return "True" if value else "False"
+
+
+def _local_file_error(exc: OSError, path: Path) -> DeployerError:
+    return DeployerError(f"{path}: {exc.strerror or exc}", error_type="LocalFileError", detail=str(exc))
+
+
+class DeployerClient:
+    """Async client of one API Deployer. Use as `async with DeployerClient(url, key) as client:`."""
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        *,
+        verify: bool | str = True,
+        timeout: float = 30.0,
+        max_connections: int = 20,
+        prefix: str = "/public/api",
+        retries: int = 2,
+        backoff: float = 0.2,
+        max_backoff: float = 2.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"not an http(s) URL: {self.url!r}")
+        self.host = parts.netloc.rsplit("@", 1)[-1]
+        self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            base_url=self.url + self.prefix,
+            auth=httpx.BasicAuth(api_key, ""),
+            verify=verify,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"DeployerClient(url={self.url!r}, prefix={self.prefix!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> DeployerClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ transport
+
+    def _transport_error(self, exc: Exception, method: str, path: str) -> DeployerError:
+        reason = str(exc) or type(exc).__name__
+        if isinstance(exc, httpx.TimeoutException):
+            return RequestTimeout(self.host, type(exc).__name__, method=method, path=path)
+        if isinstance(exc, httpx.ConnectError):
+            lowered = reason.lower()
+            if "refused" in lowered:
+                reason = "connection refused"
+            elif "certificate" in lowered or "ssl" in lowered:
+                reason = f"TLS error: {reason}"
+        return ConnectionLost(self.host, reason, method=method, path=path)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        json_body: Any = None,
+        content: Any = None,
+        headers: dict | None = None,
+        stream: bool = False,
+    ) -> httpx.Response:
+        """One request, with retries for GETs; raises DeployerError for every failure, status ≥ 400 included."""
+        attempts = 1 + (self.retries if method == "GET" else 0)
+        delay = self.backoff
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                request = self._http.build_request(
+                    method, path, params=params, json=json_body, content=content, headers=headers
+                )
+                response = await self._http.send(request, stream=stream)
+            except (httpx.TransportError, httpx.TimeoutException) as exc:
+                if last:
+                    raise self._transport_error(exc, method, path) from None
+            else:
+                if response.status_code < 400:
+                    return response
+                if response.status_code not in _RETRY_STATUSES or last:
+                    if stream:
+                        await response.aread()
+                        await response.aclose()
+                    raise self._http_error(response, method, path)
+                await response.aclose()
+            await self._sleep(delay)
+            delay = min(delay * 2, self.max_backoff)
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _http_error(response: httpx.Response, method: str, path: str) -> DeployerError:
+        text = response.text
+        try:
+            parsed = json.loads(text) if text.strip() else None
+        except ValueError:
+            parsed = None
+        return DeployerError.from_response(response.status_code, text, parsed, method=method, path=path)
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._send(method, path, **kwargs)
+        if response.status_code == 204 or not response.content.strip():
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise DeployerError(
+                f"the server answered {method} {path} with a body that is not JSON",
+                status=response.status_code, error_type="MalformedResponse",
+                detail=response.text[:500], method=method, path=path,
+            ) from None
+
+    async def _empty(self, method: str, path: str, **kwargs: Any) -> None:
+        await self._send(method, path, **kwargs)
+
+    async def _list(self, path: str) -> list[dict]:
+        data = await self._json("GET", path)
+        if not isinstance(data, list):
+            raise DeployerError(f"expected a list from GET {path}", error_type="MalformedResponse", path=path)
+        return data
+
+    # ------------------------------------------------------------------ misc
+
+    async def auth_info(self) -> dict:
+        return await self._json("GET", "/auth/info")
+
+    async def list_stages(self) -> list[dict]:
+        return await self._list("/api-deployer/stages")
+
+    # ------------------------------------------------------------------ infras
+
+    async def list_infras(self) -> list[dict]:
+        return await self._list("/api-deployer/infras")
+
+    async def get_infra(self, infra_id: str) -> dict:
+        return await self._json("GET", f"/api-deployer/infras/{_seg(infra_id)}")
+
+    async def create_infra(
+        self, infra_id: str, stage: str, type: str = "STATIC", govern_check_policy: str = "NO_CHECK"
+    ) -> dict:
+        body = {"id": infra_id, "stage": stage, "type": type, "governCheckPolicy": govern_check_policy}
+        return await self._json("POST", "/api-deployer/infras", json_body=body)
+
+    async def get_infra_settings(self, infra_id: str) -> dict:
+        return await self._json("GET", f"/api-deployer/infras/{_seg(infra_id)}/settings")
+
+    async def save_infra_settings(self, infra_id: str, settings: dict) -> None:
+        await self._empty("PUT", f"/api-deployer/infras/{_seg(infra_id)}/settings", json_body=settings)
+
+    async def delete_infra(self, infra_id: str) -> None:
+        await self._empty("DELETE", f"/api-deployer/infras/{_seg(infra_id)}")
+
+    # ------------------------------------------------------------------ services and versions
+
+    async def list_services(self) -> list[dict]:
+        return await self._list("/api-deployer/services")
+
+    async def get_service(self, service_id: str) -> dict:
+        return await self._json("GET", f"/api-deployer/services/{_seg(service_id)}")
+
+    async def create_service(self, service_id: str) -> dict:
+        return await self._json("POST", "/api-deployer/services", json_body={"publishedServiceId": service_id})
+
+    async def get_service_settings(self, service_id: str) -> dict:
+        return await self._json("GET", f"/api-deployer/services/{_seg(service_id)}/settings")
+
+    async def save_service_settings(self, service_id: str, settings: dict) -> None:
+        await self._empty("PUT", f"/api-deployer/services/{_seg(service_id)}/settings", json_body=settings)
+
+    async def delete_service(self, service_id: str) -> None:
+        await self._empty("DELETE", f"/api-deployer/services/{_seg(service_id)}")
+
+    async def import_version(self, service_id: str, path: str | os.PathLike, progress: Progress | None = None) -> None:
+        """Upload a version package zip, streamed from disk (multipart part `file`, filename = basename)."""
+        path = Path(path)
+        try:
+            size = path.stat().st_size
+            fh = path.open("rb")
+        except OSError as exc:
+            raise _local_file_error(exc, path) from None
+        boundary = uuid.uuid4().hex
+        filename = path.name.replace("\\", "_").replace('"', "_").replace("\r", "").replace("\n", "")
+        head = (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        headers = {
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(len(head) + size + len(tail)),
+        }
+
+        async def body() -> AsyncIterator[bytes]:
+            yield head
+            done = 0
+            if progress:
+                progress(0, size)
+            while chunk := fh.read(_CHUNK):
+                done += len(chunk)
+                yield chunk
+                if progress:
+                    progress(done, size)
+            yield tail
+
+        try:
+            await self._send("POST", f"/api-deployer/services/{_seg(service_id)}/versions",
+                             content=body(), headers=headers)
+        finally:
+            fh.close()
+
+    async def download_version(
+        self, service_id: str, version_id: str, path: str | os.PathLike, progress: Progress | None = None
+    ) -> None:
+        """Stream a version's zip to `path`, via `path.partial` renamed only once complete."""
+        target = Path(path)
+        partial = target.with_name(target.name + ".partial")
+        url = f"/api-deployer/services/{_seg(service_id)}/versions/{_seg(version_id)}"
+        response = await self._send("GET", url, stream=True)
+        try:
+            total = int(response.headers.get("Content-Length") or 0)
+            done = 0
+            with partial.open("wb") as out:
+                if progress:
+                    progress(0, total)
+                async for chunk in response.aiter_bytes(_CHUNK):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(done, total)
+            if total and done != total:
+                raise ConnectionLost(self.host, f"download ended after {done} of {total} bytes",
+                                     method="GET", path=url)
+            os.replace(partial, target)
+        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            partial.unlink(missing_ok=True)
+            raise self._transport_error(exc, "GET", url) from None
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise _local_file_error(exc, partial) from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        finally:
+            await response.aclose()
+
+    async def delete_version(self, service_id: str, version_id: str) -> None:
+        await self._empty("DELETE", f"/api-deployer/services/{_seg(service_id)}/versions/{_seg(version_id)}")
+
+    # ------------------------------------------------------------------ deployments
+
+    def _dep(self, deployment_id: str, tail: str = "") -> str:
+        return f"/api-deployer/deployments/{_seg(deployment_id)}{tail}"
+
+    async def list_deployments(self) -> list[dict]:
+        return await self._list("/api-deployer/deployments")
+
+    async def get_deployment(self, deployment_id: str) -> dict:
+        return await self._json("GET", self._dep(deployment_id))
+
+    async def get_deployment_status(self, deployment_id: str) -> dict:
+        return await self._json("GET", self._dep(deployment_id, "/status"))
+
+    async def get_deployment_settings(self, deployment_id: str) -> dict:
+        return await self._json("GET", self._dep(deployment_id, "/settings"))
+
+    async def save_deployment_settings(self, deployment_id: str, settings: dict, ignore_warnings: bool = False) -> None:
+        await self._empty("PUT", self._dep(deployment_id, "/settings"),
+                          params={"ignoreWarnings": _flag(ignore_warnings)}, json_body=settings)
+
+    async def create_deployment(
+        self,
+        deployment_id: str,
+        service_id: str,
+        infra_id: str,
+        version: str,
+        *,
+        endpoint_id: str | None = None,
+        authorizations: list[dict] | None = None,
+        ignore_warnings: bool = False,
+    ) -> dict:
+        body = {
+            "deploymentId": deployment_id,
+            "publishedServiceId": service_id,
+            "infraId": infra_id,
+            "version": version,
+            "endpointId": endpoint_id,
+            "authorizationsToQueryThroughDeployer": authorizations,
+        }
+        return await self._json("POST", "/api-deployer/deployments",
+                                params={"ignoreWarnings": _flag(ignore_warnings)}, json_body=body)
+
+    async def delete_deployment(self, deployment_id: str, *, ignore_pre_delete_errors: bool = False) -> None:
+        await self._empty("DELETE", self._dep(deployment_id),
+                          params={"ignorePreDeleteErrors": _flag(ignore_pre_delete_errors)})
+
+    async def get_governance_status(self, deployment_id: str, version: str = "") -> dict:
+        return await self._json("GET", self._dep(deployment_id, "/governance-status"), params={"version": version})
+
+    async def get_open_api(self, deployment_id: str) -> dict:
+        """The deployment's OpenAPI document (served as JSON text); 404 when it has none."""
+        return await self._json("GET", self._dep(deployment_id, "/get-open-api"))
+
+    async def start_update(self, deployment_id: str) -> dict:
+        """Start an update job; returns the FutureResponse (follow it with futures.follow_future)."""
+        return await self._json("POST", self._dep(deployment_id, "/actions/update"))
+
+    async def run_test_queries(
+        self, deployment_id: str, endpoint_id: str | None = None, test_queries: list | None = None
+    ) -> dict:
+        params: dict[str, str] = {}
+        if endpoint_id is not None:
+            params["endpointIdParam"] = endpoint_id
+        if test_queries is not None:
+            params["testQueriesParam"] = json.dumps(test_queries)
+        return await self._json("POST", self._dep(deployment_id, "/actions/run-test-queries"), params=params)
+
+    async def run_queries(
+        self, deployment_id: str, queries: list, endpoint_id: str | None = None, adapt: bool = False
+    ) -> dict:
+        params = {"queries": json.dumps(queries), "adaptQueryForInfraType": _flag(adapt)}
+        if endpoint_id is not None:
+            params["endpointId"] = endpoint_id
+        return await self._json("POST", self._dep(deployment_id, "/actions/run-queries"), params=params)
+
+    async def list_updates(self, deployment_id: str) -> list[dict]:
+        return await self._list(self._dep(deployment_id, "/update"))
+
+    async def get_update(self, deployment_id: str, start_timestamp: int | None = None) -> dict:
+        """One update record with its logs; None = the last one."""
+        if start_timestamp is None:
+            return await self._json("GET", self._dep(deployment_id, "/last-update"))
+        return await self._json("GET", self._dep(deployment_id, f"/update/{int(start_timestamp)}"))
+
+    # ------------------------------------------------------------------ futures
+
+    async def get_future(self, job_id: str, peek: bool = False) -> dict:
+        """A future's state. peek=False claims the result of a finished job (the server may then forget it)."""
+        return await self._json("GET", f"/futures/{_seg(job_id)}", params={"peek": _flag(peek)})
+
+    async def abort_future(self, job_id: str) -> None:
+        await self._empty("DELETE", f"/futures/{_seg(job_id)}")
+
+    async def list_futures(self) -> list[dict]:
+        return await self._list("/futures/")

@@ -1,0 +1,156 @@
+"""The embedded local deployer: `deployer-tui serve` run as a child process for the TUI.
+
+The child announces "apinode: URL" lines then "deployer: URL" on stdout once each listener accepts
+connections (design §3); we read those lines as they come (no sleeping) and then read the admin key the
+server writes to `<data-dir>/admin-api-key`. The child's stderr (and any stdout after the announcements)
+goes to `<data-dir>/serve.log`, never to the terminal, which belongs to the TUI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+from deployer_tui.core import paths
+from deployer_tui.core.errors import DeployerError
+
+LOG_FILE = "serve.log"
+
+
+class LocalDeployerError(DeployerError):
+    """The local deployer could not be started."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_type="LocalDeployerError")
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class LocalDeployer:
+    """A running local deployer (and its API nodes). Create with `await LocalDeployer.start(...)`."""
+
+    def __init__(self, process: asyncio.subprocess.Process, data_dir: Path, url: str, node_urls: list[str],
+                 api_key: str, log_path: Path) -> None:
+        self.process = process
+        self.data_dir = data_dir
+        self.url = url
+        self.node_urls = node_urls
+        self.api_key = api_key
+        self.log_path = log_path
+        self._drain: asyncio.Task | None = None
+
+    def __repr__(self) -> str:
+        return f"LocalDeployer(url={self.url!r}, node_urls={self.node_urls!r}, pid={self.process.pid})"
+
+    @property
+    def running(self) -> bool:
+        return self.process.returncode is None
+
+    @classmethod
+    async def start(
+        cls,
+        data_dir: Path | None = None,
+        *,
+        apinodes: int = 1,
+        demo: bool = True,
+        timeout: float = 60,
+    ) -> LocalDeployer:
+        data_dir = Path(data_dir) if data_dir is not None else paths.data_dir()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        log_path = data_dir / LOG_FILE
+        args = [sys.executable, "-m", "deployer_tui.cli", "serve", "--port", "0", "--data-dir", str(data_dir),
+                "--apinodes", str(apinodes)]
+        if not demo:
+            args.append("--no-demo")
+        log = log_path.open("ab")
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=log,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        finally:
+            log.close()  # the child holds its own descriptor
+        try:
+            url, nodes = await asyncio.wait_for(cls._announced(process), timeout)
+        except (asyncio.TimeoutError, LocalDeployerError) as exc:
+            await _terminate(process, 5)
+            why = str(exc) if isinstance(exc, LocalDeployerError) else f"did not start within {timeout:g}s"
+            tail = _tail(log_path)
+            raise LocalDeployerError(
+                f"local deployer {why} (log: {log_path})" + (f"\n{tail}" if tail else "")
+            ) from None
+        except BaseException:
+            await _terminate(process, 5)
+            raise
+        key_file = data_dir / paths.ADMIN_KEY_FILE
+        try:
+            api_key = key_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            await _terminate(process, 5)
+            raise LocalDeployerError(f"local deployer started but {key_file} is unreadable ({exc})") from None
+        if not api_key:
+            await _terminate(process, 5)
+            raise LocalDeployerError(f"local deployer started but {key_file} is empty")
+        self = cls(process, data_dir, url, nodes, api_key, log_path)
+        self._drain = asyncio.create_task(self._drain_stdout())
+        return self
+
+    @staticmethod
+    async def _announced(process: asyncio.subprocess.Process) -> tuple[str, list[str]]:
+        assert process.stdout is not None
+        nodes: list[str] = []
+        while True:
+            raw = await process.stdout.readline()
+            if not raw:
+                code = await process.wait()
+                raise LocalDeployerError(f"exited with code {code} before announcing its URL")
+            name, sep, value = raw.decode("utf-8", "replace").strip().partition(": ")
+            if not sep or not value.startswith("http"):
+                continue
+            if name == "apinode":
+                nodes.append(value)
+            elif name == "deployer":
+                return value, nodes
+
+    async def _drain_stdout(self) -> None:
+        # Keep reading so a chatty child never blocks on a full pipe; what it says goes to the log.
+        assert self.process.stdout is not None
+        with contextlib.suppress(Exception), self.log_path.open("ab") as log:
+            while line := await self.process.stdout.readline():
+                log.write(line)
+                log.flush()
+
+    async def stop(self, timeout: float = 10) -> None:
+        """SIGTERM, wait up to `timeout`, then SIGKILL."""
+        await _terminate(self.process, timeout)
+        if self._drain is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._drain, 2)
+
+    async def __aenter__(self) -> LocalDeployer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def _terminate(process: asyncio.subprocess.Process, timeout: float) -> None:
+    if process.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), timeout)
+    except asyncio.TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
