@@ -1,0 +1,219 @@
+"""The pure edits behind the settings helpers, and the editor's JSON validator."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from deployer_tui.core import settings_edit as se
+
+DEPLOYMENT = {
+    "id": "fraud-on-dev",
+    "publishedServiceId": "fraud",
+    "infraId": "dev",
+    "enabled": True,
+    "generationsMapping": {"mode": "SINGLE_GENERATION", "generation": "v1", "auditRoutingKey": "ab"},
+    "someFutureKey": {"kept": [1, 2]},
+}
+INFRA = {
+    "id": "dev",
+    "type": "STATIC",
+    "stage": "Development",
+    "apiNodes": [{"url": "http://a:1", "adminAPIKey": "k1", "graphitePrefix": None}],
+    "permissions": [{"group": "ops", "read": True, "deploy": False, "admin": False, "extra": "x"}],
+}
+
+
+# --- parse_json_with_position -----------------------------------------------------------------
+
+
+def test_valid_json_parses() -> None:
+    value, error = se.parse_json_with_position('{"a": [1, 2.5, null, true]}')
+    assert error is None and value == {"a": [1, 2.5, None, True]}
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "words"),
+    [
+        ('{\n  "a": 1,\n  "b": 2,\n}', 4, 1, "property name"),  # trailing comma
+        ('{\n  "a": tru\n}', 2, 8, "Expecting value"),
+        ('{"a": 1} x', 1, 10, "Extra data"),
+        ("", 1, 1, "Expecting value"),
+        ('{\n  "a": "unterminated\n}', 2, 21, "Invalid control character"),  # raw newline in a string
+        ('{\n  "a": "unterminated', 2, 8, "Unterminated string"),
+    ],
+)
+def test_syntax_errors_carry_line_and_column(text: str, line: int, column: int, words: str) -> None:
+    value, error = se.parse_json_with_position(text)
+    assert value is None
+    assert (error.line, error.column) == (line, column)
+    assert words in error.message
+    assert str(error).startswith(f"line {line}, column {column}:")
+
+
+def test_duplicate_key_is_refused_at_the_second_occurrence() -> None:
+    text = '{\n  "x": {"a": 1},\n  "y": {"a": 2},\n  "x": 3\n}'
+    value, error = se.parse_json_with_position(text)
+    assert value is None
+    assert (error.line, error.column) == (4, 3)
+    assert '"x"' in error.message
+
+
+def test_duplicate_key_inside_nested_object_is_located() -> None:
+    text = '{"a": [{"k": 1}, {"k": 2, "s": "\\"k\\"", "k": 3}]}'
+    _, error = se.parse_json_with_position(text)
+    assert error is not None and error.line == 1
+    assert text[error.column - 1 : error.column + 2] == '"k"'
+    assert error.column - 1 == text.rindex('"k"')
+
+
+@pytest.mark.parametrize("word", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_constants_are_refused(word: str) -> None:
+    text = '{\n  "s": "NaN in a string is fine",\n  "v": ' + word + "\n}"
+    value, error = se.parse_json_with_position(text)
+    assert value is None
+    assert error.line == 3 and error.column == 8
+    assert word in error.message
+
+
+def test_parse_settings_requires_an_object() -> None:
+    value, error = se.parse_settings("  [1, 2]")
+    assert value is None and (error.line, error.column) == (1, 3) and "array" in error.message
+    value, error = se.parse_settings('{"a": 1}')
+    assert error is None and value == {"a": 1}
+
+
+def test_dump_round_trips() -> None:
+    assert json.loads(se.dump(DEPLOYMENT)) == DEPLOYMENT
+    assert se.dump(DEPLOYMENT).endswith("}\n")
+
+
+# --- deployments --------------------------------------------------------------------------------
+
+
+def test_set_enabled_copies_and_keeps_everything_else() -> None:
+    before = copy.deepcopy(DEPLOYMENT)
+    out = se.set_enabled(DEPLOYMENT, False)
+    assert before == DEPLOYMENT, "the input must not be mutated"
+    assert out == {**DEPLOYMENT, "enabled": False}
+    with pytest.raises(se.SettingsEditError):
+        se.set_enabled(DEPLOYMENT, "no")  # type: ignore[arg-type]
+
+
+def test_set_single_version_matches_the_official_client_and_keeps_audit_key() -> None:
+    out = se.set_single_version(DEPLOYMENT, "v2", ["v1", "v2"])
+    assert out["generationsMapping"] == {"mode": "SINGLE_GENERATION", "generation": "v2", "auditRoutingKey": "ab"}
+    assert out["someFutureKey"] == {"kept": [1, 2]}
+    with pytest.raises(se.SettingsEditError, match="Unknown version v9"):
+        se.set_single_version(DEPLOYMENT, "v9", ["v1", "v2"])
+    with pytest.raises(se.SettingsEditError):
+        se.set_single_version(DEPLOYMENT, "", ["v1"])
+
+
+def test_traffic_split_builds_multi_generation_mapping() -> None:
+    out = se.set_traffic_split(DEPLOYMENT, [("v1", 0.7), ("v2", 0.3)], "HASH_BASED", ["v1", "v2"])
+    assert out["generationsMapping"] == {
+        "mode": "MULTI_GENERATION",
+        "strategy": "HASH_BASED",
+        "entries": [{"generation": "v1", "proba": 0.7}, {"generation": "v2", "proba": 0.3}],
+        "auditRoutingKey": "ab",
+    }
+    assert se.mapping_versions(out) == [("v1", 0.7), ("v2", 0.3)]
+    back = se.set_single_version(out, "v2")
+    assert back["generationsMapping"] == {"mode": "SINGLE_GENERATION", "generation": "v2", "auditRoutingKey": "ab"}
+
+
+def test_traffic_split_tolerates_float_rounding_only() -> None:
+    thirds = [("a", 0.1), ("b", 0.2), ("c", 0.7)]  # 0.1 + 0.2 is not 0.3 in floats
+    se.set_traffic_split({}, thirds)
+    with pytest.raises(se.SettingsEditError, match="sum to 1"):
+        se.set_traffic_split({}, [("a", 0.5), ("b", 0.5 - 1e-6)])
+
+
+@pytest.mark.parametrize(
+    ("entries", "strategy", "match"),
+    [
+        ([("v1", 0.5), ("v1", 0.5)], "RANDOM", "more than once"),
+        ([("v1", 0.5), ("v9", 0.5)], "RANDOM", "Unknown version v9"),
+        ([("v1", 1.5), ("v2", -0.5)], "RANDOM", "between 0 and 1"),
+        ([("v1", float("nan")), ("v2", 1.0)], "RANDOM", "must be a number"),
+        ([("v1", 0.5), ("v2", 0.5)], "ROUND_ROBIN", "Strategy"),
+        ([], "RANDOM", "at least one"),
+        ([("", 1.0)], "RANDOM", "needs a version"),
+    ],
+)
+def test_traffic_split_refusals(entries, strategy, match) -> None:
+    with pytest.raises(se.SettingsEditError, match=match):
+        se.set_traffic_split(DEPLOYMENT, entries, strategy, ["v1", "v2"])
+
+
+def test_mapping_versions_of_single_and_missing() -> None:
+    assert se.mapping_versions(DEPLOYMENT) == [("v1", 1.0)]
+    assert se.mapping_versions({}) == []
+
+
+# --- API nodes ----------------------------------------------------------------------------------
+
+
+def test_add_and_remove_api_node() -> None:
+    out = se.add_api_node(INFRA, " http://b:2/ ", " secret-key ")
+    assert out["apiNodes"][-1] == {"url": "http://b:2", "adminAPIKey": "secret-key", "graphitePrefix": None}
+    assert INFRA["apiNodes"] == [{"url": "http://a:1", "adminAPIKey": "k1", "graphitePrefix": None}]
+    back = se.remove_api_node(out, "http://b:2/")
+    assert back == INFRA
+
+
+@pytest.mark.parametrize(
+    ("settings", "url", "key", "match"),
+    [
+        ({**INFRA, "type": "K8S"}, "http://b:2", "k", "STATIC"),
+        (INFRA, "b:2", "k", "http://host:port"),
+        (INFRA, "ftp://b:2", "k", "http://host:port"),
+        (INFRA, "http://b:2", "  ", "admin key"),
+        (INFRA, "http://a:1/", "k", "already"),
+    ],
+)
+def test_add_api_node_refusals(settings, url, key, match) -> None:
+    with pytest.raises(se.SettingsEditError, match=match):
+        se.add_api_node(settings, url, key)
+
+
+def test_remove_unknown_api_node_is_refused() -> None:
+    with pytest.raises(se.SettingsEditError, match="not an API node"):
+        se.remove_api_node(INFRA, "http://zzz:1")
+
+
+# --- permissions --------------------------------------------------------------------------------
+
+
+def test_set_permission_updates_existing_entry_and_keeps_its_extra_keys() -> None:
+    out = se.set_permission(INFRA, "infra", "ops", {"read": True, "deploy": True})
+    assert out["permissions"] == [{"group": "ops", "read": True, "deploy": True, "admin": False, "extra": "x"}]
+
+
+def test_set_permission_adds_service_entry_with_all_flags() -> None:
+    out = se.set_permission({"id": "s", "owner": "admin"}, "service", "data", {"write": True})
+    assert out["permissions"] == [{"group": "data", "read": False, "write": True, "deploy": False, "admin": False}]
+    assert out["owner"] == "admin"
+
+
+def test_permission_refusals() -> None:
+    with pytest.raises(se.SettingsEditError, match="Unknown permission write"):
+        se.set_permission(INFRA, "infra", "ops", {"write": True})
+    with pytest.raises(se.SettingsEditError, match="group"):
+        se.set_permission(INFRA, "infra", " ", {"read": True})
+    with pytest.raises(se.SettingsEditError, match="Only infrastructures and services"):
+        se.set_permission(DEPLOYMENT, "deployment", "ops", {"read": True})
+    with pytest.raises(se.SettingsEditError, match="no permission entry"):
+        se.remove_permission(INFRA, "nobody")
+    assert se.remove_permission(INFRA, "ops")["permissions"] == []
+
+
+def test_mask_secret_never_shows_the_whole_key() -> None:
+    key = "abcdefghijklmnop"
+    masked = se.mask_secret(key)
+    assert key not in masked and masked.endswith("mnop")
+    assert se.mask_secret("short") == "•" * 8
+    assert se.mask_secret(None) == ""
