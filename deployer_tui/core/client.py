@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -39,6 +41,28 @@ def _seg(value: str) -> str:
 def _flag(value: bool) -> str:
     # dataikuapi renders Python booleans verbatim; DSS (Spring) and our server parse them case-insensitively.
     return "True" if value else "False"
+
+
+def _reason(exc: BaseException) -> str:
+    """A short human reason for a transport failure, from the OS error underneath httpx's wrapper."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, ssl.SSLError):
+            return f"TLS error: {getattr(cur, 'reason', None) or cur}"
+        if isinstance(cur, socket.gaierror):
+            return f"host name not found ({cur.strerror or cur})"
+        if isinstance(cur, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cur, ConnectionResetError):
+            return "connection reset by the server"
+        if isinstance(cur, OSError) and cur.strerror:
+            return cur.strerror.lower()
+        cur = cur.__cause__ or cur.__context__
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"the server closed the connection ({exc})"
+    return str(exc) or type(exc).__name__
 
 
 def _local_file_error(exc: OSError, path: Path) -> DeployerError:
@@ -98,16 +122,9 @@ class DeployerClient:
     # ------------------------------------------------------------------ transport
 
     def _transport_error(self, exc: Exception, method: str, path: str) -> DeployerError:
-        reason = str(exc) or type(exc).__name__
         if isinstance(exc, httpx.TimeoutException):
             return RequestTimeout(self.host, type(exc).__name__, method=method, path=path)
-        if isinstance(exc, httpx.ConnectError):
-            lowered = reason.lower()
-            if "refused" in lowered:
-                reason = "connection refused"
-            elif "certificate" in lowered or "ssl" in lowered:
-                reason = f"TLS error: {reason}"
-        return ConnectionLost(self.host, reason, method=method, path=path)
+        return ConnectionLost(self.host, _reason(exc), method=method, path=path)
 
     async def _send(
         self,
