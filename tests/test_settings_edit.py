@@ -217,3 +217,42 @@ def test_mask_secret_never_shows_the_whole_key() -> None:
     assert key not in masked and masked.endswith("mnop")
     assert se.mask_secret("short") == "•" * 8
     assert se.mask_secret(None) == ""
+
+
+# --- rebase (conflict path) ---------------------------------------------------------------------
+
+
+def test_rebase_puts_my_changes_on_top_of_theirs() -> None:
+    base = {"enabled": True, "tags": ["a", "b", "c"], "auth": {"mode": "X"}, "gone": 1}
+    theirs = {"enabled": True, "tags": ["a", "b", "c"], "auth": {"mode": "Y"}, "gone": 1, "new": 2}
+    mine = {"enabled": False, "tags": ["a"], "gone": 1, "auth": {"mode": "X"}, "mine": [1]}
+    out = se.rebase(base, theirs, mine)
+    assert out == {"enabled": False, "tags": ["a"], "auth": {"mode": "Y"}, "gone": 1, "new": 2, "mine": [1]}
+    assert theirs["tags"] == ["a", "b", "c"], "theirs must not be mutated"
+
+
+def test_rebase_appends_and_removes_keys() -> None:
+    base = {"nodes": [{"url": "a"}], "x": 1}
+    theirs = {"nodes": [{"url": "a"}], "x": 1, "y": 2}
+    mine = {"nodes": [{"url": "a"}, {"url": "b"}]}
+    assert se.rebase(base, theirs, mine) == {"nodes": [{"url": "a"}, {"url": "b"}], "y": 2}
+
+
+def test_rebase_refuses_conflicts() -> None:
+    base = {"enabled": True}
+    with pytest.raises(se.SettingsEditError, match="same places"):
+        se.rebase(base, {"enabled": False}, {"enabled": None})
+
+
+def test_mask_secrets_masks_keys_at_any_depth() -> None:
+    doc = {"apiNodes": [{"url": "u", "adminAPIKey": "abcdefghijklmnop"}], "auth": {"apiKeys": [{"key": "zzzzzzzzzzzzzzzz"}]}}
+    masked = se.mask_secrets(doc)
+    text = json.dumps(masked)
+    assert "abcdefghijklmnop" not in text and "zzzzzzzzzzzzzzzz" not in text
+    assert masked["apiNodes"][0]["url"] == "u"
+    assert doc["apiNodes"][0]["adminAPIKey"] == "abcdefghijklmnop"
+
+
+def test_mask_secrets_leaves_ordinary_keys_named_key() -> None:
+    doc = {"properties": [{"key": "team", "value": "risk"}]}
+    assert se.mask_secrets(doc) == doc

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from deployer_tui.core import jsondiff
+
 PROBA_TOLERANCE = 1e-9
 STRATEGIES = ("RANDOM", "HASH_BASED")
 INFRA_PERMISSION_FLAGS = ("read", "deploy", "admin")
@@ -370,6 +372,56 @@ def remove_permission(settings: Mapping, group: str) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# Conflicts: putting my edits on top of the server's newer copy
+
+
+def rebase(base: Any, theirs: Any, mine: Any) -> Any:
+    """Apply the changes `mine` made to `base` onto `theirs`.
+
+    Only for drafts without conflicts (`jsondiff.conflicts(base, theirs, mine)` empty): then every
+    path I changed is untouched on their side, so replaying my changes cannot undo theirs.
+    """
+    if jsondiff.conflicts(base, theirs, mine):
+        raise SettingsEditError("Your draft and the server's copy changed the same places; merge by hand")
+    out = copy.deepcopy(theirs)
+    changes = jsondiff.diff(base, mine)
+    # List removals come in ascending index order; apply them last and from the end so the
+    # earlier indexes stay valid.
+    removals = [c for c in changes if c.kind == "removed"]
+    for change in [c for c in changes if c.kind != "removed"]:
+        out = _set_at(out, change.path, copy.deepcopy(change.new))
+    for change in reversed(removals):
+        out = _delete_at(out, change.path)
+    return out
+
+
+def _set_at(doc: Any, path: tuple, value: Any) -> Any:
+    if not path:
+        return value
+    parent = doc
+    for part in path[:-1]:
+        parent = parent[part]
+    last = path[-1]
+    if isinstance(parent, list) and isinstance(last, int) and last == len(parent):
+        parent.append(value)
+    else:
+        parent[last] = value
+    return doc
+
+
+def _delete_at(doc: Any, path: tuple) -> Any:
+    parent = doc
+    for part in path[:-1]:
+        parent = parent[part]
+    last = path[-1]
+    if isinstance(parent, dict):
+        parent.pop(last, None)
+    elif isinstance(parent, list) and isinstance(last, int) and last < len(parent):
+        del parent[last]
+    return doc
+
+
+# ---------------------------------------------------------------------------------------------
 # Masking secrets for display
 
 
@@ -378,3 +430,24 @@ def mask_secret(secret: str | None) -> str:
     if not secret:
         return ""
     return "•" * 8 + (secret[-4:] if len(secret) >= 12 else "")
+
+
+# Keys whose values are credentials (protocol.md §2.4.3 adminAPIKey, eventServerAuthKey), and
+# `key` inside `auth.apiKeys[]` (§2.6.5) — elsewhere `key` is an ordinary name (K8S properties).
+SECRET_KEYS = frozenset({"adminAPIKey", "eventServerAuthKey", "apiKey", "secret", "password"})
+
+
+def mask_secrets(doc: Any, _in_api_keys: bool = False) -> Any:
+    """A copy of `doc` with every credential value masked, for review screens."""
+    if isinstance(doc, dict):
+        return {
+            k: (
+                mask_secret(v)
+                if isinstance(v, str) and (k in SECRET_KEYS or (_in_api_keys and k == "key"))
+                else mask_secrets(v, k == "apiKeys")
+            )
+            for k, v in doc.items()
+        }
+    if isinstance(doc, list):
+        return [mask_secrets(v, _in_api_keys) for v in doc]
+    return doc
