@@ -1,0 +1,110 @@
+"""Feed 100,000 log lines through the LogView headless; print ingest time and the longest UI stall.
+
+Run: python bench/bench_log_view.py [--lines 100000] [--chunk 500]
+
+A producer task writes the lines in chunks of `--chunk` as fast as the event loop lets it (a future poll
+delivers lines in such batches). Meanwhile a 10 ms interval timer records when it fires: the longest gap
+between two ticks is the longest time the UI could not react (a stall). Ingest time runs from the first
+write until every line is in the view and the screen has been refreshed once more.
+
+Baselines measured in the same run, for ratios:
+- idle: the same timer with nothing to ingest (timer jitter of this machine);
+- Log: Textual's built-in `Log` fed one `write_lines` per chunk (no coalescing, no ring buffer).
+Targets (issue 7): ingest <= 2 s and longest stall <= 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+from textual.app import App, ComposeResult
+from textual.widgets import Log
+
+from deployer_tui.ui.widgets.log_view import LogView
+
+TICK = 0.010
+
+
+def make_lines(n: int) -> list[str]:
+    return [
+        f"[2026/11/28-00:00:{i % 60:02d}.{i % 1000:03d}] [INFO] [dku.apideployer] node {i % 7}: "
+        f"step {i} of the update, generation v{i % 3} import ok ({i * 37 % 9973} bytes)"
+        for i in range(n)
+    ]
+
+
+class BenchApp(App):
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.ticks: list[float] = []
+
+    def compose(self) -> ComposeResult:
+        if self.kind == "log":
+            yield Log(max_lines=50_000)
+        else:
+            yield LogView()
+
+    def on_mount(self) -> None:
+        self.set_interval(TICK, lambda: self.ticks.append(time.perf_counter()))
+
+
+async def measure(kind: str, lines: list[str], chunk: int) -> tuple[float, float, int]:
+    """(ingest seconds, longest gap between 10 ms ticks in ms, lines kept)."""
+    app = BenchApp(kind if kind != "idle" else "view")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.1)
+        app.ticks.clear()
+        started = time.perf_counter()
+        if kind == "idle":
+            await asyncio.sleep(1.0)
+            kept = 0
+        elif kind == "log":
+            widget = app.query_one(Log)
+            for i in range(0, len(lines), chunk):
+                widget.write_lines(lines[i : i + chunk])
+                await asyncio.sleep(0)
+            await pilot.pause()
+            kept = widget.line_count
+        else:
+            view = app.query_one(LogView)
+            for i in range(0, len(lines), chunk):
+                view.write_lines(lines[i : i + chunk])
+                await asyncio.sleep(0)
+            while view.pending:
+                await asyncio.sleep(TICK)
+            await pilot.pause()
+            kept = len(view.buffer)
+        elapsed = time.perf_counter() - started
+        ticks = [started, *app.ticks, time.perf_counter()]
+        stall = max(b - a for a, b in zip(ticks, ticks[1:], strict=False))
+    return elapsed, stall * 1000, kept
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument("--chunk", type=int, default=500)
+    args = parser.parse_args()
+    lines = make_lines(args.lines)
+
+    _, idle_stall, _ = asyncio.run(measure("idle", lines, args.chunk))
+    log_time, log_stall, log_kept = asyncio.run(measure("log", lines, args.chunk))
+    view_time, view_stall, view_kept = asyncio.run(measure("view", lines, args.chunk))
+
+    print(f"lines fed: {args.lines:,} in chunks of {args.chunk}")
+    print(f"idle baseline: longest gap between 10 ms ticks {idle_stall:.1f} ms")
+    print(f"Textual Log (one write_lines per chunk): ingest {log_time:.2f} s, longest stall {log_stall:.1f} ms, "
+          f"kept {log_kept:,}")
+    print(f"LogView (coalesced, one flush per tick): ingest {view_time:.2f} s, longest stall {view_stall:.1f} ms, "
+          f"kept {view_kept:,}")
+    print(f"ratios LogView/Log: ingest {view_time / log_time:.2f}x, stall {view_stall / log_stall:.2f}x; "
+          f"stall vs idle {view_stall / idle_stall:.1f}x")
+    ok = view_time <= 2.0 and view_stall <= 100.0
+    print(f"targets (ingest <= 2 s, stall <= 100 ms): {'met' if ok else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
