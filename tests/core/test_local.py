@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,12 +13,13 @@ from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.errors import ConnectionLost
 from deployer_tui.core.local import LOG_FILE, LocalDeployer, LocalDeployerError
 
-pytestmark = pytest.mark.skipif(
+needs_serve = pytest.mark.skipif(
     importlib.util.find_spec("deployer_tui.server.serve") is None,
     reason="the local deployer (deployer_tui.server.serve, `deployer-tui serve`) is not in the tree yet",
 )
 
 
+@needs_serve
 async def test_start_use_stop(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     local = await LocalDeployer.start(tmp_path / "data", apinodes=1, demo=False, timeout=60)
     try:
@@ -37,8 +40,26 @@ async def test_start_use_stop(tmp_path: Path, capfd: pytest.CaptureFixture[str])
             await client.list_deployments()
 
 
-async def test_start_failure_is_reported_with_the_log(tmp_path: Path) -> None:
-    not_a_dir = tmp_path / "file"
-    not_a_dir.write_text("x")
-    with pytest.raises((LocalDeployerError, OSError)):
-        await LocalDeployer.start(not_a_dir, demo=False, timeout=30)
+def fake_python(tmp_path: Path, body: str) -> str:
+    script = tmp_path / "fake-python"
+    script.write_text("#!/bin/sh\n" + body + "\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+async def test_child_dying_early_is_reported_with_its_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "executable", fake_python(tmp_path, "echo 'port already taken' >&2; exit 3"))
+    with pytest.raises(LocalDeployerError) as info:
+        await LocalDeployer.start(tmp_path / "data", demo=False, timeout=30)
+    message = str(info.value)
+    assert "code 3" in message and "port already taken" in message and LOG_FILE in message
+
+
+async def test_child_never_announcing_times_out_and_is_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pid_file = tmp_path / "pid"
+    monkeypatch.setattr(sys, "executable", fake_python(tmp_path, f"echo $$ > {pid_file}; exec sleep 60"))
+    with pytest.raises(LocalDeployerError, match="did not start within 2s"):
+        await LocalDeployer.start(tmp_path / "data", demo=False, timeout=2)
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
