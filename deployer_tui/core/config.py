@@ -1,0 +1,158 @@
+"""The TUI's config file: TOML at `core.paths.config_file()`, with environment overrides.
+
+```toml
+theme = "textual-dark"        # any Textual theme name
+refresh_interval = 10         # seconds between automatic refreshes; 0 turns auto-refresh off
+read_only = false             # refuse every mutating action (like --read-only)
+
+[keymap]                      # binding id -> keys (comma-separated for several)
+"main.filter" = "slash,f"
+
+[profiles.prod]               # named connections; --profile prod picks one
+url = "https://dss.example.com"
+api_key_env = "PROD_DSS_KEY"  # read the key from this env var (or api_key = "..." in a 0600 file)
+insecure = false
+ca_bundle = "/etc/ssl/dss.pem"
+```
+
+Environment overrides: DEPLOYER_TUI_THEME, DEPLOYER_TUI_REFRESH, DEPLOYER_TUI_READ_ONLY.
+A missing file is not an error (defaults apply); a malformed one raises ConfigError naming the
+file, the line and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deployer_tui.core import paths
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+DEFAULT_THEME = "textual-dark"
+DEFAULT_REFRESH = 10.0
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(Exception):
+    """The config file (or an override) is malformed; the message names the file and what is wrong."""
+
+
+@dataclass
+class Profile:
+    name: str
+    url: str | None = None
+    api_key: str | None = None
+    api_key_env: str | None = None
+    insecure: bool = False
+    ca_bundle: str | None = None
+
+    def resolved_api_key(self, env: Mapping[str, str] = os.environ) -> str | None:
+        if self.api_key_env:
+            return env.get(self.api_key_env)
+        return self.api_key
+
+
+@dataclass
+class Config:
+    path: Path | None = None
+    theme: str = DEFAULT_THEME
+    refresh_interval: float = DEFAULT_REFRESH
+    read_only: bool = False
+    keymap: dict[str, str] = field(default_factory=dict)
+    profiles: dict[str, Profile] = field(default_factory=dict)
+
+
+def load_config(path: Path | None = None, env: Mapping[str, str] = os.environ) -> Config:
+    """Read the config file (absent = defaults), then apply the environment overrides."""
+    path = path or paths.config_file()
+    raw: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            # tomllib's message already ends with "(at line N, column M)".
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from None
+    config = _from_dict(raw, path)
+    _apply_env(config, env)
+    return config
+
+
+def _from_dict(raw: dict[str, Any], path: Path) -> Config:
+    def fail(key: str, why: str) -> ConfigError:
+        return ConfigError(f"{path}: {key}: {why}")
+
+    known = {"theme", "refresh_interval", "read_only", "keymap", "profiles"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise fail(unknown[0], f"unknown setting (known: {', '.join(sorted(known))})")
+    config = Config(path=path)
+    if "theme" in raw:
+        if not isinstance(raw["theme"], str) or not raw["theme"]:
+            raise fail("theme", "must be a non-empty string")
+        config.theme = raw["theme"]
+    if "refresh_interval" in raw:
+        value = raw["refresh_interval"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise fail("refresh_interval", "must be a number of seconds >= 0 (0 = off)")
+        config.refresh_interval = float(value)
+    if "read_only" in raw:
+        if not isinstance(raw["read_only"], bool):
+            raise fail("read_only", "must be true or false")
+        config.read_only = raw["read_only"]
+    keymap = raw.get("keymap", {})
+    if not isinstance(keymap, dict):
+        raise fail("keymap", "must be a table of binding-id = \"keys\"")
+    for binding_id, keys in keymap.items():
+        if not isinstance(keys, str) or not keys.strip():
+            raise fail(f"keymap.{binding_id}", "must be a non-empty string of keys, e.g. \"j,down\"")
+        config.keymap[binding_id] = keys
+    profiles = raw.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise fail("profiles", "must be a table of [profiles.NAME] tables")
+    for name, body in profiles.items():
+        if not isinstance(body, dict):
+            raise fail(f"profiles.{name}", "must be a table")
+        allowed = {"url", "api_key", "api_key_env", "insecure", "ca_bundle"}
+        extra = sorted(set(body) - allowed)
+        if extra:
+            raise fail(f"profiles.{name}.{extra[0]}", f"unknown key (known: {', '.join(sorted(allowed))})")
+        for key in ("url", "api_key", "api_key_env", "ca_bundle"):
+            if key in body and not isinstance(body[key], str):
+                raise fail(f"profiles.{name}.{key}", "must be a string")
+        if "insecure" in body and not isinstance(body["insecure"], bool):
+            raise fail(f"profiles.{name}.insecure", "must be true or false")
+        config.profiles[name] = Profile(name=name, **body)
+    return config
+
+
+def _apply_env(config: Config, env: Mapping[str, str]) -> None:
+    theme = env.get("DEPLOYER_TUI_THEME")
+    if theme:
+        config.theme = theme
+    refresh = env.get("DEPLOYER_TUI_REFRESH")
+    if refresh is not None and refresh.strip():
+        try:
+            value = float(refresh)
+        except ValueError:
+            raise ConfigError(f"DEPLOYER_TUI_REFRESH={refresh!r}: must be a number of seconds") from None
+        if value < 0:
+            raise ConfigError(f"DEPLOYER_TUI_REFRESH={refresh!r}: must be >= 0 (0 = off)")
+        config.refresh_interval = value
+    read_only = env.get("DEPLOYER_TUI_READ_ONLY")
+    if read_only is not None:
+        lowered = read_only.strip().lower()
+        if lowered in _TRUE:
+            config.read_only = True
+        elif lowered not in _FALSE:
+            raise ConfigError(f"DEPLOYER_TUI_READ_ONLY={read_only!r}: must be true or false")

@@ -1,0 +1,163 @@
+"""The Textual app: holds the session (client, store, config) and dispatches actions.
+
+Screens live in `screens/`, widgets in `widgets/`, user actions in `builtin_actions.py`, the command
+palette in `commands.py`. Every network call runs in a worker; mutating actions are refused in one
+place (`dispatch`) when read-only.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from deployer_tui.core.config import Config
+from deployer_tui.core.errors import DeployerError
+from deployer_tui.ui.actions import ActionRegistry
+from deployer_tui.ui.builtin_actions import register_builtin_actions
+from deployer_tui.ui.commands import ActionsProvider, ResourcesProvider
+from deployer_tui.ui.formatting import Presentation
+from deployer_tui.ui.store import DataStore
+
+if TYPE_CHECKING:
+    from deployer_tui.core.client import DeployerClient
+
+
+@dataclass
+class Session:
+    """A live connection: the client, what the header calls it, and how to let it go on quit."""
+
+    client: DeployerClient
+    where: str
+    close: Callable[[], Awaitable[None]] | None = None
+
+
+class DeployerApp(App):
+    TITLE = "deployer-tui"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {ActionsProvider, ResourcesProvider}
+    BINDINGS = [
+        Binding("ctrl+q", "app.dispatch('app.quit')", "Quit", id="app.quit", priority=True),
+        Binding("ctrl+r", "app.dispatch('app.refresh')", "Refresh", id="app.refresh"),
+        Binding("question_mark,f1", "app.dispatch('app.help')", "Help", id="app.help"),
+        Binding("colon", "app.dispatch('app.goto')", "Go to", id="app.goto"),
+        Binding("ctrl+e", "app.dispatch('app.error_details')", "Last error", show=False, id="app.error_details"),
+    ]
+
+    def __init__(self, *, client: DeployerClient | None = None, where: str | None = None,
+                 connect: Callable[[], Awaitable[Session]] | None = None, connect_status: str = "connecting…",
+                 config: Config | None = None, read_only: bool = False,
+                 presentation: Presentation | None = None) -> None:
+        """Either a ready `client` (tests, --url) or `connect`, awaited in a worker after the first
+        paint (the embedded local deployer takes a while to start)."""
+        super().__init__()
+        if (client is None) == (connect is None):
+            raise ValueError("give exactly one of client= or connect=")
+        self.config = config or Config(path=None)  # type: ignore[arg-type]
+        self.read_only = read_only or self.config.read_only
+        self.refresh_interval = self.config.refresh_interval
+        self.presentation = presentation or Presentation()
+        self.session: Session | None = Session(client, where or client.url) if client is not None else None
+        self._connect = connect
+        self.where = self.session.where if self.session else ""
+        self.status_text = "" if client is not None else connect_status
+        self.user = ""
+        self.last_error: tuple[str, DeployerError] | None = None
+        self.store = DataStore(self, client, clock=self.presentation.now)  # type: ignore[arg-type]
+        self.actions = ActionRegistry()
+        register_builtin_actions(self.actions)
+        if self.config.keymap:
+            self.set_keymap(self.config.keymap)
+
+    @property
+    def client(self) -> DeployerClient:
+        assert self.session is not None, "not connected yet"
+        return self.session.client
+
+    def on_mount(self) -> None:
+        try:
+            self.theme = self.config.theme
+        except Exception:  # an unknown theme name must not stop the app
+            self.notify(f"Unknown theme {self.config.theme!r}; using the default", severity="warning")
+        from deployer_tui.ui.screens.main import MainScreen
+
+        self.push_screen(MainScreen())
+        if self.session is None:
+            self._open_session()
+        else:
+            self._connected()
+
+    @work(group="session", exit_on_error=False)
+    async def _open_session(self) -> None:
+        assert self._connect is not None
+        try:
+            self.session = await self._connect()
+        except Exception as exc:  # noqa: BLE001 - shown to the user, who can only quit
+            self.status_text = f"could not start: {exc}"
+            self._refresh_headers()
+            self.notify(str(exc), title="Could not connect", severity="error", timeout=30)
+            return
+        self.where = self.session.where
+        self.status_text = ""
+        self.store.client = self.session.client
+        self._connected()
+
+    def _connected(self) -> None:
+        self.store.refresh()
+        self._load_user()
+        self._refresh_headers()
+
+    @work(group="auth", exit_on_error=False)
+    async def _load_user(self) -> None:
+        try:
+            info = await self.client.auth_info()
+        except DeployerError:
+            return  # the header just shows no user; list errors are reported by the store
+        self.user = str(info.get("authIdentifier") or "")
+        self._refresh_headers()
+
+    def _refresh_headers(self) -> None:
+        from deployer_tui.ui.widgets.header_bar import HeaderBar
+
+        for header in self.screen.query(HeaderBar):
+            header.refresh_text()
+
+    # -- the one place actions run ---------------------------------------------------------
+    async def action_dispatch(self, action_id: str) -> None:
+        await self.dispatch(action_id)
+
+    async def dispatch(self, action_id: str) -> bool:
+        """Run a registered action; mutating ones are refused in read-only mode. True if it ran."""
+        action = self.actions.get(action_id)
+        if action is None:
+            self.notify(f"Unknown action {action_id!r}", severity="error")
+            return False
+        if action.mutating and self.read_only:
+            self.notify(f"Read-only mode: “{action.title}” is not allowed", title="Refused", severity="warning")
+            return False
+        if not action.is_available(self.screen):
+            self.notify(f"“{action.title}” is not available here", severity="warning")
+            return False
+        result = action.handler(self)
+        if inspect.isawaitable(result):
+            await result
+        return True
+
+    # -- services for screens and actions --------------------------------------------------
+    def report_error(self, error: DeployerError, context: str) -> None:
+        """An API error: a toast with errorType + message; ctrl+e shows the full details."""
+        self.last_error = (context, error)
+        self.notify(f"{error}\n(ctrl+e: details)", title=f"Error {context}", severity="error", timeout=8)
+
+    def open_resource(self, kind: str, resource_id: str) -> None:
+        from deployer_tui.ui.screens.deployment import DeploymentScreen
+        from deployer_tui.ui.screens.infra import InfraScreen
+        from deployer_tui.ui.screens.service import ServiceScreen
+
+        screens = {"deployment": DeploymentScreen, "infra": InfraScreen, "service": ServiceScreen}
+        self.push_screen(screens[kind](resource_id))

@@ -1,0 +1,96 @@
+"""`deployer-tui` with no sub-command: resolve the connection, then run the TUI.
+
+With no connection configured it starts the embedded local deployer — in a worker, after the
+first paint — and stops it on quit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from deployer_tui.core import paths
+from deployer_tui.core.config import Config, ConfigError, load_config
+
+
+def main(args: argparse.Namespace) -> int:
+    if getattr(args, "config_path", False):
+        print(paths.config_file())
+        return 0
+    try:
+        config = load_config()
+        connection = _resolve(args, config)
+    except ConfigError as exc:
+        print(f"deployer-tui: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # ProfileError and friends: a message, not a traceback
+        from deployer_tui.core.profiles import ProfileError
+
+        if isinstance(exc, ProfileError):
+            print(f"deployer-tui: {exc}", file=sys.stderr)
+            return 2
+        raise
+    return asyncio.run(_run(args, config, connection))
+
+
+def _resolve(args: argparse.Namespace, config: Config):
+    from deployer_tui.core.profiles import resolve_connection
+
+    url, api_key, insecure, ca_bundle = args.url, args.api_key, args.insecure, args.ca_bundle
+    profile = args.profile
+    # A profile of our own config file fills in what the flags did not give.
+    if profile and profile in config.profiles:
+        own = config.profiles[profile]
+        url = url or own.url
+        api_key = api_key or own.resolved_api_key()
+        insecure = insecure or own.insecure
+        ca_bundle = ca_bundle or own.ca_bundle
+        if not url:
+            raise ConfigError(f"{config.path}: profiles.{profile}: no url")
+        if not api_key:
+            where = f"env var {own.api_key_env}" if own.api_key_env else "api_key"
+            raise ConfigError(f"{config.path}: profiles.{profile}: no API key ({where} is empty)")
+        profile = None
+    return resolve_connection(url=url, api_key=api_key, profile=profile, insecure=insecure, ca_bundle=ca_bundle)
+
+
+async def _run(args: argparse.Namespace, config: Config, connection) -> int:
+    from deployer_tui.core.client import DeployerClient
+    from deployer_tui.ui.app import DeployerApp, Session
+
+    read_only = bool(args.read_only)
+    if connection.url is not None:
+        client = DeployerClient(connection.url, connection.api_key or "", verify=connection.verify)
+        app = DeployerApp(client=client, where=connection.url, config=config, read_only=read_only)
+        try:
+            await app.run_async()
+        finally:
+            await client.aclose()
+        return app.return_code or 0
+
+    data_dir = Path(args.data_dir) if args.data_dir else paths.data_dir()
+
+    async def start_local() -> Session:
+        from deployer_tui.core.local import LocalDeployer
+
+        local = await LocalDeployer.start(data_dir)
+        client = DeployerClient(local.url, local.api_key)
+
+        async def close() -> None:
+            try:
+                await client.aclose()
+            finally:
+                await local.stop()
+
+        return Session(client, "local", close)
+
+    app = DeployerApp(connect=start_local, connect_status="starting local deployer…", config=config,
+                      read_only=read_only)
+    try:
+        await app.run_async()
+    finally:
+        if app.session is not None and app.session.close is not None:
+            await app.session.close()
+    return app.return_code or 0

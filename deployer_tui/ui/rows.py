@@ -1,0 +1,80 @@
+"""Table rows and one-line summaries built from the raw JSON of the store (pure functions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+
+from deployer_tui.core import models
+from deployer_tui.ui.formatting import health_text, yes_no
+from deployer_tui.ui.widgets.resource_table import Column
+
+INFRA_COLUMNS = [
+    Column("id", "Infra"), Column("type", "Type"), Column("stage", "Stage"), Column("deployments", "Deps"),
+]
+SERVICE_COLUMNS = [
+    Column("id", "Service"), Column("versions", "Vers"), Column("latest", "Latest"),
+    Column("deployments", "Deps"),
+]
+DEPLOYMENT_COLUMNS = [
+    Column("id", "Deployment"), Column("service", "Service"), Column("version", "Version"),
+    Column("infra", "Infra"), Column("stage", "Stage"), Column("enabled", "On"), Column("health", "Health"),
+]
+
+
+def basic(light: dict, key: str) -> dict:
+    value = light.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def infra_row(light: dict, deployment_count: int) -> tuple[Any, ...]:
+    info = basic(light, "infraBasicInfo")
+    return (models.infra_id(light), info.get("type") or "-", info.get("stage") or "-", deployment_count)
+
+
+def latest_version(light: dict) -> str:
+    packages = light.get("packages") or []
+    if not packages:
+        return "-"
+    # protocol.md §2.5.2: newest first, but do not trust the order of a foreign server.
+    newest = max(packages, key=lambda p: p.get("publishedOn") or 0)
+    return str(newest.get("id", "-"))
+
+
+def service_row(light: dict, deployment_count: int) -> tuple[Any, ...]:
+    return (models.service_id(light), len(light.get("packages") or []), latest_version(light), deployment_count)
+
+
+def deployment_row(light: dict, health: str, stage: str) -> tuple[Any, ...]:
+    info = basic(light, "deploymentBasicInfo")
+    mapping = info.get("generationsMapping")
+    version = models.mapping_summary(mapping) or "-"
+    return (
+        models.deployment_id(light),
+        info.get("publishedServiceId") or "-",
+        version,
+        info.get("infraId") or "-",
+        stage or "-",
+        yes_no(info.get("enabled")),
+        health_text(health),
+    )
+
+
+def infra_stage(infras: dict[str, dict], light: dict) -> str:
+    """A deployment's stage: from its own infraBasicInfo if the server sent one, else from the infra list."""
+    own = basic(light, "infraBasicInfo").get("stage")
+    if own:
+        return str(own)
+    infra = infras.get(basic(light, "deploymentBasicInfo").get("infraId") or "")
+    return str(basic(infra, "infraBasicInfo").get("stage") or "-") if infra else "-"
+
+
+def kv(label: str, value: Any, style: str = "") -> Text:
+    text = Text()
+    text.append(f"{label}: ", style="bold")
+    if isinstance(value, Text):
+        text.append_text(value)
+    else:
+        text.append(str(value), style=style)
+    return text

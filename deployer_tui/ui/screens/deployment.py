@@ -1,0 +1,153 @@
+"""Deployment detail: light + heavy status — health, messages by severity, per-node state, service
+URLs, the current mapping, the versions available to it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import Static
+
+from deployer_tui.core import models
+from deployer_tui.core.errors import ConnectionLost, DeployerError
+from deployer_tui.ui.formatting import SEVERITY_STYLES, health_text, yes_no
+from deployer_tui.ui.rows import basic, kv
+from deployer_tui.ui.screens.detail_base import DetailScreen, section
+
+
+class DeploymentScreen(DetailScreen):
+    kind = "deployment"
+    BINDINGS = [
+        Binding("t", "app.dispatch('deployment.toggle_enabled')", "Enable/disable", id="deployment.toggle_enabled"),
+    ]
+
+    async def fetch(self) -> tuple[dict, dict | DeployerError]:
+        client = self.app.client
+        light_task = asyncio.ensure_future(client.get_deployment(self.resource_id))
+        try:
+            heavy: dict | DeployerError = await client.get_deployment_status(self.resource_id)
+        except ConnectionLost:
+            light_task.cancel()
+            raise
+        except DeployerError as exc:  # shown as LOADING_FAILED, like the DSS UI does
+            heavy = exc
+        light = await light_task
+        return light, heavy
+
+    def current_deployment(self) -> str | None:
+        return self.resource_id
+
+    def render_body(self, data: tuple[dict, dict | DeployerError]) -> None:
+        light, heavy = data
+        self.query_one("#summary", Static).update(Group(*deployment_sections(light, heavy, self.app.presentation)))
+
+
+def deployment_sections(light: dict, heavy: dict | DeployerError, present: Any) -> list[Any]:
+    info = basic(light, "deploymentBasicInfo")
+    infra = basic(light, "infraBasicInfo")
+    mapping = info.get("generationsMapping")
+    health = models.display_health(light, heavy)
+    parts: list[Any] = [
+        kv("deployment", models.deployment_id(light), "bold"),
+        kv("service", info.get("publishedServiceId") or "-"),
+        kv("infra", f"{info.get('infraId') or '-'} ({infra.get('stage') or '-'}, {infra.get('type') or '-'})"),
+        kv("enabled", yes_no(info.get("enabled"))),
+        kv("health", health_text(health)),
+        kv("mapping", models.mapping_summary(mapping) or "-"),
+        kv("last modified", present.timestamp(basic(info, "versionTag").get("lastModifiedOn"))),
+    ]
+    if info.get("deployedServiceId"):
+        parts.append(kv("deployed as", info["deployedServiceId"]))
+
+    parts.append(section("Health messages"))
+    if isinstance(heavy, DeployerError):
+        parts.append(Text(f"ERROR  Failed loading the deployment status: {heavy}", style="red"))
+    else:
+        messages = models.health_messages(heavy)
+        if not messages:
+            parts.append(Text("none", style="dim"))
+        current = None
+        for message in messages:
+            severity = str(message.get("severity", ""))
+            if severity != current:
+                parts.append(Text(severity, style=SEVERITY_STYLES.get(severity, "bold")))
+                current = severity
+            line = Text("  ")
+            line.append(str(message.get("title") or ""), style="bold")
+            if message.get("message"):
+                line.append(f" — {message['message']}")
+            if message.get("details"):
+                line.append(f" ({message['details']})", style="dim")
+            parts.append(line)
+
+    if isinstance(heavy, dict):
+        nodes = heavy.get("apiNodes") or []
+        parts.append(section(f"API nodes ({len(nodes)})"))
+        if nodes:
+            table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+            for column in ("url", "health", "serving", "error"):
+                table.add_column(column)
+            for node in nodes:
+                active = node.get("mapping") or node.get("generationsMapping") or node.get("activeMapping")
+                table.add_row(present.url(str(node.get("url", "-"))), health_text(str(node.get("health", "UNKNOWN"))),
+                              models.mapping_summary(active) if isinstance(active, dict) else "-",
+                              Text(str(node.get("error") or ""), style="red"))
+            parts.append(table)
+        elif heavy.get("publicURL"):
+            parts.append(kv("public URL", present.url(str(heavy["publicURL"]))))
+        else:
+            parts.append(Text("none", style="dim"))
+
+        parts.append(section("Service URLs"))
+        try:
+            urls = models.service_urls(light, heavy)
+        except (ValueError, KeyError):
+            urls = []
+        parts.extend(Text(present.url(u)) for u in urls) if urls else parts.append(Text("none", style="dim"))
+        try:
+            endpoint_urls = models.endpoint_urls(light, heavy)
+        except (ValueError, KeyError):
+            endpoint_urls = []
+        if endpoint_urls:
+            parts.append(section("Endpoints"))
+            table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+            for column in ("endpoint", "type", "verb", "url"):
+                table.add_column(column)
+            for ep in endpoint_urls:
+                table.add_row(ep.endpoint_id, ep.type, ep.verb, present.url(ep.url))
+            parts.append(table)
+
+    packages = light.get("packages") or []
+    parts.append(section(f"Available versions ({len(packages)})"))
+    if packages:
+        parts.append(versions_table(packages, present, mapping if isinstance(mapping, dict) else None))
+    else:
+        parts.append(Text("none", style="dim"))
+    return parts
+
+
+def versions_table(packages: list[dict], present: Any, mapping: dict | None = None) -> Table:
+    serving = _mapped_versions(mapping) if mapping else set()
+    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+    table.add_column("version")
+    table.add_column("published")
+    table.add_column("endpoints")
+    ordered = sorted(packages, key=lambda p: p.get("publishedOn") or 0, reverse=True)
+    for package in ordered:
+        version = str(package.get("id", "-"))
+        endpoints = ", ".join(f"{e.get('id')} ({e.get('type')})" for e in package.get("endpoints") or [])
+        label = Text(version, style="bold green" if version in serving else "")
+        if version in serving:
+            label.append(" ●", style="green")
+        table.add_row(label, present.timestamp(package.get("publishedOn")), endpoints or "-")
+    return table
+
+
+def _mapped_versions(mapping: dict) -> set[str]:
+    if mapping.get("generation"):
+        return {str(mapping["generation"])}
+    return {str(e.get("generation")) for e in mapping.get("entries") or []}

@@ -1,0 +1,125 @@
+"""What the three detail screens share: header, banner, a scrolling body, loading in a worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from deployer_tui.core.errors import DeployerError
+from deployer_tui.ui import rows
+from deployer_tui.ui.messages import ConnectionChanged, DataChanged
+from deployer_tui.ui.widgets.banner import ConnectionBanner
+from deployer_tui.ui.widgets.header_bar import HeaderBar
+from deployer_tui.ui.widgets.resource_table import ResourceTable
+
+
+def section(title: str) -> Text:
+    return Text(f"\n{title}", style="bold underline")
+
+
+class DetailScreen(Screen):
+    """Subclasses set `kind`, implement `fetch()` (network, runs in a worker) and `render_body(data)`."""
+
+    kind = "resource"
+    DEFAULT_CSS = """
+    DetailScreen #body { height: 1fr; padding: 0 1; }
+    DetailScreen ResourceTable { height: auto; max-height: 16; border: round $panel-lighten-2; }
+    DetailScreen ResourceTable:focus { border: round $accent; }
+    """
+    BINDINGS = [
+        Binding("escape", "app.dispatch('app.back')", "Back", id="detail.back"),
+        Binding("q", "app.dispatch('app.back')", "Back", show=False, id="detail.back_q"),
+    ]
+
+    def __init__(self, resource_id: str) -> None:
+        super().__init__()
+        self.resource_id = resource_id
+        self.data: Any = None
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(crumb=f"{self.kind} {self.resource_id}")
+        yield ConnectionBanner(id="banner")
+        with VerticalScroll(id="body"):
+            yield Static(Text("loading…", style="dim italic"), id="summary")
+            yield from self.compose_extra()
+        yield Footer()
+
+    def compose_extra(self) -> ComposeResult:
+        return iter(())
+
+    def on_mount(self) -> None:
+        self.app.store.subscribe(self)
+        store = self.app.store
+        if store.connection_error is not None:
+            self.query_one(ConnectionBanner).show_error(store.connection_error, store.retry_in)
+        self.reload()
+
+    def on_unmount(self) -> None:
+        self.app.store.unsubscribe(self)
+
+    def reload(self) -> None:
+        self._load()
+
+    @work(group="detail", exclusive=True, exit_on_error=False)
+    async def _load(self) -> None:
+        try:
+            data = await self.fetch()
+        except DeployerError as exc:
+            self.query_one("#summary", Static).update(Text(f"Could not load {self.kind} {self.resource_id}:\n{exc}",
+                                                           style="red"))
+            self.app.report_error(exc, f"loading {self.kind} {self.resource_id}")
+            return
+        self.data = data
+        self.render_body(data)
+
+    async def fetch(self) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def render_body(self, data: Any) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @on(ConnectionChanged)
+    def _connection_changed(self, message: ConnectionChanged) -> None:
+        banner = self.query_one(ConnectionBanner)
+        if message.error is None:
+            banner.clear_error()
+            self.reload()
+        else:
+            banner.show_error(message.error, message.retry_in)
+
+    @on(DataChanged)
+    def _data_changed(self, message: DataChanged) -> None:
+        self.query_one(HeaderBar).refresh_text()
+        self.on_store_changed(message)
+
+    def on_store_changed(self, message: DataChanged) -> None:
+        pass
+
+    # -- a deployments table, shared by the service and infra screens -----------------------
+    def fill_deployments(self, ids: list[str]) -> None:
+        store = self.app.store
+        table = self.query_one("#deployments", ResourceTable)
+        table.set_records({
+            d: rows.deployment_row(store.deployments[d], store.health(d),
+                                   rows.infra_stage(store.infras, store.deployments[d]))
+            for d in ids if d in store.deployments
+        })
+
+    @on(DataTable.RowSelected, "#deployments")
+    def _open_deployment(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value:
+            self.app.open_resource("deployment", event.row_key.value)
+
+    def current_deployment(self) -> str | None:
+        focused = self.focused
+        if isinstance(focused, ResourceTable) and focused.id == "deployments":
+            return focused.current_key
+        return None

@@ -1,0 +1,73 @@
+"""`?` — the keys of the screen below, read from its live bindings (so keymap remaps show up)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+# Keys Textual handles itself that are worth telling people about.
+_NOTES = [
+    ("tab / shift+tab", "next / previous pane"),
+    ("↑ ↓ pgup pgdn home end", "move in lists"),
+]
+_KEY_NAMES = {"question_mark": "?", "slash": "/", "colon": ":", "space": "space", "escape": "esc"}
+
+
+def key_label(key: str) -> str:
+    return _KEY_NAMES.get(key, key)
+
+
+def help_rows(screen: Screen) -> list[tuple[str, str, str]]:
+    """(keys, description, binding id) for every enabled binding active on `screen`."""
+    by_action: dict[tuple[str, str], list[str]] = {}
+    ids: dict[tuple[str, str], str] = {}
+    for key, active in screen.active_bindings.items():
+        binding = active.binding
+        if not active.enabled or not binding.description or binding.system:
+            continue
+        slot = (binding.action, binding.description)
+        by_action.setdefault(slot, [])
+        label = key_label(key)
+        if label not in by_action[slot]:
+            by_action[slot].append(label)
+        ids[slot] = binding.id or ""
+    rows = [(" ".join(keys), desc, ids[(action, desc)]) for (action, desc), keys in by_action.items()]
+    return sorted(rows, key=lambda r: r[1].lower())
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 84; max-width: 95%; height: 85%; border: thick $accent;
+                                   background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
+
+    def __init__(self, rows: list[tuple[str, str, str]], title: str) -> None:
+        super().__init__()
+        self.rows = rows
+        self.help_title = title
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, expand=True, show_header=True, header_style="bold")
+        table.add_column("key", style="bold cyan", no_wrap=True)
+        table.add_column("does")
+        table.add_column(Text("binding id (for [keymap])"), style="dim", no_wrap=True)
+        for keys, desc, binding_id in self.rows:
+            table.add_row(keys, desc, binding_id)
+        for keys, desc in _NOTES:
+            table.add_row(keys, desc, "")
+        with VerticalScroll() as scroll:
+            scroll.border_title = f"keys — {self.help_title}"
+            scroll.border_subtitle = "esc to close · remap keys in the config file's [keymap]"
+            yield Static(table)
+            yield Static(Text("In the deployments filter: type to narrow, enter keeps it, esc clears.",
+                              style="dim"))
+
+    def action_close(self) -> None:
+        self.dismiss(None)

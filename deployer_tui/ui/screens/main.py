@@ -1,0 +1,263 @@
+"""The main screen: infras, services and deployments panes plus a detail panel.
+
+`space` on an infra or a service narrows the deployments pane to it; `esc` widens again (after
+clearing a live filter first). The panes are filled from the app's DataStore only.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input
+
+from deployer_tui.ui import rows
+from deployer_tui.ui.messages import ConnectionChanged, DataChanged
+from deployer_tui.ui.widgets.banner import ConnectionBanner
+from deployer_tui.ui.widgets.detail_panel import DetailPanel
+from deployer_tui.ui.widgets.header_bar import HeaderBar
+from deployer_tui.ui.widgets.resource_table import ResourceTable
+
+PANES = ("infras", "services", "deployments")
+
+
+class MainScreen(Screen):
+    DEFAULT_CSS = """
+    MainScreen #top { height: 1fr; min-height: 7; }
+    MainScreen #infras { width: 1fr; }
+    MainScreen #services { width: 1fr; }
+    MainScreen #detail { width: 1fr; }
+    MainScreen #deployments { height: 2fr; }
+    MainScreen ResourceTable { border: round $panel-lighten-2; }
+    MainScreen ResourceTable:focus { border: round $accent; }
+    MainScreen #filter { dock: bottom; display: none; height: 3; }
+    MainScreen #filter.-active { display: block; }
+    """
+    BINDINGS = [
+        Binding("1", "app.dispatch('main.pane_infras')", "Infras", show=False, id="main.pane_infras"),
+        Binding("2", "app.dispatch('main.pane_services')", "Services", show=False, id="main.pane_services"),
+        Binding("3", "app.dispatch('main.pane_deployments')", "Deployments", show=False, id="main.pane_deployments"),
+        Binding("space", "app.dispatch('main.narrow')", "Narrow", id="main.narrow"),
+        Binding("escape", "app.dispatch('main.widen')", "Widen", show=False, id="main.widen"),
+        Binding("slash", "app.dispatch('main.filter')", "Filter", id="main.filter"),
+        Binding("s", "app.dispatch('main.sort')", "Sort", id="main.sort"),
+        Binding("S", "app.dispatch('main.sort_reverse')", "Reverse sort", show=False, id="main.sort_reverse"),
+        Binding("t", "app.dispatch('deployment.toggle_enabled')", "Enable/disable", id="main.toggle_enabled"),
+        Binding("q", "app.dispatch('app.back')", "Quit", id="main.quit"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.narrow: tuple[str, str] | None = None  # ("infra"|"service", id)
+        self._filter_target: ResourceTable | None = None
+        self._refresh_timer = None
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar()
+        yield ConnectionBanner(id="banner")
+        with Vertical():
+            with Horizontal(id="top"):
+                yield ResourceTable(rows.INFRA_COLUMNS, title="1 infras", id="infras")
+                yield ResourceTable(rows.SERVICE_COLUMNS, title="2 services", id="services")
+                yield DetailPanel(id="detail")
+            yield ResourceTable(rows.DEPLOYMENT_COLUMNS, title="3 deployments", id="deployments")
+        yield Input(placeholder="filter (enter keeps it, esc clears)", id="filter")
+        yield Footer()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        store = self.app.store
+        store.subscribe(self)
+        self.table("deployments").focus()
+        self._start_timer()
+        if store.loaded:
+            self._fill_all()
+        if store.connection_error is not None:
+            self.query_one(ConnectionBanner).show_error(store.connection_error, store.retry_in)
+
+    def on_unmount(self) -> None:
+        self.app.store.unsubscribe(self)
+
+    def _start_timer(self) -> None:
+        interval = self.app.refresh_interval
+        if interval > 0 and self._refresh_timer is None:
+            self._refresh_timer = self.set_interval(interval, self.app.store.auto_refresh, name="auto-refresh")
+
+    def on_screen_suspend(self) -> None:
+        # Auto-refresh is paused while another screen is on top (tui-notes §5.3).
+        if self._refresh_timer is not None:
+            self._refresh_timer.pause()
+
+    def on_screen_resume(self) -> None:
+        if self._refresh_timer is not None:
+            self._refresh_timer.resume()
+        self.query_one(HeaderBar).refresh_text()
+
+    # -- data ------------------------------------------------------------------------------
+    def table(self, name: str) -> ResourceTable:
+        return self.query_one(f"#{name}", ResourceTable)
+
+    @on(DataChanged)
+    def _data_changed(self, message: DataChanged) -> None:
+        if message.kinds & {"infras", "services", "deployments"}:
+            self._fill_all()
+        elif "health" in message.kinds:
+            self._patch_health(message.health_ids)
+        self.query_one(HeaderBar).refresh_text()
+
+    @on(ConnectionChanged)
+    def _connection_changed(self, message: ConnectionChanged) -> None:
+        banner = self.query_one(ConnectionBanner)
+        if message.error is None:
+            banner.clear_error()
+            self.notify("Connection restored", severity="information")
+        else:
+            banner.show_error(message.error, message.retry_in)
+
+    def _deployment_ids(self) -> list[str]:
+        store = self.app.store
+        if self.narrow is None:
+            return list(store.deployments)
+        kind, ident = self.narrow
+        if kind == "infra":
+            return store.deployment_ids_of_infra(ident)
+        return store.deployment_ids_of_service(ident)
+
+    def _deployment_records(self, ids) -> dict:
+        store = self.app.store
+        return {
+            d: rows.deployment_row(store.deployments[d], store.health(d), rows.infra_stage(store.infras, store.deployments[d]))
+            for d in ids if d in store.deployments
+        }
+
+    def _fill_all(self) -> None:
+        store = self.app.store
+        if self.narrow is not None:
+            kind, ident = self.narrow
+            if ident not in (store.infras if kind == "infra" else store.services):
+                self.narrow = None  # the narrowing resource is gone
+        self.table("infras").set_records({
+            i: rows.infra_row(light, len(store.deployment_ids_of_infra(i))) for i, light in store.infras.items()
+        })
+        self.table("services").set_records({
+            s: rows.service_row(light, len(store.deployment_ids_of_service(s))) for s, light in store.services.items()
+        })
+        self.table("deployments").set_records(self._deployment_records(self._deployment_ids()))
+        self._update_deployments_title()
+        self._show_detail()
+
+    def _patch_health(self, ids: frozenset[str]) -> None:
+        visible = set(self._deployment_ids())
+        self.table("deployments").patch_records(self._deployment_records(i for i in ids if i in visible))
+        focused = self.focused
+        if isinstance(focused, ResourceTable) and focused.id == "deployments" and focused.current_key in ids:
+            self._show_detail()
+
+    def _update_deployments_title(self) -> None:
+        table = self.table("deployments")
+        table.pane_title = "3 deployments" if self.narrow is None else f"3 deployments of {self.narrow[0]} {self.narrow[1]}"
+        table._update_border_title()
+
+    # -- detail panel ----------------------------------------------------------------------
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table is self.focused:
+            self._show_detail()
+
+    def on_descendant_focus(self) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        panel = self.query_one(DetailPanel)
+        focused = self.focused
+        store = self.app.store
+        if not isinstance(focused, ResourceTable) or focused.current_key is None:
+            panel.show_nothing("" if store.loaded else "loading…")
+            return
+        key = focused.current_key
+        if focused.id == "infras" and key in store.infras:
+            panel.show_infra(store.infras[key], store.deployment_ids_of_infra(key))
+        elif focused.id == "services" and key in store.services:
+            panel.show_service(store.services[key], store.deployment_ids_of_service(key))
+        elif focused.id == "deployments" and key in store.deployments:
+            panel.show_deployment(store.deployments[key], store.heavy.get(key), store.health(key))
+
+    # -- actions (run through app.dispatch) ------------------------------------------------
+    def focused_table(self) -> ResourceTable | None:
+        focused = self.focused
+        return focused if isinstance(focused, ResourceTable) else None
+
+    def focus_pane(self, name: str) -> None:
+        self.table(name).focus()
+
+    def toggle_narrow(self) -> None:
+        table = self.focused_table()
+        if table is None or table.id == "deployments" or table.current_key is None:
+            self.notify("Highlight an infra or a service to narrow the deployments to it", severity="warning")
+            return
+        target = ("infra" if table.id == "infras" else "service", table.current_key)
+        self.narrow = None if self.narrow == target else target
+        self._refill_deployments()
+
+    def widen(self) -> None:
+        if self.query_one("#filter", Input).has_class("-active"):
+            self._close_filter(clear=True)
+            return
+        table = self.focused_table()
+        if table is not None and table.filter_text:
+            table.set_filter("")
+            return
+        if self.narrow is not None:
+            self.narrow = None
+            self._refill_deployments()
+
+    def _refill_deployments(self) -> None:
+        self.table("deployments").set_records(self._deployment_records(self._deployment_ids()))
+        self._update_deployments_title()
+        self._show_detail()
+
+    def open_filter(self) -> None:
+        table = self.focused_table() or self.table("deployments")
+        self._filter_target = table
+        box = self.query_one("#filter", Input)
+        box.border_title = f"filter {table.pane_title}"
+        box.value = table.filter_text
+        box.add_class("-active")
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if self._filter_target is not None:
+            self._filter_target.set_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self._close_filter(clear=False)
+
+    def _close_filter(self, clear: bool) -> None:
+        box = self.query_one("#filter", Input)
+        box.remove_class("-active")
+        target = self._filter_target or self.table("deployments")
+        if clear:
+            target.set_filter("")
+        target.focus()
+
+    def open_current(self) -> None:
+        table = self.focused_table()
+        if table is None or table.current_key is None:
+            return
+        kind = {"infras": "infra", "services": "service", "deployments": "deployment"}[table.id or "deployments"]
+        self.app.open_resource(kind, table.current_key)
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.open_current()
+
+    def current_deployment(self) -> str | None:
+        table = self.focused_table()
+        if table is not None and table.id == "deployments":
+            return table.current_key
+        return None

@@ -1,0 +1,182 @@
+"""The one data store of the UI: the latest lists, heavy statuses and connection state.
+
+Screens subscribe and receive `DataChanged` / `ConnectionChanged` messages; they never fetch lists
+themselves, so a screen added later (settings editor, updates) sees the same data. All network
+calls run in workers owned by the app (exclusive groups), never on the event loop's critical path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from textual.message import Message
+from textual.message_pump import MessagePump
+
+from deployer_tui.core import models
+from deployer_tui.core.bulk import iter_heavy_statuses
+from deployer_tui.core.errors import ConnectionLost, DeployerError, RequestTimeout
+from deployer_tui.ui.messages import ConnectionChanged, DataChanged
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from deployer_tui.core.client import DeployerClient
+
+# Heavy statuses arrive one by one; the UI gets them in batches at most this often (one repaint each).
+HEALTH_FLUSH_SECONDS = 0.05
+BACKOFF_START = 1.0
+BACKOFF_MAX = 30.0
+
+
+class DataStore:
+    def __init__(self, app: App, client: DeployerClient, *, clock: Callable[[], float] = time.time,
+                 heavy_concurrency: int = 8) -> None:
+        self.app = app
+        self.client = client
+        self.clock = clock
+        self.heavy_concurrency = heavy_concurrency
+        self.infras: dict[str, dict] = {}
+        self.services: dict[str, dict] = {}
+        self.deployments: dict[str, dict] = {}
+        self.heavy: dict[str, dict | DeployerError] = {}
+        self.loaded = False
+        self.refreshed_at: float | None = None
+        self.connection_error: DeployerError | None = None
+        self.retry_in: float | None = None
+        self._backoff = BACKOFF_START
+        self._retry_timer = None
+        self._heavy_running = False
+        self._lists_running = False
+        self._subscribers: list[MessagePump] = []
+
+    # -- subscribers -----------------------------------------------------------------------
+    def subscribe(self, node: MessagePump) -> None:
+        if node not in self._subscribers:
+            self._subscribers.append(node)
+
+    def unsubscribe(self, node: MessagePump) -> None:
+        if node in self._subscribers:
+            self._subscribers.remove(node)
+
+    def _publish(self, make: Callable[[], Message]) -> None:
+        # One Message instance per receiver: Textual messages carry per-delivery state.
+        for node in list(self._subscribers):
+            node.post_message(make())
+
+    # -- queries ---------------------------------------------------------------------------
+    def health(self, deployment_id: str) -> str:
+        light = self.deployments.get(deployment_id)
+        if light is None:
+            return "UNKNOWN"
+        return models.display_health(light, self.heavy.get(deployment_id))
+
+    def deployment_ids_of_infra(self, infra_id: str) -> list[str]:
+        return [d for d, light in self.deployments.items() if _basic(light).get("infraId") == infra_id]
+
+    def deployment_ids_of_service(self, service_id: str) -> list[str]:
+        return [d for d, light in self.deployments.items() if _basic(light).get("publishedServiceId") == service_id]
+
+    # -- loading ---------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self._lists_running
+
+    def refresh(self) -> None:
+        """Reload the lists now (and then the heavy statuses), in a worker."""
+        if self._retry_timer is not None:
+            self._retry_timer.stop()
+            self._retry_timer = None
+        self._lists_running = True
+        self.app.run_worker(self._load_lists(), group="store.lists", exclusive=True, exit_on_error=False,
+                            name="load lists")
+
+    def auto_refresh(self) -> None:
+        """The interval's tick: skipped while a load runs or while the retry backoff owns the schedule."""
+        if self._lists_running or self.connection_error is not None:
+            return
+        self.refresh()
+
+    async def _load_lists(self) -> None:
+        try:
+            infras, services, deployments = await asyncio.gather(
+                self.client.list_infras(), self.client.list_services(), self.client.list_deployments())
+        except (ConnectionLost, RequestTimeout) as exc:
+            self._lists_running = False
+            self._connection_lost(exc)
+            return
+        except DeployerError as exc:
+            self._lists_running = False
+            report = getattr(self.app, "report_error", None)
+            if report is not None:
+                report(exc, "refreshing the lists")
+            return
+        except BaseException:
+            self._lists_running = False
+            raise
+        self._lists_running = False
+        self.infras = {models.infra_id(i): i for i in infras}
+        self.services = {models.service_id(s): s for s in services}
+        self.deployments = {models.deployment_id(d): d for d in deployments}
+        for gone in set(self.heavy) - set(self.deployments):
+            del self.heavy[gone]
+        self.loaded = True
+        self.refreshed_at = self.clock()
+        if self.connection_error is not None:
+            self.connection_error = None
+            self.retry_in = None
+            self._backoff = BACKOFF_START
+            self._publish(lambda: ConnectionChanged(None))
+        self._publish(lambda: DataChanged(frozenset({"infras", "services", "deployments"})))
+        self._start_heavy()
+
+    def _connection_lost(self, exc: DeployerError) -> None:
+        self.connection_error = exc
+        self.retry_in = self._backoff
+        self._publish(lambda: ConnectionChanged(exc, self.retry_in))
+        self._retry_timer = self.app.set_timer(self._backoff, self.refresh, name="reconnect")
+        self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+
+    def _start_heavy(self) -> None:
+        if self._heavy_running:
+            return  # the running pass will finish; the next refresh starts a new one
+        # Like DSS, no heavy status is fetched for disabled deployments: they show DISABLED.
+        ids = [d for d, light in self.deployments.items() if _basic(light).get("enabled") is not False]
+        if not ids:
+            return
+        self._heavy_running = True
+        self.app.run_worker(self._load_heavy(ids), group="store.heavy", exclusive=True, exit_on_error=False,
+                            name="load heavy statuses")
+
+    async def _load_heavy(self, ids: list[str]) -> None:
+        pending: set[str] = set()
+        last_flush = time.monotonic()
+        try:
+            async for deployment, result in iter_heavy_statuses(self.client, ids, concurrency=self.heavy_concurrency):
+                if deployment not in self.deployments:
+                    continue
+                self.heavy[deployment] = result
+                pending.add(deployment)
+                now = time.monotonic()
+                if now - last_flush >= HEALTH_FLUSH_SECONDS:
+                    self._flush_health(pending)
+                    pending = set()
+                    last_flush = now
+        finally:
+            self._heavy_running = False
+            if pending:
+                self._flush_health(pending)
+
+    def _flush_health(self, ids: set[str]) -> None:
+        frozen = frozenset(ids)
+        self._publish(lambda: DataChanged(frozenset({"health"}), frozen))
+
+    def forget_heavy(self, deployment_id: str) -> None:
+        """After a change (enable/disable), show LOADING until the next heavy status arrives."""
+        self.heavy.pop(deployment_id, None)
+
+
+def _basic(light: dict) -> dict:
+    return light.get("deploymentBasicInfo") or {}

@@ -1,0 +1,67 @@
+"""The panel beside the lists: a short summary of the highlighted infra, service or deployment."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.text import Text
+from textual.widgets import Static
+
+from deployer_tui.core import models
+from deployer_tui.ui.formatting import SEVERITY_STYLES, health_text
+from deployer_tui.ui.rows import basic, kv, latest_version
+
+
+class DetailPanel(Static):
+    DEFAULT_CSS = """
+    DetailPanel { border: round $panel-lighten-2; padding: 0 1; height: 1fr; width: 1fr; overflow-y: auto; }
+    """
+
+    def on_mount(self) -> None:
+        self.border_title = "detail"
+
+    def show_nothing(self, hint: str = "") -> None:
+        self.update(Text(hint, style="dim"))
+
+    def show_infra(self, light: dict, deployment_ids: list[str]) -> None:
+        info = basic(light, "infraBasicInfo")
+        lines = [
+            kv("infra", models.infra_id(light), "bold"),
+            kv("type", info.get("type") or "-"),
+            kv("stage", info.get("stage") or "-"),
+            kv("deployments", len(deployment_ids)),
+        ]
+        urls = info.get("apiNodeUrls") or []
+        present = self.app.presentation
+        lines.append(kv("API nodes", ", ".join(present.url(u) for u in urls) if urls else "-"))
+        self.update(Group(*lines))
+
+    def show_service(self, light: dict, deployment_ids: list[str]) -> None:
+        packages = light.get("packages") or []
+        lines = [
+            kv("service", models.service_id(light), "bold"),
+            kv("versions", ", ".join(str(p.get("id")) for p in packages) or "-"),
+            kv("latest", latest_version(light)),
+            kv("deployments", ", ".join(deployment_ids) or "-"),
+        ]
+        self.update(Group(*lines))
+
+    def show_deployment(self, light: dict, heavy: object, health: str) -> None:
+        info = basic(light, "deploymentBasicInfo")
+        mapping = info.get("generationsMapping")
+        lines = [
+            kv("deployment", models.deployment_id(light), "bold"),
+            kv("service", info.get("publishedServiceId") or "-"),
+            kv("infra", info.get("infraId") or "-"),
+            kv("version", models.mapping_summary(mapping) or "-"),
+            kv("health", health_text(health)),
+        ]
+        if isinstance(heavy, dict):
+            for group in models.health_messages(heavy)[:3]:
+                severity = str(group.get("severity", ""))
+                line = Text(f"{severity}: ", style=SEVERITY_STYLES.get(severity, ""))
+                line.append(str(group.get("title") or group.get("message") or ""))
+                lines.append(line)
+        elif heavy is not None:
+            lines.append(Text(f"status failed: {heavy}", style="red"))
+        lines.append(Text("enter: details", style="dim"))
+        self.update(Group(*lines))
