@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from deployer_tui.core.errors import DeployerError
+from deployer_tui.core.models import deployment_id, is_enabled
 
 
 async def iter_heavy_statuses(
@@ -45,3 +46,16 @@ async def iter_heavy_statuses(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def deployment_statuses(
+    client: Any, *, concurrency: int = 8, skip_disabled: bool = True
+) -> tuple[list[dict], AsyncIterator[tuple[str, dict | DeployerError]]]:
+    """Light statuses of all deployments now, and an iterator of their heavy statuses as they arrive.
+
+    Like the DSS UI, disabled deployments are not asked for a heavy status unless `skip_disabled=False`
+    (they show DISABLED whatever it says). A failing list call raises; heavy failures are yielded.
+    """
+    lights = await client.list_deployments()
+    ids = [deployment_id(light) for light in lights if not skip_disabled or is_enabled(light)]
+    return lights, iter_heavy_statuses(client, ids, concurrency=concurrency)

@@ -73,3 +73,21 @@ async def test_empty_and_duplicate_ids() -> None:
     client = SlowClient(["x"])
     client.release["x"].set()
     assert [d for d, _ in [x async for x in iter_heavy_statuses(client, ["x", "x"])]] == ["x"]
+
+
+async def test_light_then_heavy_skips_disabled() -> None:
+    from deployer_tui.core.bulk import deployment_statuses
+
+    class Client(SlowClient):
+        async def list_deployments(self) -> list[dict]:
+            return [{"deploymentBasicInfo": {"id": "on", "enabled": True}},
+                    {"deploymentBasicInfo": {"id": "off", "enabled": False}}]
+
+    client = Client(["on", "off"])
+    for event in client.release.values():
+        event.set()
+    lights, heavies = await deployment_statuses(client)
+    assert len(lights) == 2
+    assert [dep_id async for dep_id, _ in heavies] == ["on"]
+    _, heavies = await deployment_statuses(client, skip_disabled=False)
+    assert sorted([dep_id async for dep_id, _ in heavies]) == ["off", "on"]
