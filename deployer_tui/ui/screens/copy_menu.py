@@ -1,0 +1,198 @@
+"""`y`: a menu of what can be copied about the focused object — ids, service URLs, endpoint URLs, and a
+ready-to-run curl command per endpoint (key masked unless the "with key" entry is picked).
+
+Entries are built by pure functions from the raw JSON the app already holds (light/heavy statuses,
+deployment settings), so they are easy to test; everything goes through the app's one clipboard service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from deployer_tui.core import models
+from deployer_tui.core.errors import DeployerError
+from deployer_tui.ui.clipboard import copy_text
+from deployer_tui.ui.screens.create_forms import error_text
+from deployer_tui.ui.screens.test_queries import query_template
+
+
+@dataclass(frozen=True)
+class CopyEntry:
+    label: str  # what the menu shows
+    what: str  # what the toast names
+    text: str  # what is copied
+    preview: str = ""  # shown instead of `text` (the masked form of a secret)
+
+
+def query_key(settings: dict | None) -> str | None:
+    """The key a client would query the deployment with: its first API key when auth is by API keys."""
+    auth = settings.get("auth") if isinstance(settings, dict) else None
+    if not isinstance(auth, dict) or auth.get("authMode") != "API_KEYS":
+        return None
+    for entry in auth.get("apiKeys") or []:
+        if isinstance(entry, dict) and entry.get("key"):
+            return str(entry["key"])
+    return None
+
+
+def example_body(endpoint: dict, verb: str) -> Any:
+    """The request body for a curl: the endpoint's first stored test query, else an empty one of its shape."""
+    stored = [q for q in endpoint.get("testQueries") or [] if isinstance(q, dict) and isinstance(q.get("q"), dict)]
+    body = stored[0]["q"] if stored else query_template(str(endpoint.get("type") or ""))[0]["q"]
+    if verb.endswith("-multi"):
+        key = "data" if "lookup" in verb else "features"
+        return {"items": [{key: body.get(key, {})}]}
+    return body
+
+
+def deployment_entries(light: dict, heavy: dict | None, settings: dict | None = None) -> list[CopyEntry]:
+    basic = models.deployment_basic(light)
+    dep_id = models.deployment_id(light)
+    entries = [CopyEntry(f"Deployment id   {dep_id}", "deployment id", dep_id)]
+    if basic.get("publishedServiceId"):
+        sid = str(basic["publishedServiceId"])
+        entries.append(CopyEntry(f"Service id      {sid}", "service id", sid))
+    if basic.get("infraId"):
+        iid = str(basic["infraId"])
+        entries.append(CopyEntry(f"Infra id        {iid}", "infra id", iid))
+    for version in sorted(_mapping_versions(basic.get("generationsMapping"))):
+        entries.append(CopyEntry(f"Version id      {version}", "version id", version))
+    for url in models.service_urls(light, heavy):
+        entries.append(CopyEntry(f"Service URL     {url}", "service URL", url))
+    endpoints = {str(e["id"]): e for e in models.deployed_endpoints(light, heavy)}
+    urls = models.endpoint_urls(light, heavy)
+    first_base = urls[0].url.rsplit("/", 2)[0] if urls else None
+    key = query_key(settings)
+    for eu in urls:
+        entries.append(CopyEntry(f"Endpoint URL    {eu.url}", f"{eu.endpoint_id} URL", eu.url))
+    for eu in urls:
+        # One curl per endpoint verb, on the first node only: the others differ by host alone.
+        if not eu.verb or eu.url.rsplit("/", 2)[0] != first_base:
+            continue
+        body = example_body(endpoints.get(eu.endpoint_id, {}), eu.verb)
+        masked = models.curl_command(eu.url, body, key)
+        entries.append(CopyEntry(f"curl            {eu.endpoint_id}/{eu.verb}", f"curl for {eu.endpoint_id}/{eu.verb}",
+                                 masked))
+        if key:
+            entries.append(CopyEntry(f"curl + API key  {eu.endpoint_id}/{eu.verb}  (shows the key)",
+                                     f"curl with API key for {eu.endpoint_id}/{eu.verb}",
+                                     models.curl_command(eu.url, body, key, show_key=True), preview=masked))
+    return entries
+
+
+def _mapping_versions(mapping: Any) -> set[str]:
+    from deployer_tui.ui.screens.delete_confirm import mapping_versions
+
+    return mapping_versions(mapping)
+
+
+def service_entries(light: dict) -> list[CopyEntry]:
+    sid = models.service_id(light)
+    entries = [CopyEntry(f"Service id      {sid}", "service id", sid)]
+    for package in light.get("packages") or []:
+        if isinstance(package, dict) and package.get("id"):
+            vid = str(package["id"])
+            entries.append(CopyEntry(f"Version id      {vid}", "version id", vid))
+    for dep in light.get("deployments") or []:
+        if isinstance(dep, dict) and dep.get("id"):
+            entries.append(CopyEntry(f"Deployment id   {dep['id']}", "deployment id", str(dep["id"])))
+    return entries
+
+
+def infra_entries(light: dict) -> list[CopyEntry]:
+    basic = models._basic(light, "infraBasicInfo")
+    iid = models.infra_id(light)
+    entries = [CopyEntry(f"Infra id        {iid}", "infra id", iid)]
+    for url in basic.get("apiNodeUrls") or []:
+        entries.append(CopyEntry(f"API node URL    {url}", "API node URL", str(url)))
+    return entries
+
+
+class CopyMenuScreen(ModalScreen[CopyEntry | None]):
+    """Pick one entry; it is copied through the app's clipboard service and the menu closes."""
+
+    DEFAULT_CSS = """
+    CopyMenuScreen { align: center middle; }
+    CopyMenuScreen > Vertical { width: 100; max-width: 95%; height: auto; max-height: 85%;
+                                border: thick $primary; background: $surface; padding: 0 1; }
+    CopyMenuScreen #copy-title { text-style: bold; margin-bottom: 1; }
+    CopyMenuScreen OptionList { height: auto; max-height: 24; }
+    CopyMenuScreen #copy-preview { color: $text-muted; height: auto; margin-top: 1; }
+    """
+    BINDINGS = [Binding("escape,q", "close", "Close", id="copy.close")]
+
+    def __init__(self, title: str, entries: list[CopyEntry] | None = None, *, client: Any = None,
+                 deployment_id: str | None = None) -> None:
+        super().__init__()
+        self.title_text = title
+        self.entries = list(entries or [])
+        self.client = client
+        self.deployment_id = deployment_id
+
+    @classmethod
+    def for_deployment(cls, client: Any, deployment_id: str) -> CopyMenuScreen:
+        """Loads the deployment's statuses and settings itself (the settings give the query key)."""
+        return cls(f"Copy — deployment {deployment_id}", client=client, deployment_id=deployment_id)
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, id="copy-title")
+            yield OptionList(id="copy-options")
+            yield Static("", id="copy-preview")
+
+    def on_mount(self) -> None:
+        if self.client is not None and self.deployment_id and not self.entries:
+            self.query_one("#copy-preview", Static).update("Loading…")
+            self.load()
+        else:
+            self._fill()
+
+    @work(exclusive=True, group="copy-load")
+    async def load(self) -> None:
+        try:
+            light = await self.client.get_deployment(self.deployment_id)
+        except DeployerError as exc:
+            self.query_one("#copy-preview", Static).update(Text(error_text(exc)))
+            return
+        heavy = settings = None
+        with contextlib.suppress(DeployerError):  # ids stay copyable; URLs need the heavy status
+            heavy = await self.client.get_deployment_status(self.deployment_id)
+        with contextlib.suppress(DeployerError):  # curl commands then carry no key
+            settings = await self.client.get_deployment_settings(self.deployment_id)
+        self.entries = deployment_entries(light, heavy, settings)
+        self._fill()
+
+    def _fill(self) -> None:
+        options = self.query_one("#copy-options", OptionList)
+        options.clear_options()
+        options.add_options([Option(Text(e.label), id=str(i)) for i, e in enumerate(self.entries)])
+        self.query_one("#copy-preview", Static).update("enter copies · esc closes" if self.entries
+                                                       else "Nothing to copy")
+        if self.entries:
+            options.highlighted = 0
+        options.focus()
+
+    @on(OptionList.OptionHighlighted, "#copy-options")
+    def _preview(self, event: OptionList.OptionHighlighted) -> None:
+        entry = self.entries[int(event.option.id or 0)]
+        self.query_one("#copy-preview", Static).update(Text(entry.preview or entry.text))
+
+    @on(OptionList.OptionSelected, "#copy-options")
+    def _copy(self, event: OptionList.OptionSelected) -> None:
+        entry = self.entries[int(event.option.id or 0)]
+        copy_text(self.app, entry.text, entry.what)
+        self.dismiss(entry)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
