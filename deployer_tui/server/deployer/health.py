@@ -1,0 +1,88 @@
+"""Heavy status of a deployment (design §5, protocol.md §2.6.3, §6.4).
+
+Rules, in order:
+
+* not a STATIC infra → ``UNKNOWN`` (the local deployer does not drive other infra types);
+* never successfully updated → ``UNKNOWN``;
+* the infra has no API node → ``ERROR``;
+* each node is asked (concurrently, short timeout, cached ~1 s) for its services; a node is OK when
+  it serves what the last successful update deployed (the service enabled with the same weighted
+  versions; or, for a disabled deployment, the service disabled or absent);
+* more failing nodes than ``healthSettings.maxFailing`` (the deployment's when it overrides the
+  infra's, else the infra's; default 0) → ``UNHEALTHY``;
+* else the settings that reach the nodes (enabled, service id, mapping, endpoint tuning) changed since
+  that update → ``OUT_OF_SYNC``;
+* else some node failing (within ``maxFailing``) → ``WARNING``; else ``HEALTHY``.
+
+Per-node entries carry ``url``, ``health`` (HEALTHY, OUT_OF_SYNC when it answers but serves something
+else, ERROR when it cannot be asked), ``enabled``, ``activeMapping`` and ``error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from deployer_tui.server.deployer import model
+from deployer_tui.server.deployer.nodes import ServiceListCache, describe_exc
+from deployer_tui.server.deployer.update import describe_summary, node_serves
+
+
+def _msg(severity: str, title: str, message: str, details: str | None = None) -> dict[str, Any]:
+    return {"severity": severity, "title": title, "message": message, "details": details}
+
+
+async def _node_entry(cache: ServiceListCache, node: dict[str, Any], service: str, deployed: dict[str, Any]
+                      ) -> dict[str, Any]:
+    url = str(node.get("url", "")).rstrip("/")
+    entry: dict[str, Any] = {"url": url}
+    try:
+        services = await cache.services(url, node.get("adminAPIKey") or "")
+    except Exception as exc:
+        entry.update(health="ERROR", error=f"Cannot get the node's services: {describe_exc(exc)}")
+        return entry
+    summary = next((s for s in services if isinstance(s, dict) and s.get("serviceId") == service), None)
+    entry["enabled"] = bool(summary and summary.get("enabled"))
+    entry["activeMapping"] = (summary or {}).get("activeMapping")
+    if node_serves(summary, deployed["enabled"], deployed["entries"]):
+        entry["health"] = "HEALTHY"
+    else:
+        entry.update(health="OUT_OF_SYNC", error=f"Not serving the deployed state: {describe_summary(summary)}")
+    return entry
+
+
+async def compute(dep_row: dict[str, Any], infra: dict[str, Any], cache: ServiceListCache) -> dict[str, Any]:
+    """health, healthMessages and apiNodes of a heavy status."""
+    dep = dep_row["doc"]
+    deployed = dep_row.get("deployed")
+    nodes = [n for n in infra.get("apiNodes") or [] if isinstance(n, dict)]
+    if infra.get("type") != "STATIC":
+        return {"health": "UNKNOWN", "apiNodes": [], "healthMessages": model.info_messages([_msg(
+            "WARNING", "Infra type not managed locally",
+            f"The local deployer does not deploy to {infra.get('type')} infras; health is not tracked")])}
+    if not deployed:
+        return {"health": "UNKNOWN", "apiNodes": [{"url": n.get("url"), "health": "UNKNOWN"} for n in nodes],
+                "healthMessages": model.info_messages([_msg(
+                    "WARNING", "Never deployed", f"Deployment {dep['id']} was never updated successfully: "
+                                                  "run an update to deploy it")])}
+    if not nodes:
+        return {"health": "ERROR", "apiNodes": [], "healthMessages": model.info_messages([_msg(
+            "ERROR", "No API node", f"Infra {infra['id']} has no API nodes")])}
+    entries = await asyncio.gather(*(_node_entry(cache, n, deployed["service"], deployed) for n in nodes))
+    failing = [e for e in entries if e["health"] != "HEALTHY"]
+    limit = model.max_failing(dep, infra)
+    messages = [_msg("ERROR" if len(failing) > limit else "WARNING", "API node failing",
+                     f"Node {e['url']} is failing", e.get("error")) for e in failing]
+    out_of_sync = model.deployed_fingerprint(dep) != deployed.get("fingerprint")
+    if len(failing) > limit:
+        health = "UNHEALTHY"
+    elif out_of_sync:
+        health = "OUT_OF_SYNC"
+    elif failing:
+        health = "WARNING"
+    else:
+        health = "HEALTHY"
+    if out_of_sync:
+        messages.append(_msg("WARNING", "Out of sync", f"The settings of deployment {dep['id']} changed since "
+                                                       "its last update: run an update to apply them"))
+    return {"health": health, "apiNodes": entries, "healthMessages": model.info_messages(messages)}

@@ -1,0 +1,370 @@
+"""Routes for deployments: CRUD, statuses, updates, history, OpenAPI and queries (protocol.md §2.6)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from deployer_tui.server.deployer import health, model, openapi, queries
+from deployer_tui.server.deployer.auth import Principal, infra_allows, require, service_allows
+from deployer_tui.server.deployer.context import Deployer
+from deployer_tui.server.deployer.routes_catalog import ctx_of, in_use
+from deployer_tui.server.deployer.update import UpdateJob
+from deployer_tui.server.deployer.views import Views, serving_version
+from deployer_tui.server.http import (
+    DSSHTTPError,
+    bad_request,
+    conflict,
+    json_response,
+    not_found,
+    parse_bool,
+    query_json,
+    read_json,
+)
+
+GOVERN_WARNING = "ApplicativeException"
+
+
+# ---- governance (no Govern here: see docs/deployer.md) -------------------------------------------------
+def governance_messages(infra: dict[str, Any], versions: list[str]) -> list[dict[str, Any]]:
+    policy = infra.get("governCheckPolicy") or "NO_CHECK"
+    if policy == "NO_CHECK" or not versions:
+        return []
+    severity = "ERROR" if policy == "PREVENT" else "WARNING"
+    return [{"severity": severity, "code": "ERR_GOVERN_NOT_AVAILABLE", "title": "No Govern sign-off",
+             "message": f"Version {v} has no Govern sign-off: the local deployer has no Dataiku Govern, and infra "
+                        f"{infra['id']} has policy {policy}"} for v in versions]
+
+
+def govern_check(infra: dict[str, Any], versions: list[str], ignore_warnings: bool) -> None:
+    messages = governance_messages(infra, versions)
+    if not messages:
+        return
+    if messages[0]["severity"] == "ERROR":
+        raise DSSHTTPError(400, f"Deploying to infra {infra['id']!r} is prevented by its Govern policy (PREVENT) and "
+                                "the local deployer has no Govern to sign versions off; set the infra's "
+                                "governCheckPolicy to WARN or NO_CHECK", error_type=GOVERN_WARNING)
+    if not ignore_warnings:
+        raise DSSHTTPError(400, f"Infra {infra['id']!r} warns about versions without Govern sign-off "
+                                f"({', '.join(versions)}); repeat with ignoreWarnings=true to deploy anyway",
+                           error_type=GOVERN_WARNING)
+
+
+# ---- helpers -----------------------------------------------------------------------------------------
+def _deployment(ctx: Deployer, request: Request) -> dict[str, Any]:
+    return ctx.row("deployments", request.path_params["deployment_id"], "Deployment")
+
+
+def _infra_of(ctx: Deployer, dep: dict[str, Any]) -> dict[str, Any]:
+    return ctx.row("infras", dep["doc"]["infraId"], "Infra")
+
+
+def _allow(who: Principal, infra: dict[str, Any], level: str, dep_id: str) -> None:
+    verb = {"read": "read", "deploy": "manage"}.get(level, level)
+    require(infra_allows(who, infra["doc"], level),
+            f"You may not {verb} deployment {dep_id!r} (needs '{level}' on infra {infra['id']!r})")
+
+
+def _known_versions(ctx: Deployer, service_id: str) -> set[str]:
+    return {v["version_id"] for v in ctx.store.list_versions(service_id)}
+
+
+# ---- CRUD --------------------------------------------------------------------------------------------
+async def list_deployments(request: Request) -> Response:
+    ctx = ctx_of(request)
+    who = await ctx.who(request)
+    views = Views(ctx.store)
+    return json_response([views.deployment_status(d) for d in views.deployments.values()
+                          if views.can_read_deployment(who, d)])
+
+
+async def create_deployment(request: Request) -> Response:
+    ctx = ctx_of(request)
+    who = await ctx.who(request)
+    ignore_warnings = parse_bool(request.query_params.get("ignoreWarnings"))
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise bad_request("The body must be a JSON object {deploymentId, publishedServiceId, infraId, version}")
+    dep_id = model.check_id(body.get("deploymentId"), "deployment id")
+    service_id, infra_id, version = body.get("publishedServiceId"), body.get("infraId"), body.get("version")
+    if not isinstance(service_id, str) or not isinstance(infra_id, str):
+        raise bad_request("publishedServiceId and infraId are required")
+    service = ctx.row("services", service_id, "Service")
+    infra = ctx.row("infras", infra_id, "Infra")
+    require(infra_allows(who, infra["doc"], "deploy"), f"You may not deploy to infra {infra_id!r}")
+    require(service_allows(who, service["doc"], "deploy"), f"You may not deploy service {service_id!r}")
+    known = _known_versions(ctx, service_id)
+    if version not in known:
+        raise bad_request(f"Version {version!r} does not exist in service {service_id!r} "
+                          f"(known: {', '.join(sorted(known)) or 'none'})")
+    auths = body.get("authorizationsToQueryThroughDeployer")
+    if auths is not None and (not isinstance(auths, list) or any(not isinstance(a, dict) for a in auths)):
+        raise bad_request("authorizationsToQueryThroughDeployer must be a list of {group, queryThroughDeployer}")
+    endpoint_id = body.get("endpointId")
+    if endpoint_id is not None and not isinstance(endpoint_id, str):
+        raise bad_request("endpointId must be a string")
+    govern_check(infra["doc"], [version], ignore_warnings)
+    doc = model.new_deployment(dep_id, service_id, infra_id, version, endpoint_id, auths)
+    try:
+        await ctx.write(ctx.store.insert, "deployments", doc, who.login)
+    except sqlite3.IntegrityError:
+        raise conflict(f"Deployment {dep_id!r} already exists") from None
+    return json_response(doc)
+
+
+async def get_deployment(request: Request) -> Response:
+    ctx = ctx_of(request)
+    who = await ctx.who(request)
+    dep = _deployment(ctx, request)
+    _allow(who, _infra_of(ctx, dep), "read", dep["id"])
+    return json_response(Views(ctx.store).deployment_status(dep))
+
+
+async def get_settings(request: Request) -> Response:
+    ctx = ctx_of(request)
+    who = await ctx.who(request)
+    dep = _deployment(ctx, request)
+    _allow(who, _infra_of(ctx, dep), "read", dep["id"])
+    return json_response(dep["doc"])
+
+
+async def save_settings(request: Request) -> Response:
+    ctx = ctx_of(request)
+    who = await ctx.who(request)
+    ignore_warnings = parse_bool(request.query_params.get("ignoreWarnings"))
+    dep = _deployment(ctx, request)
+    infra = _infra_of(ctx, dep)
+    _allow(who, infra, "deploy", dep["id"])
+    doc = model.check_deployment_settings(await read_json(request), dep["doc"],
+                                          _known_versions(ctx, dep["doc"]["publishedServiceId"]))
+    old_gens = {e["generation"] for e in model.mapping_entries(dep["doc"]["generationsMapping"])}
+    new_gens = [e["generation"] for e in model.mapping_entries(doc["generationsMapping"])]
+    govern_check(infra["doc"], [g for g in new_gens if g not in old_gens], ignore_warnings)
+    await ctx.write(ctx.store.replace, "deployments", doc, who.login)
+    return Response(status_code=200)
+
+
+async def delete_deployment(request: Request) -> Response:
+    ctx = ctx_of(request)
+    who = await ctx.who(request)
+    parse_bool(request.query_params.get("ignorePreDeleteErrors"))
+    dep = _deployment(ctx, request)
+    _allow(who, _infra_of(ctx, dep), "deploy", dep["id"])
+    if dep["doc"].get("enabled", True):
+        raise in_use(f"Deployment {dep['id']!r} is enabled: disable it first (delete with disable_first=True)")
+    if dep["id"] in ctx.running_updates:
+        raise conflict(f"Deployment {dep['id']!r} has an update running; wait for it or abort it")
+    await ctx.write(ctx.store.delete_doc, "deployments", dep["id"])
+    return Response(status_code=200)
+
+
+# ---- statuses ----------------------------------------------------------------------------------------
+async def heavy_status(request: Request) -> Response:
+    ctx = ctx_of(request)
+    who = await ctx.who(request)
+    dep = _deployment(ctx, request)
+    infra = _infra_of(ctx, dep)
+    _allow(who, infra, "read", dep["id"])
+    assert ctx.cache is not None
+    try:
+        status = await health.compute(dep, infra["doc"], ctx.cache)
+    except Exception as exc:  # status must be answerable even when computing it fails
+        status = {"health": "ERROR", "apiNodes": [], "healthMessages": model.info_messages([{
+            "severity": "ERROR", "title": "Status failed", "message": f"{type(exc).__name__}: {exc}"}])}
+    versions = ctx.store.list_versions(dep["doc"]["publishedServiceId"])
+    wanted = serving_version(dep["doc"], dep.get("deployed"))
+    version = next((v for v in versions if v["version_id"] == wanted), None)
+    endpoints = []
+    if version:
+        tq = version["info"].get("testQueries") or {}
+        for ep in version["info"].get("config", {}).get("endpoints", []):
+            endpoints.append({**ep, "testQueries": tq.get(ep["id"], [])})
+    status["endpoints"] = endpoints
+    status["version"] = wanted
+    return json_response(status)
+
+
+async def governance_status(request: Request) -> Response:
+    ctx = ctx_of(request)
+    who = await ctx.who(request)
+    dep = _deployment(ctx, request)
+    infra = _infra_of(ctx, dep)
+    _allow(who, infra, "read", dep["id"])
+    version = request.query_params.get("version") or ""
+    versions = [version] if version else [e["generation"] for e in model.mapping_entries(dep["doc"]["generationsMapping"])]
+    return json_response(model.info_messages(governance_messages(infra["doc"], versions)))
+
+
+# ---- updates -----------------------------------------------------------------------------------------
+async def start_update(request: Request) -> Response:
+    ctx = ctx_of(request)
+    who = await ctx.who(request)
+    dep = _deployment(ctx, request)
+    infra = _infra_of(ctx, dep)
+    _allow(who, infra, "deploy", dep["id"])
+    body = await read_json(request, required=False)
+    mode = (body or {}).get("updateMode") or "LIGHT" if isinstance(body, dict | None) else None
+    if mode not in ("LIGHT", "FULL"):
+        raise bad_request("updateMode must be LIGHT or FULL")
+    synchronous = bool((body or {}).get("synchronous"))
+    if dep["id"] in ctx.running_updates:
+        raise conflict(f"An update of deployment {dep['id']!r} is already running "
+                       f"(future {ctx.running_updates[dep['id']]})")
+    start_ts = await ctx.write(ctx.store.start_update, dep["id"], "UPDATE", who.login)
+    assert ctx.http is not None
+    job_runner = UpdateJob(ctx.store, ctx.http, dep, infra["doc"], start_ts, mode)
+
+    async def run(job: Any) -> Any:
+        try:
+            return await job_runner.run(job)
+        finally:
+            ctx.running_updates.pop(dep["id"], None)
+            if ctx.cache is not None:
+                ctx.cache.invalidate()
+
+    payload = {"action": "update-deployment", "displayName": f"Updating deployment {dep['id']}",
+               "targets": [{"objectType": "API_DEPLOYER_DEPLOYMENT", "objectId": dep["id"]}], "extras": {}}
+    job = ctx.futures.start(f"Updating deployment {dep['id']}", who.login, payload, run)
+    ctx.running_updates[dep["id"]] = job.job_id
+    if synchronous and job.task is not None:
+        await job.task
+        status, data = ctx.futures.read(job, peek=False)
+        return json_response(data, status=status)
+    return json_response(job.response(peek=True))
+
+
+def _update_json(row: dict[str, Any], full: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"startTimestamp": row["start_ts"], "type": row["type"], "status": row["status"],
+                           "requester": row["requester"]}
+    if row.get("end_ts") is not None:
+        out["endTimestamp"] = row["end_ts"]
+    if full:
+        out.setdefault("endTimestamp", None)
+        if row.get("result"):
+            out["result"] = json.loads(row["result"])
+        logs = row.get("logs") or []
+        levels = [entry["level"] for entry in logs]
+        out["logs"] = {"totalLines": len(logs), "lines": [entry["line"] for entry in logs], "status": levels,
+                       "maxLevel": max(levels, default=0)}
+    return out
+
+
+async def list_updates(request: Request) -> Response:
+    ctx = ctx_of(request)
+    who = await ctx.who(request)
+    dep = _deployment(ctx, request)
+    _allow(who, _infra_of(ctx, dep), "read", dep["id"])
+    return json_response([_update_json(r, False) for r in ctx.store.list_updates(dep["id"])])
+
+
+async def get_update(request: Request) -> Response:
+    ctx = ctx_of(request)
+    who = await ctx.who(request)
+    dep = _deployment(ctx, request)
+    _allow(who, _infra_of(ctx, dep), "read", dep["id"])
+    raw = request.path_params.get("ts")
+    if raw is None:
+        row = ctx.store.get_update(dep["id"])
+        if row is None:
+            raise not_found(f"Deployment {dep['id']!r} has never been updated")
+    else:
+        try:
+            ts = int(raw)
+        except ValueError:
+            raise bad_request(f"Update id must be a start timestamp (epoch ms), got {raw!r}") from None
+        row = ctx.store.get_update(dep["id"], ts)
+        if row is None:
+            raise not_found(f"Deployment {dep['id']!r} has no update started at {ts}")
+    return json_response(_update_json(row, True))
+
+
+# ---- OpenAPI and queries -----------------------------------------------------------------------------
+def _serving(ctx: Deployer, dep: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    versions = ctx.store.list_versions(dep["doc"]["publishedServiceId"])
+    wanted = serving_version(dep["doc"], dep.get("deployed"))
+    version = next((v for v in versions if v["version_id"] == wanted), None)
+    if version is None:
+        raise not_found(f"Deployment {dep['id']!r} serves no known version")
+    return wanted or "", version["info"].get("config") or {}, version["info"].get("testQueries") or {}
+
+
+async def get_open_api(request: Request) -> Response:
+    ctx = ctx_of(request)
+    who = await ctx.who(request)
+    dep = _deployment(ctx, request)
+    _allow(who, _infra_of(ctx, dep), "read", dep["id"])
+    if not dep.get("deployed"):
+        raise not_found(f"Deployment {dep['id']!r} was never deployed: it has no OpenAPI document yet")
+    version, config, tests = _serving(ctx, dep)
+    doc = openapi.document(model.service_id_on_nodes(dep["doc"]), version, config, tests)
+    if not doc["paths"]:
+        raise not_found(f"No endpoint of version {version} has an OpenAPI description")
+    return Response(json.dumps(doc, indent=2), media_type="application/json")
+
+
+async def _run_queries(ctx: Deployer, dep: dict[str, Any], infra: dict[str, Any], endpoint_id: str | None,
+                       given: Any, use_tests: bool) -> Response:
+    if infra["doc"].get("type") != "STATIC":
+        raise bad_request(f"The local deployer cannot send queries to infra type {infra['doc'].get('type')}")
+    version, config, tests = _serving(ctx, dep)
+    endpoint = queries.pick_endpoint(config.get("endpoints") or [], endpoint_id)
+    if given is None and use_tests:
+        given = tests.get(endpoint["id"], [])
+        if not given:
+            raise bad_request(f"Version {version} has no test queries for endpoint {endpoint['id']!r}")
+    query_list = queries.check_queries(given)
+    urls = [n.get("url") for n in infra["doc"].get("apiNodes") or [] if isinstance(n, dict) and n.get("url")]
+    assert ctx.http is not None
+    return json_response(await queries.run(ctx.http, urls, model.service_id_on_nodes(dep["doc"]), endpoint,
+                                           config, query_list))
+
+
+async def run_test_queries(request: Request) -> Response:
+    ctx = ctx_of(request)
+    who = await ctx.who(request)
+    dep = _deployment(ctx, request)
+    infra = _infra_of(ctx, dep)
+    _allow(who, infra, "read", dep["id"])
+    given = query_json(request, "testQueriesParam")
+    return await _run_queries(ctx, dep, infra, request.query_params.get("endpointIdParam") or None, given, True)
+
+
+async def run_queries(request: Request) -> Response:
+    ctx = ctx_of(request)
+    who = await ctx.who(request)
+    dep = _deployment(ctx, request)
+    infra = _infra_of(ctx, dep)
+    _allow(who, infra, "read", dep["id"])
+    allowed = {a.get("group") for a in dep["doc"].get("authorizationsToQueryThroughDeployer") or []
+               if isinstance(a, dict) and a.get("queryThroughDeployer") is True}
+    require(who.is_admin or bool(allowed & set(who.groups)),
+            f"You may not query deployment {dep['id']!r} through the deployer: none of your groups is in its "
+            "authorizationsToQueryThroughDeployer")
+    parse_bool(request.query_params.get("adaptQueryForInfraType"), True)
+    given = query_json(request, "queries", required=True)
+    return await _run_queries(ctx, dep, infra, request.query_params.get("endpointId") or None, given, False)
+
+
+P = "/api-deployer/deployments"
+ROUTES = [
+    Route(P, list_deployments, methods=["GET"]),
+    Route(P, create_deployment, methods=["POST"]),
+    Route(P + "/{deployment_id}", get_deployment, methods=["GET"]),
+    Route(P + "/{deployment_id}", delete_deployment, methods=["DELETE"]),
+    Route(P + "/{deployment_id}/status", heavy_status, methods=["GET"]),
+    Route(P + "/{deployment_id}/governance-status", governance_status, methods=["GET"]),
+    Route(P + "/{deployment_id}/settings", get_settings, methods=["GET"]),
+    Route(P + "/{deployment_id}/settings", save_settings, methods=["PUT"]),
+    Route(P + "/{deployment_id}/actions/update", start_update, methods=["POST"]),
+    Route(P + "/{deployment_id}/update", list_updates, methods=["GET"]),
+    Route(P + "/{deployment_id}/update/{ts}", get_update, methods=["GET"]),
+    Route(P + "/{deployment_id}/last-update", get_update, methods=["GET"]),
+    Route(P + "/{deployment_id}/get-open-api", get_open_api, methods=["GET"]),
+    Route(P + "/{deployment_id}/actions/run-test-queries", run_test_queries, methods=["POST"]),
+    Route(P + "/{deployment_id}/actions/run-queries", run_queries, methods=["POST"]),
+]

@@ -1,0 +1,192 @@
+"""The update job of a deployment on a STATIC infra (design §5, protocol.md §6.3).
+
+For every API node of the infra, in parallel:
+
+1. ``POST /admin/api/services?ignoreIfExists=true`` — the service exists;
+2. ``GET  …/generations`` then ``importFromStream`` for each version of the mapping it lacks;
+3. ``POST …/generations/{v}/preload`` for each version of the mapping;
+4. FULL mode only: ``reset-endpoints-settings``; then the deployment's ``endpointsServerSideConfigs``;
+5. enabled: ``setMapping`` with the saved mapping (plus explicit ``entries``); disabled: ``disable``;
+6. verify with ``GET /admin/api/services`` that the node serves what was asked.
+
+Each step writes a line to the future's log and to the persisted update record. The result
+is ``{nbOKNodes, nbNOKNodes}`` plus InfoMessages. Record status: SUCCESS when every node is
+OK, WARNING when some are, FAILED when none is, ABORTED when the future is aborted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from deployer_tui.server.deployer import model
+from deployer_tui.server.deployer.futures import Job, JobFailed
+from deployer_tui.server.deployer.nodes import NodeAdmin, describe_exc
+from deployer_tui.server.deployer.store import ERROR, INFO, SUCCESS, WARNING, Store
+
+Log = Callable[[int, str], Awaitable[None]]
+
+
+def entries_key(entries: list[dict[str, Any]]) -> list[tuple[str, float]]:
+    return sorted((str(e.get("generation")), round(float(e.get("proba", 0)), 6)) for e in entries)
+
+
+def node_serves(summary: dict[str, Any] | None, enabled: bool, entries: list[dict[str, Any]]) -> bool:
+    """Whether a node's ServiceSummaryState matches what the deployment asked for."""
+    if not enabled:
+        return summary is None or not summary.get("enabled")
+    if summary is None or not summary.get("enabled"):
+        return False
+    active = summary.get("activeMapping")
+    return isinstance(active, dict) and entries_key(model.mapping_entries(active)) == entries_key(entries)
+
+
+def describe_summary(summary: dict[str, Any] | None) -> str:
+    if summary is None:
+        return "the service is not on this node"
+    if not summary.get("enabled"):
+        return "the service is disabled on this node"
+    active = summary.get("activeMapping") or {}
+    gens = ", ".join(f"{e['generation']} ({e['proba']:g})" for e in model.mapping_entries(active)) or "none"
+    return f"the node serves {gens}"
+
+
+class UpdateJob:
+    def __init__(self, store: Store, http: httpx.AsyncClient, dep_row: dict[str, Any], infra: dict[str, Any],
+                 start_ts: int, mode: str) -> None:
+        self.store = store
+        self.http = http
+        self.dep = dep_row["doc"]
+        self.infra = infra
+        self.start_ts = start_ts
+        self.mode = mode
+        self.service = model.service_id_on_nodes(self.dep)
+        self.entries = model.mapping_entries(self.dep["generationsMapping"])
+        self.enabled = bool(self.dep.get("enabled", True))
+        self.done_nodes = 0
+
+    async def _log(self, job: Job, level: int, message: str) -> None:
+        line = job.log(level, message)
+        await asyncio.to_thread(self.store.append_update_log, self.dep["id"], self.start_ts, level, line)
+
+    async def run(self, job: Job) -> dict[str, Any]:
+        dep_id = self.dep["id"]
+        try:
+            return await self._run(job)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._finish_aborted(job))
+            raise
+        except JobFailed as exc:
+            await self._log(job, ERROR, str(exc))
+            await asyncio.to_thread(self.store.finish_update, dep_id, self.start_ts, "FAILED",
+                                    {"error": str(exc)})
+            raise
+        except Exception as exc:
+            await self._log(job, ERROR, f"Update failed: {describe_exc(exc)}")
+            await asyncio.to_thread(self.store.finish_update, dep_id, self.start_ts, "FAILED",
+                                    {"error": describe_exc(exc)})
+            raise
+
+    async def _finish_aborted(self, job: Job) -> None:
+        await self._log(job, WARNING, "Update aborted: nodes may be left between the old and the new state")
+        await asyncio.to_thread(self.store.finish_update, self.dep["id"], self.start_ts, "ABORTED")
+
+    async def _run(self, job: Job) -> dict[str, Any]:
+        infra_type = self.infra.get("type")
+        if infra_type != "STATIC":
+            raise JobFailed(f"The local deployer cannot update deployments on infra type {infra_type} "
+                            f"(infra {self.infra['id']!r}): only STATIC infras are supported")
+        nodes = [n for n in self.infra.get("apiNodes") or [] if isinstance(n, dict)]
+        if not nodes:
+            raise JobFailed(f"Infra {self.infra['id']!r} has no API nodes: add one to its settings (apiNodes)")
+        versions = ", ".join(f"{e['generation']} ({e['proba']:g})" for e in self.entries)
+        what = f"activate {versions}" if self.enabled else "disable the service"
+        await self._log(job, INFO, f"Updating deployment {self.dep['id']} ({self.mode} mode) on infra "
+                                   f"{self.infra['id']}: {what} as service {self.service} on {len(nodes)} API node(s)")
+        job.set_progress("Updating API nodes", 0, len(nodes))
+        outcomes = await asyncio.gather(*(self._node(job, n, len(nodes)) for n in nodes))
+        ok = [url for url, err in outcomes if err is None]
+        failed = [(url, err) for url, err in outcomes if err is not None]
+        messages = [{"severity": "ERROR", "code": "ERR_APIDEPLOYER_NODE_UPDATE_FAILED",
+                     "title": "API node update failed", "message": f"{url}: {err}", "details": err}
+                    for url, err in failed]
+        status = "SUCCESS" if not failed else ("WARNING" if ok else "FAILED")
+        if status == "SUCCESS":
+            messages.append({"severity": "SUCCESS", "title": "Update done",
+                             "message": f"Deployment {self.dep['id']} updated on {len(ok)} API node(s)"})
+        result = {"nbOKNodes": len(ok), "nbNOKNodes": len(failed), **model.info_messages(messages)}
+        level = {"SUCCESS": SUCCESS, "WARNING": WARNING, "FAILED": ERROR}[status]
+        await self._log(job, level, f"Update finished: {len(ok)} API node(s) OK, {len(failed)} failed")
+        deployed = None
+        if ok:
+            deployed = {"fingerprint": model.deployed_fingerprint(self.dep), "enabled": self.enabled,
+                        "service": self.service, "entries": self.entries, "updateStart": self.start_ts}
+        await asyncio.to_thread(self.store.finish_update, self.dep["id"], self.start_ts, status, result, deployed)
+        return result
+
+    async def _node(self, job: Job, node: dict[str, Any], total: int) -> tuple[str, str | None]:
+        url = str(node.get("url", "")).rstrip("/")
+        admin = NodeAdmin(self.http, url, node.get("adminAPIKey") or "")
+        step = "connecting"
+        try:
+            if self.enabled:
+                step = "creating the service"
+                await admin.create_service(self.service)
+                step = "listing generations"
+                present = set(await admin.generations(self.service))
+                for entry in self.entries:
+                    gen = entry["generation"]
+                    if gen in present:
+                        await self._log(job, INFO, f"[{url}] version {gen} is already on the node")
+                        continue
+                    step = f"importing version {gen}"
+                    path = self.store.version_path(self.dep["publishedServiceId"], gen)
+                    if not path.is_file():
+                        raise JobFailed(f"the package of version {gen} is missing from the deployer")
+                    await admin.import_stream(self.service, path)
+                    await self._log(job, INFO, f"[{url}] imported version {gen}")
+                for entry in self.entries:
+                    step = f"preloading version {entry['generation']}"
+                    await admin.preload(self.service, entry["generation"])
+                await self._log(job, INFO, f"[{url}] preloaded {', '.join(e['generation'] for e in self.entries)}")
+                await self._tuning(job, admin, url)
+                step = "activating the mapping"
+                await admin.set_mapping(self.service, model.node_mapping(self.dep["generationsMapping"]))
+                await self._log(job, INFO, f"[{url}] activated the mapping")
+            else:
+                step = "listing services"
+                listed = {s.get("serviceId") for s in await admin.list_services()}
+                if self.service in listed:
+                    step = "disabling the service"
+                    await admin.disable(self.service)
+                    await self._log(job, INFO, f"[{url}] disabled the service")
+                else:
+                    await self._log(job, INFO, f"[{url}] the service is not on the node: nothing to disable")
+            step = "verifying"
+            summaries = {s.get("serviceId"): s for s in await admin.list_services()}
+            summary = summaries.get(self.service)
+            if not node_serves(summary, self.enabled, self.entries):
+                raise JobFailed(f"verification failed: {describe_summary(summary)}")
+            await self._log(job, SUCCESS, f"[{url}] node is up to date")
+            return url, None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            reason = f"{step}: {describe_exc(exc)}"
+            await self._log(job, ERROR, f"[{url}] failed while {reason}")
+            return url, reason
+        finally:
+            self.done_nodes += 1
+            job.set_progress("Updating API nodes", self.done_nodes, total)
+
+    async def _tuning(self, job: Job, admin: NodeAdmin, url: str) -> None:
+        if self.mode == "FULL":
+            await admin.reset_endpoint_settings(self.service)
+            await self._log(job, INFO, f"[{url}] reset endpoint settings")
+        for item in self.dep.get("endpointsServerSideConfigs") or []:
+            if isinstance(item, dict) and item.get("endpointId") and isinstance(item.get("config"), dict):
+                await admin.set_endpoint_settings(self.service, item["endpointId"], item["config"])
+                await self._log(job, INFO, f"[{url}] applied settings of endpoint {item['endpointId']}")

@@ -1,0 +1,88 @@
+"""Light statuses (protocol.md §2.4.2, §2.5.2, §2.6.2): computed views of the stored documents,
+filtered by what the caller may read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deployer_tui.server.deployer import model
+from deployer_tui.server.deployer.auth import Principal, infra_allows, service_allows
+from deployer_tui.server.deployer.store import Store
+
+
+class Views:
+    """One snapshot of the tables for a request, so that a list costs one query per table."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.infras = {r["id"]: r for r in store.list("infras")}
+        self.services = {r["id"]: r for r in store.list("services")}
+        self.deployments = {r["id"]: r for r in store.list("deployments")}
+        self._versions: dict[str, list[dict[str, Any]]] = {}
+
+    def versions(self, service_id: str) -> list[dict[str, Any]]:
+        if service_id not in self._versions:
+            self._versions[service_id] = self.store.list_versions(service_id)
+        return self._versions[service_id]
+
+    def can_read_deployment(self, who: Principal, dep: dict[str, Any]) -> bool:
+        infra = self.infras.get(dep["doc"]["infraId"])
+        return infra is not None and infra_allows(who, infra["doc"], "read")
+
+    def infra_status(self, who: Principal, row: dict[str, Any]) -> dict[str, Any]:
+        deployments = [model.deployment_basic_info(d) for d in self.deployments.values()
+                       if d["doc"]["infraId"] == row["id"]]
+        return {"infraBasicInfo": model.infra_basic_info(row), "deployments": deployments,
+                "isAdmin": infra_allows(who, row["doc"], "admin"),
+                "canDeploy": infra_allows(who, row["doc"], "deploy")}
+
+    def service_status(self, who: Principal, row: dict[str, Any]) -> dict[str, Any]:
+        deps = [d for d in self.deployments.values() if d["doc"]["publishedServiceId"] == row["id"]
+                and self.can_read_deployment(who, d)]
+        infra_ids = sorted({d["doc"]["infraId"] for d in deps})
+        return {"serviceBasicInfo": model.service_basic_info(row),
+                "packages": [model.package_entry(v) for v in self.versions(row["id"])],
+                "deployments": [model.deployment_basic_info(d) for d in deps],
+                "infras": [model.infra_basic_info(self.infras[i]) for i in infra_ids if i in self.infras],
+                "canDeploy": service_allows(who, row["doc"], "deploy"),
+                "canWrite": service_allows(who, row["doc"], "write"),
+                "isAdmin": service_allows(who, row["doc"], "admin")}
+
+    def deployment_status(self, row: dict[str, Any]) -> dict[str, Any]:
+        doc = row["doc"]
+        infra = self.infras.get(doc["infraId"])
+        service = self.services.get(doc["publishedServiceId"])
+        versions = self.versions(doc["publishedServiceId"])
+        config = active_config(doc, row.get("deployed"), versions)
+        auth = doc.get("auth") or {}
+        if auth.get("authMode") == "PUBLIC":
+            public = True
+        elif auth.get("authMode") == "API_KEYS":
+            public = False
+        else:
+            public = bool(config.get("publicAccess"))
+        keys = auth.get("apiKeys") if auth.get("authMode") == "API_KEYS" else \
+            (config.get("authRealm") or {}).get("queryKeys")
+        return {"deploymentBasicInfo": model.deployment_basic_info(row),
+                "infraBasicInfo": model.infra_basic_info(infra) if infra else {"id": doc["infraId"]},
+                "serviceBasicInfo": model.service_basic_info(service) if service else {"id": doc["publishedServiceId"]},
+                "packages": [model.package_entry(v) for v in versions],
+                "publicAccess": public, "apiKeys": keys or [],
+                "neverEverDeployed": not row.get("deployed")}
+
+
+def serving_version(doc: dict[str, Any], deployed: dict[str, Any] | None) -> str | None:
+    """The version a deployment serves: the heaviest of the deployed mapping, else of the saved one."""
+    entries = (deployed or {}).get("entries") or model.mapping_entries(doc.get("generationsMapping") or {})
+    if not entries:
+        return None
+    return max(entries, key=lambda e: e.get("proba", 0)).get("generation")
+
+
+def active_config(doc: dict[str, Any], deployed: dict[str, Any] | None,
+                  versions: list[dict[str, Any]]) -> dict[str, Any]:
+    wanted = serving_version(doc, deployed)
+    for v in versions:
+        if v["version_id"] == wanted:
+            return v["info"].get("config") or {}
+    return {}
