@@ -451,3 +451,25 @@ def mask_secrets(doc: Any, _in_api_keys: bool = False) -> Any:
     if isinstance(doc, list):
         return [mask_secrets(v, _in_api_keys) for v in doc]
     return doc
+
+
+def is_governance_warning(error: Exception) -> bool:
+    """Whether a refused deployment save is a governance warning that `ignoreWarnings` bypasses.
+
+    DSS does not document the shape (protocol.md §2.6.5 names only the flag), so this looks for the
+    words in what the error carries: its type, code, title and message.
+    """
+    status = getattr(error, "status", None)
+    if status is None:  # no answer at all: a network problem, not a warning
+        return False
+    body = getattr(error, "body", None) or {}
+    words = " ".join(
+        str(part or "")
+        for part in (
+            getattr(error, "error_type", ""),
+            body.get("code") if isinstance(body, dict) else "",
+            body.get("title") if isinstance(body, dict) else "",
+            getattr(error, "message", str(error)),
+        )
+    ).lower()
+    return "govern" in words or "warning" in words
