@@ -1,0 +1,76 @@
+"""The local API node as a Starlette app: `create_app(data_dir, admin_key)`.
+
+The app's lifespan loads the node's state from `data_dir` (see `store.py`), starts the worker
+processes of every enabled service's mapped generations, and stops them all on shutdown. Routes:
+the admin API (`admin.py`), the user API (`user.py`), `/isAlive` and per-service `isAliveSimple`.
+Every error is DSS-shaped JSON; every response carries `DSS-Version` and `DSS-APINode-API-Version`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+import deployer_tui
+from deployer_tui.server.apinode import admin, user
+from deployer_tui.server.apinode.runtime import Node
+from deployer_tui.server.apinode.store import Store
+from deployer_tui.server.http import (
+    DSSHTTPError,
+    HeadersMiddleware,
+    NormalizePathMiddleware,
+    error_response,
+)
+
+RESPONSE_HEADERS = {"DSS-Version": f"deployer-tui-{deployer_tui.__version__}", "DSS-APINode-API-Version": "1"}
+
+
+async def _dss_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DSSHTTPError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"Not found: {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"Method {request.method} is not supported on {request.url.path}"
+    else:
+        message = str(exc.detail)
+    return error_response(DSSHTTPError(exc.status_code, message))
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    return error_response(DSSHTTPError(500, f"Internal error of the API node: {type(exc).__name__}: {exc}"))
+
+
+def create_app(data_dir: Path, admin_key: str) -> Starlette:
+    """An API node keeping its state in `data_dir`; `admin_key` is (also) accepted on the admin API."""
+    store = Store(Path(data_dir))
+    store.install_startup_key(admin_key)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        node = Node(store)
+        app.state.node = node
+        app.state.admin_keys = [k["key"] for k in store.admin_keys() if k.get("key")]
+        await node.start()
+        try:
+            yield
+        finally:
+            await node.stop()
+
+    return Starlette(
+        routes=[*user.ROUTES, *admin.ROUTES],
+        middleware=[Middleware(NormalizePathMiddleware), Middleware(HeadersMiddleware, headers=RESPONSE_HEADERS)],
+        exception_handlers={DSSHTTPError: _dss_error, HTTPException: _http_error, Exception: _internal_error},
+        lifespan=lifespan,
+    )

@@ -1,0 +1,54 @@
+"""`deployer-tui apinode` (design §3): one standalone local API node in the foreground.
+
+Without `--admin-key`, a key is generated on first start and kept in `<data dir>/admin-api-key`
+(mode 0600), so the node keeps the same key across restarts; the key is never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+from pathlib import Path
+
+from deployer_tui.core.paths import ADMIN_KEY_FILE, data_dir, write_secret
+from deployer_tui.server.runner import Listener, serve_all
+
+
+def default_data_dir() -> Path:
+    return data_dir() / "apinode"
+
+
+def resolve_admin_key(folder: Path, given: str | None) -> str:
+    if given:
+        return given
+    path = folder / ADMIN_KEY_FILE
+    if path.is_file():
+        key = path.read_text("utf-8").strip()
+        if key:
+            return key
+    key = secrets.token_urlsafe(24)
+    write_secret(path, key + "\n")
+    return key
+
+
+def main(args: argparse.Namespace) -> int:
+    from deployer_tui.server.apinode.app import create_app
+
+    folder = Path(args.node_data_dir) if args.node_data_dir else default_data_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        key = resolve_admin_key(folder, args.admin_key)
+        app = create_app(folder, key)
+    except OSError as exc:
+        print(f"deployer-tui apinode: cannot use data dir {folder}: {exc}", file=sys.stderr)
+        return 2
+    if not args.admin_key:
+        print(f"deployer-tui apinode: admin key in {folder / ADMIN_KEY_FILE}", file=sys.stderr, flush=True)
+    try:
+        asyncio.run(serve_all([Listener("apinode", app, args.host, args.port)]))
+    except OSError as exc:
+        print(f"deployer-tui apinode: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,154 @@
+"""Request counts, errors and latency per service, endpoint and generation.
+
+Shapes follow DSS (protocol.md §5.4): `JSONMeter{count, m1_rate, m5_rate, m15_rate, mean_rate}`
+and `JSONTimer{count, min, max, mean, stddev, p50, p75, p95, p98, p99, p999, *_rate}`, latencies
+in milliseconds over the last `RESERVOIR` requests. Rates are exponentially weighted moving
+averages ticked every 5 s, as in the Codahale library DSS uses.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from typing import Any
+
+RESERVOIR = 2048
+TICK_S = 5.0
+
+
+class Meter:
+    _ALPHAS = {"m1_rate": 1 - math.exp(-TICK_S / 60), "m5_rate": 1 - math.exp(-TICK_S / 300),
+               "m15_rate": 1 - math.exp(-TICK_S / 900)}
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.start = time.monotonic()
+        self._last_tick = self.start
+        self._uncounted = 0
+        self._rates = {name: 0.0 for name in self._ALPHAS}
+        self._initialised = False
+
+    def mark(self) -> None:
+        self._tick()
+        self.count += 1
+        self._uncounted += 1
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        while now - self._last_tick >= TICK_S:
+            instant = self._uncounted / TICK_S
+            self._uncounted = 0
+            for name, alpha in self._ALPHAS.items():
+                if self._initialised:
+                    self._rates[name] += alpha * (instant - self._rates[name])
+                else:
+                    self._rates[name] = instant
+            self._initialised = True
+            self._last_tick += TICK_S
+
+    def to_json(self) -> dict[str, Any]:
+        self._tick()
+        elapsed = max(time.monotonic() - self.start, 1e-9)
+        return {"count": self.count, **self._rates, "mean_rate": self.count / elapsed, "units": "events/second"}
+
+
+class Timer(Meter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.samples: deque[float] = deque(maxlen=RESERVOIR)
+
+    def update(self, ms: float) -> None:
+        self.mark()
+        self.samples.append(ms)
+
+    def to_json(self) -> dict[str, Any]:
+        out = super().to_json()
+        values = sorted(self.samples)
+        if values:
+            mean = sum(values) / len(values)
+            std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+            def q(p: float) -> float:
+                return values[min(len(values) - 1, int(math.ceil(p * len(values))) - 1 if p > 0 else 0)]
+
+            out.update(min=values[0], max=values[-1], mean=mean, stddev=std, p50=q(0.5), p75=q(0.75),
+                       p95=q(0.95), p98=q(0.98), p99=q(0.99), p999=q(0.999))
+        else:
+            out.update(min=0.0, max=0.0, mean=0.0, stddev=0.0, p50=0.0, p75=0.0, p95=0.0, p98=0.0, p99=0.0,
+                       p999=0.0)
+        out["duration_units"] = "milliseconds"
+        return out
+
+
+class Counters:
+    """requests, successRequests, errors and processingTime for one (service, endpoint[, generation])."""
+
+    def __init__(self) -> None:
+        self.requests = Meter()
+        self.success = Meter()
+        self.errors = Meter()
+        self.processing = Timer()
+
+    def record(self, ok: bool, ms: float) -> None:
+        self.requests.mark()
+        (self.success if ok else self.errors).mark()
+        self.processing.update(ms)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"requests": self.requests.to_json(), "successRequests": self.success.to_json(),
+                "errorRequests": self.errors.to_json(), "errors": self.errors.count,
+                "processingTime": self.processing.to_json()}
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.endpoints: dict[tuple[str, str], Counters] = {}
+        self.versions: dict[tuple[str, str, str], Counters] = {}
+
+    def record(self, service: str, endpoint: str, generation: str | None, ok: bool, ms: float) -> None:
+        key = (service, endpoint)
+        counters = self.endpoints.get(key)
+        if counters is None:
+            counters = self.endpoints[key] = Counters()
+        counters.record(ok, ms)
+        if generation:
+            vkey = (service, endpoint, generation)
+            version = self.versions.get(vkey)
+            if version is None:
+                version = self.versions[vkey] = Counters()
+            version.record(ok, ms)
+
+    def forget_service(self, service: str) -> None:
+        self.endpoints = {k: v for k, v in self.endpoints.items() if k[0] != service}
+        self.versions = {k: v for k, v in self.versions.items() if k[0] != service}
+
+    def service_stats(self, service: str) -> dict[str, Any]:
+        """`GET /admin/api/services/{svc}/stats` (DSS's misspelled `enpdointId` kept, `endpointId` added)."""
+        endpoints = []
+        for (svc, endpoint), counters in sorted(self.endpoints.items()):
+            if svc != service:
+                continue
+            versions = [{"version": gen, **c.to_json()} for (s, e, gen), c in sorted(self.versions.items())
+                        if s == svc and e == endpoint]
+            endpoints.append({"enpdointId": endpoint, "endpointId": endpoint, **counters.to_json(),
+                              "versions": versions})
+        return {"endpoints": endpoints}
+
+    def registry(self) -> dict[str, Any]:
+        """`GET /admin/api/metrics`: a Codahale MetricRegistry-shaped document."""
+        meters: dict[str, Any] = {}
+        timers: dict[str, Any] = {}
+        for (svc, ep), c in self.endpoints.items():
+            self._add(meters, timers, f"dku.lambda.service.{svc}.{ep}", c)
+        for (svc, ep, gen), c in self.versions.items():
+            self._add(meters, timers, f"dku.lambda.service.{svc}.{ep}.generation.{gen}", c)
+        return {"version": "4.0.0", "gauges": {}, "counters": {}, "histograms": {}, "meters": meters,
+                "timers": timers}
+
+    @staticmethod
+    def _add(meters: dict[str, Any], timers: dict[str, Any], prefix: str, c: Counters) -> None:
+        meters[f"{prefix}.requests"] = c.requests.to_json()
+        meters[f"{prefix}.successRequests"] = c.success.to_json()
+        meters[f"{prefix}.errorRequests"] = c.errors.to_json()
+        timers[f"{prefix}.totalProcessing"] = c.processing.to_json()

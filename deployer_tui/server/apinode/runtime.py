@@ -1,0 +1,239 @@
+"""What a running node holds in memory: services, their mounted generations, and worker pools.
+
+A generation is *mounted* while it is in its service's active mapping (or preloaded): it has one
+worker pool per endpoint. A query holds its generation (`enter`/`leave`) from dispatch to answer;
+when a mapping change unmounts a generation, the generation is *retired* and its pools are closed
+only once its last in-flight query has finished, so that switching versions loses no query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+from deployer_tui.server.apinode import mapping as mappings
+from deployer_tui.server.apinode.metrics import Metrics
+from deployer_tui.server.apinode.pool import LOAD_TIMEOUT_S, PoolError, PoolSettings, WorkerPool
+from deployer_tui.server.apinode.store import Store
+from deployer_tui.server.apinode.workers import SHIM_DIR, Worker
+
+# Worker start-ups run at most this many at once on a node: they are CPU-bound.
+SPAWN_CONCURRENCY = 2
+HOUSEKEEPING_S = 2.0
+
+
+class MountError(Exception):
+    """A generation could not be mounted (its code does not load); nothing was changed."""
+
+
+class GenerationRuntime:
+    def __init__(self, node: Node, service_id: str, generation: str) -> None:
+        self.node = node
+        self.service_id = service_id
+        self.generation = generation
+        self.dir = node.store.generation_dir(service_id, generation)
+        config = node.store.generation_config(service_id, generation)
+        self.endpoints: dict[str, dict[str, Any]] = {ep["id"]: ep for ep in config.get("endpoints") or []}
+        self.public = bool(config.get("publicAccess"))
+        realm = config.get("authRealm") or {}
+        self.keys = frozenset(k["key"] for k in realm.get("queryKeys") or [] if isinstance(k, dict) and k.get("key"))
+        self.inflight = 0
+        self.retired = False
+        self.closed = False
+        self.pools: dict[str, WorkerPool] = {ep_id: self._make_pool(ep) for ep_id, ep in self.endpoints.items()}
+
+    def _make_pool(self, endpoint: dict[str, Any]) -> WorkerPool:
+        spec = {"serviceId": self.service_id, "generation": self.generation, "endpoint": endpoint,
+                "genDir": str(self.dir), "shimDir": SHIM_DIR, **self.node.sql_context(endpoint)}
+        log_path = self.node.store.log_path(self.service_id)
+
+        async def spawn() -> Worker:
+            return await Worker.spawn(spec, self.dir, log_path, LOAD_TIMEOUT_S)
+
+        name = f"{self.service_id}/{endpoint['id']} ({self.generation})"
+        settings = self.node.pool_settings(self.service_id, endpoint["id"])
+        return WorkerPool(name, spawn, settings, self.node.spawn_gate)
+
+    def accepts(self, key: str | None) -> bool:
+        return self.public or (key is not None and key in self.keys)
+
+    async def warm_up(self) -> None:
+        async def one(ep_id: str, pool: WorkerPool) -> None:
+            try:
+                await pool.warm_up()
+            except PoolError as exc:
+                raise MountError(f"Generation {self.generation} of service {self.service_id}: "
+                                 f"endpoint {ep_id!r}: {exc}") from None
+
+        await asyncio.gather(*(one(ep_id, pool) for ep_id, pool in self.pools.items()))
+
+    def enter(self) -> None:
+        self.inflight += 1
+
+    def leave(self) -> None:
+        self.inflight -= 1
+        if self.retired and self.inflight == 0:
+            self.node.background(self.close())
+
+    def retire(self) -> None:
+        self.retired = True
+        if self.inflight == 0:
+            self.node.background(self.close())
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        await asyncio.gather(*(pool.close() for pool in self.pools.values()), return_exceptions=True)
+
+
+class ServiceRuntime:
+    def __init__(self, service_id: str, state: dict[str, Any]) -> None:
+        self.id = service_id
+        self.enabled = bool(state.get("enabled"))
+        self.mapping: dict[str, Any] | None = state.get("activeMapping") or None
+        self.gens: dict[str, GenerationRuntime] = {}
+        self.start_aborted_reason: str | None = None
+        self.lock = asyncio.Lock()
+        self.public_any = False
+        self.keys_any: frozenset[str] = frozenset()
+
+    def serving(self) -> bool:
+        return self.enabled and bool(self.mapping)
+
+    def refresh_auth(self) -> None:
+        mapped = [self.gens[g] for g in mappings.generations(self.mapping) if g in self.gens]
+        self.public_any = any(g.public for g in mapped)
+        self.keys_any = frozenset().union(*(g.keys for g in mapped)) if mapped else frozenset()
+
+    def summary(self) -> dict[str, Any]:
+        return {"serviceId": self.id, "enabled": self.enabled, "activeMapping": self.mapping,
+                "startAbortedReason": self.start_aborted_reason}
+
+
+class Node:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.metrics = Metrics()
+        self.services: dict[str, ServiceRuntime] = {}
+        self.spawn_gate = asyncio.Semaphore(SPAWN_CONCURRENCY)
+        self._tasks: set[asyncio.Task] = set()
+        self._housekeeper: asyncio.Task | None = None
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        for service_id in self.store.service_ids():
+            service = ServiceRuntime(service_id, self.store.service_state(service_id))
+            self.services[service_id] = service
+            if service.serving():
+                self._mount_at_start(service)
+        self._housekeeper = asyncio.create_task(self._housekeeping())
+
+    def _mount_at_start(self, service: ServiceRuntime) -> None:
+        """Serve the saved mapping at once; workers start in the background and early queries wait for them."""
+        for generation in mappings.generations(service.mapping):
+            if generation in self.store.generation_ids(service.id):
+                service.gens[generation] = GenerationRuntime(self, service.id, generation)
+            else:
+                service.start_aborted_reason = f"Generation {generation} of the saved mapping is missing on disk"
+        service.refresh_auth()
+
+        async def warm() -> None:
+            try:
+                await asyncio.gather(*(g.warm_up() for g in service.gens.values()))
+            except MountError as exc:
+                service.start_aborted_reason = str(exc)
+
+        self.background(warm())
+
+    async def stop(self) -> None:
+        if self._housekeeper:
+            self._housekeeper.cancel()
+        gens = [g for s in self.services.values() for g in s.gens.values()]
+        await asyncio.gather(*(g.close() for g in gens), return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def background(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_S)
+            now = time.monotonic()
+            for service in list(self.services.values()):
+                for gen in list(service.gens.values()):
+                    for pool in gen.pools.values():
+                        with contextlib.suppress(Exception):
+                            pool.check()
+                            pool.shrink(now)
+
+    # -- settings ------------------------------------------------------------
+
+    def pool_settings(self, service_id: str, endpoint_id: str) -> PoolSettings:
+        defaults = self.store.server_config().get("endpointDefaults")
+        return PoolSettings.from_config(defaults if isinstance(defaults, dict) else None,
+                                        self.store.endpoint_settings(service_id, endpoint_id))
+
+    def apply_settings(self, service_id: str) -> None:
+        service = self.services.get(service_id)
+        if service is None:
+            return
+        for gen in service.gens.values():
+            for ep_id, pool in gen.pools.items():
+                pool.apply(self.pool_settings(service_id, ep_id))
+
+    def sql_context(self, endpoint: dict[str, Any]) -> dict[str, Any]:
+        """Resolve a SQL endpoint's `connection` through config/server.json `remappedConnections`.
+
+        Accepted values: a path to a SQLite file (relative paths are relative to the node's data
+        dir), or an object `{"path": ...}` / `{"params": {"path": ...}}`.
+        """
+        if endpoint.get("type") != "SQL_QUERY":
+            return {}
+        name = endpoint.get("connection")
+        remapped = self.store.server_config().get("remappedConnections") or {}
+        value = remapped.get(name) if isinstance(remapped, dict) else None
+        if isinstance(value, dict):
+            value = value.get("path") or (value.get("params") or {}).get("path")
+        if not isinstance(value, str) or not value:
+            return {"sqliteError": f"Connection {name!r} is not configured on this API node: map it to a SQLite "
+                                   "file in config/server.json, e.g. {\"remappedConnections\": "
+                                   f"{{\"{name}\": \"data.sqlite\"}}}}"}
+        path = Path(value)
+        return {"sqlitePath": str(path if path.is_absolute() else self.store.root / path)}
+
+    # -- mapping changes -----------------------------------------------------
+
+    async def mount(self, service: ServiceRuntime, generations: list[str]) -> dict[str, GenerationRuntime]:
+        """Runtimes for `generations`, reusing mounted ones; new ones are warmed up, or closed on failure."""
+        result: dict[str, GenerationRuntime] = {}
+        fresh = []
+        for generation in generations:
+            runtime = service.gens.get(generation)
+            if runtime is None:
+                runtime = GenerationRuntime(self, service.id, generation)
+                fresh.append(runtime)
+            result[generation] = runtime
+        try:
+            await asyncio.gather(*(g.warm_up() for g in fresh))
+        except BaseException:
+            await asyncio.gather(*(g.close() for g in fresh), return_exceptions=True)
+            raise
+        return result
+
+    def switch(self, service: ServiceRuntime, gens: dict[str, GenerationRuntime]) -> None:
+        """Atomically (no await) replace the mounted generations; unmounted ones retire once idle."""
+        old = service.gens
+        service.gens = gens
+        for generation, runtime in old.items():
+            if gens.get(generation) is not runtime:
+                runtime.retire()
+        service.refresh_auth()

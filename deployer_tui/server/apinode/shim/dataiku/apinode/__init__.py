@@ -1,0 +1,1 @@
+"""`dataiku.apinode` as seen by endpoint code on a local API node."""

@@ -1,0 +1,1 @@
+"""`dataiku.apinode.predict`: the base classes of custom Python prediction endpoints."""

@@ -1,0 +1,221 @@
+"""The user API: `/public/api/v1/{service}/{endpoint}/{verb}` (protocol.md §4.3-§4.4, §6.2).
+
+A query is authenticated against the answering generation's `config.json` (`publicAccess`, or a
+key of `authRealm.queryKeys` sent as Basic username, Basic password or Bearer), dispatched to a
+generation of the active mapping, run by a worker of that generation's endpoint pool, and
+answered with `result`/`results`/`response`, `timing` in microseconds and `apiContext`.
+
+Dispatch input: prediction and lookup bodies carry `dispatch: {forcedGeneration | dispatchKey}`
+as DSS clients send it. Function (`run`) and SQL (`query`) bodies are the user's parameters, so
+there (INFERRED, our choice) the same two values may come as headers `X-DKU-Forced-Generation`
+and `X-DKU-Dispatch-Key`. `GET` on `run` and `query` takes the parameters from the query string,
+numbers converted.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from deployer_tui.core.package import SERVED_ENDPOINT_TYPES
+from deployer_tui.server.apinode import mapping as mappings
+from deployer_tui.server.apinode.pool import PoolError
+from deployer_tui.server.apinode.runtime import Node
+from deployer_tui.server.http import (
+    CODE_FAILED,
+    ENDPOINT_UNAVAILABLE,
+    ILLEGAL_ARGUMENT,
+    NOT_AUTHENTICATED,
+    DSSHTTPError,
+    bad_request,
+    error_body,
+    extract_api_key,
+    not_found,
+    read_json,
+)
+
+_KEY_CACHE: dict[str, str | None] = {}
+_KEY_CACHE_MAX = 1024
+
+
+def api_key(request: Request) -> str | None:
+    """extract_api_key, memoised per header value: decoding Basic on every query is measurable."""
+    header = request.headers.get("authorization") or ""
+    if not header:
+        return extract_api_key(request)
+    try:
+        return _KEY_CACHE[header]
+    except KeyError:
+        if len(_KEY_CACHE) >= _KEY_CACHE_MAX:
+            _KEY_CACHE.clear()
+        key = _KEY_CACHE[header] = extract_api_key(request)
+        return key
+
+
+def no_key() -> DSSHTTPError:
+    return DSSHTTPError(401, "API Key not provided", error_type=NOT_AUTHENTICATED, code="no-api-key")
+
+
+def unknown_key() -> DSSHTTPError:
+    return DSSHTTPError(401, "Unknown API key", error_type=NOT_AUTHENTICATED, code="unknown-api-key")
+
+
+def query_value(text: str) -> Any:
+    """Query-string parameters become numbers when they look like numbers."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise bad_request(f"{what} must be a JSON object")
+    return value
+
+
+def build_message(verb: str, body: Any) -> dict[str, Any]:
+    """The worker message of a query, with DSS's checks on the body."""
+    if verb in ("run", "query"):
+        params = {} if body is None else _object(body, f"The body of a '{verb}' query")
+        return {"args": params} if verb == "run" else {"params": params}
+    body = _object(body if body is not None else {}, f"The body of a '{verb}' query")
+    if verb == "predict":
+        if body.get("features") is None:
+            raise bad_request("'features' is required")
+        return {"items": [_object(body["features"], "'features'")]}
+    if verb == "lookup":
+        if body.get("data") is None:
+            raise bad_request("'data' is required")
+        return {"items": [_object(body["data"], "'data'")]}
+    items = body.get("items")
+    if items is None:
+        raise bad_request("'items' is required")
+    if not isinstance(items, list):
+        raise bad_request("'items' must be a list")
+    field = "features" if verb == "predict-multi" else "data"
+    rows = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get(field), dict):
+            raise bad_request(f"items[{index}] must be an object with a '{field}' object")
+        rows.append(item[field])
+    return {"items": rows}
+
+
+def dispatch_of(request: Request, verb: str, body: Any) -> tuple[str | None, str | None]:
+    if verb in ("run", "query"):
+        return request.headers.get("x-dku-forced-generation"), request.headers.get("x-dku-dispatch-key")
+    dispatch = body.get("dispatch") if isinstance(body, dict) else None
+    if not isinstance(dispatch, dict):
+        return None, None
+    forced, key = dispatch.get("forcedGeneration"), dispatch.get("dispatchKey")
+    return (str(forced) if forced else None), (str(key) if key is not None and key != "" else None)
+
+
+def worker_error(reply: dict[str, Any]) -> Response:
+    status = int(reply.get("status") or 500)
+    if not 400 <= status <= 599:
+        status = 500
+    error_type = ILLEGAL_ARGUMENT if status == 400 else CODE_FAILED
+    body = error_body(error_type, reply.get("error") or "The endpoint failed")
+    if reply.get("trace"):
+        body["stackTraceStr"] = reply["trace"]
+    return JSONResponse(body, status_code=status)
+
+
+async def query(request: Request) -> Response:
+    node: Node = request.app.state.node
+    params = request.path_params
+    service_id, endpoint_id, verb = params["service"], params["endpoint"], params["verb"]
+    service = node.services.get(service_id)
+    if service is None:
+        raise not_found(f"Service not found: {service_id}")
+    if not service.serving():
+        raise DSSHTTPError(503, f"Service {service_id} is disabled on this API node", error_type=ENDPOINT_UNAVAILABLE)
+    key = api_key(request)
+    if not service.public_any:  # refuse before reading the body when no generation could accept the key
+        if key is None:
+            raise no_key()
+        if key not in service.keys_any:
+            raise unknown_key()
+
+    started = time.perf_counter_ns()
+    if request.method == "GET":
+        body: Any = {k: query_value(v) for k, v in request.query_params.items()}
+    else:
+        body = await read_json(request, required=False, what=f"'{verb}' query")
+    forced, dispatch_key = dispatch_of(request, verb, body)
+    try:
+        generation = mappings.select(service.mapping, forced, dispatch_key)  # type: ignore[arg-type]
+    except mappings.DispatchError as exc:
+        raise bad_request(str(exc)) from None
+    gen = service.gens.get(generation)
+    if gen is None:
+        if forced:
+            raise bad_request(f"Invalid selected generation: {forced} (mounted: {', '.join(service.gens) or 'none'})")
+        raise DSSHTTPError(503, f"Generation {generation} of service {service_id} is not loaded",
+                           error_type=ENDPOINT_UNAVAILABLE)
+    if not gen.accepts(key):
+        raise no_key() if key is None else unknown_key()
+    endpoint = gen.endpoints.get(endpoint_id)
+    if endpoint is None:
+        raise not_found(f"Endpoint not found: {endpoint_id} (service {service_id}, generation {generation})")
+    verbs = SERVED_ENDPOINT_TYPES.get(endpoint["type"], ())
+    if verb not in verbs:
+        raise not_found(f"Endpoint {endpoint_id} ({endpoint['type']}) has no verb {verb!r}; "
+                        f"it answers: {', '.join(verbs)}")
+    message = build_message(verb, body)
+
+    ok = False
+    gen.enter()
+    try:
+        prepared = time.perf_counter_ns()
+        try:
+            reply, waited = await gen.pools[endpoint_id].run(message)
+        except PoolError as exc:
+            error_type = ENDPOINT_UNAVAILABLE if exc.status == 503 else CODE_FAILED
+            raise DSSHTTPError(exc.status, str(exc), error_type=error_type) from None
+        done = time.perf_counter_ns()
+        if not reply.get("ok"):
+            return worker_error(reply)
+        ok = True
+        return JSONResponse(shape(verb, reply, waited, (prepared - started) // 1000, (done - prepared) // 1000,
+                                  {"serviceId": service_id, "endpointId": endpoint_id,
+                                   "serviceGeneration": generation}))
+    finally:
+        gen.leave()
+        node.metrics.record(service_id, endpoint_id, generation, ok, (time.perf_counter_ns() - started) / 1e6)
+
+
+def shape(verb: str, reply: dict[str, Any], waited: int, preparation: int, execution: int,
+          context: dict[str, Any]) -> dict[str, Any]:
+    result = reply.get("result")
+    internal = int(reply.get("us") or 0)
+    if verb == "run":
+        return {"response": result, "responseIsEmpty": result is None,
+                "timing": {"wait": waited, "execution": execution, "functionInternal": internal},
+                "apiContext": context}
+    if verb in ("predict", "predict-multi"):
+        timing = {"preparation": preparation, "wait": waited, "enrich": 0, "preProcessing": 0,
+                  "prediction": internal, "postProcessing": max(execution - waited - internal, 0)}
+        key = "result" if verb == "predict" else "results"
+        return {key: result[0] if verb == "predict" else result, "timing": timing, "apiContext": context}
+    return {"results": result, "timing": {"wait": waited, "execution": execution}, "apiContext": context}
+
+
+async def ping(request: Request) -> Response:
+    return JSONResponse({})
+
+
+ROUTES = [
+    Route("/public/api/v1/ping", ping, methods=["GET"]),
+    Route("/public/api/v1/{service}/{endpoint}/{verb}", query, methods=["GET", "POST"]),
+]
