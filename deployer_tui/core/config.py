@@ -83,14 +83,26 @@ def load_config(path: Path | None = None, env: Mapping[str, str] = os.environ) -
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read: {exc}") from None
-    config = _from_dict(raw, path)
+    config = _from_dict(raw, path, path.read_text(encoding="utf-8") if raw else "")
     _apply_env(config, env)
     return config
 
 
-def _from_dict(raw: dict[str, Any], path: Path) -> Config:
-    def fail(key: str, why: str) -> ConfigError:
-        return ConfigError(f"{path}: {key}: {why}")
+def _line_of(text: str, dotted: str, name: str | None = None) -> str:
+    """' (line N)' for the line that sets `name` (default: the last part of a dotted key), best effort."""
+    import re
+
+    name = name or dotted.rsplit(".", 1)[-1]
+    pattern = re.compile(rf'^\s*(?:"{re.escape(name)}"|{re.escape(name)})\s*=|^\s*\[[^\]]*\b{re.escape(name)}\]')
+    for number, line in enumerate(text.splitlines(), start=1):
+        if pattern.search(line):
+            return f" (line {number})"
+    return ""
+
+
+def _from_dict(raw: dict[str, Any], path: Path, text: str = "") -> Config:
+    def fail(key: str, why: str, name: str | None = None) -> ConfigError:
+        return ConfigError(f"{path}{_line_of(text, key, name)}: {key}: {why}")
 
     known = {"theme", "refresh_interval", "read_only", "keymap", "profiles"}
     unknown = sorted(set(raw) - known)
@@ -115,7 +127,7 @@ def _from_dict(raw: dict[str, Any], path: Path) -> Config:
         raise fail("keymap", "must be a table of binding-id = \"keys\"")
     for binding_id, keys in keymap.items():
         if not isinstance(keys, str) or not keys.strip():
-            raise fail(f"keymap.{binding_id}", "must be a non-empty string of keys, e.g. \"j,down\"")
+            raise fail(f"keymap.{binding_id}", "must be a non-empty string of keys, e.g. \"j,down\"", binding_id)
         config.keymap[binding_id] = keys
     profiles = raw.get("profiles", {})
     if not isinstance(profiles, dict):

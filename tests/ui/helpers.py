@@ -1,0 +1,57 @@
+"""Helpers for pilot tests: wait for a condition (never a bare sleep), read what a screen shows."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+
+from deployer_tui.ui.widgets.resource_table import ResourceTable, plain
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        await pilot.pause(0.05)
+
+
+def table(pilot: Pilot, name: str) -> ResourceTable:
+    return pilot.app.screen.query_one(f"#{name}", ResourceTable)
+
+
+def cell(tbl: ResourceTable, key: str, column: str) -> str:
+    return plain(tbl.get_cell(key, column))
+
+
+def health_filled(tbl: ResourceTable) -> bool:
+    return tbl.row_count > 0 and all(cell(tbl, key, "health") != "loading…" for key in tbl.visible_keys)
+
+
+def screen_text(pilot: Pilot) -> str:
+    """Every Static/DataTable text of the active screen, for 'is this shown' assertions."""
+    from textual.widgets import DataTable, Static
+
+    parts: list[str] = []
+    for widget in pilot.app.screen.query(Static):
+        content = widget.content
+        parts.append(content if isinstance(content, str) else _render_to_text(content))
+    for data_table in pilot.app.screen.query(DataTable):
+        for row in data_table.ordered_rows:
+            parts.append(" ".join(plain(c) for c in data_table.get_row(row.key)))
+    return "\n".join(parts)
+
+
+def _render_to_text(renderable: object) -> str:
+    from io import StringIO
+
+    from rich.console import Console
+
+    console = Console(file=StringIO(), width=200, color_system=None, legacy_windows=False)
+    try:
+        console.print(renderable)
+    except Exception:  # noqa: BLE001 - a renderable Rich cannot print alone (e.g. Content)
+        return ""
+    return console.file.getvalue()  # type: ignore[attr-defined]

@@ -1,0 +1,267 @@
+"""The TUI against a real local deployer with demo data: loading, navigation, narrowing, filter,
+sort, go-to, palette, help (with a keymap remap), read-only refusal and the first mutating action."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from deployer_tui.core import models
+from deployer_tui.core.client import DeployerClient
+from deployer_tui.core.config import Config
+from deployer_tui.ui.app import DeployerApp
+from deployer_tui.ui.screens.deployment import DeploymentScreen
+from deployer_tui.ui.screens.help import HelpScreen
+from deployer_tui.ui.screens.infra import InfraScreen
+from deployer_tui.ui.screens.main import MainScreen
+from deployer_tui.ui.screens.modals import ConfirmScreen
+from deployer_tui.ui.screens.service import ServiceScreen
+from tests.ui.conftest import needs_server
+from tests.ui.helpers import cell, health_filled, screen_text, table, wait_for
+
+pytestmark = needs_server
+
+
+@asynccontextmanager
+async def running(server, key: str, **app_kwargs):
+    client = DeployerClient(server.url("deployer"), key)
+    app = DeployerApp(client=client, **app_kwargs)
+    try:
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await wait_for(pilot, lambda: app.store.loaded and table(pilot, "deployments").row_count > 0,
+                           what="the deployments list")
+            yield pilot, client
+    finally:
+        await client.aclose()
+
+
+async def expected(client: DeployerClient) -> tuple[list[dict], list[dict], list[dict]]:
+    return await client.list_infras(), await client.list_services(), await client.list_deployments()
+
+
+async def test_loads_lists_header_and_health(demo_server, ui_api_key):
+    async with running(demo_server, ui_api_key) as (pilot, client):
+        infras, services, deployments = await expected(client)
+        assert set(table(pilot, "infras").visible_keys) == {models.infra_id(i) for i in infras}
+        assert set(table(pilot, "services").visible_keys) == {models.service_id(s) for s in services}
+        deps = table(pilot, "deployments")
+        assert set(deps.visible_keys) == {models.deployment_id(d) for d in deployments}
+        await wait_for(pilot, lambda: health_filled(deps), what="every health cell")
+        for light in deployments:
+            dep = models.deployment_id(light)
+            want = "DISABLED" if not models.is_enabled(light) else None
+            shown = cell(deps, dep, "health")
+            assert shown != "loading…"
+            if want:
+                assert shown == want
+        auth = await client.auth_info()
+        header = screen_text(pilot)
+        assert demo_server.url("deployer") in header
+        assert f"as {auth['authIdentifier']}" in header
+        assert "refreshed" in header and "READ-ONLY" not in header
+
+
+async def test_navigation_panes_and_detail_screens(demo_server, ui_api_key):
+    async with running(demo_server, ui_api_key) as (pilot, _client):
+        app = pilot.app
+        deps = table(pilot, "deployments")
+        assert app.focused is deps
+        await pilot.press("G")
+        assert deps.cursor_row == deps.row_count - 1
+        await pilot.press("g")
+        assert deps.cursor_row == 0
+        if deps.row_count > 1:
+            await pilot.press("j")
+            assert deps.cursor_row == 1
+            await pilot.press("k")
+            assert deps.cursor_row == 0
+        first = deps.current_key
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeploymentScreen) and app.screen.data is not None,
+                       what="the deployment screen")
+        assert app.screen.resource_id == first
+        text = screen_text(pilot)
+        for heading in ("Health messages", "API nodes", "Service URLs", "Available versions"):
+            assert heading in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen) and deps.current_key == first
+
+        await pilot.press("1")
+        assert app.focused is table(pilot, "infras")
+        infra = table(pilot, "infras").current_key
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, InfraScreen) and app.screen.data is not None)
+        text = screen_text(pilot)
+        assert "API nodes" in text
+        # The infra settings hold the nodes' admin key; it must never be shown.
+        assert ui_api_key not in text
+        assert set(table(pilot, "deployments").visible_keys) == set(app.store.deployment_ids_of_infra(infra))
+        await pilot.press("q")
+        assert isinstance(app.screen, MainScreen)
+
+        await pilot.press("2")
+        assert app.focused is table(pilot, "services")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ServiceScreen) and app.screen.data is not None)
+        assert "Versions" in screen_text(pilot)
+        await pilot.press("escape", "3")
+        assert app.focused is deps
+
+
+async def test_narrow_by_infra_and_service_then_widen(demo_server, ui_api_key):
+    async with running(demo_server, ui_api_key) as (pilot, _client):
+        app = pilot.app
+        deps = table(pilot, "deployments")
+        everything = set(deps.visible_keys)
+        await pilot.press("1", "space")
+        infra = table(pilot, "infras").current_key
+        assert set(deps.visible_keys) == set(app.store.deployment_ids_of_infra(infra))
+        assert f"infra {infra}" in deps.border_title
+        await pilot.press("escape")
+        assert set(deps.visible_keys) == everything
+        await pilot.press("2", "space")
+        service = table(pilot, "services").current_key
+        assert set(deps.visible_keys) == set(app.store.deployment_ids_of_service(service))
+        await pilot.press("space")  # again: undo
+        assert set(deps.visible_keys) == everything
+
+
+async def test_live_filter_keeps_and_clears(demo_server, ui_api_key):
+    async with running(demo_server, ui_api_key) as (pilot, _client):
+        deps = table(pilot, "deployments")
+        everything = list(deps.visible_keys)
+        target = sorted(everything)[-1]
+        await pilot.press("slash", *target)
+        assert target in deps.visible_keys
+        assert all(target.lower() in " ".join(cell(deps, k, c.key) for c in deps.columns_spec).lower()
+                   for k in deps.visible_keys)
+        await pilot.press("enter")  # keep the filter, back in the table
+        assert pilot.app.focused is deps and deps.filter_text == target.lower()
+        await pilot.press("escape")  # clears the filter first
+        assert sorted(deps.visible_keys) == sorted(everything)
+        await pilot.press("slash", "z", "z", "q", "x")
+        assert deps.row_count == 0
+        await pilot.press("escape")
+        assert deps.row_count == len(everything)
+
+
+async def test_sort_cycles_and_reverses_keeping_cursor(demo_server, ui_api_key):
+    async with running(demo_server, ui_api_key) as (pilot, _client):
+        deps = table(pilot, "deployments")
+        ids = deps.visible_keys
+        assert ids == sorted(ids, key=str.lower)
+        await pilot.press("G")
+        anchor = deps.current_key
+        await pilot.press("S")
+        assert deps.visible_keys == list(reversed(ids))
+        assert deps.current_key == anchor  # the cursor follows its row
+        await pilot.press("S", "s")
+        assert "Service" in deps.border_subtitle
+        services = [cell(deps, k, "service").lower() for k in deps.visible_keys]
+        assert services == sorted(services)
+
+
+async def test_goto_opens_resources_and_refuses_unknown(demo_server, ui_api_key):
+    async with running(demo_server, ui_api_key) as (pilot, _client):
+        app = pilot.app
+        dep = table(pilot, "deployments").visible_keys[-1]
+        await pilot.press("colon", *f"deploy {dep}", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeploymentScreen))
+        assert app.screen.resource_id == dep
+        await pilot.press("escape")
+        service = table(pilot, "services").visible_keys[0]
+        await pilot.press("colon", *f"service {service}", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ServiceScreen))
+        assert app.screen.resource_id == service
+        await pilot.press("escape")
+        await pilot.press("colon", *"infra no-such-infra", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert any("no-such-infra" in n.message for n in app._notifications)
+        await pilot.press("colon", *"banana x", "enter")
+        assert "unknown kind" in screen_text(pilot)
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_palette_lists_actions_and_resources(demo_server, ui_api_key):
+    async with running(demo_server, ui_api_key) as (pilot, _client):
+        app = pilot.app
+        infra = table(pilot, "infras").visible_keys[0]
+        await pilot.press("ctrl+p")
+        await pilot.press(*f"infra {infra}")
+        await wait_for(pilot, lambda: f"open infra {infra}" in _palette_text(app), what="the infra in the palette")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, InfraScreen))
+        assert app.screen.resource_id == infra
+        await pilot.press("escape")
+        await pilot.press("ctrl+p", *"help keys")
+        await wait_for(pilot, lambda: "Show the keys" in _palette_text(app), what="the help action")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
+def _palette_text(app) -> str:
+    from textual.command import CommandList
+
+    try:
+        options = app.screen.query_one(CommandList)
+    except Exception:  # noqa: BLE001 - not open yet
+        return ""
+    return "\n".join(str(options.get_option_at_index(i).prompt) for i in range(options.option_count))
+
+
+async def test_help_lists_live_bindings_and_keymap_remaps(demo_server, ui_api_key):
+    config = Config(keymap={"main.filter": "f"})
+    async with running(demo_server, ui_api_key, config=config) as (pilot, _client):
+        app = pilot.app
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        rows = {binding_id: keys for keys, _desc, binding_id in app.screen.rows}
+        assert rows["main.filter"] == "f"
+        assert rows["app.goto"] == ":" and rows["app.refresh"] == "ctrl+r"
+        assert "t" in rows["main.toggle_enabled"].split()
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("f")  # the remapped key opens the filter
+        assert app.screen.query_one("#filter").has_class("-active")
+
+
+async def test_read_only_refuses_toggle_and_changes_nothing(demo_server, ui_api_key):
+    async with running(demo_server, ui_api_key, read_only=True) as (pilot, client):
+        app = pilot.app
+        dep = table(pilot, "deployments").current_key
+        before = await client.get_deployment_settings(dep)
+        assert "READ-ONLY" in screen_text(pilot)
+        assert await app.dispatch("deployment.toggle_enabled") is False
+        await pilot.press("t")
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("Read-only" in n.message for n in app._notifications)
+        assert await client.get_deployment_settings(dep) == before
+
+
+async def test_toggle_enabled_asks_then_saves(demo_server, ui_api_key):
+    async with running(demo_server, ui_api_key) as (pilot, client):
+        app = pilot.app
+        deps = table(pilot, "deployments")
+        dep = deps.current_key
+        before = await client.get_deployment_settings(dep)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")  # declined: nothing saved
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert await client.get_deployment_settings(dep) == before
+        try:
+            await pilot.press("t")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
+            flipped = not before["enabled"]
+            await wait_for(pilot, lambda: cell(deps, dep, "enabled") == ("yes" if flipped else "no"),
+                           what="the row to show the new state")
+            after = await client.get_deployment_settings(dep)
+            assert after["enabled"] is flipped
+            # Read-modify-write: every other key went back as it came.
+            assert {k: v for k, v in after.items() if k != "enabled"} == \
+                {k: v for k, v in before.items() if k != "enabled"}
+        finally:
+            restore = await client.get_deployment_settings(dep)
+            restore["enabled"] = before["enabled"]
+            await client.save_deployment_settings(dep, restore)
