@@ -16,8 +16,11 @@ from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
 from textual.suggester import Suggester
-from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Static
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, ProgressBar, Static
+from textual.widgets.option_list import Option
 
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.package import PackageError, PackageInfo, read_package
@@ -268,3 +271,35 @@ class DownloadVersionScreen(ActionModal[Path]):
 def delete_version_screen(client: Any, service_id: str, version_id: str) -> DeleteScreen:
     """Deleting a version: the shared confirmation, which warns when deployments still use it."""
     return DeleteScreen(client, "version", version_id, service_id=service_id)
+
+
+class VersionPickScreen(ModalScreen[str]):
+    """Pick one version of a service (newest first, as the server lists them)."""
+
+    DEFAULT_CSS = """
+    VersionPickScreen { align: center middle; }
+    VersionPickScreen > Vertical { width: 60; height: auto; max-height: 80%; border: thick $primary;
+                                   background: $surface; padding: 0 1; }
+    VersionPickScreen OptionList { height: auto; max-height: 20; }
+    """
+    BINDINGS = [Binding("escape,q", "close", "Close", id="versions.pick.close")]
+
+    def __init__(self, service_id: str, versions: list[str]) -> None:
+        super().__init__()
+        self.service_id = service_id
+        self.versions = versions
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Versions of {self.service_id}")
+            yield OptionList(*[Option(v, id=v) for v in self.versions], id="version-options")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    @on(OptionList.OptionSelected)
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
