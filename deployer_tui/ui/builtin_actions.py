@@ -157,6 +157,9 @@ def register_builtin_actions(registry: ActionRegistry) -> None:
                  mutating=True, available=lambda screen: _current_deployment(screen) is not None),
     ]:
         registry.register(action)
+    from deployer_tui.ui.object_actions import register_object_actions
+
+    register_object_actions(registry)
 
 
 def _sort(app: Any, reverse: bool) -> None:

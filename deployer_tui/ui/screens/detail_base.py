@@ -36,6 +36,12 @@ class DetailScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.dispatch('app.back')", "Back", id="detail.back"),
         Binding("q", "app.dispatch('app.back')", "Back", show=False, id="detail.back_q"),
+        Binding("n", "app.dispatch('object.create')", "New", show=False, id="detail.create"),
+        Binding("D", "app.dispatch('object.delete')", "Delete", id="detail.delete"),
+        Binding("i", "app.dispatch('version.import')", "Import version", show=False, id="detail.import_version"),
+        Binding("T", "app.dispatch('deployment.test_queries')", "Test", show=False, id="detail.test_queries"),
+        Binding("o", "app.dispatch('deployment.openapi')", "OpenAPI", show=False, id="detail.openapi"),
+        Binding("y", "app.dispatch('object.copy')", "Copy", id="detail.copy"),
     ]
 
     def __init__(self, resource_id: str) -> None:

@@ -45,6 +45,12 @@ class MainScreen(Screen):
         Binding("s", "app.dispatch('main.sort')", "Sort", id="main.sort"),
         Binding("S", "app.dispatch('main.sort_reverse')", "Reverse sort", show=False, id="main.sort_reverse"),
         Binding("t", "app.dispatch('deployment.toggle_enabled')", "Enable/disable", id="main.toggle_enabled"),
+        Binding("n", "app.dispatch('object.create')", "New", id="main.create"),
+        Binding("D", "app.dispatch('object.delete')", "Delete", id="main.delete"),
+        Binding("i", "app.dispatch('version.import')", "Import version", show=False, id="main.import_version"),
+        Binding("T", "app.dispatch('deployment.test_queries')", "Test", id="main.test_queries"),
+        Binding("o", "app.dispatch('deployment.openapi')", "OpenAPI", show=False, id="main.openapi"),
+        Binding("y", "app.dispatch('object.copy')", "Copy", id="main.copy"),
         Binding("q", "app.dispatch('app.back')", "Quit", id="main.quit"),
     ]
 
