@@ -67,6 +67,10 @@ def main(args: argparse.Namespace) -> int:
         node_keys.append(key)
         port = NODE_BASE_PORT + i if args.port != 0 else 0
         node_dir = data_dir / "apinodes" / f"node-{i}"
+        if new_data_dir and not args.no_demo:
+            from deployer_tui.server.demo import prepare_node_dir
+
+            prepare_node_dir(node_dir)
         node_listeners.append(Listener("apinode", create_node_app(node_dir, key), args.host, port))
 
     def local_nodes() -> list[tuple[str, str]]:
@@ -80,7 +84,7 @@ def main(args: argparse.Namespace) -> int:
             from deployer_tui.server.demo import populate
 
             try:
-                await populate(ready[-1].url, admin_key, len(node_listeners))
+                await populate(ready[-1].url, admin_key, local_nodes())
             except Exception as exc:  # the server is useful without demo content: say so, keep serving
                 print(f"deployer-tui serve: demo content incomplete: {exc}", file=sys.stderr, flush=True)
 

@@ -135,6 +135,7 @@ class UpdateJob:
             if self.enabled:
                 step = "creating the service"
                 await admin.create_service(self.service)
+                await self._log(job, INFO, f"[{url}] service {self.service} is on the node")
                 step = "listing generations"
                 present = set(await admin.generations(self.service))
                 for entry in self.entries:
