@@ -472,4 +472,8 @@ def is_governance_warning(error: Exception) -> bool:
             getattr(error, "message", str(error)),
         )
     ).lower()
+    if "ignorewarnings" in words:  # the deployer says how to bypass it: a warning by definition
+        return True
+    if "prevent" in words:  # PREVENT policies are refusals, not warnings
+        return False
     return "govern" in words or "warning" in words

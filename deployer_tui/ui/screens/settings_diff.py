@@ -7,6 +7,7 @@ what ends up in screenshots and screen shares.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rich.text import Text
@@ -50,7 +51,7 @@ def diff_text(old: Any, new: Any, *, old_name: str, new_name: str) -> Text:
 
 
 def _short(value: Any) -> str:
-    text = jsondiff.pretty(mask_secrets(value)).replace("\n", " ")
+    text = json.dumps(mask_secrets(value), ensure_ascii=False, separators=(", ", ": "))
     return text if len(text) <= 60 else text[:57] + "..."
 
 

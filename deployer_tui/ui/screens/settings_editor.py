@@ -133,7 +133,7 @@ class SettingsEditorScreen(Screen):
             return
         state = "unsaved changes" if self.dirty else "no changes"
         self.query_one("#settings-title", Static).update(
-            f"Settings of {self.label} · {state} · ctrl+s save · f2 helpers · f4 $EDITOR · esc back"
+            f"Settings of {self.label} · {state}"
         )
 
     def on_json_editor_validated(self, event: JsonEditor.Validated) -> None:

@@ -1,0 +1,482 @@
+"""Pilot tests of the settings editor against a real local deployer (issue 6)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.widgets import Checkbox, Input, Select, Switch
+
+from deployer_tui.core import settings_edit as se
+from deployer_tui.core.client import DeployerClient
+from deployer_tui.ui.screens.settings_diff import AskScreen, ConflictScreen, SettingsDiffScreen
+from deployer_tui.ui.screens.settings_editor import SettingsEditorScreen
+from deployer_tui.ui.screens.settings_forms import HelperForm
+from deployer_tui.ui.widgets.json_editor import JsonEditor
+from tests import servers
+from tests.ui.settings_harness import GOVERNED_INFRA, INFRA, SERVICE, EditorHarness, start_seeded, wait_for
+
+KEY = "admin-" + secrets.token_hex(8)
+
+
+@pytest.fixture(scope="module")
+def deployer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Proc]:
+    proc = start_seeded(tmp_path_factory.mktemp("settings-editor"), KEY)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+async def client(deployer: servers.Proc) -> Iterator[DeployerClient]:
+    async with DeployerClient(deployer.url(), KEY) as c:
+        yield c
+
+
+async def new_deployment(client: DeployerClient, infra: str = INFRA) -> str:
+    dep_id = f"dep-{secrets.token_hex(4)}"
+    await client.create_deployment(dep_id, SERVICE, infra, "v1", ignore_warnings=True)
+    return dep_id
+
+
+def editor_of(app: EditorHarness) -> JsonEditor:
+    return app.screen.query_one(JsonEditor) if isinstance(app.screen, SettingsEditorScreen) else \
+        app.screen_stack[1].query_one(JsonEditor)
+
+
+async def loaded(pilot, app: EditorHarness) -> JsonEditor:
+    await wait_for(pilot, lambda: isinstance(app.screen, SettingsEditorScreen) and app.screen.loaded is not None,
+                   "the settings to load")
+    return editor_of(app)
+
+
+async def screen_is(pilot, app: EditorHarness, kind: type) -> None:
+    await wait_for(pilot, lambda: isinstance(app.screen, kind), f"{kind.__name__} on top")
+
+
+async def save_and_confirm(pilot, app: EditorHarness, update: str = "n") -> None:
+    """ctrl+s, confirm the diff, answer the update offer (deployments) with `update`."""
+    await pilot.press("ctrl+s")
+    await screen_is(pilot, app, SettingsDiffScreen)
+    await pilot.press("ctrl+s")
+    if app.kind == "deployment":
+        await screen_is(pilot, app, AskScreen)
+        await pilot.press(update)
+    await wait_for(pilot, lambda: any(m.startswith("Saved the settings") for m in app.messages), "the save")
+
+
+# --- save -----------------------------------------------------------------------------------------
+
+
+async def test_valid_edit_is_saved_and_the_server_has_it(deployer, client) -> None:
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        assert json.loads(editor.text) == await client.get_deployment_settings(dep)
+        # Type a change as a person would: replace `true` of "enabled" with `false`.
+        line = next(i for i, text in enumerate(editor.text.splitlines()) if '"enabled"' in text)
+        column = editor.text.splitlines()[line].index("true")
+        editor.text_area.move_cursor((line, column))
+        await pilot.press("delete", "delete", "delete", "delete", *"false")
+        await pilot.pause()
+        assert editor.error is None and app.screen.dirty
+        await pilot.press("ctrl+s")
+        await screen_is(pilot, app, SettingsDiffScreen)
+        diff_screen = app.screen
+        assert [c.where for c in diff_screen.changes] == ["enabled"]
+        await pilot.press("ctrl+s")
+        await screen_is(pilot, app, AskScreen)  # offer to update
+        await pilot.press("n")
+        await wait_for(pilot, lambda: not app.screen.dirty, "a clean editor after saving")
+    saved = await client.get_deployment_settings(dep)
+    assert saved["enabled"] is False
+    light = await client.get_deployment(dep)
+    assert light["deploymentBasicInfo"]["enabled"] is False
+
+
+async def test_diff_refused_saves_nothing(deployer, client) -> None:
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        editor.replace_all(se.dump(se.set_enabled(editor.value, False)))
+        await pilot.press("ctrl+s")
+        await screen_is(pilot, app, SettingsDiffScreen)
+        await pilot.press("escape")
+        await screen_is(pilot, app, SettingsEditorScreen)
+        assert app.screen.dirty and editor.value["enabled"] is False
+    assert (await client.get_deployment_settings(dep))["enabled"] is True
+
+
+async def test_invalid_json_is_refused_with_its_position(deployer, client) -> None:
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        broken = editor.text.replace('"enabled": true', '"enabled": tru', 1)
+        editor.replace_all(broken)
+        await pilot.pause()
+        line = next(i for i, text in enumerate(broken.splitlines()) if '"enabled"' in text) + 1
+        assert editor.error is not None and editor.error.line == line
+        status = str(editor.query_one("#json-status").render())
+        assert f"line {line}, column {editor.error.column}" in status
+        editor.text_area.move_cursor((0, 0))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("Not saved: the JSON is invalid" in m for m in app.messages), "refusal")
+        assert isinstance(app.screen, SettingsEditorScreen), "no diff, no save"
+        assert f"line {line}, column" in app.messages[-1]
+        # The cursor went to the error, and the draft is exactly what was typed.
+        assert editor.text_area.cursor_location == (line - 1, editor.error.column - 1)
+        assert editor.text == broken
+        editor.text_area.move_cursor((0, 0))
+        await pilot.press("ctrl+g")
+        assert editor.text_area.cursor_location == (line - 1, editor.error.column - 1)
+    assert (await client.get_deployment_settings(dep))["enabled"] is True
+
+
+async def test_server_rejection_keeps_the_draft_and_shows_the_error(deployer, client) -> None:
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        doc = editor.value
+        doc["healthSettings"] = {"maxFailing": -1}
+        draft = se.dump(doc)
+        editor.replace_all(draft)
+        await pilot.press("ctrl+s")
+        await screen_is(pilot, app, SettingsDiffScreen)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen.last_error is not None, "the server's refusal")
+        screen = app.screen
+        assert isinstance(screen, SettingsEditorScreen)
+        assert screen.last_error.status == 400
+        shown = str(screen.query_one("#settings-error-text").render())
+        assert "maxFailing" in shown and "draft is kept" in shown
+        assert screen.has_class("-save-failed")
+        assert editor.text == draft and screen.dirty
+    assert (await client.get_deployment_settings(dep))["healthSettings"] == {"maxFailing": 0}
+
+
+async def test_governance_warning_asks_then_resends_with_ignore_warnings(deployer, client) -> None:
+    dep = await new_deployment(client, GOVERNED_INFRA)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        editor.replace_all(se.dump(se.set_single_version(editor.value, "v2")))
+        await pilot.press("ctrl+s")
+        await screen_is(pilot, app, SettingsDiffScreen)
+        await pilot.press("ctrl+s")
+        await screen_is(pilot, app, AskScreen)
+        assert "governance" in app.screen.question
+        assert "Govern" in app.screen.detail
+        await pilot.press("y")
+        await screen_is(pilot, app, AskScreen)  # now the update offer
+        assert "OUT_OF_SYNC" in app.screen.question
+        await pilot.press("n")
+    assert (await client.get_deployment_settings(dep))["generationsMapping"]["generation"] == "v2"
+
+
+async def test_after_saving_a_deployment_the_update_can_start(deployer, client) -> None:
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        editor.replace_all(se.dump(se.set_single_version(editor.value, "v2")))
+        await save_and_confirm(pilot, app, update="u")
+        await wait_for(pilot, lambda: any("started (job" in m for m in app.messages), "the update toast")
+    job = next(m for m in app.messages if "started (job" in m).split("job ")[1].rstrip(")")
+    assert (await client.get_future(job, peek=True))["jobId"] == job
+
+
+# --- conflicts ------------------------------------------------------------------------------------
+
+
+async def test_conflict_without_collision_puts_my_changes_on_top_of_theirs(deployer, client) -> None:
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        editor.replace_all(se.dump(se.set_enabled(editor.value, False)))
+        # Someone else saves behind the editor's back.
+        theirs = await client.get_deployment_settings(dep)
+        theirs["tags"] = ["changed-elsewhere"]
+        await client.save_deployment_settings(dep, theirs)
+        await pilot.press("ctrl+s")
+        await screen_is(pilot, app, ConflictScreen)
+        conflict = app.screen
+        assert conflict.conflicts == [] and [c.where for c in conflict.theirs] == ["tags[0]"]
+        assert conflict.server_now["tags"] == ["changed-elsewhere"] and conflict.draft["enabled"] is False
+        assert (await client.get_deployment_settings(dep))["enabled"] is True, "nothing saved yet"
+        await pilot.press("r")
+        await screen_is(pilot, app, SettingsEditorScreen)
+        assert editor.value["tags"] == ["changed-elsewhere"] and editor.value["enabled"] is False
+        await save_and_confirm(pilot, app)
+    saved = await client.get_deployment_settings(dep)
+    assert saved["tags"] == ["changed-elsewhere"] and saved["enabled"] is False
+
+
+async def test_colliding_conflict_offers_keep_editing_or_overwrite(deployer, client) -> None:
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        editor.replace_all(se.dump(se.set_single_version(editor.value, "v2")))
+        theirs = await client.get_deployment_settings(dep)
+        await client.save_deployment_settings(dep, se.set_traffic_split(theirs, [("v1", 0.5), ("v2", 0.5)]))
+        await pilot.press("ctrl+s")
+        await screen_is(pilot, app, ConflictScreen)
+        assert [t.where for t, _ in app.screen.conflicts][0].startswith("generationsMapping")
+        assert app.screen.query_one("#rebase").disabled
+        await pilot.press("r")  # refused: the changes collide
+        assert isinstance(app.screen, ConflictScreen)
+        await pilot.press("e")  # keep editing: nothing saved, draft intact
+        await screen_is(pilot, app, SettingsEditorScreen)
+        assert (await client.get_deployment_settings(dep))["generationsMapping"]["mode"] == "MULTI_GENERATION"
+        assert editor.value["generationsMapping"]["generation"] == "v2"
+        await pilot.press("ctrl+s")
+        await screen_is(pilot, app, ConflictScreen)
+        await pilot.press("o")  # overwrite theirs, after the diff against the server's copy
+        await screen_is(pilot, app, SettingsDiffScreen)
+        assert app.screen.saved["generationsMapping"]["mode"] == "MULTI_GENERATION"
+        await pilot.press("ctrl+s")
+        await screen_is(pilot, app, AskScreen)
+        await pilot.press("n")
+    assert (await client.get_deployment_settings(dep))["generationsMapping"] == {
+        "mode": "SINGLE_GENERATION", "generation": "v2"}
+
+
+# --- leaving, read-only, $EDITOR ------------------------------------------------------------------
+
+
+async def test_leaving_with_unsaved_changes_asks(deployer, client) -> None:
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        editor.replace_all(editor.text.replace("{", "{ ,", 1))  # an invalid draft counts too
+        await pilot.press("escape")
+        await screen_is(pilot, app, AskScreen)
+        await pilot.press("escape")  # the safe answer: keep editing
+        await screen_is(pilot, app, SettingsEditorScreen)
+        assert editor.text.startswith("{ ,")
+        await pilot.press("escape")
+        await screen_is(pilot, app, AskScreen)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: not any(isinstance(s, SettingsEditorScreen) for s in app.screen_stack),
+                       "the editor to close")
+
+
+async def test_read_only_refuses_saving_through_the_app_check(deployer, client) -> None:
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep, read_only=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        editor.replace_all(se.dump(se.set_enabled(editor.value, False)))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.refused, "the read-only refusal")
+        assert app.refused == [f"save the settings of deployment {dep}"]
+        assert isinstance(app.screen, SettingsEditorScreen) and app.screen.dirty
+    assert (await client.get_deployment_settings(dep))["enabled"] is True
+
+
+SCRIPTED_EDITOR = """
+import json, sys
+path = sys.argv[-1]
+with open(path) as f:
+    doc = json.load(f)
+doc["tags"] = doc.get("tags", []) + ["from-editor"]
+with open(path, "w") as f:
+    json.dump(doc, f, indent=4)
+"""
+
+
+@pytest.fixture
+def scripted_editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    script = tmp_path / "editor.py"
+    script.write_text(SCRIPTED_EDITOR)
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
+    return script
+
+
+async def test_external_editor_round_trip_then_save(deployer, client, scripted_editor) -> None:
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep, open_external=True)  # as `E` opens it
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        await wait_for(pilot, lambda: "from-editor" in editor.text, "the editor's result in the inline editor")
+        assert editor.value["tags"] == ["from-editor"] and app.screen.dirty
+        await pilot.press("f4")  # and again from inside the inline editor
+        await wait_for(pilot, lambda: editor.value["tags"] == ["from-editor", "from-editor"], "second round trip")
+        await save_and_confirm(pilot, app)
+    assert (await client.get_deployment_settings(dep))["tags"] == ["from-editor", "from-editor"]
+
+
+async def test_failing_external_editor_keeps_the_draft(deployer, client, tmp_path, monkeypatch) -> None:
+    script = tmp_path / "broken_editor.py"
+    script.write_text("import sys\nopen(sys.argv[-1], 'w').write('garbage')\nsys.exit(3)\n")
+    monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        before = editor.text
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: any("status 3" in m for m in app.messages), "the editor failure")
+        assert editor.text == before
+
+
+async def test_external_editor_returning_invalid_json_shows_the_error(deployer, client, tmp_path,
+                                                                      monkeypatch) -> None:
+    script = tmp_path / "bad_json_editor.py"
+    script.write_text("import sys\nopen(sys.argv[-1], 'w').write('{\\n  \"a\": 1,\\n}')\n")
+    monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: editor.error is not None, "the invalid result")
+        assert editor.text == '{\n  "a": 1,\n}', "the editor's text is kept as written, to be fixed"
+        assert (editor.error.line, editor.error.column) == (3, 1)
+        assert editor.text_area.cursor_location == (2, 0)
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+async def open_helper(pilot, app: EditorHarness, helper: str) -> HelperForm:
+    app.screen.open_helper(helper)
+    await wait_for(pilot, lambda: isinstance(app.screen, HelperForm), f"the {helper} form")
+    return app.screen
+
+
+async def apply_form(pilot, app: EditorHarness) -> None:
+    await pilot.press("ctrl+s")
+    await screen_is(pilot, app, SettingsEditorScreen)
+
+
+async def test_helper_enable_disable(deployer, client) -> None:
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        before = editor.value
+        form = await open_helper(pilot, app, "enabled")
+        form.query_one("#enabled", Switch).value = False
+        await apply_form(pilot, app)
+        assert editor.text == se.dump(se.set_enabled(before, False))
+        await save_and_confirm(pilot, app)
+    assert (await client.get_deployment_settings(dep))["enabled"] is False
+
+
+async def test_helper_single_version_offers_the_service_versions(deployer, client) -> None:
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        before = editor.value
+        form = await open_helper(pilot, app, "single_version")
+        assert sorted(form.versions) == ["v1", "v2"]
+        form.query_one("#version", Select).value = "v2"
+        await apply_form(pilot, app)
+        assert editor.text == se.dump(se.set_single_version(before, "v2"))
+        await save_and_confirm(pilot, app)
+    assert (await client.get_deployment_settings(dep))["generationsMapping"]["generation"] == "v2"
+
+
+async def test_helper_traffic_split_refuses_bad_sums_then_applies(deployer, client) -> None:
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        before = editor.value
+        form = await open_helper(pilot, app, "traffic_split")
+        index = {v: i for i, v in enumerate(form.versions)}
+        form.query_one(f"#proba-{index['v1']}", Input).value = "70%"
+        form.query_one(f"#proba-{index['v2']}", Input).value = "0.2"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, HelperForm), "a split summing to 0.9 is refused"
+        assert "sum to 1" in str(form.query_one("#form-error").render())
+        form.query_one(f"#proba-{index['v2']}", Input).value = "0.3"
+        form.query_one("#strategy", Select).value = "HASH_BASED"
+        await apply_form(pilot, app)
+        expected = se.set_traffic_split(before, [(v, p) for v, p in (("v1", 0.7), ("v2", 0.3))
+                                                 if v in index], "HASH_BASED")
+        expected["generationsMapping"]["entries"].sort(key=lambda e: index[e["generation"]])
+        assert editor.value == expected
+        await save_and_confirm(pilot, app)
+    mapping = (await client.get_deployment_settings(dep))["generationsMapping"]
+    assert mapping["mode"] == "MULTI_GENERATION" and mapping["strategy"] == "HASH_BASED"
+    assert sorted((e["generation"], e["proba"]) for e in mapping["entries"]) == [("v1", 0.7), ("v2", 0.3)]
+
+
+async def test_helper_add_and_remove_api_node_with_masked_key(deployer, client) -> None:
+    secret = "node-admin-" + secrets.token_hex(8)
+    app = EditorHarness(deployer.url(), KEY, "infra", INFRA)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        before = editor.value
+        form = await open_helper(pilot, app, "add_api_node")
+        key_input = form.query_one("#key", Input)
+        assert key_input.password, "the admin key is typed masked"
+        form.query_one("#url", Input).value = "http://127.0.0.1:1"
+        key_input.value = secret
+        await pilot.pause()
+        assert secret not in str(key_input.render_line(0).text)
+        await apply_form(pilot, app)
+        assert editor.text == se.dump(se.add_api_node(before, "http://127.0.0.1:1", secret))
+        await pilot.press("ctrl+s")
+        await screen_is(pilot, app, SettingsDiffScreen)
+        assert secret not in str(app.screen.query_one("#diff-text").render()), "the review masks keys"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any(m.startswith("Saved") for m in app.messages), "the save")
+        assert (await client.get_infra_settings(INFRA))["apiNodes"][-1]["adminAPIKey"] == secret
+        form = await open_helper(pilot, app, "remove_api_node")
+        form.query_one("#node", Select).value = "http://127.0.0.1:1"
+        await apply_form(pilot, app)
+        assert editor.value["apiNodes"] == before["apiNodes"]
+        app.messages.clear()
+        await pilot.press("ctrl+s")
+        await screen_is(pilot, app, SettingsDiffScreen)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any(m.startswith("Saved") for m in app.messages), "the second save")
+    assert (await client.get_infra_settings(INFRA))["apiNodes"] == before["apiNodes"]
+
+
+@pytest.mark.parametrize(("kind", "object_id", "flags"), [
+    ("infra", GOVERNED_INFRA, {"read": True, "deploy": True, "admin": False}),
+    ("service", SERVICE, {"read": True, "write": True, "deploy": False, "admin": False}),
+])
+async def test_helper_permissions(deployer, client, kind, object_id, flags) -> None:
+    app = EditorHarness(deployer.url(), KEY, kind, object_id)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        before = editor.value
+        form = await open_helper(pilot, app, "permissions")
+        form.query_one("#group", Input).value = "data_team"
+        for flag, value in flags.items():
+            form.query_one(f"#flag-{flag}", Checkbox).value = value
+        await apply_form(pilot, app)
+        assert editor.text == se.dump(se.set_permission(before, kind, "data_team", flags))
+        await save_and_confirm(pilot, app)
+    saved = await getattr(client, f"get_{kind}_settings")(object_id)
+    assert saved["permissions"] == [{"group": "data_team", **flags}]
+
+
+async def test_helpers_refuse_an_invalid_draft(deployer, client) -> None:
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        editor.replace_all("{ broken")
+        app.screen.open_helper("enabled")
+        await wait_for(pilot, lambda: any("Fix the JSON first" in m for m in app.messages), "the refusal")
+        assert isinstance(app.screen, SettingsEditorScreen) and editor.text == "{ broken"
