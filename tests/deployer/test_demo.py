@@ -1,0 +1,103 @@
+"""`serve` on a new data dir: demo content deployed for real, admin key kept 0600, and a restart on new
+ports that keeps health (local node entries are re-pointed) without re-creating the demo."""
+
+from __future__ import annotations
+
+import stat
+
+import dataikuapi
+import pytest
+
+from tests.deployer.conftest import client, wait_for
+from tests.servers import start
+
+
+def start_serve(data, *extra: str):
+    return start(["serve", "--port", "0", "--data-dir", str(data), "--apinodes", "1", *extra],
+                 {"deployer": 1, "apinode": 1})
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    data = tmp_path_factory.mktemp("demo") / "data"
+    proc = start_serve(data)
+    key = (data / "admin-api-key").read_text().strip()
+    deployer = client(proc.url(), key).get_apideployer()
+
+    def demo_done() -> bool:
+        # The demo's last step is the second update of the canary deployment.
+        try:
+            updates = deployer.get_deployment("titanic-canary-on-dev").list_updates()
+        except Exception:
+            return False
+        return len(updates) == 2 and all(u.status != "RUNNING" for u in updates)
+
+    try:
+        wait_for(demo_done, timeout=90, what="the demo content")
+        yield proc, data, key
+    finally:
+        proc.stop()
+
+
+def test_generated_admin_key_is_kept_private(demo):
+    _, data, key = demo
+    path = data / "admin-api-key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(key) >= 20
+    assert stat.S_IMODE((data / "apinodes" / "node-1.admin-key").stat().st_mode) == 0o600
+
+
+def test_demo_states(demo):
+    proc, _, key = demo
+    deployer = client(proc.url(), key).get_apideployer()
+    stages = {i.get_status().get_raw()["infraBasicInfo"]["stage"] for i in deployer.list_infras()}
+    assert stages == {"Development", "Test", "Production"}
+    health = {d.id: d.get_status().get_health() for d in deployer.list_deployments()}
+    assert health == {"titanic-on-dev": "HEALTHY", "passengers-on-dev": "HEALTHY", "toolbox-on-dev": "OUT_OF_SYNC",
+                      "titanic-canary-on-dev": "HEALTHY", "titanic-on-test": "UNKNOWN",
+                      "titanic-on-prod": "UNKNOWN"}
+    canary = deployer.get_deployment("titanic-canary-on-dev").get_status()
+    assert canary.get_light()["deploymentBasicInfo"]["enabled"] is False
+    assert canary.get_service_urls() == [f"{proc.url('apinode')}/public/api/v1/titanic-canary"]
+    assert [u.status for u in deployer.get_deployment("titanic-on-test").list_updates()] == ["FAILED"]
+    assert [u.status for u in deployer.get_deployment("titanic-on-dev").list_updates()] == ["SUCCESS", "SUCCESS"]
+    versions = [v["id"] for v in deployer.get_service("titanic").get_status().get_versions()]
+    assert versions == ["v3", "v2", "v1"]
+
+
+def test_demo_endpoints_compute(demo):
+    proc, _, key = demo
+    node = proc.url("apinode")
+    titanic = dataikuapi.APINodeClient(node, "titanic")
+    woman = titanic.predict_record("survived", {"Pclass": 1, "Sex": "female", "Age": 29, "Embarked": "C"})
+    man = titanic.predict_record("survived", {"Pclass": 3, "Sex": "male", "Age": 40, "Embarked": "S"})
+    assert woman["result"]["prediction"] == "1" and man["result"]["prediction"] == "0"
+    assert woman["result"]["probas"]["1"] > man["result"]["probas"]["1"]
+    many = titanic.predict_records("survived", [{"features": {"Pclass": 2, "Sex": "female", "Age": 8}},
+                                                {"features": {"Pclass": 2, "Sex": "?", "Age": 8}}])
+    assert [r["ignored"] for r in many["results"]] == [False, True]
+    toolbox = dataikuapi.APINodeClient(node, "toolbox")
+    assert toolbox.run_function("fare", pclass=2, passengers=3)["response"]["fare"] == pytest.approx(62.1)
+    passengers = dataikuapi.APINodeClient(node, "passengers")
+    assert passengers.lookup_record("passenger", {"PassengerId": 4})["data"]["Name"].startswith("Futrelle")
+    rows = passengers.sql_query("survival_by_class", {"sex": "male"})
+    assert rows["results"][0]["columns"][0]["name"] == "Pclass"
+    deployer = client(proc.url(), key).get_apideployer()
+    tests = deployer.get_deployment("passengers-on-dev").run_test_queries(endpoint_id="passenger")
+    assert [r["response"]["results"][0]["data"]["PassengerId"] for r in tests["responses"]] == [2, 8]
+
+
+def test_restart_keeps_health_and_does_not_redo_the_demo(demo):
+    proc, data, key = demo
+    proc.stop()
+    again = start_serve(data)
+    try:
+        assert (data / "admin-api-key").read_text().strip() == key
+        deployer = client(again.url(), key).get_apideployer()
+        infra = deployer.get_infra("dev-local").get_settings().get_raw()
+        assert [n["url"] for n in infra["apiNodes"]] == [again.url("apinode")]
+        assert deployer.get_deployment("titanic-on-dev").get_status().get_health() == "HEALTHY"
+        assert len(deployer.get_deployment("titanic-on-dev").list_updates()) == 2
+        assert len(deployer.list_deployments()) == 6
+    finally:
+        again.stop()
