@@ -1,0 +1,384 @@
+"""Starting an update and watching it: the confirmation, then progress and the live log.
+
+`UpdateConfirmScreen` summarises what the update will change — the saved settings (what will be deployed)
+against what the API nodes serve now (heavy status per-node mapping, else the last update) — and answers
+True to go ahead. `UpdateScreen` shows a run of the app's `UpdateTracker`: state, elapsed time, progress
+steps, per-node state and the live log. Leaving the screen does not stop the update (the tracker owns it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from rich.markup import escape
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Static
+
+from deployer_tui.core import models
+from deployer_tui.core.errors import DeployerError
+from deployer_tui.ui.formatting import Presentation
+from deployer_tui.ui.updates import UpdateFinished, UpdateProgressed, UpdateRun, UpdateTracker, tracker_for
+from deployer_tui.ui.widgets.log_view import LogView
+
+STATE_STYLES = {
+    "STARTING": "bold cyan", "RUNNING": "bold cyan", "ABORTING": "bold dark_orange",
+    "SUCCESS": "bold green", "WARNING": "bold dark_orange", "FAILED": "bold red", "ABORTED": "bold dark_orange",
+    "LOST": "bold red",
+}
+NODE_MARKS = {"waiting": ("○", "dim"), "working": ("◐", "cyan"), "ok": ("●", "green"), "failed": ("✗", "bold red")}
+
+
+def duration(seconds: float | None) -> str:
+    """12.3s, 2m 03s, 1h 02m; '-' when unknown."""
+    if seconds is None or seconds < 0:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+# ---- what an update will change -----------------------------------------------------------------------
+
+
+def _deployed_by_node(heavy: Any) -> list[tuple[str, bool | None, str]]:
+    """(node url, enabled, mapping summary) for each node the heavy status describes; [] when it does not."""
+    if not isinstance(heavy, dict) or not isinstance(heavy.get("apiNodes"), list):
+        return []
+    out = []
+    for node in heavy["apiNodes"]:
+        if not isinstance(node, dict) or "activeMapping" not in node and "enabled" not in node:
+            continue
+        enabled = node.get("enabled") if isinstance(node.get("enabled"), bool) else None
+        out.append((str(node.get("url") or "?"), enabled, models.mapping_summary(node.get("activeMapping"))))
+    return out
+
+
+def change_summary(settings: dict, heavy: Any, last_update: Any,
+                   url: Callable[[str], str] = lambda u: u) -> list[tuple[str, str, str]]:
+    """Rows (what, saved = will be deployed, deployed now) for the confirmation."""
+    saved_enabled = settings.get("enabled", True) is not False
+    saved_mapping = models.mapping_summary(settings.get("generationsMapping")) or "-"
+    nodes = _deployed_by_node(heavy)
+    if nodes:
+        enabled_now = sorted({"yes" if e else "no" if e is False else "?" for _, e, _ in nodes})
+        mappings: dict[str, list[str]] = {}
+        for node_url, enabled, mapping in nodes:
+            shown = mapping if enabled is not False and mapping else ("disabled" if enabled is False else "nothing")
+            mappings.setdefault(shown, []).append(url(node_url))
+        if len(mappings) == 1:
+            deployed_mapping = f"{next(iter(mappings))} on {len(nodes)} node(s)"
+        else:
+            deployed_mapping = "; ".join(f"{m} on {', '.join(urls)}" for m, urls in mappings.items())
+        deployed_enabled = "/".join(enabled_now)
+    elif isinstance(last_update, dict) and last_update:
+        deployed_mapping = f"unknown (last update {last_update.get('status', '?')})"
+        deployed_enabled = "unknown"
+    else:
+        deployed_mapping = "never deployed"
+        deployed_enabled = "-"
+    return [
+        ("Enabled", "yes" if saved_enabled else "no (the update disables the service on the nodes)", deployed_enabled),
+        ("Mapping", saved_mapping if saved_enabled else "-", deployed_mapping),
+    ]
+
+
+class UpdateConfirmScreen(ModalScreen[bool]):
+    """Confirmation before `actions/update`, with the saved vs deployed summary (loaded in a worker)."""
+
+    DEFAULT_CSS = """
+    UpdateConfirmScreen { align: center middle; }
+    UpdateConfirmScreen > Vertical {
+        width: 96; max-width: 95%; height: auto; border: thick $warning; background: $surface; padding: 1 2;
+    }
+    UpdateConfirmScreen #confirm-summary { height: auto; margin: 1 0; }
+    UpdateConfirmScreen Horizontal { height: auto; align-horizontal: right; }
+    UpdateConfirmScreen Button { margin-left: 2; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Update", id="update.confirm.yes"),
+        Binding("n,escape", "answer(False)", "Cancel", id="update.confirm.no"),
+    ]
+
+    def __init__(self, deployment_id: str, client: Any, presentation: Presentation | None = None) -> None:
+        super().__init__()
+        self.deployment_id = deployment_id
+        self.client = client
+        self.presentation = presentation or Presentation()
+        self.rows: list[tuple[str, str, str]] | None = None
+        self.health: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text.assemble("Update deployment ", (self.deployment_id, "bold"), "?"), id="confirm-title")
+            yield Static("Loading what will change…", id="confirm-summary")
+            with Horizontal():
+                yield Button("Update (y)", id="yes", variant="warning")
+                yield Button("Cancel (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+        self._load()
+
+    @work(exit_on_error=False, group="update-confirm")
+    async def _load(self) -> None:
+        dep = self.deployment_id
+
+        async def optional(coro) -> Any:
+            try:
+                return await coro
+            except DeployerError as exc:
+                return exc
+
+        settings, heavy, light, last = await asyncio.gather(
+            optional(self.client.get_deployment_settings(dep)), optional(self.client.get_deployment_status(dep)),
+            optional(self.client.get_deployment(dep)), optional(self.client.get_update(dep, None)))
+        summary = self.query_one("#confirm-summary", Static)
+        if isinstance(settings, DeployerError):
+            summary.update(Text(f"Could not read the saved settings: {settings}\n"
+                                "The update will deploy whatever is saved on the deployer.", style="bold red"))
+            return
+        self.rows = change_summary(settings, heavy if not isinstance(heavy, DeployerError) else None,
+                                   last if not isinstance(last, DeployerError) else None, self.presentation.url)
+        if isinstance(heavy, dict):
+            self.health = str(heavy.get("health") or "")
+        summary.update(self._render_summary(settings, light))
+
+    def _render_summary(self, settings: dict, light: Any) -> Text:
+        basic = models.deployment_basic(light) if isinstance(light, dict) else {}
+        infra = settings.get("infraId") or basic.get("infraId") or "?"
+        service = settings.get("publishedServiceId") or basic.get("publishedServiceId") or "?"
+        text = Text.assemble(("Service ", "dim"), service, ("  infra ", "dim"), infra)
+        if self.health:
+            text.append("  health now ", "dim")
+            text.append(self.health, style="bold dark_orange" if self.health != "HEALTHY" else "bold green")
+        text.append("\n\n")
+        text.append(f"{'':10}{'saved (will be deployed)':34}deployed now\n", style="bold")
+        for what, saved, deployed in self.rows or []:
+            changed = saved.split(" ")[0] not in deployed
+            text.append(f"{what:10}")
+            text.append(f"{saved:34}", style="bold yellow" if changed else "")
+            text.append(f"{deployed}\n")
+        return text
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+# ---- progress ----------------------------------------------------------------------------------------
+
+
+def progress_text(run: UpdateRun) -> Text:
+    """The future's progress states, one per line, with a bar when the target is known."""
+    text = Text()
+    if not run.progress:
+        text.append("no progress reported yet" if run.running else "", style="dim")
+        return text
+    for state in run.progress:
+        name = str(state.get("name") or "working")
+        cur, target = state.get("cur") or 0, state.get("target") or 0
+        depth = int(state.get("depth") or 0) if isinstance(state.get("depth"), int) else 0
+        text.append("  " * depth + name)
+        if isinstance(target, (int, float)) and target > 0 and isinstance(cur, (int, float)):
+            width = 20
+            filled = max(0, min(width, round(width * cur / target)))
+            text.append("  ")
+            text.append("█" * filled, style="green")
+            text.append("░" * (width - filled), style="dim")
+            text.append(f" {cur:g}/{target:g}")
+        text.append("\n")
+    text.rstrip()
+    return text
+
+
+def nodes_text(run: UpdateRun, url: Callable[[str], str] = lambda u: u) -> Text:
+    text = Text()
+    if not run.nodes:
+        text.append("per-node state: not reported by the deployer", style="dim")
+        return text
+    for node in run.nodes.values():
+        mark, style = NODE_MARKS.get(node.state, ("?", ""))
+        text.append(f"{mark} ", style=style)
+        text.append(f"{url(node.url)}  ")
+        text.append(f"{node.state:8}", style=style)
+        if node.message:
+            text.append(f"  {node.message}", style="dim" if node.state != "failed" else "red")
+        text.append("\n")
+    text.rstrip()
+    return text
+
+
+class UpdateScreen(Screen):
+    """Live progress of one deployment's update (the tracker's latest run for it)."""
+
+    DEFAULT_CSS = """
+    UpdateScreen #update-head { height: 1; padding: 0 1; background: $panel; }
+    UpdateScreen #update-progress { height: auto; max-height: 6; padding: 0 1; }
+    UpdateScreen #update-nodes { height: auto; max-height: 10; padding: 0 1; border-top: hkey $primary 30%; }
+    UpdateScreen #update-hint { height: auto; padding: 0 1; color: $text-warning; }
+    UpdateScreen LogView { border-top: hkey $primary 30%; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "back", "Back (keeps running)", id="update.back"),
+        Binding("x", "abort", "Abort", id="update.abort"),
+        Binding("e", "first_error", "First error", id="update.first_error"),
+        Binding("h", "history", "History", id="update.history"),
+    ]
+
+    def __init__(self, deployment_id: str, tracker: UpdateTracker | None = None, *,
+                 presentation: Presentation | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.deployment_id = deployment_id
+        self._tracker = tracker
+        self._presentation = presentation
+        self.clock = clock
+        self._shown_run: UpdateRun | None = None
+
+    @property
+    def tracker(self) -> UpdateTracker:
+        return self._tracker or tracker_for(self.app)
+
+    @property
+    def presentation(self) -> Presentation:
+        return self._presentation or getattr(self.app, "presentation", None) or Presentation()
+
+    @property
+    def run(self) -> UpdateRun | None:
+        return self.tracker.get(self.deployment_id)
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="update-head")
+        yield Static("", id="update-progress")
+        yield Static("", id="update-nodes")
+        yield Static("", id="update-hint")
+        yield LogView(name=f"update-{self.deployment_id}", id="update-log")
+        yield Footer()
+
+    @property
+    def log_view(self) -> LogView:
+        return self.query_one(LogView)
+
+    def on_mount(self) -> None:
+        self.tracker.subscribe(self)
+        self._show(self.run)
+        self.set_interval(0.5, self._tick)
+        self.log_view.lines_widget.focus()
+
+    def on_unmount(self) -> None:
+        self.tracker.unsubscribe(self)
+
+    def _show(self, run: UpdateRun | None) -> None:
+        """(Re)load a run: its lines so far, then the rest arrives through messages."""
+        self._shown_run = run
+        if run is not None:
+            self.log_view.set_lines(list(run.lines))
+        self._refresh_panels()
+
+    def _tick(self) -> None:
+        run = self.run
+        if run is not None and run.running:
+            self._refresh_head()
+
+    def _refresh_head(self) -> None:
+        run = self.run
+        head = Text()
+        head.append("Update ", "dim")
+        head.append(self.deployment_id, "bold")
+        if run is None:
+            head.append("  no update started from this session", "dim")
+        else:
+            head.append("  ")
+            head.append(run.state, STATE_STYLES.get(run.state, "bold"))
+            head.append("  elapsed ", "dim")
+            head.append(duration(run.elapsed_seconds(self.clock())))
+            if run.job_id:
+                head.append("  job ", "dim")
+                head.append(run.job_id)
+        self.query_one("#update-head", Static).update(head)
+
+    def _refresh_panels(self) -> None:
+        self._refresh_head()
+        run = self.run
+        url = self.presentation.url
+        self.query_one("#update-progress", Static).update(progress_text(run) if run else "")
+        self.query_one("#update-nodes", Static).update(nodes_text(run, url) if run else "")
+        hint = ""
+        if run is not None and not run.running:
+            if run.state in ("FAILED", "WARNING", "LOST"):
+                hint = f"{run.summary()}  — e: jump to the first error line"
+            elif run.state == "ABORTED":
+                hint = "Aborted: nodes may be left between the old and the new state."
+        self.query_one("#update-hint", Static).update(escape(hint))
+
+    @on(UpdateProgressed)
+    def _progressed(self, message: UpdateProgressed) -> None:
+        if message.run.deployment_id != self.deployment_id:
+            return
+        if message.run is not self._shown_run:
+            self._show(message.run)  # a new run of the same deployment started
+            return
+        if message.new_lines:
+            self.log_view.write_lines(message.new_lines)
+        self._refresh_panels()
+
+    @on(UpdateFinished)
+    def _finished(self, message: UpdateFinished) -> None:
+        if message.run.deployment_id != self.deployment_id:
+            return
+        self._refresh_panels()
+        if message.run.state in ("FAILED", "WARNING"):
+            self.log_view.jump_to_first("error")
+
+    # ---- actions ---------------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        self.dismiss() if self.is_modal else self.app.pop_screen()
+
+    def action_first_error(self) -> None:
+        if self.log_view.jump_to_first("error") is None:
+            self.notify("No error line in this log.", severity="information")
+
+    def action_abort(self) -> None:
+        run = self.run
+        if run is None or not run.running:
+            self.notify("No update is running here.", severity="warning")
+            return
+        if getattr(self.app, "read_only", False):
+            self.notify("Read-only mode: aborting an update is not allowed", title="Refused", severity="warning")
+            return
+        from deployer_tui.ui.screens.modals import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._abort()
+
+        self.app.push_screen(ConfirmScreen(
+            f"Abort the update of {self.deployment_id}?\n\nNodes already updated keep the new version; "
+            "the others keep the old one."), answered)
+
+    @work(exit_on_error=False, group="update-abort")
+    async def _abort(self) -> None:
+        if await self.tracker.abort(self.deployment_id):
+            self.notify(f"Abort requested for {self.deployment_id}.")
+
+    def action_history(self) -> None:
+        from deployer_tui.ui.screens.update_history import UpdateHistoryScreen
+
+        self.app.push_screen(UpdateHistoryScreen(self.deployment_id, self.tracker.client,
+                                                 presentation=self.presentation, tracker=self.tracker))

@@ -1,0 +1,239 @@
+"""Updates against a real local deployer: start → live lines → success, a failure with an API node down,
+abort, and the history with its full logs. The tracker and screens run in a small harness app."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.widgets import Static
+
+from deployer_tui.core.client import DeployerClient
+from deployer_tui.ui.screens.modals import ConfirmScreen
+from deployer_tui.ui.screens.update_history import UpdateHistoryScreen, UpdateLogScreen
+from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen, UpdateScreen
+from deployer_tui.ui.updates import UpdateFinished, UpdateProgressed, UpdateTracker
+from tests import servers
+from tests.ui.helpers import screen_text, wait_for
+
+NODE_KEY = "node-admin-key-for-tests"
+
+
+class Harness(App):
+    def __init__(self, client: DeployerClient) -> None:
+        super().__init__()
+        self.client = client
+        self.updates = UpdateTracker(self, client, poll_interval=0.05, max_poll_interval=0.2)
+        self.heard: list[object] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("home")
+
+    def on_update_progressed(self, message: UpdateProgressed) -> None:
+        self.heard.append(message)
+
+    def on_update_finished(self, message: UpdateFinished) -> None:
+        self.heard.append(message)
+
+
+@pytest.fixture(scope="module")
+def extra_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Proc]:
+    proc = servers.apinode(tmp_path_factory.mktemp("extra-node"), NODE_KEY)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def blackhole() -> Iterator[str]:
+    """A loopback port that accepts connections and never answers: a node that hangs."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
+
+
+_READY: set[str] = set()
+
+
+async def demo_ready(client: DeployerClient, timeout: float = 60) -> None:
+    """The demo is created after the server announces itself; wait (once per server) until toolbox-on-dev
+    shows out of sync and the canary's disabling update (the demo's last step) has ended."""
+    if client.url in _READY:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = await client.get_deployment_status("toolbox-on-dev")
+            canary = await client.list_updates("titanic-canary-on-dev")
+            if (status.get("health") == "OUT_OF_SYNC" and len(canary) >= 2
+                    and all(u.get("status") != "RUNNING" for u in canary)):
+                _READY.add(client.url)
+                return
+        except Exception:  # noqa: BLE001 - not created yet
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError("the demo content did not appear in time")
+
+
+async def make_deployment(client: DeployerClient, infra: str, nodes: list[dict], deployment: str) -> None:
+    await client.create_infra(infra, "Development")
+    settings = await client.get_infra_settings(infra)
+    settings["apiNodes"] = nodes
+    await client.save_infra_settings(infra, settings)
+    await client.create_deployment(deployment, "toolbox", infra, "v1")
+
+
+@pytest.fixture
+async def client(demo_server: servers.Proc, ui_api_key: str):
+    async with DeployerClient(demo_server.url("deployer"), ui_api_key) as c:
+        await demo_ready(c)
+        yield c
+
+
+async def test_confirm_summarises_saved_vs_deployed(client: DeployerClient) -> None:
+    app = Harness(client)
+    async with app.run_test(size=(120, 30)) as pilot:
+        answers: list[bool | None] = []
+        app.push_screen(UpdateConfirmScreen("toolbox-on-dev", client), answers.append)
+        await wait_for(pilot, lambda: app.screen.rows is not None, what="the summary")
+        rows = {what: (saved, deployed) for what, saved, deployed in app.screen.rows}
+        # The demo saved v2 after deploying v1 on the one local node.
+        assert rows["Mapping"] == ("v2", "v1 on 1 node(s)")
+        assert rows["Enabled"] == ("yes", "yes")
+        assert "OUT_OF_SYNC" in screen_text(pilot)
+        await pilot.press("n")
+        assert answers == [False]
+
+
+async def test_start_live_lines_success(client: DeployerClient) -> None:
+    app = Harness(client)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        run = app.updates.start("toolbox-on-dev")
+        assert app.updates.is_running("toolbox-on-dev")
+        await app.push_screen(UpdateScreen("toolbox-on-dev", app.updates))
+        screen = app.screen
+        await wait_for(pilot, lambda: not run.running, what="the update to end")
+        await wait_for(pilot, lambda: screen.log_view.pending == 0 and len(screen.log_view.buffer) > 0)
+        assert run.state == "SUCCESS", run.summary()
+        assert run.result["nbOKNodes"] == 1 and run.result["nbNOKNodes"] == 0
+        assert [n.state for n in run.nodes.values()] == ["ok"]
+        # Every line the server persisted reached the view, once, in order.
+        record = await client.get_update("toolbox-on-dev")
+        assert record["status"] == "SUCCESS"
+        assert screen.log_view.lines == record["logs"]["lines"]
+        assert any("node is up to date" in line for line in screen.log_view.lines)
+        # Lines came through progress messages, and the end was announced once with a toast.
+        assert sum(len(m.new_lines) for m in app.heard if isinstance(m, UpdateProgressed)) == len(record["logs"]["lines"])
+        assert [m.run.state for m in app.heard if isinstance(m, UpdateFinished)] == ["SUCCESS"]
+        assert any("toolbox-on-dev: SUCCESS" in str(n.message) for n in app._notifications)
+        assert "SUCCESS" in screen_text(pilot)
+        assert not app.updates.is_running("toolbox-on-dev")
+        health = await client.get_deployment_status("toolbox-on-dev")
+        assert health["health"] == "HEALTHY"
+
+
+async def test_update_keeps_running_after_leaving_the_screen(client: DeployerClient) -> None:
+    app = Harness(client)
+    async with app.run_test(size=(120, 40)) as pilot:
+        run = app.updates.start("passengers-on-dev")
+        await app.push_screen(UpdateScreen("passengers-on-dev", app.updates))
+        app.pop_screen()
+        await wait_for(pilot, lambda: not run.running, what="the update to end in the background")
+        assert run.state == "SUCCESS" and run.total_lines > 0
+        # Coming back shows the whole log of that run.
+        await app.push_screen(UpdateScreen("passengers-on-dev", app.updates))
+        await wait_for(pilot, lambda: app.screen.log_view.pending == 0)
+        assert app.screen.log_view.lines == list(run.lines)
+
+
+async def test_failure_with_the_api_node_down(client: DeployerClient, extra_node: servers.Proc) -> None:
+    await make_deployment(client, "flaky-infra", [{"url": extra_node.url("apinode"), "adminAPIKey": NODE_KEY}],
+                          "toolbox-on-flaky")
+    app = Harness(client)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        first = app.updates.start("toolbox-on-flaky")
+        await wait_for(pilot, lambda: not first.running, what="the first update")
+        assert first.state == "SUCCESS", first.summary()
+
+        extra_node.kill()  # the infra's only API node is down now
+        run = app.updates.start("toolbox-on-flaky")
+        assert run is not first
+        await app.push_screen(UpdateScreen("toolbox-on-flaky", app.updates))
+        screen = app.screen
+        await wait_for(pilot, lambda: not run.running, what="the failing update")
+        assert run.state == "FAILED", run.summary()
+        assert run.result["nbOKNodes"] == 0 and run.result["nbNOKNodes"] == 1
+        assert [n.state for n in run.nodes.values()] == ["failed"]
+        await wait_for(pilot, lambda: screen.log_view.pending == 0 and screen.log_view.lines)
+        # The error lines are easy to find: the hint says how, and the view opened at the first error.
+        assert "e: jump to the first error line" in screen_text(pilot)
+        log = screen.log_view
+        first_error = next(i for i, line in enumerate(log.lines) if "[ERROR]" in line)
+        widget = log.lines_widget
+        top = int(widget.scroll_y)
+        assert top <= widget.row_of_line(first_error) < top + widget.scrollable_content_region.height
+        assert not widget.following
+        assert any("FAILED" in str(n.message) and n.severity == "error" for n in app._notifications)
+        record = await client.get_update("toolbox-on-flaky")
+        assert record["status"] == "FAILED"
+
+
+async def test_abort(client: DeployerClient, blackhole: str) -> None:
+    await make_deployment(client, "hanging-infra", [{"url": blackhole, "adminAPIKey": NODE_KEY}],
+                          "toolbox-on-hanging")
+    app = Harness(client)
+    async with app.run_test(size=(120, 40)) as pilot:
+        run = app.updates.start("toolbox-on-hanging")
+        await app.push_screen(UpdateScreen("toolbox-on-hanging", app.updates))
+        await wait_for(pilot, lambda: run.state == "RUNNING" and run.job_id, what="the job to start")
+        await pilot.press("x")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # changed my mind: nothing happens
+        assert run.running and not run.abort_requested
+        await pilot.press("x")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not run.running, what="the abort")
+        assert run.state == "ABORTED", run.summary()
+        record = await client.get_update("toolbox-on-hanging")
+        assert record["status"] == "ABORTED"
+        assert "Aborted" in screen_text(pilot)
+        await pilot.press("x")  # nothing left to abort
+        assert isinstance(app.screen, UpdateScreen)
+
+
+async def test_history_and_full_log(client: DeployerClient) -> None:
+    app = Harness(client)
+    async with app.run_test(size=(120, 40)) as pilot:
+        run = app.updates.start("titanic-on-dev")
+        await wait_for(pilot, lambda: not run.running, what="an update to list")
+        records = await client.list_updates("titanic-on-dev")
+        await app.push_screen(UpdateHistoryScreen("titanic-on-dev", client, tracker=app.updates))
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded)
+        from textual.widgets import DataTable
+
+        table = screen.query_one(DataTable)
+        assert table.row_count == len(records) >= 2  # the demo's updates and ours
+        newest = max(r["startTimestamp"] for r in records)
+        full = await client.get_update("titanic-on-dev", newest)
+        first_row = [str(c) for c in table.get_row_at(0)]
+        assert first_row[3] == full["requester"] and full["requester"]
+        assert first_row[4] == "UPDATE" and first_row[5] == "SUCCESS"
+        assert first_row[2].endswith("s")  # a duration
+        await pilot.press("enter")
+        assert isinstance(app.screen, UpdateLogScreen)
+        log_screen = app.screen
+        assert log_screen.start_timestamp == newest
+        await wait_for(pilot, lambda: log_screen.record is not None and log_screen.log_view.pending == 0)
+        assert log_screen.log_view.lines == full["logs"]["lines"] == list(run.lines)
+        await pilot.press("escape")
+        assert app.screen is screen
