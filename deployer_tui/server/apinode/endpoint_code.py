@@ -103,13 +103,14 @@ def python_function(endpoint: dict[str, Any], gen_dir: Path, ctx: dict[str, Any]
         raise ValueError(f"code.py defines {len(functions)} functions ({', '.join(sorted(functions))}); "
                          "set userFunctionName in config.json to say which one to call")
 
+    signature = inspect.signature(function)
+
     def run(message: dict[str, Any]) -> Any:
         args = message["args"]
         try:
-            inspect.signature(function).bind(**args)
+            signature.bind(**args)
         except TypeError as exc:
-            raise QueryError(f"Arguments do not match {function.__name__}{inspect.signature(function)}: {exc}") \
-                from None
+            raise QueryError(f"Arguments do not match {function.__name__}{signature}: {exc}") from None
         return function(**args)
 
     return run

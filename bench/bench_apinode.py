@@ -1,0 +1,185 @@
+"""Benchmark: a trivial PY_FUNCTION on a local API node vs a bare Starlette endpoint.
+
+Both servers run as separate processes on loopback, in the same run, under the same load: C
+concurrent asyncio keep-alive connections posting for D seconds each (after a warm-up). Prints requests
+per second, p50 and p99 latency of each, and the node/bare throughput ratio.
+
+    python bench/bench_apinode.py [--clients 16] [--seconds 5]
+
+Target (issue 3): ratio >= 0.5 and node p99 <= 20 ms at 16 clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ADMIN_KEY = "bench-admin-key"
+CODE = "def api_py_function(x=1):\n    return {\"x\": x, \"ok\": True}\n"
+
+
+def bare_app():
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def run(request: Request) -> JSONResponse:
+        body = json.loads(await request.body() or b"{}")
+        return JSONResponse({"response": {"x": body.get("x", 1), "ok": True}})
+
+    return Starlette(routes=[Route("/run", run, methods=["POST"])])
+
+
+def serve_bare() -> None:
+    from deployer_tui.server.runner import Listener, serve_all
+
+    asyncio.run(serve_all([Listener("bare", bare_app(), "127.0.0.1", 0)]))
+
+
+def start(cmd: list[str], name: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith(f"{name}: "):
+            return proc, line.split(": ", 1)[1].strip()
+    raise RuntimeError(f"{name} did not start")
+
+
+def build_package(folder: Path) -> Path:
+    from deployer_tui.core.package import build_package as build
+
+    src = folder / "pkg"
+    (src / "endpoint-fn").mkdir(parents=True)
+    (src / "tag.json").write_text(json.dumps({"generationId": "v1"}))
+    (src / "config.json").write_text(json.dumps({
+        "publicAccess": True, "endpoints": [{"id": "fn", "type": "PY_FUNCTION", "userFunctionName": "api_py_function"}]}))
+    (src / "endpoint-fn" / "code.py").write_text(CODE)
+    out, _ = build(src, folder / "pkg.zip")
+    return out
+
+
+def deploy(node_url: str, package: Path) -> None:
+    with httpx.Client(base_url=node_url + "/admin/api", auth=(ADMIN_KEY, ""), timeout=60) as admin:
+        admin.post("/services", json={"serviceId": "bench"}).raise_for_status()
+        with open(package, "rb") as fh:
+            admin.post("/services/bench/generations/actions/importFromStream",
+                       files={"file": ("pkg.zip", fh)}).raise_for_status()
+        admin.post("/services/bench/actions/switchTo/v1").raise_for_status()
+
+
+class Connection:
+    """A minimal keep-alive HTTP/1.1 client on asyncio streams.
+
+    httpx's async client costs several ms per request here, which would measure the load
+    generator rather than the servers; this one costs tens of microseconds.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(reader, writer)
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                          + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def load(url: str, clients: int, seconds: float, warmup: float) -> tuple[float, float, float, int]:
+    parsed = httpx.URL(url)
+    latencies: list[float] = []
+    errors = 0
+    body = b'{"x": 2}'
+    connections = [await Connection.open(parsed.host, parsed.port) for _ in range(clients)]
+
+    async def worker(conn: Connection, until: float, record: bool) -> None:
+        nonlocal errors
+        while (now := time.perf_counter()) < until:
+            status, _ = await conn.post(parsed.raw_path.decode(), body)
+            if status != 200:
+                errors += 1
+            if record:
+                latencies.append(time.perf_counter() - now)
+
+    end_warm = time.perf_counter() + warmup
+    await asyncio.gather(*(worker(c, end_warm, False) for c in connections))
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(c, start + seconds, True) for c in connections))
+    elapsed = time.perf_counter() - start
+    for conn in connections:
+        conn.close()
+    latencies.sort()
+
+    def q(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+
+    return len(latencies) / elapsed, q(0.5), q(0.99), errors
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=1.5)
+    parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare()
+        return 0
+    procs = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            package = build_package(folder)
+            node, node_url = start([sys.executable, "-m", "deployer_tui.cli", "apinode", "--port", "0",
+                                    "--data-dir", str(folder / "node"), "--admin-key", ADMIN_KEY], "apinode")
+            procs.append(node)
+            bare, bare_url = start([sys.executable, __file__, "--serve-bare"], "bare")
+            procs.append(bare)
+            deploy(node_url, package)
+            results = {}
+            for name, url in (("bare starlette", bare_url + "/run"),
+                              ("apinode PY_FUNCTION", node_url + "/public/api/v1/bench/fn/run")):
+                results[name] = asyncio.run(load(url, args.clients, args.seconds, args.warmup))
+            print(f"{args.clients} concurrent clients, {args.seconds:g} s each (after {args.warmup:g} s warm-up)")
+            for name, (rps, p50, p99, errors) in results.items():
+                print(f"{name:22s} {rps:8.0f} req/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   errors {errors}")
+            ratio = results["apinode PY_FUNCTION"][0] / results["bare starlette"][0]
+            p99 = results["apinode PY_FUNCTION"][2]
+            print(f"ratio apinode/bare throughput: {ratio:.2f} (target >= 0.5); apinode p99 {p99:.2f} ms "
+                  f"(target <= 20 ms)")
+    finally:
+        for proc in procs:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
