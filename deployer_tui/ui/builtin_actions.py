@@ -160,6 +160,9 @@ def register_builtin_actions(registry: ActionRegistry) -> None:
     from deployer_tui.ui.object_actions import register_object_actions
 
     register_object_actions(registry)
+    from deployer_tui.ui.screens.settings_editor import register_settings_actions
+
+    register_settings_actions(registry)
 
 
 def _sort(app: Any, reverse: bool) -> None:

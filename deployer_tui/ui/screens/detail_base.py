@@ -42,6 +42,9 @@ class DetailScreen(Screen):
         Binding("T", "app.dispatch('deployment.test_queries')", "Test", show=False, id="detail.test_queries"),
         Binding("o", "app.dispatch('deployment.openapi')", "OpenAPI", show=False, id="detail.openapi"),
         Binding("y", "app.dispatch('object.copy')", "Copy", id="detail.copy"),
+        Binding("e", "app.dispatch('settings.edit')", "Edit", id="detail.edit_settings"),
+        Binding("E", "app.dispatch('settings.edit_external')", "$EDITOR", show=False,
+                id="detail.edit_settings_external"),
     ]
 
     def __init__(self, resource_id: str) -> None:

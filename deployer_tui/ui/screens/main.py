@@ -51,6 +51,8 @@ class MainScreen(Screen):
         Binding("T", "app.dispatch('deployment.test_queries')", "Test", id="main.test_queries"),
         Binding("o", "app.dispatch('deployment.openapi')", "OpenAPI", show=False, id="main.openapi"),
         Binding("y", "app.dispatch('object.copy')", "Copy", id="main.copy"),
+        Binding("e", "app.dispatch('settings.edit')", "Edit", id="main.edit_settings"),
+        Binding("E", "app.dispatch('settings.edit_external')", "$EDITOR", show=False, id="main.edit_settings_external"),
         Binding("q", "app.dispatch('app.back')", "Quit", id="main.quit"),
     ]
 

@@ -294,6 +294,17 @@ class SettingsEditorScreen(Screen):
     # -- saving ---------------------------------------------------------------------------------
 
     def action_save(self) -> None:
+        # In the main app, saving goes through its action dispatch: the one read-only check.
+        dispatch = getattr(self.app, "dispatch", None)
+        actions = getattr(self.app, "actions", None)
+        if self._check_mutation is None and dispatch is not None and actions is not None \
+                and actions.get("settings.save") is not None:
+            self.run_worker(dispatch("settings.save"), group="settings-dispatch")
+        else:
+            self.save()
+
+    def save(self) -> None:
+        """Start the save flow (read-only already checked by the caller or `check_mutation`)."""
         self._save_flow()
 
     @work(exclusive=True, group="settings-save")
@@ -398,3 +409,69 @@ class SettingsEditorScreen(Screen):
             self._show_error(f"Saved, but the update of {self.object_id} did not start.", err)
             return
         self.notify(f"Update of {self.object_id} started (job {future.get('jobId', '?')})")
+
+
+# -- wiring into the main app's action registry ---------------------------------------------------
+
+
+def _editable(screen: Any) -> tuple[str, str] | None:
+    from deployer_tui.ui.object_actions import focused_object
+
+    found = focused_object(screen)
+    return found if found is not None and found[0] in KIND_LABELS else None
+
+
+def _update_starter(app: Any) -> UpdateStarter | None:
+    """The updates screen when the app has one: start the tracked update and show its progress."""
+    try:
+        from deployer_tui.ui.screens.update_screen import UpdateScreen
+        from deployer_tui.ui.updates import tracker_for
+    except ImportError:
+        return None
+
+    def start(deployment_id: str) -> None:
+        tracker_for(app).start(deployment_id)
+        app.push_screen(UpdateScreen(deployment_id))
+
+    return start
+
+
+def _open_editor(external: bool) -> Callable[[Any], None]:
+    def handler(app: Any) -> None:
+        found = _editable(app.screen)
+        if found is None:
+            app.notify("Highlight an infra, a service or a deployment first", severity="warning")
+            return
+        kind, object_id = found
+        app.push_screen(SettingsEditorScreen(app.client, kind, object_id,  # type: ignore[arg-type]
+                                             start_update=_update_starter(app), open_external=external))
+
+    return handler
+
+
+def _save(app: Any) -> None:
+    screen = app.screen
+    if isinstance(screen, SettingsEditorScreen):
+        screen.save()
+
+
+def register_settings_actions(registry: Any) -> None:
+    """`e` / `E` open the editor; `settings.save` is the mutating step, so read-only mode refuses it
+    in the app's one dispatch check."""
+    from deployer_tui.ui.actions import UIAction
+
+    on_editor = lambda screen: isinstance(screen, SettingsEditorScreen)  # noqa: E731
+    for action in [
+        UIAction("settings.edit", "Edit settings (JSON)",
+                 "Edit the highlighted infra's, service's or deployment's settings inline",
+                 _open_editor(external=False), available=lambda screen: _editable(screen) is not None),
+        UIAction("settings.edit_external", "Edit settings in $EDITOR",
+                 "Open the highlighted object's settings in $EDITOR, then back in the inline editor",
+                 _open_editor(external=True), available=lambda screen: _editable(screen) is not None),
+        UIAction("settings.save", "Save settings", "Review the diff and save the draft", _save,
+                 mutating=True, available=on_editor),
+        UIAction("settings.helpers", "Settings helpers",
+                 "Forms for common edits: enable, version, traffic split, API nodes, permissions",
+                 lambda app: app.screen.action_helpers(), available=on_editor),
+    ]:
+        registry.register(action)
