@@ -29,8 +29,13 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def deployer(tmp_path_factory: pytest.TempPathFactory, api_key: str) -> Iterator[servers.Proc]:
-    proc = servers.serve(tmp_path_factory.mktemp("deployer"), api_key, apinodes=1)
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("deployer")
+
+
+@pytest.fixture(scope="module")
+def deployer(data_dir: Path, api_key: str) -> Iterator[servers.Proc]:
+    proc = servers.serve(data_dir, api_key, apinodes=1)
     yield proc
     proc.stop()
 
@@ -46,9 +51,9 @@ async def client(deployer: servers.Proc, api_key: str):
         yield c
 
 
-def node_key(data_dir_of: servers.Proc, api_key: str) -> str:
-    # `serve` starts its nodes with the deployer's admin key (docs/deployer.md).
-    return api_key
+def node_key(data_dir: Path, index: int = 1) -> str:
+    """Admin key of serve's node `index`, kept in its data dir (docs/deployer.md)."""
+    return (data_dir / "apinodes" / f"node-{index}.admin-key").read_text().strip()
 
 
 async def static_infra(client: DeployerClient, infra_id: str, node_urls: list[str], key: str) -> dict:
@@ -89,12 +94,12 @@ async def test_auth_info_and_stages(client: DeployerClient) -> None:
 # ---------------------------------------------------------------------------------------------- infras
 
 
-async def test_infra_crud_keeps_unknown_keys(client: DeployerClient, deployer: servers.Proc, api_key: str) -> None:
+async def test_infra_crud_keeps_unknown_keys(client: DeployerClient, deployer: servers.Proc, data_dir: Path) -> None:
     stage = (await client.list_stages())[0]["id"]
     created = await client.create_infra("crud-infra", stage)
     assert created["id"] == "crud-infra"
     settings = await client.get_infra_settings("crud-infra")
-    settings["apiNodes"] = [{"url": deployer.url("apinode"), "adminAPIKey": api_key, "graphitePrefix": None}]
+    settings["apiNodes"] = [{"url": deployer.url("apinode"), "adminAPIKey": node_key(data_dir), "graphitePrefix": None}]
     settings["someFutureKey"] = {"kept": [1, 2]}
     await client.save_infra_settings("crud-infra", settings)
     again = await client.get_infra_settings("crud-infra")
@@ -152,8 +157,8 @@ async def test_service_versions_upload_download(client: DeployerClient, work: Pa
 # ---------------------------------------------------------------------------------------------- deployments
 
 
-async def test_deployment_lifecycle(client: DeployerClient, deployer: servers.Proc, api_key: str, work: Path) -> None:
-    await static_infra(client, "life-infra", [deployer.url("apinode")], node_key(deployer, api_key))
+async def test_deployment_lifecycle(client: DeployerClient, deployer: servers.Proc, data_dir: Path, work: Path) -> None:
+    await static_infra(client, "life-infra", [deployer.url("apinode")], node_key(data_dir))
     await client.create_service("life-svc")
     await client.import_version("life-svc", make_package(work, "life-svc", "v1"))
     created = await client.create_deployment("life-dep", "life-svc", "life-infra", "v1")
@@ -187,9 +192,9 @@ async def test_deployment_lifecycle(client: DeployerClient, deployer: servers.Pr
     assert [(e.endpoint_id, e.verb) for e in endpoints] == [("hello", "run")]
 
     tested = await client.run_test_queries("life-dep", "hello")
-    assert tested["responses"][0]["response"]["result"] == {"hello": "test", "version": "v1"}
+    assert tested["responses"][0]["response"]["response"] == {"hello": "test", "version": "v1"}
     ran = await client.run_queries("life-dep", [{"q": {"name": "tui"}}], endpoint_id="hello")
-    assert ran["responses"][0]["response"]["result"] == {"hello": "tui", "version": "v1"}
+    assert ran["responses"][0]["response"]["response"] == {"hello": "tui", "version": "v1"}
 
     governance = await client.get_governance_status("life-dep")
     assert isinstance(governance.get("messages"), list)
