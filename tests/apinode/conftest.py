@@ -1,0 +1,142 @@
+"""Fixtures for the local API node tests: package folders written here, built with core.package, and
+real `deployer-tui apinode` processes (tests/servers.py) driven with the official dataikuapi clients."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dataikuapi
+import pytest
+
+from deployer_tui.core.package import build_package
+from tests.servers import Proc, apinode
+
+ADMIN_KEY = "node-admin-key-for-tests"
+QUERY_KEY = "query-key-for-tests"
+
+FUNCTIONS = {
+    "hello": 'VERSION = "{version}"\n\ndef hello(name="world"):\n    print("hello called for", name)\n'
+             '    return {{"greeting": "hello " + name, "version": VERSION}}\n',
+    "boom": 'def boom():\n    raise ValueError("the endpoint failed on purpose")\n',
+    "hang": 'import time\n\ndef hang(seconds=60):\n    time.sleep(seconds)\n    return "woke up"\n',
+    "die": 'import os\n\ndef die():\n    os._exit(3)\n',
+    "custom_status": 'from dataiku.apinode.utils import DkuCustomApiException\n\n'
+                     'def custom_status():\n    raise DkuCustomApiException("no such customer", 404)\n',
+}
+
+PREDICTOR = '''
+import pandas as pd
+from dataiku.apinode.predict.predictor import ClassificationPredictor
+
+VERSION = "{version}"
+
+
+class Threshold(ClassificationPredictor):
+    def predict(self, df):
+        x = pd.to_numeric(df["x"], errors="coerce")
+        labels = pd.Series(["big" if v > 10 else "small" for v in x.fillna(0)])
+        labels[x.isna()] = None
+        p_big = (x.clip(0, 20) / 20).fillna(0.5)
+        probas = pd.DataFrame({{"big": p_big, "small": 1 - p_big}})
+        keys = [{{"version": VERSION}} for _ in range(len(df))]
+        return labels, probas, keys
+'''
+
+REGRESSOR = '''
+from dataiku.apinode.predict.predictor import RegressionPredictor
+
+
+class Double(RegressionPredictor):
+    def predict(self, df):
+        return df["x"] * 2
+'''
+
+
+def write_package(folder: Path, version: str, *, public: bool = False, extra_endpoints: list[dict] | None = None,
+                  functions: tuple[str, ...] = tuple(FUNCTIONS)) -> Path:
+    """A package folder with PY_FUNCTION, CUSTOM_PREDICTION (both model types), DATASETS_LOOKUP and SQL_QUERY."""
+    folder.mkdir(parents=True)
+    endpoints: list[dict[str, Any]] = []
+    for name in functions:
+        (folder / f"endpoint-{name}").mkdir()
+        (folder / f"endpoint-{name}" / "code.py").write_text(FUNCTIONS[name].format(version=version))
+        endpoints.append({"id": name, "type": "PY_FUNCTION", "userFunctionName": name})
+    for ep_id, code, model_type in (("classify", PREDICTOR, "CLASSIFICATION"), ("double", REGRESSOR, "REGRESSION")):
+        (folder / f"endpoint-{ep_id}").mkdir()
+        (folder / f"endpoint-{ep_id}" / "code.py").write_text(code.format(version=version))
+        endpoints.append({"id": ep_id, "type": "CUSTOM_PREDICTION", "modelType": model_type})
+    (folder / "datasets" / "customers").mkdir(parents=True)
+    (folder / "datasets" / "customers" / "customers.csv").write_text(
+        "email,segment,ltv\na@b.c,gold,1520.5\nd@e.f,silver,99\nd@e.f,bronze,1\n")
+    endpoints.append({"id": "customer", "type": "DATASETS_LOOKUP", "lookups": [{
+        "lookupResource": {"resourceId": "customers", "packagingType": "BUNDLED_INTERNAL"},
+        "on": [{"inputLookupKey": "email", "resourceLookupCol": "email"}],
+        "columnsMapping": {"segment": "segment", "ltv": "lifetime_value"},
+        "notFoundBehavior": "DROP_ROW", "multimatchBehavior": "KEEP_FIRST"}]})
+    endpoints.append({"id": "orders", "type": "SQL_QUERY", "connection": "shop",
+                      "queries": [{"query": "select id, item, price from orders where customer = ? order by id",
+                                   "inputParameters": [{"name": "customer"}], "maxResults": 0}]})
+    endpoints += extra_endpoints or []
+    config = {"publicAccess": public, "endpoints": endpoints,
+              "authRealm": {"queryKeys": [{"key": QUERY_KEY, "label": "tests"}]}}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "tag.json").write_text(json.dumps({"generationId": version}))
+    return folder
+
+
+def make_shop_db(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("create table orders (id integer primary key, customer text, item text, price real)")
+        db.executemany("insert into orders (customer, item, price) values (?, ?, ?)",
+                       [("ada", "book", 12.5), ("ada", "pen", 1.0), ("bob", "lamp", 30.0)])
+
+
+def node_dir(root: Path) -> Path:
+    """A node data dir whose config/server.json maps connection 'shop' to a SQLite file."""
+    (root / "config").mkdir(parents=True)
+    make_shop_db(root / "shop.sqlite")
+    (root / "config" / "server.json").write_text(json.dumps({"remappedConnections": {"shop": "shop.sqlite"}}))
+    return root
+
+
+@pytest.fixture(scope="package")
+def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Zips v1 and v2 of the test service (v2 differs by its VERSION constants), and a public one."""
+    root = tmp_path_factory.mktemp("packages")
+    out = {}
+    for version in ("v1", "v2"):
+        src = write_package(root / f"src-{version}", version)
+        out[version], _ = build_package(src, root / f"{version}.zip")
+    src = write_package(root / "src-public", "p1", public=True, functions=("hello",))
+    out["public"], _ = build_package(src, root / "public.zip")
+    return out
+
+
+def deploy(admin: dataikuapi.APINodeAdminClient, service_id: str, zips: list[Path], mapping: Any = None) -> None:
+    admin.create_service(service_id)
+    service = admin.service(service_id)
+    for path in zips:
+        service.import_generation_from_archive(str(path))
+    if mapping is not None:
+        service.set_generations_mapping(mapping)
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
+    proc = apinode(node_dir(tmp_path_factory.mktemp("node")), ADMIN_KEY)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def url(node: Proc) -> str:
+    return node.url("apinode")
+
+
+@pytest.fixture(scope="module")
+def admin(url: str) -> dataikuapi.APINodeAdminClient:
+    return dataikuapi.APINodeAdminClient(url, ADMIN_KEY)

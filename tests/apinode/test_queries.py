@@ -1,0 +1,163 @@
+"""The user API through the official dataikuapi.APINodeClient: every served endpoint type, auth, bad input."""
+
+from __future__ import annotations
+
+import dataikuapi
+import httpx
+import pytest
+
+from tests.apinode.conftest import QUERY_KEY, deploy
+
+
+@pytest.fixture(scope="module")
+def service(admin: dataikuapi.APINodeAdminClient, packages: dict) -> str:
+    deploy(admin, "shop", [packages["v1"]], {"mode": "SINGLE_GENERATION", "generation": "v1"})
+    deploy(admin, "open", [packages["public"]], {"entries": [{"generation": "p1", "proba": 1.0}]})
+    return "shop"
+
+
+@pytest.fixture(scope="module")
+def client(url: str, service: str) -> dataikuapi.APINodeClient:
+    return dataikuapi.APINodeClient(url, service, api_key=QUERY_KEY)
+
+
+def test_run_function(client: dataikuapi.APINodeClient) -> None:
+    answer = client.run_function("hello", name="ada")
+    assert answer["response"] == {"greeting": "hello ada", "version": "v1"}
+    assert answer["responseIsEmpty"] is False
+    assert answer["apiContext"] == {"serviceId": "shop", "endpointId": "hello", "serviceGeneration": "v1"}
+    assert set(answer["timing"]) == {"wait", "execution", "functionInternal"}
+    assert answer["timing"]["execution"] >= answer["timing"]["functionInternal"] >= 0
+
+
+def test_run_function_without_arguments_sends_no_body(client: dataikuapi.APINodeClient) -> None:
+    assert client.run_function("hello")["response"]["greeting"] == "hello world"
+
+
+def test_run_with_get_takes_query_parameters(url: str, service: str) -> None:
+    response = httpx.get(f"{url}/public/api/v1/{service}/hello/run", params={"name": "bob"}, auth=(QUERY_KEY, ""))
+    assert response.status_code == 200
+    assert response.json()["response"]["greeting"] == "hello bob"
+
+
+def test_predict_record_classification(client: dataikuapi.APINodeClient) -> None:
+    answer = client.predict_record("classify", {"x": 15})
+    result = answer["result"]
+    assert result["prediction"] == "big"
+    assert result["probas"] == pytest.approx({"big": 0.75, "small": 0.25})
+    assert result["customKeys"] == {"version": "v1"}
+    assert result["ignored"] is False
+    assert answer["apiContext"]["serviceGeneration"] == "v1"
+    assert {"preparation", "wait", "prediction", "postProcessing"} <= set(answer["timing"])
+
+
+def test_predict_records_keeps_order_and_ignores_unpredicted_rows(client: dataikuapi.APINodeClient) -> None:
+    answer = client.predict_records("classify", [{"features": {"x": 1}}, {"features": {"x": None}},
+                                                 {"features": {"x": 30}, "context": {"id": 3}}])
+    results = answer["results"]
+    assert [r.get("prediction") for r in results] == ["small", None, "big"]
+    assert results[1] == {"ignored": True, "ignoreReason": "IGNORED_BY_MODEL"}
+
+
+def test_predict_regression(client: dataikuapi.APINodeClient) -> None:
+    assert client.predict_record("double", {"x": 21})["result"]["prediction"] == 42
+    assert [r["prediction"] for r in client.predict_records("double", [{"features": {"x": 1.5}},
+                                                                       {"features": {"x": -2}}])["results"]] == [3.0, -4]
+
+
+def test_lookup_record(client: dataikuapi.APINodeClient) -> None:
+    found = client.lookup_record("customer", {"email": "a@b.c"})
+    assert found == {"data": {"email": "a@b.c", "segment": "gold", "lifetime_value": 1520.5}, "ignored": False}
+
+
+def test_lookup_records_not_found_and_multiple_matches(client: dataikuapi.APINodeClient) -> None:
+    answer = client.lookup_records("customer", [{"data": {"email": "nobody@x.y"}}, {"data": {"email": "d@e.f"}}])
+    missing, first = answer["results"]
+    assert missing["ignored"] is True and missing["ignoreReason"] == "NO_LOOKUP_MATCH"
+    assert first["data"]["segment"] == "silver"  # KEEP_FIRST of two matches
+
+
+def test_sql_query(client: dataikuapi.APINodeClient) -> None:
+    answer = client.sql_query("orders", {"customer": "ada"})
+    (result,) = answer["results"]
+    assert [c["name"] for c in result["columns"]] == ["id", "item", "price"]
+    assert result["rows"] == [[1, "book", 12.5], [2, "pen", 1.0]]
+    assert answer["apiContext"]["serviceGeneration"] == "v1"
+
+
+def test_sql_query_missing_parameter(client: dataikuapi.APINodeClient) -> None:
+    with pytest.raises(dataikuapi.utils.DataikuException, match="Missing parameter 'customer'"):
+        client.sql_query("orders", {"someone": "ada"})
+
+
+def test_public_service_needs_no_key(url: str, service: str) -> None:
+    answer = dataikuapi.APINodeClient(url, "open").run_function("hello", name="x")
+    assert answer["apiContext"]["serviceGeneration"] == "p1"
+
+
+@pytest.mark.parametrize("auth", [None, ("wrong-key", ""), ("", QUERY_KEY + "x")])
+def test_no_key_or_wrong_key_is_401(url: str, service: str, auth: tuple | None) -> None:
+    response = httpx.post(f"{url}/public/api/v1/{service}/hello/run", json={}, auth=auth)
+    assert response.status_code == 401
+    body = response.json()
+    assert body["errorType"] == "com.dataiku.dip.exceptions.NotAuthenticatedException"
+    assert body["message"] in ("API Key not provided", "Unknown API key")
+
+
+@pytest.mark.parametrize("header", [f"Bearer {QUERY_KEY}", "Basic " + __import__("base64").b64encode(
+    f":{QUERY_KEY}".encode()).decode()])
+def test_key_as_bearer_or_basic_password(url: str, service: str, header: str) -> None:
+    response = httpx.post(f"{url}/public/api/v1/{service}/hello/run", json={}, headers={"Authorization": header})
+    assert response.status_code == 200
+
+
+def test_official_client_with_wrong_key_raises(url: str, service: str) -> None:
+    with pytest.raises(dataikuapi.utils.DataikuException, match="Unknown API key"):
+        dataikuapi.APINodeClient(url, service, api_key="nope").run_function("hello")
+
+
+@pytest.mark.parametrize(("path", "fragment"), [
+    ("nosuch/hello/run", "Service not found: nosuch"),
+    ("shop/nosuch/run", "Endpoint not found: nosuch"),
+    ("shop/hello/predict", "has no verb 'predict'"),
+])
+def test_unknown_service_endpoint_or_verb_is_404(url: str, service: str, path: str, fragment: str) -> None:
+    response = httpx.post(f"{url}/public/api/v1/{path}", json={}, auth=(QUERY_KEY, ""))
+    assert response.status_code == 404
+    assert fragment in response.json()["message"]
+
+
+@pytest.mark.parametrize(("endpoint", "verb", "content", "fragment"), [
+    ("classify", "predict", b'{"explanations": {}}', "'features' is required"),
+    ("classify", "predict", b"{not json", "Could not parse"),
+    ("classify", "predict-multi", b"{}", "'items' is required"),
+    ("classify", "predict-multi", b'{"items": [{"context": {}}]}', "items[0] must be an object with a 'features'"),
+    ("customer", "lookup", b"{}", "'data' is required"),
+    ("hello", "run", b"[1, 2]", "must be a JSON object"),
+    ("hello", "run", b'{"unknown_arg": 1}', "unexpected keyword argument"),
+])
+def test_bad_bodies_are_400(url: str, service: str, endpoint: str, verb: str, content: bytes, fragment: str) -> None:
+    response = httpx.post(f"{url}/public/api/v1/{service}/{endpoint}/{verb}", content=content, auth=(QUERY_KEY, ""))
+    assert response.status_code == 400, response.text
+    assert fragment in response.json()["message"]
+
+
+def test_ping_and_is_alive(url: str) -> None:
+    assert httpx.get(f"{url}/public/api/v1/ping").json() == {}
+    assert httpx.get(f"{url}/isAlive").json()["alive"] is True
+
+
+def test_stats_count_requests_and_errors_per_version(admin: dataikuapi.APINodeAdminClient, client) -> None:
+    client.run_function("hello", name="stats")
+    with pytest.raises(dataikuapi.utils.DataikuException):
+        client.run_function("hello", bogus=1)
+    stats = admin._perform_json("GET", "services/shop/stats")
+    hello = next(e for e in stats["endpoints"] if e["enpdointId"] == "hello")
+    assert hello["requests"]["count"] >= 2
+    assert hello["errors"] >= 1
+    assert hello["successRequests"]["count"] == hello["requests"]["count"] - hello["errors"]
+    (version,) = hello["versions"]
+    assert version["version"] == "v1" and version["requests"]["count"] == hello["requests"]["count"]
+    assert hello["processingTime"]["max"] >= hello["processingTime"]["p50"] > 0
+    registry = admin.get_metrics()
+    assert registry["meters"]["dku.lambda.service.shop.hello.requests"]["count"] == hello["requests"]["count"]
