@@ -92,6 +92,12 @@ class DeployerApp(App):
         else:
             self._connected()
 
+    async def on_unmount(self) -> None:
+        # A session this app opened (e.g. the embedded local deployer) is closed here, in the app's
+        # own event loop; a client handed in by the caller stays the caller's to close.
+        if self._connect is not None and self.session is not None and self.session.close is not None:
+            await self.session.close()
+
     @work(group="session", exit_on_error=False)
     async def _open_session(self) -> None:
         assert self._connect is not None

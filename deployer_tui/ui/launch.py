@@ -86,11 +86,8 @@ async def _run(args: argparse.Namespace, config: Config, connection) -> int:
 
         return Session(client, "local", close)
 
+    # The app stops the local deployer itself when it unmounts (see DeployerApp.on_unmount).
     app = DeployerApp(connect=start_local, connect_status="starting local deployer…", config=config,
                       read_only=read_only)
-    try:
-        await app.run_async()
-    finally:
-        if app.session is not None and app.session.close is not None:
-            await app.session.close()
+    await app.run_async()
     return app.return_code or 0

@@ -3,8 +3,10 @@ that hands the app a ready DeployerClient (no LocalDeployer in tests)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import secrets
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -27,6 +29,27 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory, ui_api_key: str) -> It
         pytest.skip("the local deployer is not in the tree yet")
     proc = servers.serve(tmp_path_factory.mktemp("ui-deployer"), ui_api_key, apinodes=1, demo=True)
     try:
+        asyncio.run(wait_for_demo(proc.url("deployer"), ui_api_key))
         yield proc
     finally:
         proc.stop()
+
+
+async def wait_for_demo(url: str, key: str, timeout: float = 60) -> None:
+    """`serve` fills the demo after it announces itself; its last step disables the canary and runs an
+    update. Wait for that, so every test (and snapshot) sees the same settled data."""
+    from deployer_tui.core.client import DeployerClient
+
+    deadline = time.monotonic() + timeout
+    async with DeployerClient(url, key) as client:
+        while True:
+            deployments = {d["deploymentBasicInfo"]["id"]: d for d in await client.list_deployments()}
+            canary = deployments.get("titanic-canary-on-dev")
+            if canary is not None and canary["deploymentBasicInfo"].get("enabled") is False:
+                updates = await client.list_updates("titanic-canary-on-dev")
+                if len(updates) >= 2 and all(u.get("status") != "RUNNING" for u in updates) \
+                        and not await client.list_futures():
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the demo content did not settle in {timeout}s")
+            await asyncio.sleep(0.2)
