@@ -1,0 +1,79 @@
+"""Errors in the TUI: the banner when the deployer goes away and comes back on its own, and API
+errors as a toast with errorType + message and the full details in a modal."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+
+from deployer_tui.core.client import DeployerClient
+from deployer_tui.core.config import Config
+from deployer_tui.ui.app import DeployerApp
+from deployer_tui.ui.screens.main import MainScreen
+from deployer_tui.ui.screens.modals import ErrorScreen
+from deployer_tui.ui.widgets.banner import ConnectionBanner
+from tests import servers
+from tests.ui.conftest import needs_server
+from tests.ui.helpers import screen_text, wait_for
+
+pytestmark = needs_server
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_banner_while_the_server_is_gone_then_recovers(tmp_path):
+    key = "admin-" + secrets.token_hex(8)
+    port = free_port()
+    data_dir = tmp_path / "deployer"
+    proc = servers.serve(data_dir, key, apinodes=1, extra=["--port", str(port)])
+    client = DeployerClient(proc.url("deployer"), key)
+    await client.create_service("still-here")
+    # Auto-refresh every half second: the loss is noticed without any key press.
+    app = DeployerApp(client=client, config=Config(refresh_interval=0.5))
+    try:
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await wait_for(pilot, lambda: app.store.loaded and "still-here" in app.store.services)
+            banner = app.screen.query_one(ConnectionBanner)
+            assert not banner.is_shown
+            proc.stop()
+            await wait_for(pilot, lambda: banner.is_shown, timeout=20, what="the banner")
+            assert "Connection lost" in screen_text(pilot) and str(port) in screen_text(pilot)
+            assert app.store.connection_error is not None
+            # Comes back on the same port with the same data: the app recovers by itself.
+            proc = servers.serve(data_dir, key, apinodes=1, extra=["--port", str(port)])
+            await wait_for(pilot, lambda: not banner.is_shown, timeout=40, what="the recovery")
+            assert app.store.connection_error is None and "still-here" in app.store.services
+            assert any("restored" in n.message for n in app._notifications)
+    finally:
+        await client.aclose()
+        proc.stop()
+
+
+async def test_api_error_toast_and_details(tmp_path):
+    key = "admin-" + secrets.token_hex(8)
+    proc = servers.serve(tmp_path / "deployer", key, apinodes=1)
+    client = DeployerClient(proc.url("deployer"), key)
+    app = DeployerApp(client=client, config=Config(refresh_interval=0))
+    try:
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await wait_for(pilot, lambda: app.store.loaded)
+            await pilot.press("ctrl+e")
+            assert any("No error" in n.message for n in app._notifications)
+            app.open_resource("deployment", "no-such-deployment")
+            await wait_for(pilot, lambda: app.last_error is not None, what="the error")
+            _context, error = app.last_error
+            toast = [n for n in app._notifications if n.severity == "error"][-1]
+            assert error.error_type and error.error_type.split(".")[-1] in toast.message
+            assert "no-such-deployment" in toast.message or error.message in toast.message
+            await pilot.press("ctrl+e")
+            assert isinstance(app.screen, ErrorScreen)
+            assert error.describe().splitlines()[0] in screen_text(pilot)
+            await pilot.press("escape", "escape")
+            assert isinstance(app.screen, MainScreen)
+    finally:
+        await client.aclose()
+        proc.stop()
