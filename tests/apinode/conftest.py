@@ -23,7 +23,10 @@ FUNCTIONS = {
              '    return {{"greeting": "hello " + name, "version": VERSION}}\n',
     "boom": 'def boom():\n    raise ValueError("the endpoint failed on purpose")\n',
     "hang": 'import time\n\ndef hang(seconds=60):\n    time.sleep(seconds)\n    return "woke up"\n',
-    "die": 'import os\n\ndef die():\n    os._exit(3)\n',
+    "die": 'import os\n\ndef die(really=True):\n    if really:\n        os._exit(3)\n    return "alive"\n',
+    "slow_version": 'import pathlib, time\nVERSION = "{version}"\n\n'
+                    'def slow_version(marker, seconds=1.0):\n    pathlib.Path(marker).write_text("started")\n'
+                    '    time.sleep(seconds)\n    return VERSION\n',
     "custom_status": 'from dataiku.apinode.utils import DkuCustomApiException\n\n'
                      'def custom_status():\n    raise DkuCustomApiException("no such customer", 404)\n',
 }
@@ -57,18 +60,29 @@ class Double(RegressionPredictor):
 
 
 def write_package(folder: Path, version: str, *, public: bool = False, extra_endpoints: list[dict] | None = None,
-                  functions: tuple[str, ...] = tuple(FUNCTIONS)) -> Path:
-    """A package folder with PY_FUNCTION, CUSTOM_PREDICTION (both model types), DATASETS_LOOKUP and SQL_QUERY."""
+                  functions: tuple[str, ...] = tuple(FUNCTIONS), only_functions: bool = False,
+                  predictors: tuple[str, ...] = ("classify", "double"), data: bool = True) -> Path:
+    """A package folder with PY_FUNCTION, CUSTOM_PREDICTION (both model types), DATASETS_LOOKUP and SQL_QUERY.
+
+    `only_functions` leaves out all but the PY_FUNCTION endpoints, `predictors` picks the prediction endpoints
+    and `data=False` leaves out lookup and SQL: fewer (and fewer pandas) workers to start.
+    """
     folder.mkdir(parents=True)
     endpoints: list[dict[str, Any]] = []
     for name in functions:
         (folder / f"endpoint-{name}").mkdir()
         (folder / f"endpoint-{name}" / "code.py").write_text(FUNCTIONS[name].format(version=version))
         endpoints.append({"id": name, "type": "PY_FUNCTION", "userFunctionName": name})
+    if only_functions:
+        return _finish(folder, version, public, endpoints + (extra_endpoints or []))
     for ep_id, code, model_type in (("classify", PREDICTOR, "CLASSIFICATION"), ("double", REGRESSOR, "REGRESSION")):
+        if ep_id not in predictors:
+            continue
         (folder / f"endpoint-{ep_id}").mkdir()
         (folder / f"endpoint-{ep_id}" / "code.py").write_text(code.format(version=version))
         endpoints.append({"id": ep_id, "type": "CUSTOM_PREDICTION", "modelType": model_type})
+    if not data:
+        return _finish(folder, version, public, endpoints + (extra_endpoints or []))
     (folder / "datasets" / "customers").mkdir(parents=True)
     (folder / "datasets" / "customers" / "customers.csv").write_text(
         "email,segment,ltv\na@b.c,gold,1520.5\nd@e.f,silver,99\nd@e.f,bronze,1\n")
@@ -80,7 +94,10 @@ def write_package(folder: Path, version: str, *, public: bool = False, extra_end
     endpoints.append({"id": "orders", "type": "SQL_QUERY", "connection": "shop",
                       "queries": [{"query": "select id, item, price from orders where customer = ? order by id",
                                    "inputParameters": [{"name": "customer"}], "maxResults": 0}]})
-    endpoints += extra_endpoints or []
+    return _finish(folder, version, public, endpoints + (extra_endpoints or []))
+
+
+def _finish(folder: Path, version: str, public: bool, endpoints: list[dict[str, Any]]) -> Path:
     config = {"publicAccess": public, "endpoints": endpoints,
               "authRealm": {"queryKeys": [{"key": QUERY_KEY, "label": "tests"}]}}
     (folder / "config.json").write_text(json.dumps(config))
@@ -105,14 +122,22 @@ def node_dir(root: Path) -> Path:
 
 @pytest.fixture(scope="package")
 def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Zips v1 and v2 of the test service (v2 differs by its VERSION constants), and a public one."""
+    """Zips v1 and v2 of the test service (v2 differs by its VERSION constants), f1 and f2 with its functions
+    only, and a public one."""
     root = tmp_path_factory.mktemp("packages")
     out = {}
     for version in ("v1", "v2"):
         src = write_package(root / f"src-{version}", version)
         out[version], _ = build_package(src, root / f"{version}.zip")
-    src = write_package(root / "src-public", "p1", public=True, functions=("hello",))
+    src = write_package(root / "src-public", "p1", public=True, functions=("hello",), only_functions=True)
     out["public"], _ = build_package(src, root / "public.zip")
+    for version in ("f1", "f2"):
+        src = write_package(root / f"src-{version}", version, only_functions=True)
+        out[version], _ = build_package(src, root / f"{version}.zip")
+    for version in ("h1", "h2"):  # one prediction endpoint and one function: for dispatch tests
+        src = write_package(root / f"src-{version}", version, functions=("hello",), predictors=("classify",),
+                            data=False)
+        out[version], _ = build_package(src, root / f"{version}.zip")
     return out
 
 
