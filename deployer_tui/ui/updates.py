@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual.message import Message
 from textual.message_pump import MessagePump
 
@@ -143,6 +144,29 @@ class UpdateFinished(Message, bubble=False):
         self.run = run
 
 
+class UpdateMarksChanged(Message, bubble=False):
+    """Deployments were marked or unmarked (`ids`: those whose mark flipped)."""
+
+    def __init__(self, ids: frozenset[str]) -> None:
+        super().__init__()
+        self.ids = ids
+
+
+def decorate_deployment_row(app: Any, deployment_id: str, row: tuple) -> tuple:
+    """A deployments-pane row with the update state shown: a mark before the id, and UPDATING (in place of
+    the health, which is stale while nodes change) when this session runs an update of it."""
+    tracker = getattr(app, "updates", None)
+    if not isinstance(tracker, UpdateTracker) or not row:
+        return row
+    cells = list(row)
+    if deployment_id in tracker.marked:
+        cells[0] = Text.assemble(("✓ ", "bold magenta"), str(cells[0]))
+    run = tracker.runs.get(deployment_id)
+    if run is not None and run.running:
+        cells[-1] = Text("⟳ UPDATING" if run.state != "ABORTING" else "⟳ ABORTING", style="bold cyan")
+    return tuple(cells)
+
+
 class UpdateTracker:
     """The app's running updates. One per app; `client` may be given later (the app connects in a worker)."""
 
@@ -155,7 +179,10 @@ class UpdateTracker:
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.runs: dict[str, UpdateRun] = {}
+        # Deployments marked (space) for a bulk update; kept here so every screen sees the same marks.
+        self.marked: set[str] = set()
         self._subscribers: list[MessagePump] = []
+        self._last_marked: set[str] = set()
 
     @property
     def client(self) -> DeployerClient:
@@ -188,6 +215,21 @@ class UpdateTracker:
 
     def running_ids(self) -> set[str]:
         return {d for d, run in self.runs.items() if run.running}
+
+    def toggle_mark(self, deployment_id: str) -> bool:
+        """Mark or unmark; returns whether it is marked now."""
+        if deployment_id in self.marked:
+            self.marked.discard(deployment_id)
+        else:
+            self.marked.add(deployment_id)
+        self.marks_changed()
+        return deployment_id in self.marked
+
+    def marks_changed(self) -> None:
+        changed = frozenset(self.marked ^ self._last_marked)
+        self._last_marked = set(self.marked)
+        if changed:
+            self._publish(lambda: UpdateMarksChanged(changed))
 
     # -- actions -------------------------------------------------------------------------------
     def start(self, deployment_id: str, node_urls: list[str] | None = None) -> UpdateRun:
@@ -287,3 +329,168 @@ def tracker_for(app: App) -> UpdateTracker:
         tracker = UpdateTracker(app)
         app.updates = tracker  # type: ignore[attr-defined]
     return tracker
+
+
+# ---- actions (registered in the app's ActionRegistry) ---------------------------------------------------
+
+
+def deployment_in_focus(screen: Any) -> str | None:
+    """The deployment the user is on: the highlighted row / detail, or the one an update screen shows."""
+    from deployer_tui.ui.object_actions import focused_object
+
+    found = focused_object(screen)
+    if found is not None:
+        return found[1] if found[0] == "deployment" else None
+    own = getattr(screen, "deployment_id", None)
+    return own if isinstance(own, str) else None
+
+
+def _on_main(screen: Any) -> bool:
+    from deployer_tui.ui.screens.main import MainScreen
+
+    return isinstance(screen, MainScreen)
+
+
+def node_urls(app: Any, deployment_id: str) -> list[str]:
+    """The API node URLs of the deployment's infra, from the light status (STATIC infras)."""
+    store = getattr(app, "store", None)
+    light = store.deployments.get(deployment_id) if store is not None else None
+    info = (light or {}).get("infraBasicInfo") if isinstance(light, dict) else None
+    urls = info.get("apiNodeUrls") if isinstance(info, dict) else None
+    return [str(u) for u in urls] if isinstance(urls, list) else []
+
+
+def marked_deployments(app: Any) -> list[str]:
+    """Marked deployments that still exist, in the store's order."""
+    tracker = tracker_for(app)
+    store = getattr(app, "store", None)
+    known = list(store.deployments) if store is not None else sorted(tracker.marked)
+    return [d for d in known if d in tracker.marked]
+
+
+def start_update(app: Any) -> None:
+    """`u`: the marked deployments (main screen), else the one in focus; a running one opens its progress."""
+    from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen, UpdateScreen
+
+    tracker = tracker_for(app)
+    marked = marked_deployments(app) if _on_main(app.screen) else []
+    if marked:
+        start_bulk(app, marked)
+        return
+    deployment = deployment_in_focus(app.screen)
+    if deployment is None:
+        app.notify("Highlight a deployment (or mark some with space) to update it", severity="warning")
+        return
+    if tracker.is_running(deployment):
+        app.push_screen(UpdateScreen(deployment, tracker))
+        return
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            tracker.start(deployment, node_urls(app, deployment))
+            if not isinstance(app.screen, UpdateScreen) or app.screen.deployment_id != deployment:
+                app.push_screen(UpdateScreen(deployment, tracker))
+
+    app.push_screen(UpdateConfirmScreen(deployment, app.client, getattr(app, "presentation", None)), answered)
+
+
+def start_bulk(app: Any, deployments: list[str]) -> None:
+    from deployer_tui.ui.screens.modals import ConfirmScreen
+    from deployer_tui.ui.screens.update_screen import UpdatesScreen
+
+    tracker = tracker_for(app)
+    running = [d for d in deployments if tracker.is_running(d)]
+    todo = [d for d in deployments if d not in running]
+    if not todo:
+        app.push_screen(UpdatesScreen(tracker))
+        return
+    shown = ", ".join(todo[:8]) + (f" and {len(todo) - 8} more" if len(todo) > 8 else "")
+    question = f"Update {len(todo)} marked deployment{'s' if len(todo) != 1 else ''}?\n\n{shown}"
+    if running:
+        question += f"\n\n(already running: {', '.join(running)})"
+
+    def answered(yes: bool | None) -> None:
+        if not yes:
+            return
+        for deployment in todo:
+            tracker.start(deployment, node_urls(app, deployment))
+        tracker.marked.clear()
+        tracker.marks_changed()
+        app.push_screen(UpdatesScreen(tracker))
+
+    app.push_screen(ConfirmScreen(question), answered)
+
+
+def toggle_mark(app: Any) -> None:
+    deployment = deployment_in_focus(app.screen)
+    if deployment is None:
+        return
+    tracker_for(app).toggle_mark(deployment)
+
+
+def mark_out_of_sync(app: Any) -> None:
+    store = app.store
+    ids = [d for d in store.deployments if store.health(d) == "OUT_OF_SYNC"]
+    tracker = tracker_for(app)
+    tracker.marked.update(ids)
+    tracker.marks_changed()
+    app.notify(f"Marked {len(ids)} OUT_OF_SYNC deployment{'s' if len(ids) != 1 else ''}; u updates them"
+               if ids else "No deployment is OUT_OF_SYNC")
+
+
+def clear_marks(app: Any) -> None:
+    tracker = tracker_for(app)
+    tracker.marked.clear()
+    tracker.marks_changed()
+
+
+def show_updates(app: Any) -> None:
+    from deployer_tui.ui.screens.update_screen import UpdatesScreen
+
+    app.push_screen(UpdatesScreen(tracker_for(app)))
+
+
+def show_history(app: Any) -> None:
+    from deployer_tui.ui.screens.update_history import UpdateHistoryScreen
+
+    deployment = deployment_in_focus(app.screen)
+    if deployment is None:
+        app.notify("Highlight a deployment to see its update history", severity="warning")
+        return
+    app.push_screen(UpdateHistoryScreen(deployment, app.client, tracker=tracker_for(app)))
+
+
+def abort_update(app: Any) -> None:
+    ask = getattr(app.screen, "ask_abort", None)
+    if ask is None:
+        app.notify("Open the update (u, or U for all) to abort it", severity="warning")
+        return
+    ask()
+
+
+def register_update_actions(registry: Any) -> None:
+    from deployer_tui.ui.actions import UIAction
+
+    def has_deployment(screen: Any) -> bool:
+        return deployment_in_focus(screen) is not None
+
+    for action in [
+        UIAction("deployment.update", "Update deployment(s)",
+                 "Deploy the saved settings to the API nodes (asks first); the marked deployments if any",
+                 start_update, mutating=True,
+                 available=lambda s: has_deployment(s) or (_on_main(s) and bool(marked_deployments(s.app)))),
+        UIAction("deployment.mark", "Mark/unmark deployment", "Mark the highlighted deployment for a bulk update",
+                 toggle_mark, available=has_deployment),
+        UIAction("deployment.mark_out_of_sync", "Mark every OUT_OF_SYNC deployment",
+                 "Mark all deployments whose health is OUT_OF_SYNC, then u updates them", mark_out_of_sync,
+                 available=_on_main),
+        UIAction("deployment.clear_marks", "Clear marks", "Unmark every deployment", clear_marks),
+        UIAction("deployment.update_history", "Update history",
+                 "Past updates of the deployment: start, end, duration, requester, status; enter opens the log",
+                 show_history, available=has_deployment),
+        UIAction("updates.show", "Running updates", "The updates started in this session, each with its progress",
+                 show_updates),
+        UIAction("update.abort", "Abort update", "Abort the running update shown (asks first)", abort_update,
+                 mutating=True, available=lambda s: getattr(s, "ask_abort", None) is not None),
+    ]:
+        registry.register(action)

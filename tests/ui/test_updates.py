@@ -13,12 +13,13 @@ from textual.app import App, ComposeResult
 from textual.widgets import Static
 
 from deployer_tui.core.client import DeployerClient
+from deployer_tui.ui.app import DeployerApp
 from deployer_tui.ui.screens.modals import ConfirmScreen
 from deployer_tui.ui.screens.update_history import UpdateHistoryScreen, UpdateLogScreen
 from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen, UpdateScreen
-from deployer_tui.ui.updates import UpdateFinished, UpdateProgressed, UpdateTracker
+from deployer_tui.ui.updates import UpdateFinished, UpdateProgressed, UpdateTracker, tracker_for
 from tests import servers
-from tests.ui.helpers import screen_text, wait_for
+from tests.ui.helpers import screen_text, table, wait_for
 
 NODE_KEY = "node-admin-key-for-tests"
 
@@ -187,13 +188,22 @@ async def test_failure_with_the_api_node_down(client: DeployerClient, extra_node
         assert record["status"] == "FAILED"
 
 
-async def test_abort(client: DeployerClient, blackhole: str) -> None:
+async def test_abort_through_the_app(client: DeployerClient, blackhole: str) -> None:
+    """In the real app: u on the deployment, confirm, then x aborts (after a confirmation)."""
     await make_deployment(client, "hanging-infra", [{"url": blackhole, "adminAPIKey": NODE_KEY}],
                           "toolbox-on-hanging")
-    app = Harness(client)
+    app = DeployerApp(client=client)
     async with app.run_test(size=(120, 40)) as pilot:
-        run = app.updates.start("toolbox-on-hanging")
-        await app.push_screen(UpdateScreen("toolbox-on-hanging", app.updates))
+        await wait_for(pilot, lambda: app.store.loaded and "toolbox-on-hanging" in app.store.deployments)
+        deployments = table(pilot, "deployments")
+        deployments.focus()
+        assert deployments.select_key("toolbox-on-hanging")
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, UpdateConfirmScreen) and app.screen.rows is not None)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, UpdateScreen))
+        tracker = tracker_for(app)
+        run = tracker.get("toolbox-on-hanging")
         await wait_for(pilot, lambda: run.state == "RUNNING" and run.job_id, what="the job to start")
         await pilot.press("x")
         assert isinstance(app.screen, ConfirmScreen)

@@ -20,7 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Static
+from textual.widgets import Button, DataTable, Footer, Static
 
 from deployer_tui.core import models
 from deployer_tui.core.errors import DeployerError
@@ -180,6 +180,28 @@ class UpdateConfirmScreen(ModalScreen[bool]):
         self.dismiss(value)
 
 
+def confirm_abort(screen: Screen, tracker: UpdateTracker, deployment_id: str) -> None:
+    """Ask, then ask the server to abort the deployment's running update."""
+    from deployer_tui.ui.screens.modals import ConfirmScreen
+
+    run = tracker.get(deployment_id)
+    if run is None or not run.running:
+        screen.notify("No update is running here.", severity="warning")
+        return
+
+    async def abort() -> None:
+        if await tracker.abort(deployment_id):
+            screen.notify(f"Abort requested for {deployment_id}.")
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            screen.app.run_worker(abort(), group="update-abort", exit_on_error=False)
+
+    screen.app.push_screen(ConfirmScreen(
+        f"Abort the update of {deployment_id}?\n\nNodes already updated keep the new version; "
+        "the others keep the old one."), answered)
+
+
 # ---- progress ----------------------------------------------------------------------------------------
 
 
@@ -235,7 +257,7 @@ class UpdateScreen(Screen):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "back", "Back (keeps running)", id="update.back"),
-        Binding("x", "abort", "Abort", id="update.abort"),
+        Binding("x", "app.dispatch('update.abort')", "Abort", id="update.abort"),
         Binding("e", "first_error", "First error", id="update.first_error"),
         Binding("h", "history", "History", id="update.history"),
     ]
@@ -348,37 +370,115 @@ class UpdateScreen(Screen):
     # ---- actions ---------------------------------------------------------------------------------
 
     def action_back(self) -> None:
-        self.dismiss() if self.is_modal else self.app.pop_screen()
+        self.app.pop_screen()
 
     def action_first_error(self) -> None:
         if self.log_view.jump_to_first("error") is None:
             self.notify("No error line in this log.", severity="information")
 
-    def action_abort(self) -> None:
-        run = self.run
-        if run is None or not run.running:
-            self.notify("No update is running here.", severity="warning")
-            return
-        if getattr(self.app, "read_only", False):
-            self.notify("Read-only mode: aborting an update is not allowed", title="Refused", severity="warning")
-            return
-        from deployer_tui.ui.screens.modals import ConfirmScreen
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._abort()
-
-        self.app.push_screen(ConfirmScreen(
-            f"Abort the update of {self.deployment_id}?\n\nNodes already updated keep the new version; "
-            "the others keep the old one."), answered)
-
-    @work(exit_on_error=False, group="update-abort")
-    async def _abort(self) -> None:
-        if await self.tracker.abort(self.deployment_id):
-            self.notify(f"Abort requested for {self.deployment_id}.")
+    def ask_abort(self) -> None:
+        """`x` (through the app's read-only check): confirm, then abort."""
+        confirm_abort(self, self.tracker, self.deployment_id)
 
     def action_history(self) -> None:
         from deployer_tui.ui.screens.update_history import UpdateHistoryScreen
 
         self.app.push_screen(UpdateHistoryScreen(self.deployment_id, self.tracker.client,
                                                  presentation=self.presentation, tracker=self.tracker))
+
+
+class UpdatesScreen(Screen):
+    """Every update started in this session (bulk updates included), each with its own progress."""
+
+    DEFAULT_CSS = """
+    UpdatesScreen #updates-title { height: 1; padding: 0 1; background: $panel; }
+    UpdatesScreen DataTable { height: 1fr; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "back", "Back (updates keep running)", id="updates.back"),
+        Binding("x", "app.dispatch('update.abort')", "Abort", id="updates.abort"),
+        Binding("j", "cursor_down", "Down", show=False, id="updates.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="updates.up"),
+    ]
+    COLUMNS = (("deployment", "Deployment"), ("state", "State"), ("progress", "Progress"), ("nodes", "Nodes"),
+               ("elapsed", "Elapsed"), ("last", "Last line"))
+
+    def __init__(self, tracker: UpdateTracker | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._tracker = tracker
+        self.clock = clock
+
+    @property
+    def tracker(self) -> UpdateTracker:
+        return self._tracker or tracker_for(self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text.assemble(("Updates of this session", "bold"),
+                                   ("   enter: progress and log · x: abort", "dim")), id="updates-title")
+        table: DataTable = DataTable(cursor_type="row")
+        for key, label in self.COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.tracker.subscribe(self)
+        self._fill()
+        self.set_interval(0.5, self._fill)
+        self.query_one(DataTable).focus()
+
+    def on_unmount(self) -> None:
+        self.tracker.unsubscribe(self)
+
+    def row(self, run: UpdateRun) -> tuple:
+        done = sum(1 for n in run.nodes.values() if n.state == "ok")
+        failed = sum(1 for n in run.nodes.values() if n.state == "failed")
+        nodes = f"{done} ok" + (f", {failed} failed" if failed else "") + f" / {len(run.nodes)}" if run.nodes else "-"
+        progress = "-"
+        for state in run.progress[:1]:
+            cur, target = state.get("cur") or 0, state.get("target") or 0
+            progress = f"{cur:g}/{target:g}" if isinstance(target, (int, float)) and target else str(state.get("name"))
+        last = run.lines[-1] if run.lines else ""
+        return (run.deployment_id, Text(run.state, style=STATE_STYLES.get(run.state, "")), progress, nodes,
+                duration(run.elapsed_seconds(self.clock())), last[-60:])
+
+    def _fill(self) -> None:
+        table = self.query_one(DataTable)
+        runs = sorted(self.tracker.runs.values(), key=lambda r: r.started_at)
+        for run in runs:
+            values = self.row(run)
+            if run.deployment_id in table.rows:
+                for (column, _), value in zip(self.COLUMNS, values, strict=True):
+                    table.update_cell(run.deployment_id, column, value)
+            else:
+                table.add_row(*values, key=run.deployment_id)
+
+    @on(UpdateProgressed)
+    @on(UpdateFinished)
+    def _changed(self) -> None:
+        self._fill()
+
+    @property
+    def deployment_id(self) -> str | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def ask_abort(self) -> None:
+        deployment = self.deployment_id
+        if deployment is not None:
+            confirm_abort(self, self.tracker, deployment)
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        self.app.push_screen(UpdateScreen(str(event.row_key.value), self.tracker))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_cursor_down(self) -> None:
+        self.query_one(DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one(DataTable).action_cursor_up()
