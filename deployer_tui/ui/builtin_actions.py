@@ -163,6 +163,9 @@ def register_builtin_actions(registry: ActionRegistry) -> None:
     from deployer_tui.ui.screens.settings_editor import register_settings_actions
 
     register_settings_actions(registry)
+    from deployer_tui.ui.updates import register_update_actions
+
+    register_update_actions(registry)
 
 
 def _sort(app: Any, reverse: bool) -> None:

@@ -45,6 +45,8 @@ class DetailScreen(Screen):
         Binding("e", "app.dispatch('settings.edit')", "Edit", id="detail.edit_settings"),
         Binding("E", "app.dispatch('settings.edit_external')", "$EDITOR", show=False,
                 id="detail.edit_settings_external"),
+        Binding("u", "app.dispatch('deployment.update')", "Update", id="detail.update"),
+        Binding("H", "app.dispatch('deployment.update_history')", "History", show=False, id="detail.update_history"),
     ]
 
     def __init__(self, resource_id: str) -> None:

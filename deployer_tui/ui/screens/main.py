@@ -1,7 +1,7 @@
 """The main screen: infras, services and deployments panes plus a detail panel.
 
 `space` on an infra or a service narrows the deployments pane to it; `esc` widens again (after
-clearing a live filter first). The panes are filled from the app's DataStore only.
+clearing a live filter first). `space` on a deployment marks it for a bulk update (`u`). The panes are filled from the app's DataStore only.
 """
 
 from __future__ import annotations
@@ -15,6 +15,14 @@ from textual.widgets import DataTable, Footer, Input
 
 from deployer_tui.ui import rows
 from deployer_tui.ui.messages import ConnectionChanged, DataChanged
+from deployer_tui.ui.updates import (
+    UpdateFinished,
+    UpdateMarksChanged,
+    UpdateProgressed,
+    decorate_deployment_row,
+    toggle_mark,
+    tracker_for,
+)
 from deployer_tui.ui.widgets.banner import ConnectionBanner
 from deployer_tui.ui.widgets.detail_panel import DetailPanel
 from deployer_tui.ui.widgets.header_bar import HeaderBar
@@ -53,6 +61,9 @@ class MainScreen(Screen):
         Binding("y", "app.dispatch('object.copy')", "Copy", id="main.copy"),
         Binding("e", "app.dispatch('settings.edit')", "Edit", id="main.edit_settings"),
         Binding("E", "app.dispatch('settings.edit_external')", "$EDITOR", show=False, id="main.edit_settings_external"),
+        Binding("u", "app.dispatch('deployment.update')", "Update", id="main.update"),
+        Binding("H", "app.dispatch('deployment.update_history')", "History", show=False, id="main.update_history"),
+        Binding("U", "app.dispatch('updates.show')", "Updates", show=False, id="main.updates"),
         Binding("q", "app.dispatch('app.back')", "Quit", id="main.quit"),
     ]
 
@@ -78,6 +89,7 @@ class MainScreen(Screen):
     def on_mount(self) -> None:
         store = self.app.store
         store.subscribe(self)
+        tracker_for(self.app).subscribe(self)
         self.table("deployments").focus()
         self._start_timer()
         if store.loaded:
@@ -87,6 +99,7 @@ class MainScreen(Screen):
 
     def on_unmount(self) -> None:
         self.app.store.unsubscribe(self)
+        tracker_for(self.app).unsubscribe(self)
 
     def _start_timer(self) -> None:
         interval = self.app.refresh_interval
@@ -115,6 +128,14 @@ class MainScreen(Screen):
             self._patch_health(message.health_ids)
         self.query_one(HeaderBar).refresh_text()
 
+    @on(UpdateProgressed)
+    @on(UpdateFinished)
+    @on(UpdateMarksChanged)
+    def _updates_changed(self, message: UpdateProgressed | UpdateFinished | UpdateMarksChanged) -> None:
+        # Running updates and bulk marks show in the deployments pane.
+        ids = message.ids if isinstance(message, UpdateMarksChanged) else frozenset({message.run.deployment_id})
+        self._patch_health(ids)
+
     @on(ConnectionChanged)
     def _connection_changed(self, message: ConnectionChanged) -> None:
         banner = self.query_one(ConnectionBanner)
@@ -136,7 +157,8 @@ class MainScreen(Screen):
     def _deployment_records(self, ids) -> dict:
         store = self.app.store
         return {
-            d: rows.deployment_row(store.deployments[d], store.health(d), rows.infra_stage(store.infras, store.deployments[d]))
+            d: decorate_deployment_row(self.app, d, rows.deployment_row(
+                store.deployments[d], store.health(d), rows.infra_stage(store.infras, store.deployments[d])))
             for d in ids if d in store.deployments
         }
 
@@ -202,7 +224,10 @@ class MainScreen(Screen):
 
     def toggle_narrow(self) -> None:
         table = self.focused_table()
-        if table is None or table.id == "deployments" or table.current_key is None:
+        if table is not None and table.id == "deployments":
+            toggle_mark(self.app)
+            return
+        if table is None or table.current_key is None:
             self.notify("Highlight an infra or a service to narrow the deployments to it", severity="warning")
             return
         target = ("infra" if table.id == "infras" else "service", table.current_key)
