@@ -10,16 +10,23 @@ from collections.abc import Iterator
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.ui.app import DeployerApp
 from deployer_tui.ui.screens.modals import ConfirmScreen
 from deployer_tui.ui.screens.update_history import UpdateHistoryScreen, UpdateLogScreen
-from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen, UpdateScreen
-from deployer_tui.ui.updates import UpdateFinished, UpdateProgressed, UpdateTracker, tracker_for
+from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen, UpdateScreen, UpdatesScreen
+from deployer_tui.ui.updates import (
+    UpdateFinished,
+    UpdateProgressed,
+    UpdateRun,
+    UpdateTracker,
+    decorate_deployment_row,
+    tracker_for,
+)
 from tests import servers
-from tests.ui.helpers import screen_text, table, wait_for
+from tests.ui.helpers import cell, screen_text, table, wait_for
 
 NODE_KEY = "node-admin-key-for-tests"
 
@@ -247,3 +254,64 @@ async def test_history_and_full_log(client: DeployerClient) -> None:
         assert log_screen.log_view.lines == full["logs"]["lines"] == list(run.lines)
         await pilot.press("escape")
         assert app.screen is screen
+
+
+async def test_bulk_marks_and_updates_each_with_its_own_progress(client: DeployerClient) -> None:
+    # Make toolbox-on-dev OUT_OF_SYNC again: save another mapping without updating.
+    settings = await client.get_deployment_settings("toolbox-on-dev")
+    settings["generationsMapping"] = {"mode": "SINGLE_GENERATION", "generation": "v1"}
+    await client.save_deployment_settings("toolbox-on-dev", settings)
+    app = DeployerApp(client=client)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(pilot, lambda: app.store.loaded and app.store.health("toolbox-on-dev") == "OUT_OF_SYNC",
+                       what="toolbox-on-dev out of sync")
+        deployments = table(pilot, "deployments")
+        deployments.focus()
+        await app.dispatch("deployment.mark_out_of_sync")
+        tracker = tracker_for(app)
+        assert "toolbox-on-dev" in tracker.marked
+        assert all(app.store.health(d) == "OUT_OF_SYNC" for d in tracker.marked)
+        # space marks the highlighted deployment too, and space again unmarks it.
+        assert deployments.select_key("passengers-on-dev")
+        await pilot.press("space")
+        assert "passengers-on-dev" in tracker.marked
+        await wait_for(pilot, lambda: cell(deployments, "passengers-on-dev", "id").startswith("✓"))
+        assert deployments.select_key("titanic-on-dev")
+        await pilot.press("space", "space")
+        assert "titanic-on-dev" not in tracker.marked
+        marked = set(tracker.marked)
+        await pilot.press("u")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert all(d in app.screen.question for d in marked)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, UpdatesScreen))
+        assert not tracker.marked
+        runs = [tracker.get(d) for d in marked]
+        assert all(run is not None for run in runs)
+        await wait_for(pilot, lambda: not any(run.running for run in runs), what="the bulk updates")
+        assert {run.deployment_id: run.state for run in runs} == dict.fromkeys(marked, "SUCCESS")
+        overview = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: all(str(overview.get_cell(d, "state")) == "SUCCESS" for d in marked))
+        # enter opens one run's own progress and log.
+        overview.move_cursor(row=overview.get_row_index("toolbox-on-dev"))
+        await pilot.press("enter")
+        assert isinstance(app.screen, UpdateScreen) and app.screen.deployment_id == "toolbox-on-dev"
+        await wait_for(pilot, lambda: app.screen.log_view.pending == 0)
+        assert app.screen.log_view.lines == list(tracker.get("toolbox-on-dev").lines)
+
+
+def test_pane_decoration() -> None:
+    class Fake:
+        pass
+
+    app = Fake()
+    tracker = UpdateTracker(app)  # type: ignore[arg-type]
+    app.updates = tracker
+    row = ("dep-a", "svc", "v1", "infra", "Dev", "yes", "HEALTHY")
+    assert decorate_deployment_row(app, "dep-a", row) == row
+    tracker.marked.add("dep-a")
+    tracker.runs["dep-a"] = UpdateRun("dep-a", started_at=0, started_monotonic=0, state="RUNNING")
+    decorated = decorate_deployment_row(app, "dep-a", row)
+    assert str(decorated[0]) == "✓ dep-a" and str(decorated[-1]) == "⟳ UPDATING"
+    tracker.runs["dep-a"].state = "FAILED"
+    assert str(decorate_deployment_row(app, "dep-a", row)[-1]) == "HEALTHY"
