@@ -106,7 +106,7 @@ async def delete_infra(request: Request) -> Response:
     who = await ctx.who(request)
     row = ctx.row("infras", request.path_params["infra_id"], "Infra")
     require(infra_allows(who, row["doc"], "admin"), f"You are not an administrator of infra {row['id']!r}")
-    users = [d["id"] for d in ctx.store.list("deployments") if d["doc"]["infraId"] == row["id"]]
+    users = [d["id"] for d in ctx.store.list_where("deployments", "infraId", row["id"])]
     if users:
         raise in_use(f"Infra {row['id']!r} still has deployments: {', '.join(users)}; delete them first")
     await ctx.write(ctx.store.delete_doc, "infras", row["id"])
@@ -172,7 +172,7 @@ async def delete_service(request: Request) -> Response:
     who = await ctx.who(request)
     row = _service(ctx, request)
     require(service_allows(who, row["doc"], "admin"), f"You are not an administrator of service {row['id']!r}")
-    users = [d["id"] for d in ctx.store.list("deployments") if d["doc"]["publishedServiceId"] == row["id"]]
+    users = [d["id"] for d in ctx.store.list_where("deployments", "publishedServiceId", row["id"])]
     if users:
         raise in_use(f"Service {row['id']!r} still has deployments: {', '.join(users)}; delete them first")
     await ctx.write(ctx.store.delete_service, row["id"])
@@ -265,9 +265,7 @@ async def delete_version(request: Request) -> Response:
     require(service_allows(who, row["doc"], "write"), f"You may not delete versions of service {row['id']!r}")
     version_id = _version(ctx, request, row["id"])["version_id"]
     users = []
-    for dep in ctx.store.list("deployments"):
-        if dep["doc"]["publishedServiceId"] != row["id"]:
-            continue
+    for dep in ctx.store.list_where("deployments", "publishedServiceId", row["id"]):
         used = {e["generation"] for e in model.mapping_entries(dep["doc"]["generationsMapping"])}
         used |= {e["generation"] for e in (dep.get("deployed") or {}).get("entries", [])}
         if version_id in used:

@@ -160,6 +160,11 @@ class Store:
     def list(self, table: str) -> list[dict[str, Any]]:
         return [self._doc_row(table, r) for r in self._rows(f"SELECT * FROM {table} ORDER BY id")]  # type: ignore[misc]
 
+    def list_where(self, table: str, field: str, value: str) -> list[dict[str, Any]]:
+        """Documents whose top-level JSON `field` equals `value` (e.g. the deployments of one infra)."""
+        rows = self._rows(f"SELECT * FROM {table} WHERE json_extract(doc, ?) = ? ORDER BY id", (f"$.{field}", value))
+        return [self._doc_row(table, r) for r in rows]  # type: ignore[misc]
+
     def insert(self, table: str, doc: dict[str, Any], user: str) -> None:
         ts = now_ms()
         with self.tx() as c:

@@ -24,7 +24,7 @@ import httpx
 
 from deployer_tui.server.deployer import model
 from deployer_tui.server.deployer.futures import Job, JobFailed
-from deployer_tui.server.deployer.nodes import NodeAdmin, describe_exc
+from deployer_tui.server.deployer.nodes import NodeAdmin, NodeError, describe_exc
 from deployer_tui.server.deployer.store import ERROR, INFO, SUCCESS, WARNING, Store
 
 Log = Callable[[int, str], Awaitable[None]]
@@ -147,7 +147,14 @@ class UpdateJob:
                     path = self.store.version_path(self.dep["publishedServiceId"], gen)
                     if not path.is_file():
                         raise JobFailed(f"the package of version {gen} is missing from the deployer")
-                    await admin.import_stream(self.service, path)
+                    try:
+                        await admin.import_stream(self.service, path)
+                    except NodeError:
+                        # Another update (same service on this node) may have imported it meanwhile.
+                        if gen not in await admin.generations(self.service):
+                            raise
+                        await self._log(job, INFO, f"[{url}] version {gen} was imported meanwhile")
+                        continue
                     await self._log(job, INFO, f"[{url}] imported version {gen}")
                 for entry in self.entries:
                     step = f"preloading version {entry['generation']}"

@@ -3,6 +3,7 @@ filtered by what the caller may read."""
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from deployer_tui.server.deployer import model
@@ -11,14 +12,45 @@ from deployer_tui.server.deployer.store import Store
 
 
 class Views:
-    """One snapshot of the tables for a request, so that a list costs one query per table."""
+    """Lookups for one request, each table read at most once: lists load a table in one query,
+    single statuses read only the rows they show."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.infras = {r["id"]: r for r in store.list("infras")}
-        self.services = {r["id"]: r for r in store.list("services")}
-        self.deployments = {r["id"]: r for r in store.list("deployments")}
         self._versions: dict[str, list[dict[str, Any]]] = {}
+        self._one: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+    @cached_property
+    def infras(self) -> dict[str, dict[str, Any]]:
+        return {r["id"]: r for r in self.store.list("infras")}
+
+    @cached_property
+    def services(self) -> dict[str, dict[str, Any]]:
+        return {r["id"]: r for r in self.store.list("services")}
+
+    @cached_property
+    def deployments(self) -> dict[str, dict[str, Any]]:
+        return {r["id"]: r for r in self.store.list("deployments")}
+
+    def _get(self, table: str, doc_id: str) -> dict[str, Any] | None:
+        loaded = self.__dict__.get(table)
+        if loaded is not None:
+            return loaded.get(doc_id)
+        if (table, doc_id) not in self._one:
+            self._one[(table, doc_id)] = self.store.get(table, doc_id)
+        return self._one[(table, doc_id)]
+
+    def infra(self, infra_id: str) -> dict[str, Any] | None:
+        return self._get("infras", infra_id)
+
+    def service(self, service_id: str) -> dict[str, Any] | None:
+        return self._get("services", service_id)
+
+    def deployments_where(self, field: str, value: str) -> list[dict[str, Any]]:
+        loaded = self.__dict__.get("deployments")
+        if loaded is not None:
+            return [d for d in loaded.values() if d["doc"].get(field) == value]
+        return self.store.list_where("deployments", field, value)
 
     def versions(self, service_id: str) -> list[dict[str, Any]]:
         if service_id not in self._versions:
@@ -26,32 +58,30 @@ class Views:
         return self._versions[service_id]
 
     def can_read_deployment(self, who: Principal, dep: dict[str, Any]) -> bool:
-        infra = self.infras.get(dep["doc"]["infraId"])
+        infra = self.infra(dep["doc"]["infraId"])
         return infra is not None and infra_allows(who, infra["doc"], "read")
 
     def infra_status(self, who: Principal, row: dict[str, Any]) -> dict[str, Any]:
-        deployments = [model.deployment_basic_info(d) for d in self.deployments.values()
-                       if d["doc"]["infraId"] == row["id"]]
+        deployments = [model.deployment_basic_info(d) for d in self.deployments_where("infraId", row["id"])]
         return {"infraBasicInfo": model.infra_basic_info(row), "deployments": deployments,
                 "isAdmin": infra_allows(who, row["doc"], "admin"),
                 "canDeploy": infra_allows(who, row["doc"], "deploy")}
 
     def service_status(self, who: Principal, row: dict[str, Any]) -> dict[str, Any]:
-        deps = [d for d in self.deployments.values() if d["doc"]["publishedServiceId"] == row["id"]
-                and self.can_read_deployment(who, d)]
+        deps = [d for d in self.deployments_where("publishedServiceId", row["id"]) if self.can_read_deployment(who, d)]
         infra_ids = sorted({d["doc"]["infraId"] for d in deps})
         return {"serviceBasicInfo": model.service_basic_info(row),
                 "packages": [model.package_entry(v) for v in self.versions(row["id"])],
                 "deployments": [model.deployment_basic_info(d) for d in deps],
-                "infras": [model.infra_basic_info(self.infras[i]) for i in infra_ids if i in self.infras],
+                "infras": [model.infra_basic_info(i) for i in map(self.infra, infra_ids) if i is not None],
                 "canDeploy": service_allows(who, row["doc"], "deploy"),
                 "canWrite": service_allows(who, row["doc"], "write"),
                 "isAdmin": service_allows(who, row["doc"], "admin")}
 
     def deployment_status(self, row: dict[str, Any]) -> dict[str, Any]:
         doc = row["doc"]
-        infra = self.infras.get(doc["infraId"])
-        service = self.services.get(doc["publishedServiceId"])
+        infra = self.infra(doc["infraId"])
+        service = self.service(doc["publishedServiceId"])
         versions = self.versions(doc["publishedServiceId"])
         config = active_config(doc, row.get("deployed"), versions)
         auth = doc.get("auth") or {}
