@@ -128,3 +128,26 @@ def test_update_refusals_and_synchronous_mode(env, black_hole):
     assert [u.status for u in dep.list_updates()] == ["SUCCESS", "ABORTED"]
     dep.delete(disable_first=True)
     infra.delete()
+
+
+def test_concurrent_updates_sharing_a_service_on_the_nodes(env):
+    """Two deployments of one service on one infra, updated at once: both import the same version."""
+    proc, deployer, node_key = env
+    infra = deployer.create_infra("shared-nodes", "Development", "STATIC")
+    settings = infra.get_settings()
+    settings.add_apinode(proc.url("apinode"), node_key)
+    settings.save()
+    deps = []
+    for name in ("a", "b", "c"):
+        dep = deployer.create_deployment(f"svc-{name}", "svc", "shared-nodes", "v1")
+        settings = dep.get_settings()
+        settings.get_raw()["deployedServiceId"] = "svc-shared"
+        settings.save()
+        deps.append(dep)
+    futures = [dep.start_update() for dep in deps]
+    results = [f.wait_for_result() for f in futures]
+    assert [r["nbOKNodes"] for r in results] == [1, 1, 1], results
+    assert {dep.get_status().get_health() for dep in deps} == {"HEALTHY"}
+    for dep in deps:
+        dep.delete(disable_first=True)
+    infra.delete()
