@@ -256,3 +256,36 @@ def test_mask_secrets_masks_keys_at_any_depth() -> None:
 def test_mask_secrets_leaves_ordinary_keys_named_key() -> None:
     doc = {"properties": [{"key": "team", "value": "risk"}]}
     assert se.mask_secrets(doc) == doc
+
+
+# --- concealing secrets in the editor -----------------------------------------------------------
+
+
+def test_conceal_and_reveal_round_trip() -> None:
+    doc = {
+        "apiNodes": [{"url": "u1", "adminAPIKey": "k-one"}, {"url": "u2", "adminAPIKey": "k-two"},
+                     {"url": "u3", "adminAPIKey": "k-one"}],
+        "auth": {"apiKeys": [{"key": "q-key", "label": "x"}]},
+        "properties": [{"key": "team"}],
+        "empty": {"adminAPIKey": ""},
+    }
+    shown, secrets = se.conceal_secrets(doc)
+    text = json.dumps(shown)
+    for value in ("k-one", "k-two", "q-key"):
+        assert value not in text
+    assert shown["apiNodes"][0]["adminAPIKey"] == shown["apiNodes"][2]["adminAPIKey"], "same value, same placeholder"
+    assert shown["properties"] == [{"key": "team"}] and shown["empty"] == {"adminAPIKey": ""}
+    assert len(secrets) == 3
+    assert se.reveal_secrets(shown, secrets) == doc
+    again, secrets2 = se.conceal_secrets(se.add_api_node({**doc, "type": "STATIC"}, "http://n:1", "k-new"), secrets)
+    assert secrets2 != secrets and set(secrets) <= set(secrets2)
+    assert again["apiNodes"][0]["adminAPIKey"] == shown["apiNodes"][0]["adminAPIKey"]
+
+
+def test_replaced_placeholder_takes_the_new_value_and_garbled_ones_are_found() -> None:
+    shown, secrets = se.conceal_secrets({"apiNodes": [{"adminAPIKey": "old"}, {"adminAPIKey": "other"}]})
+    shown["apiNodes"][0]["adminAPIKey"] = "typed-new-key"
+    shown["apiNodes"][1]["adminAPIKey"] = shown["apiNodes"][1]["adminAPIKey"][:-3]
+    revealed = se.reveal_secrets(shown, secrets)
+    assert revealed["apiNodes"][0]["adminAPIKey"] == "typed-new-key"
+    assert se.stray_placeholders(revealed) == ["apiNodes[1].adminAPIKey"]

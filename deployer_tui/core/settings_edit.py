@@ -477,3 +477,72 @@ def is_governance_warning(error: Exception) -> bool:
     if "prevent" in words:  # PREVENT policies are refusals, not warnings
         return False
     return "govern" in words or "warning" in words
+
+
+# ---------------------------------------------------------------------------------------------
+# Concealing secrets in the editor's text
+
+_PLACEHOLDER = "«hidden secret {n}: kept as is unless you replace this text»"
+_PLACEHOLDER_MARK = "«hidden secret "
+
+
+def _is_secret_slot(key: str, value: Any, in_api_keys: bool) -> bool:
+    return isinstance(value, str) and bool(value) and (key in SECRET_KEYS or (in_api_keys and key == "key"))
+
+
+def conceal_secrets(doc: Any, known: dict[str, str] | None = None) -> tuple[Any, dict[str, str]]:
+    """Replace credential values by placeholders; returns (document, placeholder -> value).
+
+    The editor shows (and hands to $EDITOR) the concealed text, so keys neither appear on screen
+    nor land in a temporary file. A value already in `known` keeps its placeholder.
+    """
+    secrets = dict(known or {})
+    by_value = {value: placeholder for placeholder, value in secrets.items()}
+
+    def walk(node: Any, in_api_keys: bool) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if _is_secret_slot(key, value, in_api_keys) and not value.startswith(_PLACEHOLDER_MARK):
+                    if value not in by_value:
+                        placeholder = _PLACEHOLDER.format(n=len(secrets) + 1)
+                        secrets[placeholder] = value
+                        by_value[value] = placeholder
+                    out[key] = by_value[value]
+                else:
+                    out[key] = walk(value, key == "apiKeys")
+            return out
+        if isinstance(node, list):
+            return [walk(item, in_api_keys) for item in node]
+        return node
+
+    return walk(doc, False), secrets
+
+
+def reveal_secrets(doc: Any, secrets: dict[str, str]) -> Any:
+    """Put the concealed values back wherever a placeholder still stands."""
+    if isinstance(doc, dict):
+        return {key: reveal_secrets(value, secrets) for key, value in doc.items()}
+    if isinstance(doc, list):
+        return [reveal_secrets(item, secrets) for item in doc]
+    if isinstance(doc, str) and doc in secrets:
+        return secrets[doc]
+    return doc
+
+
+def stray_placeholders(doc: Any) -> list[str]:
+    """Placeholders that were edited into something unknown: saving them would store garbage as a key."""
+    found: list[str] = []
+
+    def walk(node: Any, path: tuple) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, path + (key,))
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, path + (index,))
+        elif isinstance(node, str) and _PLACEHOLDER_MARK in node:
+            found.append(jsondiff.format_path(path))
+
+    walk(doc, ())
+    return found

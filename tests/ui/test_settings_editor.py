@@ -366,12 +366,12 @@ async def test_helper_enable_disable(deployer, client) -> None:
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
     async with app.run_test(size=(120, 40)) as pilot:
-        editor = await loaded(pilot, app)
-        before = editor.value
+        await loaded(pilot, app)
+        before = app.screen.draft
         form = await open_helper(pilot, app, "enabled")
         form.query_one("#enabled", Switch).value = False
         await apply_form(pilot, app)
-        assert editor.text == se.dump(se.set_enabled(before, False))
+        assert app.screen.draft == se.set_enabled(before, False)
         await save_and_confirm(pilot, app)
     assert (await client.get_deployment_settings(dep))["enabled"] is False
 
@@ -380,13 +380,13 @@ async def test_helper_single_version_offers_the_service_versions(deployer, clien
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
     async with app.run_test(size=(120, 40)) as pilot:
-        editor = await loaded(pilot, app)
-        before = editor.value
+        await loaded(pilot, app)
+        before = app.screen.draft
         form = await open_helper(pilot, app, "single_version")
         assert sorted(form.versions) == ["v1", "v2"]
         form.query_one("#version", Select).value = "v2"
         await apply_form(pilot, app)
-        assert editor.text == se.dump(se.set_single_version(before, "v2"))
+        assert app.screen.draft == se.set_single_version(before, "v2")
         await save_and_confirm(pilot, app)
     assert (await client.get_deployment_settings(dep))["generationsMapping"]["generation"] == "v2"
 
@@ -396,7 +396,7 @@ async def test_helper_traffic_split_refuses_bad_sums_then_applies(deployer, clie
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
     async with app.run_test(size=(120, 40)) as pilot:
         editor = await loaded(pilot, app)
-        before = editor.value
+        before = app.screen.draft
         form = await open_helper(pilot, app, "traffic_split")
         index = {v: i for i, v in enumerate(form.versions)}
         form.query_one(f"#proba-{index['v1']}", Input).value = "70%"
@@ -423,7 +423,7 @@ async def test_helper_add_and_remove_api_node_with_masked_key(deployer, client) 
     app = EditorHarness(deployer.url(), KEY, "infra", INFRA)
     async with app.run_test(size=(120, 40)) as pilot:
         editor = await loaded(pilot, app)
-        before = editor.value
+        before = app.screen.draft
         form = await open_helper(pilot, app, "add_api_node")
         key_input = form.query_one("#key", Input)
         assert key_input.password, "the admin key is typed masked"
@@ -432,7 +432,8 @@ async def test_helper_add_and_remove_api_node_with_masked_key(deployer, client) 
         await pilot.pause()
         assert secret not in str(key_input.render_line(0).text)
         await apply_form(pilot, app)
-        assert editor.text == se.dump(se.add_api_node(before, "http://127.0.0.1:1", secret))
+        assert app.screen.draft == se.add_api_node(before, "http://127.0.0.1:1", secret)
+        assert secret not in editor.text, "the inline editor shows a placeholder, not the key"
         await pilot.press("ctrl+s")
         await screen_is(pilot, app, SettingsDiffScreen)
         assert secret not in str(app.screen.query_one("#diff-text").render()), "the review masks keys"
@@ -442,7 +443,7 @@ async def test_helper_add_and_remove_api_node_with_masked_key(deployer, client) 
         form = await open_helper(pilot, app, "remove_api_node")
         form.query_one("#node", Select).value = "http://127.0.0.1:1"
         await apply_form(pilot, app)
-        assert editor.value["apiNodes"] == before["apiNodes"]
+        assert app.screen.draft["apiNodes"] == before["apiNodes"]
         app.messages.clear()
         await pilot.press("ctrl+s")
         await screen_is(pilot, app, SettingsDiffScreen)
@@ -458,14 +459,14 @@ async def test_helper_add_and_remove_api_node_with_masked_key(deployer, client) 
 async def test_helper_permissions(deployer, client, kind, object_id, flags) -> None:
     app = EditorHarness(deployer.url(), KEY, kind, object_id)
     async with app.run_test(size=(120, 40)) as pilot:
-        editor = await loaded(pilot, app)
-        before = editor.value
+        await loaded(pilot, app)
+        before = app.screen.draft
         form = await open_helper(pilot, app, "permissions")
         form.query_one("#group", Input).value = "data_team"
         for flag, value in flags.items():
             form.query_one(f"#flag-{flag}", Checkbox).value = value
         await apply_form(pilot, app)
-        assert editor.text == se.dump(se.set_permission(before, kind, "data_team", flags))
+        assert app.screen.draft == se.set_permission(before, kind, "data_team", flags)
         await save_and_confirm(pilot, app)
     saved = await getattr(client, f"get_{kind}_settings")(object_id)
     assert saved["permissions"] == [{"group": "data_team", **flags}]
@@ -480,3 +481,48 @@ async def test_helpers_refuse_an_invalid_draft(deployer, client) -> None:
         app.screen.open_helper("enabled")
         await wait_for(pilot, lambda: any("Fix the JSON first" in m for m in app.messages), "the refusal")
         assert isinstance(app.screen, SettingsEditorScreen) and editor.text == "{ broken"
+
+
+# --- keys stay hidden unless asked ----------------------------------------------------------------
+
+
+async def test_api_node_keys_are_hidden_in_the_editor_and_in_the_editor_file(deployer, client, tmp_path,
+                                                                             monkeypatch) -> None:
+    secret = "admin-key-" + secrets.token_hex(8)
+    infra = f"inf-{secrets.token_hex(3)}"
+    await client.create_infra(infra, "Test")
+    settings = await client.get_infra_settings(infra)
+    await client.save_infra_settings(infra, se.add_api_node(settings, "http://127.0.0.1:9", secret))
+    seen = tmp_path / "seen.txt"
+    script = tmp_path / "spy_editor.py"
+    # Records what the external editor received, and adds a tag-like key so the draft changes.
+    script.write_text(f"import sys, json\ntext = open(sys.argv[-1]).read()\nopen({str(seen)!r}, 'w').write(text)\n"
+                      "d = json.loads(text)\nd['stage'] = 'Production'\njson.dump(d, open(sys.argv[-1], 'w'))\n")
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
+    app = EditorHarness(deployer.url(), KEY, "infra", infra)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        assert secret not in editor.text and "hidden secret 1" in editor.text
+        assert app.screen.draft["apiNodes"][0]["adminAPIKey"] == secret
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: editor.value is not None and editor.value["stage"] == "Production",
+                       "the external edit")
+        assert secret not in seen.read_text(), "the key never lands in the editor's temporary file"
+        await pilot.press("f3")
+        assert secret in editor.text and app.screen.draft["stage"] == "Production"
+        await pilot.press("f3")
+        assert secret not in editor.text
+        # A placeholder edited into something else is refused rather than saved as a key.
+        editor.replace_all(editor.text.replace("hidden secret 1", "hidden secret 1x"))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("a hidden key was edited" in m for m in app.messages), "the refusal")
+        assert isinstance(app.screen, SettingsEditorScreen)
+        editor.replace_all(editor.text.replace("hidden secret 1x", "hidden secret 1"))
+        await pilot.press("ctrl+s")
+        await screen_is(pilot, app, SettingsDiffScreen)
+        assert [c.where for c in app.screen.changes] == ["stage"], "the hidden key is unchanged"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any(m.startswith("Saved") for m in app.messages), "the save")
+    saved = await client.get_infra_settings(infra)
+    assert saved["stage"] == "Production" and saved["apiNodes"][0]["adminAPIKey"] == secret

@@ -75,6 +75,7 @@ class SettingsEditorScreen(Screen):
         Binding("f2", "helpers", "Helpers", id="settings.helpers"),
         Binding("f4", "external_editor", "$EDITOR", id="settings.external_editor"),
         Binding("ctrl+r", "reload", "Reload", id="settings.reload"),
+        Binding("f3", "toggle_secrets", "Show keys", id="settings.toggle_secrets"),
         Binding("escape", "leave", "Back", id="settings.leave", priority=True),
     ]
 
@@ -97,6 +98,10 @@ class SettingsEditorScreen(Screen):
         self._open_external = open_external
         self.loaded: dict | None = None  # the server's copy the draft is based on
         self.last_error: DeployerError | None = None
+        # Credentials are shown as placeholders (never on screen, never in $EDITOR's temp file)
+        # unless asked; `secrets` maps each placeholder back to its value.
+        self.secrets: dict[str, str] = {}
+        self.show_secrets = False
 
     # -- layout ---------------------------------------------------------------------------------
 
@@ -122,11 +127,32 @@ class SettingsEditorScreen(Screen):
     # -- state ----------------------------------------------------------------------------------
 
     @property
+    def draft(self) -> Any | None:
+        """The draft document with its credentials put back; None while the JSON is invalid."""
+        value = self.editor.value
+        return None if value is None else se.reveal_secrets(value, self.secrets)
+
+    def _display_text(self, document: Any) -> str:
+        if self.show_secrets:
+            return se.dump(document)
+        shown, self.secrets = se.conceal_secrets(document, self.secrets)
+        return se.dump(shown)
+
+    @property
     def dirty(self) -> bool:
         """Unsaved changes: the draft differs from what was loaded (an invalid draft always does)."""
         if self.loaded is None:
             return False
-        return self.editor.error is not None or self.editor.value != self.loaded
+        return self.editor.error is not None or self.draft != self.loaded
+
+    def action_toggle_secrets(self) -> None:
+        draft = self.draft
+        if draft is None:
+            self.notify(f"Fix the JSON first: {self.editor.error}", severity="error")
+            return
+        self.show_secrets = not self.show_secrets
+        self.editor.replace_all(self._display_text(draft))
+        self.notify("Keys are shown" if self.show_secrets else "Keys are hidden")
 
     def _refresh_title(self) -> None:
         if self.loaded is None:
@@ -167,7 +193,7 @@ class SettingsEditorScreen(Screen):
         self._clear_error()
         self.loaded = settings
         self.editor.text_area.read_only = False
-        self.editor.load(se.dump(settings))
+        self.editor.load(self._display_text(settings))
         self.editor.text_area.focus()
         self._refresh_title()
         if first and self._open_external:
@@ -240,7 +266,7 @@ class SettingsEditorScreen(Screen):
 
     @work(group="settings-ask")
     async def _helpers_flow(self, helper: str | None = None) -> None:
-        document = self.editor.value
+        document = self.draft
         if document is None:
             self.notify(f"Fix the JSON first: {self.editor.error}", severity="error")
             self.editor.action_jump_to_error()
@@ -254,7 +280,7 @@ class SettingsEditorScreen(Screen):
             return
         result = await self.app.push_screen_wait(form)
         if result is not None and result != document:
-            self.editor.replace_all(se.dump(result))
+            self.editor.replace_all(self._display_text(result))
             self.notify("Draft updated: review it, then ctrl+s to save")
 
     def open_helper(self, helper: str) -> None:
@@ -314,10 +340,15 @@ class SettingsEditorScreen(Screen):
             return
         if not self._allowed(f"save the settings of {self.label}"):
             return
-        draft = self.editor.value
+        draft = self.draft
         if draft is None:
             self.notify(f"Not saved: the JSON is invalid ({self.editor.error})", severity="error", timeout=8)
             self.editor.action_jump_to_error()
+            return
+        stray = se.stray_placeholders(draft)
+        if stray:
+            self.notify(f"Not saved: a hidden key was edited at {', '.join(stray)}; put the placeholder back "
+                        "or type the whole new key", severity="error", timeout=10)
             return
         try:
             server_now = await load_settings(self.client, self.kind, self.object_id)
@@ -331,7 +362,7 @@ class SettingsEditorScreen(Screen):
             if choice == "rebase":
                 merged = se.rebase(self.loaded, server_now, draft)
                 self.loaded = server_now
-                self.editor.replace_all(se.dump(merged))
+                self.editor.replace_all(self._display_text(merged))
                 self.notify("Your changes are now on top of the server's copy: review, then ctrl+s")
                 return
             if choice != "overwrite":
@@ -385,8 +416,8 @@ class SettingsEditorScreen(Screen):
         except DeployerError:
             fresh = draft
         self.loaded = fresh
-        if self.editor.value == draft and fresh != draft:
-            self.editor.load(se.dump(fresh))
+        if self.draft == draft and fresh != draft:
+            self.editor.load(self._display_text(fresh))
         self._refresh_title()
 
     async def _offer_update(self) -> None:
