@@ -153,7 +153,7 @@ class UpdateHistoryScreen(Screen):
             merged = {**item, **{k: v for k, v in full.items() if k != "logs"}}
             self.items[key] = merged
             for (column, _), value in zip(COLUMNS, history_row(merged, self.presentation), strict=True):
-                table.update_cell(key, column, value)
+                table.update_cell(key, column, value, update_width=True)
 
         await asyncio.gather(*(one(i) for i in items))
 

@@ -449,7 +449,7 @@ class UpdatesScreen(Screen):
             values = self.row(run)
             if run.deployment_id in table.rows:
                 for (column, _), value in zip(self.COLUMNS, values, strict=True):
-                    table.update_cell(run.deployment_id, column, value)
+                    table.update_cell(run.deployment_id, column, value, update_width=True)
             else:
                 table.add_row(*values, key=run.deployment_id)
 

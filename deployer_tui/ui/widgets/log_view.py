@@ -470,16 +470,16 @@ class LogView(Vertical):
     """Lines + search box + status bar. Feed it with `write_lines`; it batches and keeps a bounded buffer."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("end,G", "follow", "Follow", id="log.follow"),
+        Binding("end,G", "follow", "Follow", key_display="end", id="log.follow"),
         Binding("home,g", "top", "Top", show=False, id="log.top"),
         Binding("j", "line_down", "Down", show=False, id="log.down"),
         Binding("k", "line_up", "Up", show=False, id="log.up"),
         Binding("slash", "search", "Search", id="log.search"),
-        Binding("n", "next_match", "Next", id="log.next"),
-        Binding("N", "previous_match", "Prev", id="log.previous"),
+        Binding("n", "next_match", "Next match", show=False, id="log.next"),
+        Binding("N", "previous_match", "Previous match", show=False, id="log.previous"),
         Binding("w", "toggle_wrap", "Wrap", id="log.wrap"),
         Binding("ctrl+s", "save", "Save", id="log.save"),
-        Binding("y", "copy", "Copy", id="log.copy"),
+        Binding("y", "copy", "Copy", show=False, id="log.copy"),
     ]
 
     DEFAULT_CSS = """
