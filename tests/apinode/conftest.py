@@ -10,10 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import dataikuapi
+import httpx
 import pytest
 
 from deployer_tui.core.package import build_package
 from tests.servers import Proc, apinode
+
+# One client for the whole run: httpx.post() builds a new client (and SSL context) per call, ~50 ms each.
+http = httpx.Client(timeout=60)
 
 ADMIN_KEY = "node-admin-key-for-tests"
 QUERY_KEY = "query-key-for-tests"
@@ -122,8 +126,8 @@ def node_dir(root: Path) -> Path:
 
 @pytest.fixture(scope="package")
 def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Zips v1 and v2 of the test service (v2 differs by its VERSION constants), f1 and f2 with its functions
-    only, and a public one."""
+    """Zips v1 and v2 of the test service (v2 differs by its VERSION constants), f1/f2 with its functions only,
+    m1/m2 with `hello` only, h1/h2 with `hello` and `classify`, and a public one."""
     root = tmp_path_factory.mktemp("packages")
     out = {}
     for version in ("v1", "v2"):
@@ -133,6 +137,9 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out["public"], _ = build_package(src, root / "public.zip")
     for version in ("f1", "f2"):
         src = write_package(root / f"src-{version}", version, only_functions=True)
+        out[version], _ = build_package(src, root / f"{version}.zip")
+    for version in ("m1", "m2"):  # the smallest: one function, one worker
+        src = write_package(root / f"src-{version}", version, only_functions=True, functions=("hello",))
         out[version], _ = build_package(src, root / f"{version}.zip")
     for version in ("h1", "h2"):  # one prediction endpoint and one function: for dispatch tests
         src = write_package(root / f"src-{version}", version, functions=("hello",), predictors=("classify",),

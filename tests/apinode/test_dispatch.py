@@ -12,7 +12,7 @@ import dataikuapi
 import httpx
 import pytest
 
-from tests.apinode.conftest import ADMIN_KEY, QUERY_KEY, deploy, node_dir
+from tests.apinode.conftest import ADMIN_KEY, QUERY_KEY, deploy, http, node_dir
 from tests.servers import Proc, apinode
 
 HALF_HALF = {"entries": [{"generation": "h1", "proba": 0.5}, {"generation": "h2", "proba": 0.5}]}
@@ -41,7 +41,7 @@ def test_forced_generation_picks_the_version(ab: dataikuapi.APINodeClient) -> No
 
 def test_forced_generation_through_headers_for_functions(url: str, ab) -> None:
     for generation in ("h2", "h1"):
-        response = httpx.post(f"{url}/public/api/v1/ab/hello/run", json={"name": "x"}, auth=(QUERY_KEY, ""),
+        response = http.post(f"{url}/public/api/v1/ab/hello/run", json={"name": "x"}, auth=(QUERY_KEY, ""),
                               headers={"X-DKU-Forced-Generation": generation})
         assert response.json()["response"]["version"] == generation
 
@@ -95,7 +95,7 @@ def test_switch_lets_in_flight_queries_finish_on_their_version(
     outcome: dict[str, httpx.Response] = {}
 
     def slow() -> None:
-        outcome["slow"] = httpx.post(f"{url}/public/api/v1/switch/slow_version/run", auth=(QUERY_KEY, ""),
+        outcome["slow"] = http.post(f"{url}/public/api/v1/switch/slow_version/run", auth=(QUERY_KEY, ""),
                                      json={"marker": str(marker), "seconds": 1.5}, timeout=30)
 
     thread = threading.Thread(target=slow)
@@ -105,7 +105,7 @@ def test_switch_lets_in_flight_queries_finish_on_their_version(
         time.sleep(0.01)
     assert marker.exists(), "the slow query never started"
     admin.service("switch").switch_to_single_generation("f2")
-    fresh = httpx.post(f"{url}/public/api/v1/switch/hello/run", auth=(QUERY_KEY, ""), json={})
+    fresh = http.post(f"{url}/public/api/v1/switch/hello/run", auth=(QUERY_KEY, ""), json={})
     assert fresh.json()["apiContext"]["serviceGeneration"] == "f2"
     thread.join(30)
     slow_answer = outcome["slow"]

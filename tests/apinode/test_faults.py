@@ -9,7 +9,7 @@ import dataikuapi
 import httpx
 import pytest
 
-from tests.apinode.conftest import QUERY_KEY, deploy
+from tests.apinode.conftest import QUERY_KEY, deploy, http
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def service(admin: dataikuapi.APINodeAdminClient, packages: dict) -> str:
 
 
 def call(url: str, endpoint: str, body: dict | None = None, service: str = "faulty") -> httpx.Response:
-    return httpx.post(f"{url}/public/api/v1/{service}/{endpoint}/run", json=body or {}, auth=(QUERY_KEY, ""),
+    return http.post(f"{url}/public/api/v1/{service}/{endpoint}/run", json=body or {}, auth=(QUERY_KEY, ""),
                       timeout=60)
 
 
@@ -85,7 +85,7 @@ def test_full_queue_is_refused_with_503(url: str, admin: dataikuapi.APINodeAdmin
 
     def slow() -> None:
         started.set()
-        outcome["slow"] = call(url, "hang", {"seconds": 2}, service="narrow")
+        outcome["slow"] = call(url, "hang", {"seconds": 1}, service="narrow")
 
     thread = threading.Thread(target=slow)
     thread.start()

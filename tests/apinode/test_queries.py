@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import dataikuapi
-import httpx
 import pytest
 
-from tests.apinode.conftest import QUERY_KEY, deploy
+from tests.apinode.conftest import QUERY_KEY, deploy, http
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +34,7 @@ def test_run_function_without_arguments_sends_no_body(client: dataikuapi.APINode
 
 
 def test_run_with_get_takes_query_parameters(url: str, service: str) -> None:
-    response = httpx.get(f"{url}/public/api/v1/{service}/hello/run", params={"name": "bob"}, auth=(QUERY_KEY, ""))
+    response = http.get(f"{url}/public/api/v1/{service}/hello/run", params={"name": "bob"}, auth=(QUERY_KEY, ""))
     assert response.status_code == 200
     assert response.json()["response"]["greeting"] == "hello bob"
 
@@ -97,7 +96,7 @@ def test_public_service_needs_no_key(url: str, service: str) -> None:
 
 @pytest.mark.parametrize("auth", [None, ("wrong-key", ""), ("", QUERY_KEY + "x")])
 def test_no_key_or_wrong_key_is_401(url: str, service: str, auth: tuple | None) -> None:
-    response = httpx.post(f"{url}/public/api/v1/{service}/hello/run", json={}, auth=auth)
+    response = http.post(f"{url}/public/api/v1/{service}/hello/run", json={}, auth=auth)
     assert response.status_code == 401
     body = response.json()
     assert body["errorType"] == "com.dataiku.dip.exceptions.NotAuthenticatedException"
@@ -107,7 +106,7 @@ def test_no_key_or_wrong_key_is_401(url: str, service: str, auth: tuple | None) 
 @pytest.mark.parametrize("header", [f"Bearer {QUERY_KEY}", "Basic " + __import__("base64").b64encode(
     f":{QUERY_KEY}".encode()).decode()])
 def test_key_as_bearer_or_basic_password(url: str, service: str, header: str) -> None:
-    response = httpx.post(f"{url}/public/api/v1/{service}/hello/run", json={}, headers={"Authorization": header})
+    response = http.post(f"{url}/public/api/v1/{service}/hello/run", json={}, headers={"Authorization": header})
     assert response.status_code == 200
 
 
@@ -122,7 +121,7 @@ def test_official_client_with_wrong_key_raises(url: str, service: str) -> None:
     ("shop/hello/predict", "has no verb 'predict'"),
 ])
 def test_unknown_service_endpoint_or_verb_is_404(url: str, service: str, path: str, fragment: str) -> None:
-    response = httpx.post(f"{url}/public/api/v1/{path}", json={}, auth=(QUERY_KEY, ""))
+    response = http.post(f"{url}/public/api/v1/{path}", json={}, auth=(QUERY_KEY, ""))
     assert response.status_code == 404
     assert fragment in response.json()["message"]
 
@@ -137,14 +136,14 @@ def test_unknown_service_endpoint_or_verb_is_404(url: str, service: str, path: s
     ("hello", "run", b'{"unknown_arg": 1}', "unexpected keyword argument"),
 ])
 def test_bad_bodies_are_400(url: str, service: str, endpoint: str, verb: str, content: bytes, fragment: str) -> None:
-    response = httpx.post(f"{url}/public/api/v1/{service}/{endpoint}/{verb}", content=content, auth=(QUERY_KEY, ""))
+    response = http.post(f"{url}/public/api/v1/{service}/{endpoint}/{verb}", content=content, auth=(QUERY_KEY, ""))
     assert response.status_code == 400, response.text
     assert fragment in response.json()["message"]
 
 
 def test_ping_and_is_alive(url: str) -> None:
-    assert httpx.get(f"{url}/public/api/v1/ping").json() == {}
-    assert httpx.get(f"{url}/isAlive").json()["alive"] is True
+    assert http.get(f"{url}/public/api/v1/ping").json() == {}
+    assert http.get(f"{url}/isAlive").json()["alive"] is True
 
 
 def test_stats_count_requests_and_errors_per_version(admin: dataikuapi.APINodeAdminClient, client) -> None:

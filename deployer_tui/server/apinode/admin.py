@@ -106,7 +106,7 @@ async def list_services(request: Request) -> Response:
 async def create_service(request: Request) -> Response:
     node = node_of(request)
     ignore = parse_bool(request.query_params.get("ignoreIfExists"))
-    body = await read_json(request, what="service creation request")
+    body = await read_json(request, required=False, what="service creation request")
     service_id = body.get("serviceId") if isinstance(body, dict) else None
     if not service_id:
         raise bad_request("No service id")

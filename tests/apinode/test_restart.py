@@ -1,0 +1,75 @@
+"""A restarted node serves what it served before: mappings, enabled flags, settings and keys live on disk."""
+
+from __future__ import annotations
+
+import signal
+
+import dataikuapi
+import pytest
+
+from tests.apinode.conftest import ADMIN_KEY, QUERY_KEY, deploy, http, node_dir
+from tests.servers import apinode
+
+MULTI = {"mode": "MULTI_GENERATION", "strategy": "HASH_BASED",
+         "entries": [{"generation": "m1", "proba": 0.25}, {"generation": "m2", "proba": 0.75}]}
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_restarted_node_keeps_its_mappings(tmp_path, packages: dict, how: signal.Signals) -> None:
+    data_dir = node_dir(tmp_path / "node")
+    first = apinode(data_dir, ADMIN_KEY)
+    try:
+        admin = dataikuapi.APINodeAdminClient(first.url("apinode"), ADMIN_KEY)
+        deploy(admin, "kept", [packages["m1"], packages["m2"]], MULTI)
+        deploy(admin, "off", [packages["m1"]], {"mode": "SINGLE_GENERATION", "generation": "m1"})
+        admin.service("off").disable()
+        admin._perform_empty("POST", "services/kept/endpoints/hello/settings", body={"executionTimeoutMs": 4321})
+        extra = admin.auth().add_key(label="kept")
+        before = {s["serviceId"]: s for s in admin.list_services()}
+    finally:
+        first.stop(how)
+    second = apinode(data_dir, ADMIN_KEY)
+    try:
+        url = second.url("apinode")
+        admin = dataikuapi.APINodeAdminClient(url, extra["key"])  # an API-added key survives too
+        after = {s["serviceId"]: s for s in admin.list_services()}
+        assert after == before
+        assert after["kept"]["activeMapping"]["entries"] == MULTI["entries"]
+        assert after["off"]["enabled"] is False
+        client = dataikuapi.APINodeClient(url, "kept", api_key=QUERY_KEY)
+        versions = {http.post(f"{url}/public/api/v1/kept/hello/run", json={}, auth=(QUERY_KEY, ""),
+                               headers={"X-DKU-Dispatch-Key": f"k{i}"}).json()["apiContext"]["serviceGeneration"]
+                    for i in range(16)}
+        assert versions == {"m1", "m2"}
+        again = http.post(f"{url}/public/api/v1/kept/hello/run", json={"name": "again"}, auth=(QUERY_KEY, ""),
+                           headers={"X-DKU-Dispatch-Key": "k0"})
+        assert again.json()["response"]["greeting"] == "hello again"
+        with pytest.raises(dataikuapi.utils.DataikuException, match="dispatch key is mandatory"):
+            client.run_function("hello")
+        settings = admin._perform_json("GET", "services/kept/endpoints/hello/settings")
+        assert settings == {"executionTimeoutMs": 4321}
+        off = http.post(f"{url}/public/api/v1/off/hello/run", json={}, auth=(QUERY_KEY, ""))
+        assert off.status_code == 503
+    finally:
+        second.stop()
+
+
+def test_generated_admin_key_is_kept_and_private(tmp_path) -> None:
+    from tests.servers import start
+
+    data_dir = tmp_path / "keyless"
+    proc = start(["apinode", "--port", "0", "--data-dir", str(data_dir)], {"apinode": 1})
+    try:
+        key_file = data_dir / "admin-api-key"
+        assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+        key = key_file.read_text().strip()
+        assert key and all(key not in line for line in proc.output)  # never printed
+        assert isinstance(dataikuapi.APINodeAdminClient(proc.url("apinode"), key).list_services(), list)
+    finally:
+        proc.stop()
+    proc = start(["apinode", "--port", "0", "--data-dir", str(data_dir)], {"apinode": 1})
+    try:
+        assert (data_dir / "admin-api-key").read_text().strip() == key
+        assert isinstance(dataikuapi.APINodeAdminClient(proc.url("apinode"), key).list_services(), list)
+    finally:
+        proc.stop()
