@@ -34,9 +34,9 @@ PANES = ("infras", "services", "deployments")
 class MainScreen(Screen):
     DEFAULT_CSS = """
     MainScreen #top { height: 1fr; min-height: 7; }
-    MainScreen #infras { width: 1fr; }
-    MainScreen #services { width: 1fr; }
-    MainScreen #detail { width: 1fr; }
+    MainScreen #infras { width: 3fr; }
+    MainScreen #services { width: 2fr; }
+    MainScreen #detail { width: 2fr; }
     MainScreen #deployments { height: 2fr; }
     MainScreen ResourceTable { border: round $panel-lighten-2; }
     MainScreen ResourceTable:focus { border: round $accent; }

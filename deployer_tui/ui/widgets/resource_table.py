@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowKey
@@ -63,6 +64,16 @@ class ResourceTable(DataTable):
         for column in self.columns_spec:
             self.add_column(column.label, key=column.key, width=column.width)
         self._update_border_title()
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        # DataTable measures new rows' column widths on idle, but its render caches are keyed by
+        # its update counter, not by widths: a row painted before that measurement would stay
+        # truncated (seen as "passeng" for "passengers"). Bump the counter when widths changed.
+        before = [column.content_width for column in self.columns.values()]
+        await super()._on_idle(event)
+        if [column.content_width for column in self.columns.values()] != before:
+            self._update_count += 1
+            self.refresh()
 
     # -- data ------------------------------------------------------------------------------
     @property
