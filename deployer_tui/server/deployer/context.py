@@ -33,6 +33,7 @@ class Deployer:
         self.http: httpx.AsyncClient | None = None
         self.cache: ServiceListCache | None = None
         self.running_updates: dict[str, str] = {}  # deployment id -> job id
+        self._background: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         self.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
@@ -62,8 +63,16 @@ class Deployer:
             if changed:
                 self.store.replace("infras", doc, row["modified_by"])
 
+    def background(self, coro: Any) -> None:
+        """Run a small follow-up task, kept referenced until done and awaited on stop."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def stop(self) -> None:
         await self.futures.shutdown()
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=5)
         if self.http is not None:
             await self.http.aclose()
         self.store.close()

@@ -51,6 +51,7 @@ class Job:
     result: Any = None
     error: dict[str, Any] | None = None
     aborted: bool = False
+    abort_reason: str = ""
     task: asyncio.Task | None = None
     finished_at: float | None = None
 
@@ -121,7 +122,16 @@ class FutureRegistry:
                 job.finished_at = time.monotonic()
 
         job.task = asyncio.create_task(runner())
+        # A task cancelled before its first step never enters runner(): still end the job.
+        job.task.add_done_callback(lambda _t: self._ended(job))
         return job
+
+    @staticmethod
+    def _ended(job: Job) -> None:
+        if job.end is None:
+            job.aborted = True
+            job.end = _ms()
+            job.finished_at = time.monotonic()
 
     def _expire(self) -> None:
         limit = time.monotonic() - GRACE_S
@@ -144,8 +154,9 @@ class FutureRegistry:
                 return 500, job.error
         return 200, job.response(peek=peek)
 
-    async def abort(self, job: Job) -> None:
+    async def abort(self, job: Job, reason: str) -> None:
         if job.task is not None and job.alive:
+            job.abort_reason = reason
             job.task.cancel()
             # Wait for the job's own cleanup (it records ABORTED) before answering.
             await asyncio.wait([job.task], timeout=10)
@@ -154,7 +165,10 @@ class FutureRegistry:
         return [j for j in self.jobs.values() if j.alive]
 
     async def shutdown(self) -> None:
-        tasks = [j.task for j in self.jobs.values() if j.task is not None and not j.task.done()]
+        jobs = [j for j in self.jobs.values() if j.task is not None and not j.task.done()]
+        tasks = [j.task for j in jobs if j.task is not None]
+        for job in jobs:
+            job.abort_reason = "the deployer stopped"
         for task in tasks:
             task.cancel()
         if tasks:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from typing import Any
@@ -231,6 +232,14 @@ async def start_update(request: Request) -> Response:
                "targets": [{"objectType": "API_DEPLOYER_DEPLOYMENT", "objectId": dep["id"]}], "extras": {}}
     job = ctx.futures.start(f"Updating deployment {dep['id']}", who.login, payload, run)
     ctx.running_updates[dep["id"]] = job.job_id
+
+    def on_done(_task: Any) -> None:
+        if not job_runner.finished:  # cancelled before it ran: nothing else will close the record
+            ctx.running_updates.pop(dep["id"], None)
+            ctx.background(asyncio.to_thread(job_runner.finish_if_never_ran, job))
+
+    assert job.task is not None
+    job.task.add_done_callback(on_done)
     if synchronous and job.task is not None:
         await job.task
         status, data = ctx.futures.read(job, peek=False)

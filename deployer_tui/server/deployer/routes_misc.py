@@ -37,7 +37,7 @@ async def abort_future(request: Request) -> Response:
     who = await ctx.who(request)
     job = ctx.futures.get(request.path_params["job_id"])
     require(_may_see(who, job), "Insufficient rights to abort future")
-    await ctx.futures.abort(job)
+    await ctx.futures.abort(job, f"aborted by {who.login}")
     return Response(status_code=200)
 
 

@@ -67,6 +67,7 @@ class UpdateJob:
         self.entries = model.mapping_entries(self.dep["generationsMapping"])
         self.enabled = bool(self.dep.get("enabled", True))
         self.done_nodes = 0
+        self.finished = False  # the record got its final status
 
     async def _log(self, job: Job, level: int, message: str) -> None:
         line = job.log(level, message)
@@ -83,16 +84,29 @@ class UpdateJob:
             await self._log(job, ERROR, str(exc))
             await asyncio.to_thread(self.store.finish_update, dep_id, self.start_ts, "FAILED",
                                     {"error": str(exc)})
+            self.finished = True
             raise
         except Exception as exc:
             await self._log(job, ERROR, f"Update failed: {describe_exc(exc)}")
             await asyncio.to_thread(self.store.finish_update, dep_id, self.start_ts, "FAILED",
                                     {"error": describe_exc(exc)})
+            self.finished = True
             raise
 
     async def _finish_aborted(self, job: Job) -> None:
-        await self._log(job, WARNING, "Update aborted: nodes may be left between the old and the new state")
+        why = job.abort_reason or "aborted"
+        await self._log(job, WARNING, f"Update {why}: nodes may be left between the old and the new state")
         await asyncio.to_thread(self.store.finish_update, self.dep["id"], self.start_ts, "ABORTED")
+        self.finished = True
+
+    def finish_if_never_ran(self, job: Job) -> None:
+        """The record of an update whose job was cancelled before it started (blocking; run in a thread)."""
+        if self.finished:
+            return
+        line = job.log(WARNING, f"Update {job.abort_reason or 'aborted'} before it started")
+        self.store.append_update_log(self.dep["id"], self.start_ts, WARNING, line)
+        self.store.finish_update(self.dep["id"], self.start_ts, "ABORTED")
+        self.finished = True
 
     async def _run(self, job: Job) -> dict[str, Any]:
         infra_type = self.infra.get("type")
@@ -125,6 +139,7 @@ class UpdateJob:
             deployed = {"fingerprint": model.deployed_fingerprint(self.dep), "enabled": self.enabled,
                         "service": self.service, "entries": self.entries, "updateStart": self.start_ts}
         await asyncio.to_thread(self.store.finish_update, self.dep["id"], self.start_ts, status, result, deployed)
+        self.finished = True
         return result
 
     async def _node(self, job: Job, node: dict[str, Any], total: int) -> tuple[str, str | None]:

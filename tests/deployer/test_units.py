@@ -1,0 +1,121 @@
+"""Unit tests of the pieces the HTTP tests cannot reach deterministically: futures cancelled before
+they start, store recovery after a crash, mapping checks at their edges."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from deployer_tui.server.deployer import model
+from deployer_tui.server.deployer.futures import FutureRegistry, JobFailed
+from deployer_tui.server.deployer.store import ERROR, Store
+from deployer_tui.server.http import DSSHTTPError
+
+
+async def test_future_cancelled_before_it_starts_still_ends():
+    registry = FutureRegistry()
+    ran = []
+
+    async def body(job):
+        ran.append(job.job_id)
+        return 1
+
+    job = registry.start("never runs", "admin", {}, body)
+    await registry.abort(job, "aborted by admin")
+    assert ran == [] and not job.alive and job.aborted
+    status, state = registry.read(job, peek=False)
+    assert status == 200 and state["aborted"] is True and state["hasResult"] is False
+    with pytest.raises(DSSHTTPError, match="No future by that id"):
+        registry.get(job.job_id)  # an aborted future is answered once, then forgotten
+
+
+async def test_failed_future_answers_its_error_and_finished_one_stays_claimable():
+    registry = FutureRegistry()
+
+    async def fail(job):
+        raise JobFailed("nope")
+
+    async def succeed(job):
+        job.log(1, "hello")
+        return {"ok": True}
+
+    failed = registry.start("fails", "admin", {}, fail)
+    done = registry.start("works", "admin", {}, succeed)
+    await asyncio.wait([failed.task, done.task])
+    status, body = registry.read(failed, peek=False)
+    assert status == 500 and body["message"] == "nope" and "errorType" in body
+    assert registry.read(failed, peek=True)[1]["hasResult"] is True  # peek: finished
+    for _ in range(2):  # claimable more than once
+        status, body = registry.read(registry.get(done.job_id), peek=False)
+        assert status == 200 and body["result"] == {"ok": True} and body["log"]["lines"][0].endswith("hello")
+
+
+def test_store_recovers_interrupted_updates_and_orphan_zips(tmp_path: Path):
+    store = Store(tmp_path)
+    store.insert("services", model.new_service("svc", "admin"), "admin")
+    store.insert("deployments", model.new_deployment("d", "svc", "i", "v1", None, None), "admin")
+    ts = store.start_update("d", "UPDATE", "admin")
+    store.append_update_log("d", ts, 1, "started")
+    orphan = store.version_path("svc", "ghost")
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"zip")
+    (store.tmp_dir / "upload-x.zip").write_bytes(b"partial")
+    store.close()
+
+    again = Store(tmp_path)
+    assert again.fail_interrupted_updates("restarted") == 1
+    assert again.remove_orphan_zips() == 1
+    update = again.get_update("d", ts)
+    assert update["status"] == "FAILED" and update["end_ts"] is not None
+    assert [(log["level"], log["line"]) for log in update["logs"]] == [(1, "started"), (ERROR, "restarted")]
+    assert not orphan.exists() and list(again.tmp_dir.iterdir()) == []
+    assert again.fail_interrupted_updates("restarted") == 0
+
+
+def test_store_refuses_a_duplicate_version_and_keeps_the_first(tmp_path: Path):
+    store = Store(tmp_path)
+    store.insert("services", model.new_service("svc", "admin"), "admin")
+    first = tmp_path / "first.zip"
+    first.write_bytes(b"one")
+    assert store.add_version("svc", "v1", {"endpoints": []}, "admin", first) is True
+    second = tmp_path / "second.zip"
+    second.write_bytes(b"two")
+    assert store.add_version("svc", "v1", {"endpoints": []}, "admin", second) is False
+    assert store.version_path("svc", "v1").read_bytes() == b"one" and second.exists()
+
+
+def test_update_timestamps_are_unique(tmp_path: Path):
+    store = Store(tmp_path)
+    stamps = [store.start_update("d", "UPDATE", "admin") for _ in range(5)]
+    assert len(set(stamps)) == 5 and stamps == sorted(stamps)
+
+
+def test_mapping_checks_at_the_edges():
+    known = {"v1", "v2", "v3"}
+    model.check_mapping({"mode": "MULTI_GENERATION", "entries": [
+        {"generation": "v1", "proba": 0.1}, {"generation": "v2", "proba": 0.2}, {"generation": "v3", "proba": 0.7}]},
+        known)  # 0.1 + 0.2 + 0.7 is not exactly 1.0 in floating point
+    for entries, reason in (
+            ([{"generation": "v1", "proba": 0.5}, {"generation": "v1", "proba": 0.5}], "twice"),
+            ([{"generation": "v1", "proba": True}], "between 0 and 1"),
+            ([{"generation": "v1", "proba": "1"}], "between 0 and 1")):
+        with pytest.raises(DSSHTTPError, match=reason):
+            model.check_mapping({"mode": "MULTI_GENERATION", "entries": entries}, known)
+    with pytest.raises(DSSHTTPError, match="strategy"):
+        model.check_mapping({"mode": "MULTI_GENERATION", "strategy": "ROUND_ROBIN",
+                             "entries": [{"generation": "v1", "proba": 1}]}, known)
+    assert model.mapping_entries({"entries": [{"generation": "v2", "proba": 1}]}) == [{"generation": "v2", "proba": 1.0}]
+    single = model.node_mapping({"mode": "SINGLE_GENERATION", "generation": "v3"})
+    assert single["entries"] == [{"generation": "v3", "proba": 1.0}] and single["generation"] == "v3"
+
+
+def test_out_of_sync_fingerprint_ignores_metadata():
+    dep = model.new_deployment("d", "svc", "i", "v1", None, None)
+    base = model.deployed_fingerprint(dep)
+    assert model.deployed_fingerprint({**dep, "tags": ["x"], "annotations": {"a": 1}}) == base
+    assert model.deployed_fingerprint({**dep, "enabled": False}) != base
+    assert model.deployed_fingerprint({**dep, "deployedServiceId": "other"}) != base
+    assert model.deployed_fingerprint({**dep, "generationsMapping": {"mode": "SINGLE_GENERATION",
+                                                                     "generation": "v2"}}) != base
