@@ -64,6 +64,8 @@ class ActionModal(ModalScreen[ResultT], Generic[ResultT]):
     ActionModal .buttons Button { margin-right: 2; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="action.cancel")]
+    # Start in the first field, not on the scrolling container.
+    AUTO_FOCUS = "Input, Select, Button"
     TITLE_TEXT = ""
 
     def __init__(self, client: Any) -> None:

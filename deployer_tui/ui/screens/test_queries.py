@@ -193,6 +193,7 @@ class TestQueriesScreen(Screen[None]):
         self.endpoints: list[dict] = []
         self.entries: list[Any] = []
         self.version = ""
+        self._autofilled = ""
 
     def compose(self) -> ComposeResult:
         yield Label(f"Test queries — deployment {self.deployment_id}", id="tq-header")
@@ -257,8 +258,11 @@ class TestQueriesScreen(Screen[None]):
         endpoint = self._endpoint()
         if endpoint is None:
             return
+        editor = self.query_one("#tq-editor", TextArea)
+        if editor.text not in ("[]", self._autofilled):
+            return  # never replace a draft the user edited
         queries = self._stored() or query_template(str(endpoint.get("type") or ""))
-        self.query_one("#tq-editor", TextArea).text = json.dumps(queries, indent=2)
+        self._autofilled = editor.text = json.dumps(queries, indent=2)
 
     @on(Select.Changed, "#tq-endpoint")
     def _endpoint_changed(self) -> None:
