@@ -35,6 +35,8 @@ def admin_key_for(data_dir: Path, given: str | None) -> str:
     key = given or _read_key(key_file) or secrets.token_urlsafe(24)
     if _read_key(key_file) != key:
         paths.write_secret(key_file, key + "\n")
+    elif key_file.stat().st_mode & 0o077:
+        key_file.chmod(0o600)  # a key file others can read is fixed, not trusted as is
     return key
 
 

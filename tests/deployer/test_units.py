@@ -119,3 +119,16 @@ def test_out_of_sync_fingerprint_ignores_metadata():
     assert model.deployed_fingerprint({**dep, "deployedServiceId": "other"}) != base
     assert model.deployed_fingerprint({**dep, "generationsMapping": {"mode": "SINGLE_GENERATION",
                                                                      "generation": "v2"}}) != base
+
+
+def test_admin_key_file_is_always_private(tmp_path: Path):
+    from deployer_tui.server.serve import admin_key_for
+
+    key_file = tmp_path / "admin-api-key"
+    generated = admin_key_for(tmp_path, None)
+    assert key_file.read_text().strip() == generated and key_file.stat().st_mode & 0o777 == 0o600
+    key_file.chmod(0o644)
+    assert admin_key_for(tmp_path, None) == generated  # kept across starts
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert admin_key_for(tmp_path, "given-key") == "given-key"  # --api-key wins and is written down
+    assert key_file.read_text().strip() == "given-key" and key_file.stat().st_mode & 0o777 == 0o600
