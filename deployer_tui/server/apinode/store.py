@@ -47,7 +47,8 @@ def read_json_file(path: Path, default: Any = None) -> Any:
 
 class Store:
     def __init__(self, data_dir: Path) -> None:
-        self.root = Path(data_dir)
+        # Absolute: workers run with their generation folder as working directory.
+        self.root = Path(data_dir).resolve()
         self.config_dir = self.root / "config"
         self.services_dir = self.root / "services"
         self.tmp_dir = self.root / "tmp"
