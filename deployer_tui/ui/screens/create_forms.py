@@ -56,7 +56,7 @@ class ActionModal(ModalScreen[ResultT], Generic[ResultT]):
         border: thick $primary; padding: 0 2; background: $surface;
     }
     ActionModal .form-title { text-style: bold; margin: 1 0; width: 100%; }
-    ActionModal .field-label { margin-top: 1; color: $text-muted; }
+    ActionModal .field-label { color: $text-muted; }
     ActionModal .hint { color: $text-muted; }
     ActionModal .form-error { color: $error; margin-top: 1; }
     ActionModal .form-note { color: $warning; margin-top: 1; }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +67,10 @@ class PathSuggester(Suggester):
         return completed if completed != value else None
 
 
-def describe_package(info: PackageInfo) -> str:
+def describe_package(info: PackageInfo, when: Callable[[object], str] = timestamp) -> str:
     endpoints = ", ".join(f"{e['id']} ({e['type']})" for e in info.endpoint_summaries()) or "none"
     queries = sum(len(q) for q in info.test_queries.values())
-    return (f"Version [b]{info.version_id}[/b], created {timestamp(info.created_on)}\n"
+    return (f"Version [b]{info.version_id}[/b], created {when(info.created_on)}\n"
             f"Endpoints: {endpoints}\nStored test queries: {queries}")
 
 
@@ -153,7 +154,9 @@ class ImportVersionScreen(ActionModal[str]):
         self._show_package(package)
 
     def _show_package(self, package: PackageInfo) -> None:
-        text = describe_package(package)
+        # The app's presentation formats times (a frozen clock in snapshots).
+        presentation = getattr(self.app, "presentation", None)
+        text = describe_package(package, presentation.timestamp if presentation else timestamp)
         duplicate = package.version_id in self.existing
         if duplicate:
             text += f"\n[red]{self.service_id} already has a version {package.version_id}[/red]"
