@@ -32,6 +32,12 @@ def _current_deployment(screen: Any) -> str | None:
     return getter() if getter is not None else None
 
 
+def _quit(app: DeployerApp) -> None:
+    from deployer_tui.ui.screens.settings_editor import quit_unless_unsaved
+
+    quit_unless_unsaved(app)
+
+
 def back(app: DeployerApp) -> None:
     if _on_main(app.screen) or len(app.screen_stack) <= 2:
         app.exit()
@@ -128,7 +134,7 @@ def _main_call(method: str, *args: Any):
 
 def register_builtin_actions(registry: ActionRegistry) -> None:
     for action in [
-        UIAction("app.quit", "Quit", "Leave deployer-tui", lambda app: app.exit()),
+        UIAction("app.quit", "Quit", "Leave deployer-tui (asks first if a settings draft is unsaved)", _quit),
         UIAction("app.back", "Back", "Back to the previous screen (quit on the main screen)", back),
         UIAction("app.refresh", "Refresh now", "Reload the lists, health and the open detail", refresh),
         UIAction("app.help", "Help: keys", "Show the keys of the current screen", show_help),

@@ -129,3 +129,22 @@ async def test_capital_e_opens_the_external_editor_first(deployer, tmp_path, mon
         await wait_for(pilot, lambda: editor.value is not None and editor.value.get("tags") == ["via-E"],
                        "the external editor's result")
         assert pilot.app.screen.dirty
+
+
+async def test_ctrl_q_asks_before_losing_an_unsaved_draft(deployer) -> None:
+    async with running(deployer) as (pilot, _client):
+        app = pilot.app
+        await highlight(pilot, "deployments", "app-a")
+        await pilot.press("e")
+        editor = await editor_loaded(pilot)
+        editor.replace_all(editor.text.replace("{", "{ broken", 1))
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskScreen), "the question")
+        assert "deployment app-a" in app.screen.question
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsEditorScreen), "back to the draft")
+        assert app.is_running and editor.text.startswith("{ broken")
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskScreen), "the question again")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.is_running, "the app to quit")

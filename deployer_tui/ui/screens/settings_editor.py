@@ -506,3 +506,23 @@ def register_settings_actions(registry: Any) -> None:
                  lambda app: app.screen.action_helpers(), available=on_editor),
     ]:
         registry.register(action)
+
+
+def quit_unless_unsaved(app: Any) -> None:
+    """Quit, but ask first when an open settings editor holds unsaved changes (the draft is never
+    lost silently, not even by ctrl+q)."""
+    unsaved = [s for s in app.screen_stack if isinstance(s, SettingsEditorScreen) and s.dirty]
+    if not unsaved:
+        app.exit()
+        return
+    names = ", ".join(screen.label for screen in unsaved)
+
+    def answered(answer: str | None) -> None:
+        if answer == "quit":
+            app.exit()
+
+    app.push_screen(
+        AskScreen(f"Unsaved settings changes ({names}) will be lost.",
+                  [("stay", "Keep editing", "n"), ("quit", "Quit anyway", "y")]),
+        answered,
+    )
