@@ -99,9 +99,42 @@ async def shoot(out: Path) -> None:
                 await pilot.pause(0.5)
                 await save(pilot, out, "palette.svg")
                 await pilot.press("escape")
+
+                await shoot_actions(pilot, out)
         finally:
             await client.aclose()
             await local.stop()
+
+
+async def shoot_actions(pilot, out: Path) -> None:
+    """The API Deployer action screens: a create form, test-query results, the copy menu, OpenAPI."""
+    from deployer_tui.ui.screens.copy_menu import CopyMenuScreen
+    from deployer_tui.ui.screens.create_forms import CreateDeploymentScreen
+    from deployer_tui.ui.screens.openapi import OpenAPIScreen
+    from deployer_tui.ui.screens.test_queries import TestQueriesScreen
+
+    app = pilot.app
+    app.push_screen(CreateDeploymentScreen(app.client, service_id="toolbox"))
+    await until(pilot, lambda: getattr(app.screen, "_loaded", False))
+    await save(pilot, out, "create_deployment.svg")
+    await pilot.press("escape")
+
+    app.push_screen(TestQueriesScreen(app.client, "titanic-on-dev"))
+    await until(pilot, lambda: getattr(app.screen, "endpoints", None))
+    await pilot.press("r")
+    await until(pilot, lambda: app.screen.query_one("#tq-results").row_count > 0)
+    await save(pilot, out, "test_queries.svg")
+    await pilot.press("escape")
+
+    app.push_screen(CopyMenuScreen.for_deployment(app.client, "titanic-on-dev"))
+    await until(pilot, lambda: getattr(app.screen, "entries", None))
+    await save(pilot, out, "copy_menu.svg")
+    await pilot.press("escape")
+
+    app.push_screen(OpenAPIScreen(app.client, "titanic-on-dev"))
+    await until(pilot, lambda: getattr(app.screen, "document", None) is not None)
+    await save(pilot, out, "openapi.svg")
+    await pilot.press("escape")
 
 
 def main() -> int:
@@ -111,7 +144,8 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     asyncio.run(shoot(out))
-    for name in ("main", "deployment", "service", "infra", "help", "palette"):
+    for name in ("main", "deployment", "service", "infra", "help", "palette",
+                 "create_deployment", "test_queries", "copy_menu", "openapi"):
         print(out / f"{name}.svg")
     return 0
 
