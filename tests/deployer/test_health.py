@@ -151,3 +151,32 @@ def test_concurrent_updates_sharing_a_service_on_the_nodes(env):
     for dep in deps:
         dep.delete(disable_first=True)
     infra.delete()
+
+
+def test_node_refusals_reach_the_update_result(env, tmp_path):
+    """A wrong node key and a version type the local node cannot serve fail the node, saying why."""
+    proc, deployer, node_key = env
+    infra = deployer.create_infra("picky", "Test", "STATIC")
+    settings = infra.get_settings()
+    settings.add_apinode(proc.url("apinode"), "wrong-key")
+    settings.save()
+    dep = deployer.create_deployment("svc-on-picky", "svc", "picky", "v1")
+    result = dep.start_update().wait_for_result()
+    assert result["nbNOKNodes"] == 1 and "HTTP 401" in result["messages"][0]["message"]
+    assert dep.get_update().status == "FAILED" and dep.get_status().get_health() == "UNKNOWN"
+
+    std = make_package(tmp_path, "v1", endpoint="scorer", config={
+        "publicAccess": True, "endpoints": [{"id": "scorer", "type": "STD_PREDICTION", "modelId": "m1"}]})
+    visual = deployer.create_service("visual")
+    with open(std, "rb") as fh:
+        visual.import_version(fh)  # the deployer stores any DSS endpoint type
+    settings = infra.get_settings()
+    settings.get_raw()["apiNodes"][0]["adminAPIKey"] = node_key
+    settings.save()
+    dep2 = deployer.create_deployment("visual-on-picky", "visual", "picky", "v1")
+    result = dep2.start_update().wait_for_result()
+    assert result["nbNOKNodes"] == 1 and "STD_PREDICTION" in result["messages"][0]["message"]
+    for d in (dep, dep2):
+        d.delete(disable_first=True)
+    visual.delete()
+    infra.delete()
