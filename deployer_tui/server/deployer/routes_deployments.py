@@ -209,10 +209,14 @@ async def start_update(request: Request) -> Response:
     infra = _infra_of(ctx, dep)
     _allow(who, infra, "deploy", dep["id"])
     body = await read_json(request, required=False)
-    mode = (body or {}).get("updateMode") or "LIGHT" if isinstance(body, dict | None) else None
+    # The client sends no body; DSS also accepts {"updateMode": "LIGHT"|"FULL", "synchronous": bool}.
+    options = body if isinstance(body, dict) else {}
+    if body is not None and not isinstance(body, dict):
+        raise bad_request('The update body, when given, must be {"updateMode": ..., "synchronous": ...}')
+    mode = options.get("updateMode") or "LIGHT"
     if mode not in ("LIGHT", "FULL"):
         raise bad_request("updateMode must be LIGHT or FULL")
-    synchronous = bool((body or {}).get("synchronous"))
+    synchronous = options.get("synchronous") is True
     if dep["id"] in ctx.running_updates:
         raise conflict(f"An update of deployment {dep['id']!r} is already running "
                        f"(future {ctx.running_updates[dep['id']]})")
