@@ -427,9 +427,10 @@ async def test_helper_add_and_remove_api_node_with_masked_key(deployer, client) 
         form = await open_helper(pilot, app, "add_api_node")
         key_input = form.query_one("#key", Input)
         assert key_input.password, "the admin key is typed masked"
-        form.query_one("#url", Input).value = "http://127.0.0.1:1"
-        key_input.value = secret
         await pilot.pause()
+        assert app.focused is form.query_one("#url", Input), "typing starts in the URL field"
+        await pilot.press(*"http://127.0.0.1:1", "tab", *secret)
+        assert key_input.value == secret and form.query_one("#url", Input).value == "http://127.0.0.1:1"
         assert secret not in str(key_input.render_line(0).text)
         await apply_form(pilot, app)
         assert app.screen.draft == se.add_api_node(before, "http://127.0.0.1:1", secret)

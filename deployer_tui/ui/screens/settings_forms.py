@@ -104,6 +104,13 @@ class HelperForm(ModalScreen[dict | None]):
                 yield Button("Cancel (esc)", id="cancel")
                 yield Button("Apply to draft (ctrl+s)", id="apply", variant="primary")
 
+    def on_mount(self) -> None:
+        # Typing starts in the first field: a key typed into nowhere (or the wrong box) is a leak.
+        for widget in self.query_one(".form-body").query("*"):
+            if widget.focusable:
+                widget.focus()
+                break
+
     def fields(self) -> ComposeResult:
         raise NotImplementedError
 
