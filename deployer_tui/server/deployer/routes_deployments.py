@@ -177,9 +177,8 @@ async def heavy_status(request: Request) -> Response:
     except Exception as exc:  # status must be answerable even when computing it fails
         status = {"health": "ERROR", "apiNodes": [], "healthMessages": model.info_messages([{
             "severity": "ERROR", "title": "Status failed", "message": f"{type(exc).__name__}: {exc}"}])}
-    versions = ctx.store.list_versions(dep["doc"]["publishedServiceId"])
     wanted = serving_version(dep["doc"], dep.get("deployed"))
-    version = next((v for v in versions if v["version_id"] == wanted), None)
+    version = ctx.store.get_version(dep["doc"]["publishedServiceId"], wanted) if wanted else None
     endpoints = []
     if version:
         tq = version["info"].get("testQueries") or {}
@@ -298,9 +297,8 @@ async def get_update(request: Request) -> Response:
 
 # ---- OpenAPI and queries -----------------------------------------------------------------------------
 def _serving(ctx: Deployer, dep: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    versions = ctx.store.list_versions(dep["doc"]["publishedServiceId"])
     wanted = serving_version(dep["doc"], dep.get("deployed"))
-    version = next((v for v in versions if v["version_id"] == wanted), None)
+    version = ctx.store.get_version(dep["doc"]["publishedServiceId"], wanted) if wanted else None
     if version is None:
         raise not_found(f"Deployment {dep['id']!r} serves no known version")
     return wanted or "", version["info"].get("config") or {}, version["info"].get("testQueries") or {}
