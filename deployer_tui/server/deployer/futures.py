@@ -168,7 +168,7 @@ class FutureRegistry:
         jobs = [j for j in self.jobs.values() if j.task is not None and not j.task.done()]
         tasks = [j.task for j in jobs if j.task is not None]
         for job in jobs:
-            job.abort_reason = "the deployer stopped"
+            job.abort_reason = "aborted because the deployer stopped"
         for task in tasks:
             task.cancel()
         if tasks:
