@@ -92,3 +92,30 @@ def test_kill_during_update_then_restart(tmp_path, black_hole):
         assert dep.get_status().get_health() == "HEALTHY"
     finally:
         proc.stop()
+
+
+def test_clean_stop_during_update_records_it_aborted(tmp_path, black_hole):
+    data = tmp_path / "data"
+    proc = serve(data, ADMIN_KEY, apinodes=0)
+    try:
+        deployer = client(proc.url()).get_apideployer()
+        infra = deployer.create_infra("hanging", "Test", "STATIC")
+        settings = infra.get_settings()
+        settings.add_apinode(black_hole.url, "any")
+        settings.save()
+        service = deployer.create_service("svc")
+        with open(make_package(tmp_path, "v1"), "rb") as fh:
+            service.import_version(fh)
+        dep = deployer.create_deployment("svc-on-hanging", "svc", "hanging", "v1")
+        dep.start_update()
+        wait_for(lambda: black_hole.accepted > 0, what="the update to reach the node")
+        assert proc.stop() == 0  # SIGTERM: stops promptly although a node never answers
+    finally:
+        proc.stop()
+    proc = serve(data, ADMIN_KEY, apinodes=0)
+    try:
+        update = client(proc.url()).get_apideployer().get_deployment("svc-on-hanging").get_update()
+        assert update.status == "ABORTED"
+        assert "aborted because the deployer stopped" in update.logs[-1]
+    finally:
+        proc.stop()
