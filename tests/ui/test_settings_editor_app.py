@@ -16,6 +16,7 @@ from deployer_tui.ui.app import DeployerApp
 from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.settings_diff import AskScreen, SettingsDiffScreen
 from deployer_tui.ui.screens.settings_editor import SettingsEditorScreen
+from deployer_tui.ui.screens.update_screen import UpdateScreen
 from deployer_tui.ui.widgets.json_editor import JsonEditor
 from deployer_tui.ui.widgets.resource_table import ResourceTable
 from tests import servers
@@ -82,10 +83,15 @@ async def test_e_edits_the_highlighted_deployment_and_saves(deployer) -> None:
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, SettingsDiffScreen), "the diff")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, AskScreen), "the update offer")
-        await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, SettingsEditorScreen)
-                       and not pilot.app.screen.dirty, "saved")
+        await pilot.press("u")  # start the update: the app's update screen follows it
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, UpdateScreen)
+                       and pilot.app.screen.deployment_id == "app-b", "the update screen")
         assert (await client.get_deployment_settings("app-b"))["generationsMapping"]["generation"] == "v2"
+        await wait_for(pilot, lambda: pilot.app.screen.run is not None and not pilot.app.screen.run.running,
+                       "the update to end")  # it fails: this deployer has no API node
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, SettingsEditorScreen)
+                       and not pilot.app.screen.dirty, "back in the saved editor")
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, MainScreen), "back on the main screen")
 
