@@ -7,7 +7,12 @@ version and N deployments (default 500), then times in the same run:
   (b) dataikuapi:     list_deployments() then get_status() for each (light + heavy per deployment),
                       as a script using the official client would.
 
-Prints both times and their ratio. Run:  python bench/bench_status.py [--deployments 500] [--concurrency 16]
+Prints both times and their ratio, once per simulated network round-trip time (`--rtt-ms`, default "0,10"):
+0 is plain loopback, where both sides are CPU-bound on the same machine; a positive RTT puts a small
+delaying TCP proxy (a child process) between the clients and the deployer, as when the TUI talks to a
+DSS across a network — there the concurrent client hides the latency the sequential one pays per call.
+
+Run:  python bench/bench_status.py [--deployments 500] [--concurrency 16] [--rtt-ms 0,10] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -99,33 +107,126 @@ def run_dataikuapi(url: str, key: str) -> tuple[float, int]:
     return time.perf_counter() - started, count
 
 
+async def _proxy(listen_port: int, upstream: str, delay_s: float) -> None:
+    """Forward TCP to `upstream` (host:port); every server→client chunk is delivered `delay_s` later."""
+    up_host, up_port = upstream.rsplit(":", 1)
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while True:
+                due, data = await queue.get()
+                if not data:
+                    break
+                wait = due - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                writer.write(data)
+                await writer.drain()
+            writer.close()
+
+        sender = asyncio.create_task(deliver())
+        try:
+            while data := await reader.read(65536):
+                queue.put_nowait((time.monotonic() + delay, data))
+        except ConnectionError:
+            pass
+        queue.put_nowait((0.0, b""))
+        await sender
+
+    async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        try:
+            server_r, server_w = await asyncio.open_connection(up_host, int(up_port))
+        except OSError:
+            client_w.close()
+            return
+        await asyncio.gather(pipe(client_r, server_w, 0.0), pipe(server_r, client_w, delay_s),
+                             return_exceptions=True)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", listen_port)
+    print(f"proxy: http://127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def start_proxy(url: str, rtt_ms: float) -> tuple[subprocess.Popen, str]:
+    parts = urlsplit(url)
+    cmd = [sys.executable, __file__, "--proxy-to", parts.netloc, "--proxy-delay-ms", str(rtt_ms)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.startswith("proxy: "):
+        proc.kill()
+        raise RuntimeError(f"latency proxy did not start: {line!r}")
+    return proc, line.removeprefix("proxy: ")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def compare(url: str, key: str, concurrency: int, repeat: int, label: str, server_pid: int) -> float:
+    """Time both sides `repeat` times; also report the CPU each spent, client side and server side,
+    since on a small shared machine the wall time depends on what else runs."""
+    ours, theirs = [], []
+    for _ in range(repeat):
+        cpu0, srv0 = time.process_time(), cpu_seconds(server_pid)
+        elapsed, ok, failed = asyncio.run(run_ours(url, key, concurrency))
+        cpu1, srv1 = time.process_time(), cpu_seconds(server_pid)
+        ours.append(elapsed)
+        print(f"  DeployerClient: list + {ok} heavy statuses ({failed} errors) in {elapsed:.2f}s "
+              f"(concurrency {concurrency}; CPU client {cpu1 - cpu0:.2f}s, server {srv1 - srv0:.2f}s)")
+        elapsed, count = run_dataikuapi(url, key)
+        cpu2, srv2 = time.process_time(), cpu_seconds(server_pid)
+        theirs.append(elapsed)
+        print(f"  dataikuapi:     list + {count} get_status() in {elapsed:.2f}s "
+              f"(CPU client {cpu2 - cpu1:.2f}s, server {srv2 - srv1:.2f}s)")
+    ratio = statistics.median(theirs) / statistics.median(ours)
+    print(f"  ratio dataikuapi / DeployerClient ({label}): {ratio:.1f}x  (median of {repeat})")
+    return ratio
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deployments", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rtt-ms", default="0,10", help="comma-separated simulated round-trip times, 0 = direct")
     parser.add_argument("--repeat", type=int, default=1, help="timed runs of each side (the median is reported)")
+    parser.add_argument("--proxy-to", help=argparse.SUPPRESS)
+    parser.add_argument("--proxy-delay-ms", type=float, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.proxy_to:
+        asyncio.run(_proxy(0, args.proxy_to, args.proxy_delay_ms / 1000))
+        return 0
+    rtts = [float(x) for x in args.rtt_ms.split(",") if x.strip()]
     with tempfile.TemporaryDirectory(prefix="bench-status-") as tmp:
         work = Path(tmp)
         key = secrets.token_hex(16)
         proc = servers.serve(work / "data", key, apinodes=1)
         try:
             url, node_url = proc.url("deployer"), proc.url("apinode")
-            node_key = (work / "data" / "admin-api-key").read_text().strip()
+            node_key = (work / "data" / "apinodes" / "node-1.admin-key").read_text().strip()
             t0 = time.perf_counter()
             asyncio.run(setup(url, key, node_url, node_key, work, args.deployments))
             print(f"setup: {args.deployments} deployments in {time.perf_counter() - t0:.1f}s")
-            ours, theirs = [], []
-            for _ in range(args.repeat):
-                elapsed, ok, failed = asyncio.run(run_ours(url, key, args.concurrency))
-                ours.append(elapsed)
-                print(f"DeployerClient: {ok} heavy statuses ({failed} errors) in {elapsed:.2f}s "
-                      f"(concurrency {args.concurrency})")
-                elapsed, count = run_dataikuapi(url, key)
-                theirs.append(elapsed)
-                print(f"dataikuapi:     {count} get_status() in {elapsed:.2f}s")
-            a, b = statistics.median(ours), statistics.median(theirs)
-            print(f"ratio dataikuapi / DeployerClient: {b / a:.1f}x  (median of {args.repeat})")
+            for rtt in rtts:
+                if rtt <= 0:
+                    print("direct loopback:")
+                    compare(url, key, args.concurrency, args.repeat, "loopback", proc.popen.pid)
+                    continue
+                proxy, proxied = start_proxy(url, rtt)
+                try:
+                    print(f"through a proxy adding {rtt:g} ms per round trip:")
+                    compare(proxied, key, args.concurrency, args.repeat, f"{rtt:g} ms RTT", proc.popen.pid)
+                finally:
+                    proxy.kill()
+                    proxy.wait()
         finally:
             proc.stop()
     return 0

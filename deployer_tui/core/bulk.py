@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.models import deployment_id, is_enabled
 
@@ -19,33 +20,41 @@ async def iter_heavy_statuses(
 ) -> AsyncIterator[tuple[str, dict | DeployerError]]:
     """Yield (deployment id, heavy status or the DeployerError) in arrival order.
 
-    At most `concurrency` requests are in flight. Closing or cancelling the iterator cancels what is
-    still pending.
+    `concurrency` workers take ids from a queue, so at most that many requests are in flight; on a
+    DeployerClient each worker uses its own connection lane (cheaper than one shared pool). Closing or
+    cancelling the iterator cancels what is still pending.
     """
     ids = list(dict.fromkeys(deployment_ids))
     if not ids:
         return
-    gate = asyncio.Semaphore(max(1, concurrency))
+    todo: asyncio.Queue[str] = asyncio.Queue()
+    for dep_id in ids:
+        todo.put_nowait(dep_id)
     done: asyncio.Queue[tuple[str, dict | DeployerError]] = asyncio.Queue()
+    with_lanes = isinstance(client, DeployerClient)
 
-    async def fetch(dep_id: str) -> None:
-        async with gate:
+    async def worker(lane: int) -> None:
+        while not todo.empty():
+            dep_id = todo.get_nowait()
             try:
-                outcome: dict | DeployerError = await client.get_deployment_status(dep_id)
+                if with_lanes:
+                    outcome: dict | DeployerError = await client.get_deployment_status(dep_id, lane=lane)
+                else:
+                    outcome = await client.get_deployment_status(dep_id)
             except DeployerError as err:
                 outcome = err
             except Exception as exc:  # a bug or odd answer for one deployment must not end the batch
                 outcome = DeployerError(str(exc) or type(exc).__name__, error_type=type(exc).__name__)
-        done.put_nowait((dep_id, outcome))
+            done.put_nowait((dep_id, outcome))
 
-    tasks = [asyncio.create_task(fetch(dep_id)) for dep_id in ids]
+    workers = [asyncio.create_task(worker(lane)) for lane in range(min(max(1, concurrency), len(ids)))]
     try:
         for _ in ids:
             yield await done.get()
     finally:
-        for task in tasks:
+        for task in workers:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*workers, return_exceptions=True)
 
 
 async def deployment_statuses(

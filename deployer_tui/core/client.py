@@ -65,6 +65,18 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _ssl_context(verify: bool | str, *, https: bool) -> ssl.SSLContext:
+    """One TLS context for every pool of a client: loading CA certificates costs ~0.2 s, so it is done
+    once, and not at all for a plain-http URL (whose context is never used)."""
+    if not https:
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, with no CA: any TLS use would fail safe
+    if isinstance(verify, str):
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    return httpx.create_ssl_context(verify=bool(verify))
+
+
 def _local_file_error(exc: OSError, path: Path) -> DeployerError:
     return DeployerError(f"{path}: {exc.strerror or exc}", error_type="LocalFileError", detail=str(exc))
 
@@ -97,21 +109,47 @@ class DeployerClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self._sleep = sleep
-        self._http = httpx.AsyncClient(
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        self._auth = httpx.BasicAuth(api_key, "")
+        self._transport = transport
+        self._ssl = _ssl_context(verify, https=parts.scheme == "https")
+        self.max_connections = max(1, max_connections)
+        self._http = self._new_http(self.max_connections)
+        self._lanes: dict[int, httpx.AsyncClient] = {}
+
+    def _new_http(self, connections: int) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
             base_url=self.url + self.prefix,
-            auth=httpx.BasicAuth(api_key, ""),
-            verify=verify,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            transport=transport,
+            auth=self._auth,
+            verify=self._ssl,
+            timeout=self._timeout,
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            transport=self._transport,
             follow_redirects=False,
         )
+
+    def _lane(self, lane: int | None) -> httpx.AsyncClient:
+        """The HTTP client for a call: the shared pool, or single-connection lane `lane`.
+
+        httpcore's pool does work proportional to its number of connections on every request (it
+        checks each connection), so many concurrent GETs cost about half the CPU when each worker
+        has its own one-connection pool. Lanes count against `max_connections` (lane i is i modulo it).
+        """
+        if lane is None or self._transport is not None:
+            return self._http
+        index = lane % self.max_connections
+        http = self._lanes.get(index)
+        if http is None:
+            http = self._lanes[index] = self._new_http(1)
+        return http
 
     def __repr__(self) -> str:
         return f"DeployerClient(url={self.url!r}, prefix={self.prefix!r})"
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        lanes, self._lanes = list(self._lanes.values()), {}
+        for http in [self._http, *lanes]:
+            await http.aclose()
 
     async def __aenter__(self) -> DeployerClient:
         return self
@@ -136,17 +174,19 @@ class DeployerClient:
         content: Any = None,
         headers: dict | None = None,
         stream: bool = False,
+        lane: int | None = None,
     ) -> httpx.Response:
         """One request, with retries for GETs; raises DeployerError for every failure, status ≥ 400 included."""
+        http = self._lane(lane)
         attempts = 1 + (self.retries if method == "GET" else 0)
         delay = self.backoff
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                request = self._http.build_request(
+                request = http.build_request(
                     method, path, params=params, json=json_body, content=content, headers=headers
                 )
-                response = await self._http.send(request, stream=stream)
+                response = await http.send(request, stream=stream)
             except (httpx.TransportError, httpx.TimeoutException) as exc:
                 if last:
                     raise self._transport_error(exc, method, path) from None
@@ -333,8 +373,9 @@ class DeployerClient:
     async def get_deployment(self, deployment_id: str) -> dict:
         return await self._json("GET", self._dep(deployment_id))
 
-    async def get_deployment_status(self, deployment_id: str) -> dict:
-        return await self._json("GET", self._dep(deployment_id, "/status"))
+    async def get_deployment_status(self, deployment_id: str, *, lane: int | None = None) -> dict:
+        """Heavy status (contacts the API nodes). `lane`: see bulk.iter_heavy_statuses."""
+        return await self._json("GET", self._dep(deployment_id, "/status"), lane=lane)
 
     async def get_deployment_settings(self, deployment_id: str) -> dict:
         return await self._json("GET", self._dep(deployment_id, "/settings"))
