@@ -31,6 +31,7 @@ FUNCTIONS = {
     "slow_version": 'import pathlib, time\nVERSION = "{version}"\n\n'
                     'def slow_version(marker, seconds=1.0):\n    pathlib.Path(marker).write_text("started")\n'
                     '    time.sleep(seconds)\n    return VERSION\n',
+    "unserialisable": 'def unserialisable():\n    return {{"when": object()}}\n',
     "custom_status": 'from dataiku.apinode.utils import DkuCustomApiException\n\n'
                      'def custom_status():\n    raise DkuCustomApiException("no such customer", 404)\n',
 }

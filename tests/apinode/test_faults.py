@@ -4,6 +4,8 @@ DSS-shaped error, the worker is replaced, and the node keeps serving everything 
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 
 import dataikuapi
 import httpx
@@ -42,6 +44,12 @@ def test_official_client_sees_the_python_error(url: str, service: str) -> None:
         client.run_function("boom")
 
 
+def test_result_that_is_not_json_gives_500_saying_so(url: str, service: str) -> None:
+    response = call(url, "unserialisable")
+    assert response.status_code == 500
+    assert "not JSON-serialisable" in response.json()["message"]
+
+
 def test_custom_status_from_endpoint_code(url: str, service: str) -> None:
     response = call(url, "custom_status")
     assert response.status_code == 404
@@ -75,35 +83,29 @@ def test_endpoint_that_hangs_past_its_timeout_gives_503_and_is_replaced(url: str
     assert quick.status_code == 200 and quick.json()["response"] == "woke up"
 
 
-def test_full_queue_is_refused_with_503(url: str, admin: dataikuapi.APINodeAdminClient, packages: dict) -> None:
+def test_full_queue_is_refused_with_503(url: str, admin: dataikuapi.APINodeAdminClient, packages: dict,
+                                       tmp_path: Path) -> None:
     deploy(admin, "narrow", [packages["f1"]])
-    admin._perform_empty("POST", "services/narrow/endpoints/hang/settings", body={
+    admin._perform_empty("POST", "services/narrow/endpoints/slow_version/settings", body={
         "pool": {"floor": 1, "ceil": 1, "cruise": 1, "queue": 0, "timeout": 100}, "executionTimeoutMs": 5000})
     admin.service("narrow").switch_to_single_generation("f1")
-    started = threading.Event()
+    marker = tmp_path / "started"
     outcome: dict[str, httpx.Response] = {}
-
-    def slow() -> None:
-        started.set()
-        outcome["slow"] = call(url, "hang", {"seconds": 1}, service="narrow")
-
-    thread = threading.Thread(target=slow)
+    thread = threading.Thread(target=lambda: outcome.setdefault("slow", call(
+        url, "slow_version", {"marker": str(marker), "seconds": 1.5}, service="narrow")))
     thread.start()
-    started.wait(10)
-    refused = None
     try:
-        # Poll until the slow query holds the only worker; then a second query finds no room.
-        for _ in range(200):
-            response = call(url, "hang", {"seconds": 0}, service="narrow")
-            if response.status_code == 503:
-                refused = response
-                break
-            if not thread.is_alive():
-                break
+        deadline = time.monotonic() + 20
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert marker.exists(), "the slow query never started"
+        # The only worker is busy and nothing may queue: a second query is refused at once.
+        refused = call(url, "slow_version", {"marker": str(tmp_path / "second"), "seconds": 0}, service="narrow")
     finally:
         thread.join(30)
-    assert refused is not None, "a second query while ceil=1 was busy and queue=0 was not refused"
+    assert refused.status_code == 503
     assert "overloaded" in refused.json()["message"]
+    assert not (tmp_path / "second").exists()
     assert outcome["slow"].status_code == 200
 
 

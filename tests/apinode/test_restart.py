@@ -73,3 +73,37 @@ def test_generated_admin_key_is_kept_and_private(tmp_path) -> None:
         assert isinstance(dataikuapi.APINodeAdminClient(proc.url("apinode"), key).list_services(), list)
     finally:
         proc.stop()
+
+
+def test_a_corrupt_state_file_aborts_that_service_only(tmp_path, packages: dict) -> None:
+    data_dir = node_dir(tmp_path / "node")
+    first = apinode(data_dir, ADMIN_KEY)
+    try:
+        admin = dataikuapi.APINodeAdminClient(first.url("apinode"), ADMIN_KEY)
+        deploy(admin, "good", [packages["m1"]], {"generation": "m1"})
+        deploy(admin, "bad", [packages["m1"]], {"generation": "m1"})
+    finally:
+        first.stop()
+    state = data_dir / "services" / "bad" / "state.json"
+    state.write_text('{"enabled": true, "activeMapping": ')  # a torn write by something else
+    second = apinode(data_dir, ADMIN_KEY)
+    try:
+        url = second.url("apinode")
+        listed = {s["serviceId"]: s for s in dataikuapi.APINodeAdminClient(url, ADMIN_KEY).list_services()}
+        assert listed["bad"]["enabled"] is False
+        assert "state.json is not valid JSON" in listed["bad"]["startAbortedReason"]
+        assert http.post(f"{url}/public/api/v1/good/hello/run", json={}, auth=(QUERY_KEY, "")).status_code == 200
+        assert state.read_text() == '{"enabled": true, "activeMapping": '  # left for the operator to see
+    finally:
+        second.stop()
+
+
+def test_a_corrupt_admin_keys_file_stops_the_node_with_a_clear_message(tmp_path) -> None:
+    from tests.servers import start
+
+    data_dir = tmp_path / "node"
+    (data_dir / "config").mkdir(parents=True)
+    (data_dir / "config" / "adminkeys.json").write_text("{not json")
+    with pytest.raises(RuntimeError, match="adminkeys.json is not valid JSON"):
+        start(["apinode", "--port", "0", "--data-dir", str(data_dir), "--admin-key", ADMIN_KEY], {"apinode": 1})
+    assert (data_dir / "config" / "adminkeys.json").read_text() == "{not json"

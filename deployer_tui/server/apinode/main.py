@@ -35,13 +35,14 @@ def resolve_admin_key(folder: Path, given: str | None) -> str:
 
 def main(args: argparse.Namespace) -> int:
     from deployer_tui.server.apinode.app import create_app
+    from deployer_tui.server.apinode.store import StoreError
 
     folder = Path(args.node_data_dir) if args.node_data_dir else default_data_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         key = resolve_admin_key(folder, args.admin_key)
         app = create_app(folder, key)
-    except OSError as exc:
+    except (OSError, StoreError) as exc:
         print(f"deployer-tui apinode: cannot use data dir {folder}: {exc}", file=sys.stderr)
         return 2
     if not args.admin_key:

@@ -25,8 +25,10 @@ DEFAULT_POOL = {"floor": 1, "ceil": 8, "cruise": 2, "queue": 16, "timeout": 1000
 DEFAULT_EXECUTION_TIMEOUT_MS = 30000
 # Idle workers above `cruise` are stopped once idle this long.
 SHRINK_AFTER_S = 30.0
-# After a failed load, requests get the same error for this long instead of spawning again.
+# After a failed load, requests get the same error for a while instead of spawning again: 2 s after
+# the first failure, doubling up to a minute while the code keeps failing to load.
 LOAD_RETRY_AFTER_S = 2.0
+LOAD_RETRY_MAX_S = 60.0
 LOAD_TIMEOUT_S = 120.0
 
 
@@ -102,6 +104,7 @@ class WorkerPool:
         self.closed = False
         self.load_error: WorkerLoadError | None = None
         self._load_error_at = 0.0
+        self._load_failures = 0
         self._tasks: set[asyncio.Task] = set()
 
     @property
@@ -127,7 +130,7 @@ class WorkerPool:
             worker = await self._spawn_one()
         except WorkerLoadError as exc:
             self.starting -= 1
-            self.load_error, self._load_error_at = exc, time.monotonic()
+            self._record_load_error(exc)
             self._fail_waiters_if_nothing_coming(exc)
             return
         except BaseException as exc:  # noqa: BLE001 - e.g. cancelled at shutdown, or a PoolError
@@ -135,7 +138,7 @@ class WorkerPool:
             self._fail_waiters_if_nothing_coming(exc)
             return
         self.starting -= 1
-        self.load_error = None
+        self.load_error, self._load_failures = None, 0
         self._offer(worker)
 
     def _fail_waiters_if_nothing_coming(self, exc: BaseException) -> None:
@@ -170,8 +173,15 @@ class WorkerPool:
         while self.size < wanted and not self._recent_load_error():
             self._start_spawn()
 
+    def _record_load_error(self, exc: WorkerLoadError) -> None:
+        self.load_error, self._load_error_at = exc, time.monotonic()
+        self._load_failures += 1
+
     def _recent_load_error(self) -> bool:
-        return self.load_error is not None and time.monotonic() - self._load_error_at < LOAD_RETRY_AFTER_S
+        if self.load_error is None:
+            return False
+        backoff = min(LOAD_RETRY_AFTER_S * 2 ** (self._load_failures - 1), LOAD_RETRY_MAX_S)
+        return time.monotonic() - self._load_error_at < backoff
 
     async def warm_up(self) -> None:
         """Start `floor` workers and wait for them; raises PoolError if the code does not load."""
@@ -187,7 +197,7 @@ class WorkerPool:
                 error = error or result
         if error is not None:
             if isinstance(error, WorkerLoadError):
-                self.load_error, self._load_error_at = error, time.monotonic()
+                self._record_load_error(error)
             raise _as_pool_error(error)
 
     # -- requests ------------------------------------------------------------

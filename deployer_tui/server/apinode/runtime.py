@@ -17,7 +17,7 @@ from typing import Any
 from deployer_tui.server.apinode import mapping as mappings
 from deployer_tui.server.apinode.metrics import Metrics
 from deployer_tui.server.apinode.pool import LOAD_TIMEOUT_S, PoolError, PoolSettings, WorkerPool
-from deployer_tui.server.apinode.store import Store
+from deployer_tui.server.apinode.store import Store, StoreError
 from deployer_tui.server.apinode.workers import SHIM_DIR, Worker
 
 # Worker start-ups run at most this many at once on a node: they are CPU-bound.
@@ -127,7 +127,15 @@ class Node:
 
     async def start(self) -> None:
         for service_id in self.store.service_ids():
-            service = ServiceRuntime(service_id, self.store.service_state(service_id))
+            try:
+                state = self.store.service_state(service_id)
+            except StoreError as exc:
+                # Listed, not served, and not overwritten: the operator can see why and fix the file.
+                service = ServiceRuntime(service_id, {"enabled": False, "activeMapping": None})
+                service.start_aborted_reason = str(exc)
+                self.services[service_id] = service
+                continue
+            service = ServiceRuntime(service_id, state)
             self.services[service_id] = service
             if service.serving():
                 self._mount_at_start(service)
@@ -136,10 +144,13 @@ class Node:
     def _mount_at_start(self, service: ServiceRuntime) -> None:
         """Serve the saved mapping at once; workers start in the background and early queries wait for them."""
         for generation in mappings.generations(service.mapping):
-            if generation in self.store.generation_ids(service.id):
-                service.gens[generation] = GenerationRuntime(self, service.id, generation)
-            else:
+            if generation not in self.store.generation_ids(service.id):
                 service.start_aborted_reason = f"Generation {generation} of the saved mapping is missing on disk"
+                continue
+            try:
+                service.gens[generation] = GenerationRuntime(self, service.id, generation)
+            except StoreError as exc:
+                service.start_aborted_reason = f"Generation {generation}: {exc}"
         service.refresh_auth()
 
         async def warm() -> None:
@@ -219,7 +230,11 @@ class Node:
         for generation in generations:
             runtime = service.gens.get(generation)
             if runtime is None:
-                runtime = GenerationRuntime(self, service.id, generation)
+                try:
+                    runtime = GenerationRuntime(self, service.id, generation)
+                except StoreError as exc:
+                    await asyncio.gather(*(g.close() for g in fresh), return_exceptions=True)
+                    raise MountError(f"Generation {generation} of service {service.id}: {exc}") from None
                 fresh.append(runtime)
             result[generation] = runtime
         try:

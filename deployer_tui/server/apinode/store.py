@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from deployer_tui.core.paths import write_secret
+from deployer_tui.server.apinode.mapping import MappingError, normalize
 
 # Keys put in adminkeys.json by the command line (--admin-key, or the generated key) carry this
 # createdBy; a restart with another key replaces them, keys added through the API stay.
@@ -38,11 +39,17 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+class StoreError(ValueError):
+    """A state file that cannot be read; the message names the file. Nothing is overwritten."""
+
+
 def read_json_file(path: Path, default: Any = None) -> Any:
     try:
         return json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         return default
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{path} is not valid JSON ({exc}); fix or remove it") from None
 
 
 class Store:
@@ -65,7 +72,10 @@ class Store:
 
     def admin_keys(self) -> list[dict[str, Any]]:
         doc = read_json_file(self.keys_path, {"keys": []})
-        return list(doc.get("keys") or [])
+        keys = doc.get("keys") if isinstance(doc, dict) else None
+        if not isinstance(keys, list):
+            raise StoreError(f"{self.keys_path} must hold {{\"keys\": [...]}}")
+        return [k for k in keys if isinstance(k, dict)]
 
     def save_admin_keys(self, keys: list[dict[str, Any]]) -> None:
         write_secret(self.keys_path, json.dumps({"keys": keys}, indent=2))
@@ -103,7 +113,16 @@ class Store:
         return sorted(p.name for p in self.services_dir.iterdir() if (p / "state.json").is_file())
 
     def service_state(self, service_id: str) -> dict[str, Any]:
-        return read_json_file(self.service_dir(service_id) / "state.json", {"enabled": False, "activeMapping": None})
+        path = self.service_dir(service_id) / "state.json"
+        state = read_json_file(path, {"enabled": False, "activeMapping": None})
+        if not isinstance(state, dict):
+            raise StoreError(f"{path} must hold a JSON object")
+        if state.get("activeMapping") is not None:
+            try:
+                state["activeMapping"] = normalize(state["activeMapping"])
+            except MappingError as exc:
+                raise StoreError(f"{path} holds an invalid mapping: {exc}") from None
+        return state
 
     def save_service_state(self, service_id: str, state: dict[str, Any]) -> None:
         write_json(self.service_dir(service_id) / "state.json", state)

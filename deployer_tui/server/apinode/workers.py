@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import deployer_tui
-from deployer_tui.server.apinode.frames import HEADER, encode
+from deployer_tui.server.apinode.frames import HEADER, MAX_FRAME, encode
 
 ROOT = str(Path(deployer_tui.__file__).resolve().parent.parent)
 SHIM_DIR = str(Path(__file__).resolve().parent / "shim")
@@ -26,6 +26,17 @@ BOOT = (
     "import deployer_tui.server.apinode.worker_main as m, deployer_tui.server.apinode.endpoint_code; "
     f"sys.path.remove({ROOT!r}); m.main()"
 )
+
+
+# A service's worker log is rotated (one old copy kept) when a worker starts and it is larger than this.
+LOG_ROTATE_BYTES = 10 * 1024 * 1024
+
+
+def rotate_log(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        if path.stat().st_size > LOG_ROTATE_BYTES:
+            os.replace(path, path.with_name(path.name + ".1"))
 
 
 class WorkerDied(Exception):
@@ -48,7 +59,7 @@ class Worker:
 
     @classmethod
     async def spawn(cls, spec: dict[str, Any], cwd: Path, log_path: Path, load_timeout: float) -> Worker:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        rotate_log(log_path)
         with open(log_path, "ab") as log:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-c", BOOT,
@@ -89,6 +100,9 @@ class Worker:
         try:
             header = await self.proc.stdout.readexactly(HEADER.size)
             (size,) = HEADER.unpack(header)
+            if size > MAX_FRAME:
+                self.kill()
+                raise WorkerDied(f"it sent a reply of {size} bytes, more than {MAX_FRAME}")
             payload = await self.proc.stdout.readexactly(size)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             with contextlib.suppress(asyncio.TimeoutError):
