@@ -71,9 +71,12 @@ def _ssl_context(verify: bool | str, *, https: bool) -> ssl.SSLContext:
     if not https:
         return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, with no CA: any TLS use would fail safe
     if isinstance(verify, str):
-        if os.path.isdir(verify):
-            return ssl.create_default_context(capath=verify)
-        return ssl.create_default_context(cafile=verify)
+        try:
+            if os.path.isdir(verify):
+                return ssl.create_default_context(capath=verify)
+            return ssl.create_default_context(cafile=verify)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"cannot use CA bundle {verify}: {getattr(exc, 'strerror', None) or exc}") from None
     return httpx.create_ssl_context(verify=bool(verify))
 
 
