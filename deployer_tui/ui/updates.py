@@ -153,14 +153,15 @@ class UpdateMarksChanged(Message, bubble=False):
 
 
 def decorate_deployment_row(app: Any, deployment_id: str, row: tuple) -> tuple:
-    """A deployments-pane row with the update state shown: a mark before the id, and UPDATING (in place of
+    """A deployments-pane row with the update state shown: a mark after the id, and UPDATING (in place of
     the health, which is stale while nodes change) when this session runs an update of it."""
     tracker = getattr(app, "updates", None)
     if not isinstance(tracker, UpdateTracker) or not row:
         return row
     cells = list(row)
     if deployment_id in tracker.marked:
-        cells[0] = Text.assemble(("✓ ", "bold magenta"), str(cells[0]))
+        # A suffix, not a prefix: the pane sorts by this cell and a mark must not move the row.
+        cells[0] = Text.assemble((str(cells[0]), "bold magenta"), (" ✓", "bold magenta"))
     run = tracker.runs.get(deployment_id)
     if run is not None and run.running:
         cells[-1] = Text("⟳ UPDATING" if run.state != "ABORTING" else "⟳ ABORTING", style="bold cyan")
@@ -282,7 +283,8 @@ class UpdateTracker:
         async for event in futures.follow_future(self.client, run.job_id, interval=self.poll_interval,
                                                  max_interval=self.max_poll_interval):
             last = event
-            run.progress = event.progress
+            if event.progress:  # a finished job may report none: keep the last known steps
+                run.progress = event.progress
             run.elapsed_ms = event.elapsed_ms
             if event.new_lines:
                 run.add_lines(event.new_lines)
@@ -404,8 +406,11 @@ def start_bulk(app: Any, deployments: list[str]) -> None:
     if not todo:
         app.push_screen(UpdatesScreen(tracker))
         return
-    shown = ", ".join(todo[:8]) + (f" and {len(todo) - 8} more" if len(todo) > 8 else "")
-    question = f"Update {len(todo)} marked deployment{'s' if len(todo) != 1 else ''}?\n\n{shown}"
+    question = f"Update {len(todo)} marked deployment{'s' if len(todo) != 1 else ''}?\n"
+    for deployment in todo[:12]:
+        question += f"\n  {deployment}: {bulk_line(app, deployment)}"
+    if len(todo) > 12:
+        question += f"\n  … and {len(todo) - 12} more"
     if running:
         question += f"\n\n(already running: {', '.join(running)})"
 
@@ -419,6 +424,19 @@ def start_bulk(app: Any, deployments: list[str]) -> None:
         app.push_screen(UpdatesScreen(tracker))
 
     app.push_screen(ConfirmScreen(question), answered)
+
+
+def bulk_line(app: Any, deployment_id: str) -> str:
+    """What one deployment of a bulk update will deploy, from the store: saved mapping (or disable), health."""
+    from deployer_tui.core import models
+
+    store = getattr(app, "store", None)
+    light = store.deployments.get(deployment_id) if store is not None else None
+    if not isinstance(light, dict):
+        return "?"
+    basic = models.deployment_basic(light)
+    what = "disable" if basic.get("enabled") is False else (models.mapping_summary(basic.get("generationsMapping")) or "?")
+    return f"{what} (now {store.health(deployment_id)})"
 
 
 def toggle_mark(app: Any) -> None:

@@ -272,10 +272,12 @@ async def test_bulk_marks_and_updates_each_with_its_own_progress(client: Deploye
         assert "toolbox-on-dev" in tracker.marked
         assert all(app.store.health(d) == "OUT_OF_SYNC" for d in tracker.marked)
         # space marks the highlighted deployment too, and space again unmarks it.
+        order = list(deployments.visible_keys)
         assert deployments.select_key("passengers-on-dev")
         await pilot.press("space")
         assert "passengers-on-dev" in tracker.marked
-        await wait_for(pilot, lambda: cell(deployments, "passengers-on-dev", "id").startswith("✓"))
+        await wait_for(pilot, lambda: cell(deployments, "passengers-on-dev", "id").endswith("✓"))
+        assert list(deployments.visible_keys) == order  # a mark does not move the row
         assert deployments.select_key("titanic-on-dev")
         await pilot.press("space", "space")
         assert "titanic-on-dev" not in tracker.marked
@@ -312,6 +314,6 @@ def test_pane_decoration() -> None:
     tracker.marked.add("dep-a")
     tracker.runs["dep-a"] = UpdateRun("dep-a", started_at=0, started_monotonic=0, state="RUNNING")
     decorated = decorate_deployment_row(app, "dep-a", row)
-    assert str(decorated[0]) == "✓ dep-a" and str(decorated[-1]) == "⟳ UPDATING"
+    assert str(decorated[0]) == "dep-a ✓" and str(decorated[-1]) == "⟳ UPDATING"
     tracker.runs["dep-a"].state = "FAILED"
     assert str(decorate_deployment_row(app, "dep-a", row)[-1]) == "HEALTHY"

@@ -9,6 +9,7 @@ steps, per-node state and the live log. Leaving the screen does not stop the upd
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -33,6 +34,7 @@ STATE_STYLES = {
     "SUCCESS": "bold green", "WARNING": "bold dark_orange", "FAILED": "bold red", "ABORTED": "bold dark_orange",
     "LOST": "bold red",
 }
+_STAMP = re.compile(r"^\[\d{4}/[^\]]*\]\s*")  # the "[2026/06/09-10:13:20.100] " a DSS log line starts with
 NODE_MARKS = {"waiting": ("○", "dim"), "working": ("◐", "cyan"), "ok": ("●", "green"), "failed": ("✗", "bold red")}
 
 
@@ -438,9 +440,9 @@ class UpdatesScreen(Screen):
         for state in run.progress[:1]:
             cur, target = state.get("cur") or 0, state.get("target") or 0
             progress = f"{cur:g}/{target:g}" if isinstance(target, (int, float)) and target else str(state.get("name"))
-        last = run.lines[-1] if run.lines else ""
+        last = _STAMP.sub("", run.lines[-1]) if run.lines else ""
         return (run.deployment_id, Text(run.state, style=STATE_STYLES.get(run.state, "")), progress, nodes,
-                duration(run.elapsed_seconds(self.clock())), last[-60:])
+                duration(run.elapsed_seconds(self.clock())), last[:70])
 
     def _fill(self) -> None:
         table = self.query_one(DataTable)
