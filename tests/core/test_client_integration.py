@@ -91,6 +91,12 @@ async def test_auth_info_and_stages(client: DeployerClient) -> None:
     assert stages and all("id" in s for s in stages)
 
 
+async def test_both_prefixes(client: DeployerClient, deployer: servers.Proc, api_key: str) -> None:
+    async with DeployerClient(deployer.url("deployer"), api_key, prefix="/dip/publicapi") as dip:
+        assert dip.prefix == "/dip/publicapi"
+        assert await dip.list_stages() == await client.list_stages()
+
+
 # ---------------------------------------------------------------------------------------------- infras
 
 
