@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataikuapi
 import pytest
 
-from tests.apinode.conftest import QUERY_KEY, deploy, http
+from tests.apinode.conftest import ADMIN_KEY, QUERY_KEY, deploy, http
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +160,25 @@ def test_stats_count_requests_and_errors_per_version(admin: dataikuapi.APINodeAd
     assert hello["processingTime"]["max"] >= hello["processingTime"]["p50"] > 0
     registry = admin.get_metrics()
     assert registry["meters"]["dku.lambda.service.shop.hello.requests"]["count"] == hello["requests"]["count"]
+
+
+def test_get_shortcuts_predict_simple_and_lookup_simple(url: str, service: str) -> None:
+    predicted = http.get(f"{url}/public/api/v1/{service}/classify/predict-simple", params={"x": "12"},
+                         auth=(QUERY_KEY, ""))
+    assert predicted.status_code == 200 and predicted.json()["result"]["prediction"] == "big"
+    found = http.get(f"{url}/public/api/v1/{service}/customer/lookup-simple", params={"email": "a@b.c"},
+                     auth=(QUERY_KEY, ""))
+    assert found.json()["results"][0]["data"]["segment"] == "gold"
+
+
+def test_prometheus_metrics(url: str, client: dataikuapi.APINodeClient) -> None:
+    client.run_function("hello", name="prom")
+    text = http.get(f"{url}/admin/api/metrics-prometheus", auth=(ADMIN_KEY, "")).text
+    line = next(ln for ln in text.splitlines()
+                if ln.startswith('dku_lambda_service_requests_total{service="shop",endpoint="hello"'))
+    assert 'generation="v1"' in line and int(line.rsplit(" ", 1)[1]) >= 1
+
+
+def test_code_env_routes_say_they_are_not_managed(admin: dataikuapi.APINodeAdminClient) -> None:
+    with pytest.raises(dataikuapi.utils.DataikuException, match="not managed by the local API node"):
+        admin.import_code_env_in_cache("/somewhere", "python")

@@ -32,11 +32,12 @@ from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from deployer_tui.core.package import PackageError, build_package, extract_package, read_package, validate_id
 from deployer_tui.server.apinode import mapping as mappings
+from deployer_tui.server.apinode.metrics import prometheus
 from deployer_tui.server.apinode.pool import check_settings
 from deployer_tui.server.apinode.runtime import MountError, Node, ServiceRuntime
 from deployer_tui.server.apinode.store import new_key_record
@@ -276,6 +277,17 @@ async def service_stats(request: Request) -> Response:
 @admin
 async def metrics(request: Request) -> Response:
     return json_response(node_of(request).metrics.registry())
+
+
+@admin
+async def metrics_prometheus(request: Request) -> Response:
+    return PlainTextResponse(prometheus(node_of(request).metrics), media_type="text/plain; version=0.0.4")
+
+
+@admin
+async def not_managed_here(request: Request) -> Response:
+    raise bad_request("Code environments and model caches are not managed by the local API node: endpoint code "
+                      "runs with the node's own Python environment")
 
 
 # ---------------------------------------------------------------- generations
@@ -562,6 +574,10 @@ ROUTES = [
     Route("/admin/api/keys/{key_id}/key", delete_key_by_id, methods=["DELETE"]),
     Route("/admin/api/keys/{key}", delete_key, methods=["DELETE"]),
     Route("/admin/api/metrics", metrics, methods=["GET"]),
+    Route("/admin/api/metrics-prometheus", metrics_prometheus, methods=["GET"]),
+    Route("/admin/api/cached-code-envs", not_managed_here, methods=["POST", "DELETE"]),
+    Route("/admin/api/register-global-code-env", not_managed_here, methods=["POST"]),
+    Route("/admin/api/model-cache", not_managed_here, methods=["POST", "DELETE"]),
     Route("/admin/api/set-not-alive", _node_flag(alive=False), methods=["POST"]),
     Route("/admin/api/set-alive", _node_flag(alive=True), methods=["POST"]),
 ]

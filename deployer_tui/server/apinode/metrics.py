@@ -57,10 +57,12 @@ class Timer(Meter):
     def __init__(self) -> None:
         super().__init__()
         self.samples: deque[float] = deque(maxlen=RESERVOIR)
+        self.total_ms = 0.0
 
     def update(self, ms: float) -> None:
         self.mark()
         self.samples.append(ms)
+        self.total_ms += ms
 
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
@@ -152,3 +154,26 @@ class Metrics:
         meters[f"{prefix}.successRequests"] = c.success.to_json()
         meters[f"{prefix}.errorRequests"] = c.errors.to_json()
         timers[f"{prefix}.totalProcessing"] = c.processing.to_json()
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def prometheus(metrics: Metrics) -> str:
+    """`GET /admin/api/metrics-prometheus`: counts and latency quantiles per service, endpoint and generation."""
+    rows = []
+    for (svc, ep, gen), c in sorted(metrics.versions.items()):
+        labels = f'service="{_label(svc)}",endpoint="{_label(ep)}",generation="{_label(gen)}"'
+        rows.append((labels, c, c.processing.to_json()))
+    lines = ["# TYPE dku_lambda_service_requests_total counter"]
+    lines += [f"dku_lambda_service_requests_total{{{labels}}} {c.requests.count}" for labels, c, _ in rows]
+    lines.append("# TYPE dku_lambda_service_errors_total counter")
+    lines += [f"dku_lambda_service_errors_total{{{labels}}} {c.errors.count}" for labels, c, _ in rows]
+    lines.append("# TYPE dku_lambda_service_processing_ms summary")
+    for labels, c, timer in rows:
+        for key, quantile in (("p50", "0.5"), ("p95", "0.95"), ("p99", "0.99")):
+            lines.append(f'dku_lambda_service_processing_ms{{{labels},quantile="{quantile}"}} {timer[key]:.3f}')
+        lines.append(f"dku_lambda_service_processing_ms_sum{{{labels}}} {c.processing.total_ms:.3f}")
+        lines.append(f"dku_lambda_service_processing_ms_count{{{labels}}} {timer['count']}")
+    return "\n".join(lines) + "\n"

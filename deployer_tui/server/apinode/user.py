@@ -9,7 +9,7 @@ Dispatch input: prediction and lookup bodies carry `dispatch: {forcedGeneration 
 as DSS clients send it. Function (`run`) and SQL (`query`) bodies are the user's parameters, so
 there (INFERRED, our choice) the same two values may come as headers `X-DKU-Forced-Generation`
 and `X-DKU-Dispatch-Key`. `GET` on `run` and `query` takes the parameters from the query string,
-numbers converted.
+numbers converted; so do `GET .../predict-simple` and `GET .../lookup-simple` for one record.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ from deployer_tui.server.http import (
     not_found,
     read_json,
 )
+
+# DSS's GET shortcuts: the query string is the record (protocol.md §4.2-§4.3).
+SIMPLE_VERBS = {"predict-simple": ("predict", "features"), "lookup-simple": ("lookup", "data")}
 
 _KEY_CACHE: dict[str, str | None] = {}
 _KEY_CACHE_MAX = 1024
@@ -169,6 +172,9 @@ async def query(request: Request) -> Response:
     if endpoint is None:
         raise not_found(f"Endpoint not found: {endpoint_id} (service {service_id}, generation {generation})")
     verbs = SERVED_ENDPOINT_TYPES.get(endpoint["type"], ())
+    if verb in SIMPLE_VERBS and request.method == "GET" and SIMPLE_VERBS[verb][0] in verbs:
+        verb, field = SIMPLE_VERBS[verb]
+        body = {field: body}
     if verb not in verbs:
         raise not_found(f"Endpoint {endpoint_id} ({endpoint['type']}) has no verb {verb!r}; "
                         f"it answers: {', '.join(verbs)}")
