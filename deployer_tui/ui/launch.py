@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 from pathlib import Path
 
@@ -57,37 +58,43 @@ def _resolve(args: argparse.Namespace, config: Config):
 
 
 async def _run(args: argparse.Namespace, config: Config, connection) -> int:
-    from deployer_tui.core.client import DeployerClient
     from deployer_tui.ui.app import DeployerApp, Session
 
-    read_only = bool(args.read_only)
+    async def client_class():
+        # httpx takes a noticeable part of a second to import: do it off the event loop, after the
+        # first paint, while the header says "connecting…".
+        module = await asyncio.to_thread(importlib.import_module, "deployer_tui.core.client")
+        return module.DeployerClient
+
     if connection.url is not None:
-        client = DeployerClient(connection.url, connection.api_key or "", verify=connection.verify)
-        app = DeployerApp(client=client, where=connection.url, config=config, read_only=read_only)
-        try:
-            await app.run_async()
-        finally:
-            await client.aclose()
-        return app.return_code or 0
+        async def connect_remote() -> Session:
+            client = (await client_class())(connection.url, connection.api_key or "", verify=connection.verify)
+            return Session(client, connection.url, client.aclose)
 
-    data_dir = Path(args.data_dir) if args.data_dir else paths.data_dir()
+        connect, status = connect_remote, f"connecting to {connection.url}…"
+    else:
+        data_dir = Path(args.data_dir) if args.data_dir else paths.data_dir()
 
-    async def start_local() -> Session:
-        from deployer_tui.core.local import LocalDeployer
+        async def connect_local() -> Session:
+            from deployer_tui.core.local import LocalDeployer
 
-        local = await LocalDeployer.start(data_dir)
-        client = DeployerClient(local.url, local.api_key)
-
-        async def close() -> None:
+            local = await LocalDeployer.start(data_dir)
             try:
-                await client.aclose()
-            finally:
+                client = (await client_class())(local.url, local.api_key)
+            except BaseException:
                 await local.stop()
+                raise
 
-        return Session(client, "local", close)
+            async def close() -> None:
+                try:
+                    await client.aclose()
+                finally:
+                    await local.stop()
 
-    # The app stops the local deployer itself when it unmounts (see DeployerApp.on_unmount).
-    app = DeployerApp(connect=start_local, connect_status="starting local deployer…", config=config,
-                      read_only=read_only)
+            return Session(client, "local", close)
+
+        connect, status = connect_local, "starting local deployer…"
+    # The app closes the session (and stops the local deployer) itself when it unmounts.
+    app = DeployerApp(connect=connect, connect_status=status, config=config, read_only=bool(args.read_only))
     await app.run_async()
     return app.return_code or 0

@@ -21,6 +21,9 @@ DEPLOYMENT_COLUMNS = [
     Column("id", "Deployment"), Column("service", "Service"), Column("version", "Version"),
     Column("infra", "Infra"), Column("stage", "Stage"), Column("enabled", "On"), Column("health", "Health"),
 ]
+# On screen, health comes right after the id: on an 80-column terminal the wide version column
+# must not push it out of sight. (Records keep the order above.)
+DEPLOYMENT_DISPLAY = ["id", "health", "enabled", "service", "version", "infra", "stage"]
 
 
 def basic(light: dict, key: str) -> dict:

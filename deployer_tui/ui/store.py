@@ -16,7 +16,6 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 
 from deployer_tui.core import models
-from deployer_tui.core.bulk import iter_heavy_statuses
 from deployer_tui.core.errors import ConnectionLost, DeployerError, RequestTimeout
 from deployer_tui.ui.messages import ConnectionChanged, DataChanged
 
@@ -151,6 +150,9 @@ class DataStore:
                             name="load heavy statuses")
 
     async def _load_heavy(self, ids: list[str]) -> None:
+        # Imported here: the HTTP stack is not needed for the first paint.
+        from deployer_tui.core.bulk import iter_heavy_statuses
+
         pending: set[str] = set()
         last_flush = time.monotonic()
         try:

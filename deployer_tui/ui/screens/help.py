@@ -37,7 +37,8 @@ def help_rows(screen: Screen) -> list[tuple[str, str, str]]:
             by_action[slot].append(label)
         ids[slot] = binding.id or ""
     rows = [(" ".join(keys), desc, ids[(action, desc)]) for (action, desc), keys in by_action.items()]
-    return sorted(rows, key=lambda r: r[1].lower())
+    # Our own bindings (they have ids, and can be remapped) first; Textual's generic ones after.
+    return sorted(rows, key=lambda r: (r[2] == "", r[1].lower()))
 
 
 class HelpScreen(ModalScreen[None]):

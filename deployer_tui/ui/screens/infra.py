@@ -23,7 +23,8 @@ class InfraScreen(DetailScreen):
     kind = "infra"
 
     def compose_extra(self) -> ComposeResult:
-        yield ResourceTable(rows.DEPLOYMENT_COLUMNS, title="deployments", id="deployments")
+        yield ResourceTable(rows.DEPLOYMENT_COLUMNS, title="deployments", id="deployments",
+                            display=rows.DEPLOYMENT_DISPLAY)
 
     async def fetch(self) -> tuple[dict, dict | DeployerError]:
         client = self.app.client

@@ -81,7 +81,8 @@ class MainScreen(Screen):
                 yield ResourceTable(rows.INFRA_COLUMNS, title="1 infras", id="infras")
                 yield ResourceTable(rows.SERVICE_COLUMNS, title="2 services", id="services")
                 yield DetailPanel(id="detail")
-            yield ResourceTable(rows.DEPLOYMENT_COLUMNS, title="3 deployments", id="deployments")
+            yield ResourceTable(rows.DEPLOYMENT_COLUMNS, title="3 deployments", id="deployments",
+                            display=rows.DEPLOYMENT_DISPLAY)
         yield Input(placeholder="filter (enter keeps it, esc clears)", id="filter")
         yield Footer()
 

@@ -20,7 +20,8 @@ class ServiceScreen(DetailScreen):
     kind = "service"
 
     def compose_extra(self) -> ComposeResult:
-        yield ResourceTable(rows.DEPLOYMENT_COLUMNS, title="deployments", id="deployments")
+        yield ResourceTable(rows.DEPLOYMENT_COLUMNS, title="deployments", id="deployments",
+                            display=rows.DEPLOYMENT_DISPLAY)
 
     async def fetch(self) -> dict:
         return await self.app.client.get_service(self.resource_id)

@@ -50,9 +50,17 @@ class ResourceTable(DataTable):
         Binding("G", "scroll_bottom", "Bottom", show=False, id="table.bottom"),
     ]
 
-    def __init__(self, columns: Sequence[Column], *, title: str = "", id: str | None = None) -> None:
+    def __init__(self, columns: Sequence[Column], *, title: str = "", id: str | None = None,
+                 display: Sequence[str] | None = None) -> None:
+        """`columns` is the order of the cells in a record; `display` (column keys) the order on screen."""
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self.columns_spec = list(columns)
+        by_key = {column.key: column for column in self.columns_spec}
+        self.display_columns = [by_key[key] for key in display] if display else list(self.columns_spec)
+        if sorted(c.key for c in self.display_columns) != sorted(by_key):
+            raise ValueError("display must name every column once")
+        # record index of each displayed column
+        self._perm = [self.columns_spec.index(column) for column in self.display_columns]
         self.pane_title = title
         self._records: dict[str, tuple[Any, ...]] = {}
         self._haystack: dict[str, str] = {}
@@ -61,7 +69,7 @@ class ResourceTable(DataTable):
         self.sort_reverse = False
 
     def on_mount(self) -> None:
-        for column in self.columns_spec:
+        for column in self.display_columns:
             self.add_column(column.label, key=column.key, width=column.width)
         self._update_border_title()
 
@@ -99,7 +107,7 @@ class ResourceTable(DataTable):
         self._sync(changed=None)
 
     def cycle_sort(self) -> None:
-        self.sort_index = (self.sort_index + 1) % len(self.columns_spec)
+        self.sort_index = (self.sort_index + 1) % len(self.display_columns)
         self._sync(changed=None, resort=True)
 
     def reverse_sort(self) -> None:
@@ -163,7 +171,7 @@ class ResourceTable(DataTable):
             else:
                 for key in stale:
                     self.remove_row(key)
-            sort_key = self.columns_spec[self.sort_index].key
+            sort_key = self.display_columns[self.sort_index].key
             for key in kept:
                 row = self._records[key]
                 old = self._data[RowKey(key)]
@@ -173,9 +181,10 @@ class ResourceTable(DataTable):
                         if column.key == sort_key:
                             order_changed = True
             for key in new:
-                self.add_row(*self._records[key], key=key)
+                record = self._records[key]
+                self.add_row(*[record[i] for i in self._perm], key=key)
             if order_changed and self.row_count:
-                first = self.columns_spec[0].key
+                first = self.display_columns[0].key
                 if sort_key == first:
                     self.sort(sort_key, key=_sortable, reverse=self.sort_reverse)
                 else:  # ties broken by the first column (the id) so the order is stable across refreshes
@@ -185,7 +194,7 @@ class ResourceTable(DataTable):
         self._update_border_title()
 
     def _update_border_title(self) -> None:
-        column = self.columns_spec[self.sort_index].label
+        column = self.display_columns[self.sort_index].label
         arrow = "↓" if self.sort_reverse else "↑"
         shown, total = self.row_count, len(self._records)
         count = f"{shown}" if shown == total else f"{shown}/{total}"
