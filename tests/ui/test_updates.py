@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static
 
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.ui.app import DeployerApp
+from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.modals import ConfirmScreen
 from deployer_tui.ui.screens.update_history import UpdateHistoryScreen, UpdateLogScreen
 from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen, UpdateScreen, UpdatesScreen
@@ -212,6 +213,12 @@ async def test_abort_through_the_app(client: DeployerClient, blackhole: str) -> 
         tracker = tracker_for(app)
         run = tracker.get("toolbox-on-hanging")
         await wait_for(pilot, lambda: run.state == "RUNNING" and run.job_id, what="the job to start")
+        # Back on the main screen the update keeps running and the pane says so; u reopens its progress.
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+        await wait_for(pilot, lambda: cell(deployments, "toolbox-on-hanging", "health") == "⟳ UPDATING")
+        await pilot.press("u")
+        assert isinstance(app.screen, UpdateScreen) and app.screen.deployment_id == "toolbox-on-hanging"
         await pilot.press("x")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")  # changed my mind: nothing happens
@@ -225,6 +232,24 @@ async def test_abort_through_the_app(client: DeployerClient, blackhole: str) -> 
         assert "Aborted" in screen_text(pilot)
         await pilot.press("x")  # nothing left to abort
         assert isinstance(app.screen, UpdateScreen)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: cell(deployments, "toolbox-on-hanging", "health") != "⟳ UPDATING")
+
+
+async def test_read_only_refuses_update_but_shows_history(client: DeployerClient) -> None:
+    app = DeployerApp(client=client, read_only=True)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await wait_for(pilot, lambda: app.store.loaded and table(pilot, "deployments").row_count > 0)
+        deployments = table(pilot, "deployments")
+        deployments.focus()
+        assert deployments.select_key("passengers-on-dev")
+        await pilot.press("u")
+        assert isinstance(app.screen, MainScreen)
+        assert not tracker_for(app).runs
+        assert any("Read-only" in str(n.message) for n in app._notifications)
+        await pilot.press("H")
+        assert isinstance(app.screen, UpdateHistoryScreen)
+        await wait_for(pilot, lambda: app.screen.loaded)
 
 
 async def test_history_and_full_log(client: DeployerClient) -> None:
