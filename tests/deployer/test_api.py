@@ -211,7 +211,9 @@ def test_disable_is_deployed_and_healthy(env, deployer, static_infra):
     dep.start_update().wait_for_result()
     settings = dep.get_settings()
     settings.set_enabled(False)
+    settings.get_raw()["notADSSKey"] = {"mine": [1]}
     settings.save()
+    assert dep.get_settings().get_raw()["notADSSKey"] == {"mine": [1]}  # unknown keys round-trip
     assert dep.get_status().get_health() == "OUT_OF_SYNC"
     result = dep.start_update().wait_for_result()
     assert result["nbOKNodes"] == 2
@@ -232,7 +234,11 @@ def test_abort_update(env, deployer, static_infra, black_hole):
     settings.save()
     dep = deployer.create_deployment("slow-on-hanging", "slow", "hanging", "v1")
     future = dep.start_update()
-    assert future.peek_state()["alive"] is True
+    state = future.peek_state()
+    assert state["alive"] is True and state["hasResult"] is False
+    assert state["progress"]["states"][0]["name"] == "Updating API nodes"
+    assert state["progress"]["states"][0]["target"] == 1
+    assert any("Updating deployment slow-on-hanging" in line for line in state["log"]["lines"])
     future.abort()
     state = future.get_state()
     assert state["aborted"] is True and state["hasResult"] is False

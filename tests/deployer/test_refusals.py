@@ -240,3 +240,25 @@ def test_booleans_and_bodies_without_content_type(env):
     http.delete("/api-deployer/deployments/warned-dep", params={"ignorePreDeleteErrors": "True"}).raise_for_status()
     http.delete("/api-deployer/infras/warned").raise_for_status()
     http.delete("/api-deployer/infras/strict").raise_for_status()
+
+
+def test_stages_are_configurable(env):
+    proc, _, http = env
+    admin = client(proc.url())
+    settings = admin.get_general_settings()
+    stages = settings.get_raw()["apiDeployerServerSettings"]["stages"]
+    assert [s["id"] for s in stages] == ["Development", "Test", "Production"]
+    settings.get_raw()["apiDeployerServerSettings"]["stages"] = [*stages, {"id": "Staging", "desc": "Staging"}]
+    settings.get_raw()["someOtherSetting"] = {"kept": True}
+    settings.save()
+    assert [s["id"] for s in admin.get_apideployer().list_stages()][-1] == "Staging"
+    assert admin.get_general_settings().get_raw()["someOtherSetting"] == {"kept": True}
+    # A stage used by an infra cannot go away; nothing changes when refused.
+    settings = admin.get_general_settings()
+    settings.get_raw()["apiDeployerServerSettings"]["stages"] = [{"id": "Staging", "desc": "Staging"}]
+    with pytest.raises(DataikuException, match="used by infras"):
+        settings.save()
+    assert len(admin.get_apideployer().list_stages()) == 4
+    settings.get_raw()["apiDeployerServerSettings"]["stages"] = stages
+    settings.save()
+    assert admin.get_apideployer().list_stages() == stages
