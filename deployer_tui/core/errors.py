@@ -53,7 +53,7 @@ class DeployerError(Exception):
         raw = text.strip()
         message = raw[:500] if raw else _REASONS.get(status, "no message")
         return cls(message, status=status, error_type=f"HTTP {status}", detail=raw or message,
-                   body=None, method=method, path=path)
+                   body=parsed if isinstance(parsed, dict) else None, method=method, path=path)
 
     @property
     def short_type(self) -> str:

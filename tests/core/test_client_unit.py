@@ -233,3 +233,15 @@ async def test_failed_download_leaves_nothing(tmp_path: Path) -> None:
 def test_bad_url_refused() -> None:
     with pytest.raises(ValueError, match="http"):
         DeployerClient("dss.example:11200", KEY)
+
+
+async def test_error_statuses_without_dss_json() -> None:
+    answers = {"/public/api/api-deployer/infras/a": httpx.Response(409, json={"reason": "busy"}),
+               "/public/api/api-deployer/infras/b": httpx.Response(403)}
+    client, _ = make(lambda request: answers[request.url.path])
+    with pytest.raises(DeployerError) as info:
+        await client.get_infra("a")
+    assert info.value.status == 409 and info.value.body == {"reason": "busy"} and "busy" in info.value.detail
+    with pytest.raises(DeployerError) as info:
+        await client.get_infra("b")
+    assert info.value.status == 403 and str(info.value) == "HTTP 403: Forbidden"
