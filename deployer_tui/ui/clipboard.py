@@ -82,7 +82,7 @@ def _pyperclip_copy(text: str) -> None:
 
 @dataclass
 class CopyResult:
-    """What `copy()` did. `methods` lists the paths used ("OSC 52 via tmux", "system clipboard")."""
+    """What `copy()` did. `methods` lists the paths used ("OSC 52 through tmux", "system clipboard")."""
 
     what: str
     size: int
@@ -97,9 +97,11 @@ class CopyResult:
         text = f"Copied {self.what} ({human_size(self.size)}) via {how}"
         if self.native_error:
             text += f"; system clipboard failed: {self.native_error}"
-        if not any(m.startswith("OSC 52") for m in self.methods):
-            return text
-        return text + " (OSC 52 needs terminal support)"
+        if "OSC 52 through tmux" in self.methods:
+            text += " — the terminal must allow OSC 52, and tmux needs `allow-passthrough on`"
+        elif any(m.startswith("OSC 52") for m in self.methods):
+            text += " — works where the terminal allows OSC 52"
+        return text
 
 
 class Clipboard:
@@ -143,7 +145,7 @@ class Clipboard:
             if driver is not None:
                 driver.write(osc52_sequence(text, self.env))
             mux = multiplexer(self.env)
-            result.methods.append(f"OSC 52 via {mux}" if mux else "OSC 52")
+            result.methods.append(f"OSC 52 through {mux}" if mux else "OSC 52")
         if has_local_display(self.env, self.platform) or self._apple_terminal():
             try:
                 self.native(text)

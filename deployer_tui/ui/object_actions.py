@@ -125,6 +125,11 @@ def create_deployment(app: Any) -> None:
     kwargs: dict[str, str] = {}
     if found and found[0] in ("service", "infra"):
         kwargs[f"{found[0]}_id"] = found[1]
+    elif found and found[0] == "deployment":
+        # Another deployment like the highlighted one: same service and infra, the id gets a -N.
+        basic = (app.store.deployments.get(found[1]) or {}).get("deploymentBasicInfo") or {}
+        kwargs = {k: str(basic[src]) for k, src in (("service_id", "publishedServiceId"), ("infra_id", "infraId"))
+                  if basic.get(src)}
     app.push_screen(CreateDeploymentScreen(app.client, **kwargs), _after_change(app))
 
 

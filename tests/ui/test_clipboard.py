@@ -78,9 +78,9 @@ async def test_copy_writes_wrapped_osc52_and_sets_app_clipboard() -> None:
         assert app.clipboard == "http://127.0.0.1:1/public/api/v1/svc"
         assert driver.written == [osc52_sequence(app.clipboard, env)]
         assert natives == []  # no display: no native attempt
-        assert result.methods == ["OSC 52 via tmux"]
+        assert result.methods == ["OSC 52 through tmux"]
         toasts = [n.message for n in app._notifications]
-        assert any("Copied service URL" in t and "OSC 52 via tmux" in t for t in toasts)
+        assert any("Copied service URL" in t and "allow-passthrough" in t for t in toasts)
 
 
 async def test_native_copy_with_display_and_its_failure_is_reported() -> None:

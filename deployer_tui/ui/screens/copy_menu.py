@@ -130,7 +130,11 @@ class CopyMenuScreen(ModalScreen[CopyEntry | None]):
     CopyMenuScreen OptionList { height: auto; max-height: 24; }
     CopyMenuScreen #copy-preview { color: $text-muted; height: auto; margin-top: 1; }
     """
-    BINDINGS = [Binding("escape,q", "close", "Close", id="copy.close")]
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="copy.close"),
+        Binding("j", "down", "Down", show=False, id="copy.down"),
+        Binding("k", "up", "Up", show=False, id="copy.up"),
+    ]
 
     def __init__(self, title: str, entries: list[CopyEntry] | None = None, *, client: Any = None,
                  deployment_id: str | None = None) -> None:
@@ -193,6 +197,12 @@ class CopyMenuScreen(ModalScreen[CopyEntry | None]):
         entry = self.entries[int(event.option.id or 0)]
         copy_text(self.app, entry.text, entry.what)
         self.dismiss(entry)
+
+    def action_down(self) -> None:
+        self.query_one(OptionList).action_cursor_down()
+
+    def action_up(self) -> None:
+        self.query_one(OptionList).action_cursor_up()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -56,6 +56,7 @@ class DeleteScreen(ActionModal[bool]):
         self.stage: str | None = None
         self.must_type = False
         self.loaded = False
+        self.disabled_now = False
 
     def form_title(self) -> str:
         what = f"version {self.object_id} of service {self.service_id}" if self.kind == "version" \
@@ -66,7 +67,7 @@ class DeleteScreen(ActionModal[bool]):
         yield Static("Checking what depends on it…", id="context")
         yield Label(f"Type the deployment id ({self.object_id}) to confirm", classes="field-label",
                     id="type-label")
-        yield Input(placeholder=self.object_id, id="type-id")
+        yield Input(placeholder="type the id here", id="type-id")
         yield Checkbox("Disable it first (required to delete an enabled deployment)", True, id="disable-first")
         yield Checkbox("Ignore pre-delete errors (delete even if the node clean-up fails)", id="ignore-errors")
 
@@ -181,6 +182,7 @@ class DeleteScreen(ActionModal[bool]):
                 settings["enabled"] = False
                 await self.client.save_deployment_settings(self.object_id, settings)
                 self.enabled = False
+                self.disabled_now = True
             ignore = self.query_one("#ignore-errors", Checkbox).value
             await self.client.delete_deployment(self.object_id, ignore_pre_delete_errors=ignore)
         elif self.kind == "service":
@@ -196,4 +198,6 @@ class DeleteScreen(ActionModal[bool]):
             text += "\nIt may have been deleted already: refresh the lists."
         elif self.dependents:
             text += f"\nStill in use by: {', '.join(self.dependents)}"
+        if self.disabled_now:
+            text += f"\n{self.object_id} was disabled before the delete failed: it stays disabled."
         return text

@@ -229,8 +229,10 @@ class TestQueriesScreen(Screen[None]):
             heavy = None  # the light status still lists the endpoints; stored queries come from the server
         self.endpoints = models.deployed_endpoints(light, heavy)
         self.version = models.mapping_summary(models.deployment_basic(light).get("generationsMapping"))
-        self.query_one("#tq-header", Label).update(
-            f"Test queries — deployment {self.deployment_id} ({self.version})")
+        serving = heavy.get("version") if isinstance(heavy, dict) else None
+        # Out of sync: the saved mapping is not what the nodes answer with; say both.
+        shown = self.version if not serving or serving == self.version else f"saved {self.version}, serving {serving}"
+        self.query_one("#tq-header", Label).update(f"Test queries — deployment {self.deployment_id} ({shown})")
         select = self.query_one("#tq-endpoint", Select)
         select.set_options([(f"{e['id']} ({e.get('type', '?')})", str(e["id"])) for e in self.endpoints])
         if not self.endpoints:

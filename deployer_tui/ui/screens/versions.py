@@ -285,7 +285,11 @@ class VersionPickScreen(ModalScreen[str]):
                                    background: $surface; padding: 0 1; }
     VersionPickScreen OptionList { height: auto; max-height: 20; }
     """
-    BINDINGS = [Binding("escape,q", "close", "Close", id="versions.pick.close")]
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="versions.pick.close"),
+        Binding("j", "down", "Down", show=False, id="versions.pick.down"),
+        Binding("k", "up", "Up", show=False, id="versions.pick.up"),
+    ]
 
     def __init__(self, service_id: str, versions: list[str]) -> None:
         super().__init__()
@@ -303,6 +307,12 @@ class VersionPickScreen(ModalScreen[str]):
     @on(OptionList.OptionSelected)
     def _picked(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
+
+    def action_down(self) -> None:
+        self.query_one(OptionList).action_cursor_down()
+
+    def action_up(self) -> None:
+        self.query_one(OptionList).action_cursor_up()
 
     def action_close(self) -> None:
         self.dismiss(None)
