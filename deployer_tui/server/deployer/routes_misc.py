@@ -3,7 +3,6 @@ users and personal API keys (so that non-admin keys exist), and general settings
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any
 
@@ -153,12 +152,7 @@ async def save_general_settings(request: Request) -> Response:
     if used:
         raise bad_request(f"Stage(s) {', '.join(sorted(used))} are used by infras and cannot be removed")
 
-    def save() -> None:
-        with ctx.store.tx() as c:
-            c.execute("INSERT OR REPLACE INTO meta(k, v) VALUES (?, ?)", ("general-settings", json.dumps(body)))
-            c.execute("INSERT OR REPLACE INTO meta(k, v) VALUES (?, ?)", ("stages", json.dumps(stages)))
-
-    await ctx.write(save)
+    await ctx.write(ctx.store.set_metas, {"general-settings": body, "stages": stages})
     return Response(status_code=200)
 
 

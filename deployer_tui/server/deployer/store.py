@@ -110,8 +110,13 @@ class Store:
         return json.loads(row["v"]) if row else default
 
     def set_meta(self, key: str, value: Any) -> None:
+        self.set_metas({key: value})
+
+    def set_metas(self, values: dict[str, Any]) -> None:
+        """Several settings in one transaction."""
         with self.tx() as c:
-            c.execute("INSERT OR REPLACE INTO meta(k, v) VALUES (?, ?)", (key, json.dumps(value)))
+            for key, value in values.items():
+                c.execute("INSERT OR REPLACE INTO meta(k, v) VALUES (?, ?)", (key, json.dumps(value)))
 
     # ---- users and keys -----------------------------------------------------------------------------
     def get_user(self, login: str) -> dict[str, Any] | None:
