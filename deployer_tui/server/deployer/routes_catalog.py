@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import sqlite3
@@ -204,7 +205,7 @@ async def _stage_upload(ctx: Deployer, request: Request) -> Path:
                         raise bad_request(f"Version package larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB")
                     out.write(chunk)
             out.flush()
-            os.fsync(out.fileno())
+            await asyncio.to_thread(os.fsync, out.fileno())  # can take a while for a big package
         if size == 0:
             raise bad_request("No version package was sent (multipart part 'file' is empty)")
     except BaseException:
