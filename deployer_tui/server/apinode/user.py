@@ -207,14 +207,15 @@ def shape(verb: str, reply: dict[str, Any], waited: int, preparation: int, execu
     internal = int(reply.get("us") or 0)
     if verb == "run":
         return {"response": result, "responseIsEmpty": result is None,
-                "timing": {"wait": waited, "execution": execution, "functionInternal": internal},
+                "timing": {"wait": waited, "execution": max(execution - waited, 0), "functionInternal": internal},
                 "apiContext": context}
     if verb in ("predict", "predict-multi"):
         timing = {"preparation": preparation, "wait": waited, "enrich": 0, "preProcessing": 0,
                   "prediction": internal, "postProcessing": max(execution - waited - internal, 0)}
         key = "result" if verb == "predict" else "results"
         return {key: result[0] if verb == "predict" else result, "timing": timing, "apiContext": context}
-    return {"results": result, "timing": {"wait": waited, "execution": execution}, "apiContext": context}
+    return {"results": result, "timing": {"wait": waited, "execution": max(execution - waited, 0)},
+            "apiContext": context}
 
 
 async def ping(request: Request) -> Response:
