@@ -41,7 +41,7 @@ def test_valid_json_parses() -> None:
         ('{\n  "a": tru\n}', 2, 8, "Expecting value"),
         ('{"a": 1} x', 1, 10, "Extra data"),
         ("", 1, 1, "Expecting value"),
-        ('{\n  "a": "unterminated\n}', 2, 21, "Invalid control character"),  # raw newline in a string
+        ('{\n  "a": "unterminated\n}', 2, 21, "missing closing quote"),  # raw newline in a string
         ('{\n  "a": "unterminated', 2, 8, "Unterminated string"),
     ],
 )

@@ -135,7 +135,11 @@ def parse_json_with_position(text: str) -> tuple[Any | None, JsonError | None]:
     try:
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_bad_constant)
     except json.JSONDecodeError as err:
-        return None, JsonError(err.lineno, err.colno, err.msg)
+        message = err.msg
+        if message.startswith("Invalid control character"):
+            # What `json` says about a line break inside quotes, usually a string left open.
+            message = "Line break or control character inside a string (a missing closing quote?)"
+        return None, JsonError(err.lineno, err.colno, message)
     except _DuplicateKey as dup:
         line, column = _line_col(text, _locate_duplicate(text, dup.args[0]))
         return None, JsonError(line, column, f"Duplicate key {json.dumps(dup.args[0])}")

@@ -13,7 +13,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, ScrollableContainer, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
@@ -126,7 +126,8 @@ class ConflictScreen(ModalScreen[str]):
     DEFAULT_CSS = _DIALOG_CSS.format(name="ConflictScreen") + """
     ConflictScreen #conflict-list { height: auto; max-height: 10; border-bottom: solid $primary-background; }
     ConflictScreen #three-way { height: 1fr; }
-    ConflictScreen #three-way > VerticalScroll { width: 1fr; border: round $primary-background; }
+    ConflictScreen #three-way > ScrollableContainer { width: 1fr; border: round $primary-background; }
+    ConflictScreen #three-way Static { width: auto; text-wrap: nowrap; }
     """
     BINDINGS = [
         Binding("escape,e", "choose('edit')", "Keep editing", id="settings_conflict.edit"),
@@ -163,13 +164,13 @@ class ConflictScreen(ModalScreen[str]):
                     ("server", "server now", self.server_now),
                     ("draft", "your draft", self.draft),
                 ):
-                    with VerticalScroll(id=f"pane-{pane_id}") as pane:
+                    with ScrollableContainer(id=f"pane-{pane_id}") as pane:
                         pane.border_title = label
                         yield Static(jsondiff.pretty(mask_secrets(doc)))
             with Horizontal(classes="buttons"):
                 yield Button("Keep editing (e)", id="edit")
-                yield Button("Overwrite theirs (o)", id="overwrite", variant="error")
-                yield Button("My changes on top of theirs (r)", id="rebase", variant="primary",
+                yield Button("Overwrite (o)", id="overwrite", variant="error")
+                yield Button("Mine on top of theirs (r)", id="rebase", variant="primary",
                              disabled=bool(self.conflicts))
 
     def _conflict_text(self) -> Text:

@@ -72,11 +72,11 @@ class SettingsEditorScreen(Screen):
     """
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="settings.save", priority=True),
+        Binding("escape", "leave", "Back", id="settings.leave", priority=True),
         Binding("f2", "helpers", "Helpers", id="settings.helpers"),
         Binding("f4", "external_editor", "$EDITOR", id="settings.external_editor"),
-        Binding("ctrl+r", "reload", "Reload", id="settings.reload"),
-        Binding("f3", "toggle_secrets", "Show keys", id="settings.toggle_secrets"),
-        Binding("escape", "leave", "Back", id="settings.leave", priority=True),
+        Binding("f3", "toggle_secrets", "Show/hide keys", id="settings.toggle_secrets"),
+        Binding("ctrl+r", "reload", "Reload", show=False, id="settings.reload"),
     ]
 
     def __init__(
