@@ -54,7 +54,8 @@ def main(args: argparse.Namespace) -> int:
     if args.apinodes < 0:
         print("deployer-tui serve: --apinodes must be 0 or more", file=sys.stderr)
         return 2
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # Keys live under the data dir (admin key, node keys, the database): a new one is private.
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     new_data_dir = not (data_dir / "deployer.db").exists()
     admin_key = admin_key_for(data_dir, args.serve_api_key)
 

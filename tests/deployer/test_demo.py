@@ -45,6 +45,10 @@ def test_generated_admin_key_is_kept_private(demo):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(key) >= 20
     assert stat.S_IMODE((data / "apinodes" / "node-1.admin-key").stat().st_mode) == 0o600
+    # The database holds node admin keys and users' keys.
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    for name in ("deployer.db", "deployer.db-wal"):
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
 
 
 def test_demo_states(demo):

@@ -59,13 +59,18 @@ def now_ms() -> int:
 class Store:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # The database holds node admin keys and users' API keys: private from the first byte.
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.versions_dir = self.data_dir / "versions"
         self.tmp_dir = self.data_dir / "tmp"
-        self.versions_dir.mkdir(exist_ok=True)
-        self.tmp_dir.mkdir(exist_ok=True)
+        self.versions_dir.mkdir(exist_ok=True, mode=0o700)
+        self.tmp_dir.mkdir(exist_ok=True, mode=0o700)
         self.db_path = self.data_dir / "deployer.db"
         self.is_new = not self.db_path.exists()
+        os.close(os.open(self.db_path, os.O_WRONLY | os.O_CREAT, 0o600))
+        for path in (self.db_path, self.db_path.with_name("deployer.db-wal"), self.db_path.with_name("deployer.db-shm")):
+            if path.exists() and path.stat().st_mode & 0o077:
+                path.chmod(0o600)
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
