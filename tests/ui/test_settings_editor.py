@@ -527,3 +527,18 @@ async def test_api_node_keys_are_hidden_in_the_editor_and_in_the_editor_file(dep
         await wait_for(pilot, lambda: any(m.startswith("Saved") for m in app.messages), "the save")
     saved = await client.get_infra_settings(infra)
     assert saved["stage"] == "Production" and saved["apiNodes"][0]["adminAPIKey"] == secret
+
+
+async def test_unknown_object_shows_the_error_and_refuses_to_save(deployer, client) -> None:
+    app = EditorHarness(deployer.url(), KEY, "deployment", "no-such-deployment")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsEditorScreen)
+                       and app.screen.last_error is not None, "the load error")
+        screen = app.screen
+        assert screen.last_error.status == 404 and screen.loaded is None
+        assert "no-such-deployment" in str(screen.query_one("#settings-error-text").render())
+        assert screen.editor.text_area.read_only, "nothing to edit until it loads"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("not loaded" in m for m in app.messages), "the refusal")
+        await pilot.press("escape")  # nothing to lose: leaves at once
+        await wait_for(pilot, lambda: not isinstance(app.screen, SettingsEditorScreen), "the editor to close")
