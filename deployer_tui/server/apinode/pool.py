@@ -169,9 +169,15 @@ class WorkerPool:
         """Keep `floor` workers, and enough spawning to serve whoever waits."""
         if self.closed:
             return
+        self._prune_waiters()
         wanted = max(self.settings.floor, min(self.settings.ceil, self.busy + len(self.waiters)))
         while self.size < wanted and not self._recent_load_error():
             self._start_spawn()
+
+    def _prune_waiters(self) -> None:
+        """Forget waiters that gave up (timed out or cancelled) so that they are not counted."""
+        if any(w.done() for w in self.waiters):
+            self.waiters = deque(w for w in self.waiters if not w.done())
 
     def _record_load_error(self, exc: WorkerLoadError) -> None:
         self.load_error, self._load_error_at = exc, time.monotonic()
@@ -213,6 +219,7 @@ class WorkerPool:
             raise PoolError(503, f"Endpoint {self.name} was unloaded")
         if self._recent_load_error() and not self.starting and not self.busy:
             raise _as_pool_error(self.load_error)
+        self._prune_waiters()
         if len(self.waiters) >= self.settings.queue + max(self.settings.ceil - self.busy, 0):
             raise PoolError(503, f"Endpoint {self.name} is overloaded: {self.busy} requests running and "
                                  f"{len(self.waiters)} queued (pool ceil {self.settings.ceil}, "
