@@ -12,7 +12,7 @@ import dataikuapi
 import pytest
 from dataikuapi.utils import DataikuException
 
-from tests.deployer.conftest import ADMIN_KEY, client, make_package
+from tests.deployer.conftest import ADMIN_KEY, client, make_package, wait_for
 from tests.servers import serve
 
 
@@ -234,7 +234,8 @@ def test_abort_update(env, deployer, static_infra, black_hole):
     settings.save()
     dep = deployer.create_deployment("slow-on-hanging", "slow", "hanging", "v1")
     future = dep.start_update()
-    state = future.peek_state()
+    state = wait_for(lambda: (lambda st: st if st["log"]["lines"] else None)(future.peek_state()),
+                     what="the update's first log line")
     assert state["alive"] is True and state["hasResult"] is False
     assert state["progress"]["states"][0]["name"] == "Updating API nodes"
     assert state["progress"]["states"][0]["target"] == 1

@@ -180,3 +180,30 @@ def test_node_refusals_reach_the_update_result(env, tmp_path):
         d.delete(disable_first=True)
     visual.delete()
     infra.delete()
+
+
+def test_rolling_full_update_takes_nodes_out_of_the_load_balancer(env):
+    proc, deployer, node_key = env
+    infra = deployer.create_infra("rolling", "Production", "STATIC")
+    settings = infra.get_settings()
+    settings.add_apinode(proc.url("apinode"), node_key)
+    settings.get_raw()["rollingUpdateSettings"] = {"waitLoadBalancerTimeout": True, "loadBalancerTimeoutMS": 1500}
+    settings.save()
+    dep = deployer.create_deployment("svc-rolling", "svc", "rolling", "v2")
+    auth = (ADMIN_KEY, "")
+    start = httpx.post(f"{proc.url()}/public/api/api-deployer/deployments/svc-rolling/actions/update",
+                       auth=auth, json={"updateMode": "FULL"}, timeout=30).json()
+    # While the node is switched it reports not alive, so a load balancer stops sending it queries.
+    wait_for(lambda: httpx.get(f"{proc.url('apinode')}/isAlive", timeout=5).status_code == 503,
+             what="the node to be set not alive")
+    future = dataikuapi.dss.future.DSSFuture(client(proc.url()), start["jobId"], start)
+    assert future.wait_for_result()["nbOKNodes"] == 1
+    assert httpx.get(f"{proc.url('apinode')}/isAlive", timeout=5).status_code == 200
+    logs = dep.get_update().logs
+    assert any("set not alive; waiting 1500 ms" in line for line in logs)
+    assert any(line.endswith("set alive") for line in logs)
+    # LIGHT mode (the client's default) does not roll.
+    dep.start_update().wait_for_result()
+    assert not any("not alive" in line for line in dep.get_update().logs)
+    dep.delete(disable_first=True)
+    infra.delete()

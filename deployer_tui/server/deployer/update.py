@@ -9,6 +9,11 @@ For every API node of the infra, in parallel:
 5. enabled: ``setMapping`` with the saved mapping (plus explicit ``entries``); disabled: ``disable``;
 6. verify with ``GET /admin/api/services`` that the node serves what was asked.
 
+Rolling: in FULL mode, when the effective ``rollingUpdateSettings.waitLoadBalancerTimeout`` is on
+(the deployment's when it overrides them, else the infra's), steps 1-3 still run on every node at
+once, then steps 4-6 run one node at a time between ``set-not-alive`` + a wait of
+``loadBalancerTimeoutMS`` and ``set-alive``.
+
 Each step writes a line to the future's log and to the persisted update record. The result
 is ``{nbOKNodes, nbNOKNodes}`` plus InfoMessages. Record status: SUCCESS when every node is
 OK, WARNING when some are, FAILED when none is, ABORTED when the future is aborted.
@@ -116,12 +121,28 @@ class UpdateJob:
         nodes = [n for n in self.infra.get("apiNodes") or [] if isinstance(n, dict)]
         if not nodes:
             raise JobFailed(f"Infra {self.infra['id']!r} has no API nodes: add one to its settings (apiNodes)")
+        job.set_progress("Updating API nodes", 0, len(nodes))
         versions = ", ".join(f"{e['generation']} ({e['proba']:g})" for e in self.entries)
         what = f"activate {versions}" if self.enabled else "disable the service"
         await self._log(job, INFO, f"Updating deployment {self.dep['id']} ({self.mode} mode) on infra "
                                    f"{self.infra['id']}: {what} as service {self.service} on {len(nodes)} API node(s)")
-        job.set_progress("Updating API nodes", 0, len(nodes))
-        outcomes = await asyncio.gather(*(self._node(job, n, len(nodes)) for n in nodes))
+        rolling = self._rolling_timeout_ms()
+        if rolling is None:
+            outcomes = await asyncio.gather(*(self._node(job, n, len(nodes), (self._prepare, self._deploy))
+                                              for n in nodes))
+        else:
+            # Rolling (FULL mode with waitLoadBalancerTimeout): prepare everywhere at once, then take
+            # the nodes out of the load balancer one at a time to switch them.
+            await self._log(job, INFO, f"Rolling update: one node at a time, {rolling} ms for the load balancer")
+            prepared = await asyncio.gather(*(self._node(job, n, len(nodes), (self._prepare,), count=False)
+                                              for n in nodes))
+            outcomes = []
+            for node, (url, err) in zip(nodes, prepared, strict=True):
+                if err is None:
+                    outcomes.append(await self._node(job, node, len(nodes), (self._rolling_deploy,)))
+                else:
+                    outcomes.append((url, err))
+                    self._count(job, len(nodes))
         ok = [url for url, err in outcomes if err is None]
         failed = [(url, err) for url, err in outcomes if err is not None]
         messages = [{"severity": "ERROR", "code": "ERR_APIDEPLOYER_NODE_UPDATE_FAILED",
@@ -142,68 +163,114 @@ class UpdateJob:
         self.finished = True
         return result
 
-    async def _node(self, job: Job, node: dict[str, Any], total: int) -> tuple[str, str | None]:
+    def _rolling_timeout_ms(self) -> int | None:
+        if self.mode != "FULL" or not self.enabled:
+            return None
+        source = self.dep if (self.dep.get("overrideSettings") or {}).get("rollingUpdateSettings") else self.infra
+        rolling = source.get("rollingUpdateSettings") or {}
+        if not rolling.get("waitLoadBalancerTimeout"):
+            return None
+        timeout = rolling.get("loadBalancerTimeoutMS", 10000)
+        return timeout if isinstance(timeout, int) and not isinstance(timeout, bool) and timeout >= 0 else 10000
+
+    def _count(self, job: Job, total: int) -> None:
+        self.done_nodes += 1
+        job.set_progress("Updating API nodes", self.done_nodes, total)
+
+    async def _node(self, job: Job, node: dict[str, Any], total: int, phases: tuple, count: bool = True
+                    ) -> tuple[str, str | None]:
+        """Run `phases` on one node; the outcome is (url, None) or (url, what failed and why)."""
         url = str(node.get("url", "")).rstrip("/")
         admin = NodeAdmin(self.http, url, node.get("adminAPIKey") or "")
-        step = "connecting"
+        step = ["connecting"]
         try:
-            if self.enabled:
-                step = "creating the service"
-                await admin.create_service(self.service)
-                await self._log(job, INFO, f"[{url}] service {self.service} is on the node")
-                step = "listing generations"
-                present = set(await admin.generations(self.service))
-                for entry in self.entries:
-                    gen = entry["generation"]
-                    if gen in present:
-                        await self._log(job, INFO, f"[{url}] version {gen} is already on the node")
-                        continue
-                    step = f"importing version {gen}"
-                    path = self.store.version_path(self.dep["publishedServiceId"], gen)
-                    if not path.is_file():
-                        raise JobFailed(f"the package of version {gen} is missing from the deployer")
-                    try:
-                        await admin.import_stream(self.service, path)
-                    except NodeError:
-                        # Another update (same service on this node) may have imported it meanwhile.
-                        if gen not in await admin.generations(self.service):
-                            raise
-                        await self._log(job, INFO, f"[{url}] version {gen} was imported meanwhile")
-                        continue
-                    await self._log(job, INFO, f"[{url}] imported version {gen}")
-                for entry in self.entries:
-                    step = f"preloading version {entry['generation']}"
-                    await admin.preload(self.service, entry["generation"])
-                await self._log(job, INFO, f"[{url}] preloaded {', '.join(e['generation'] for e in self.entries)}")
-                await self._tuning(job, admin, url)
-                step = "activating the mapping"
-                await admin.set_mapping(self.service, model.node_mapping(self.dep["generationsMapping"]))
-                await self._log(job, INFO, f"[{url}] activated the mapping")
-            else:
-                step = "listing services"
-                listed = {s.get("serviceId") for s in await admin.list_services()}
-                if self.service in listed:
-                    step = "disabling the service"
-                    await admin.disable(self.service)
-                    await self._log(job, INFO, f"[{url}] disabled the service")
-                else:
-                    await self._log(job, INFO, f"[{url}] the service is not on the node: nothing to disable")
-            step = "verifying"
-            summaries = {s.get("serviceId"): s for s in await admin.list_services()}
-            summary = summaries.get(self.service)
-            if not node_serves(summary, self.enabled, self.entries):
-                raise JobFailed(f"verification failed: {describe_summary(summary)}")
-            await self._log(job, SUCCESS, f"[{url}] node is up to date")
+            for phase in phases:
+                await phase(job, admin, url, step)
             return url, None
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            reason = f"{step}: {describe_exc(exc)}"
+            reason = f"{step[0]}: {describe_exc(exc)}"
             await self._log(job, ERROR, f"[{url}] failed while {reason}")
             return url, reason
         finally:
-            self.done_nodes += 1
-            job.set_progress("Updating API nodes", self.done_nodes, total)
+            if count:
+                self._count(job, total)
+
+    async def _prepare(self, job: Job, admin: NodeAdmin, url: str, step: list[str]) -> None:
+        """The service exists on the node with every version of the mapping imported and preloaded."""
+        if not self.enabled:
+            return
+        step[0] = "creating the service"
+        await admin.create_service(self.service)
+        await self._log(job, INFO, f"[{url}] service {self.service} is on the node")
+        step[0] = "listing generations"
+        present = set(await admin.generations(self.service))
+        for entry in self.entries:
+            gen = entry["generation"]
+            if gen in present:
+                await self._log(job, INFO, f"[{url}] version {gen} is already on the node")
+                continue
+            step[0] = f"importing version {gen}"
+            path = self.store.version_path(self.dep["publishedServiceId"], gen)
+            if not path.is_file():
+                raise JobFailed(f"the package of version {gen} is missing from the deployer")
+            try:
+                await admin.import_stream(self.service, path)
+            except NodeError:
+                # Another update (same service on this node) may have imported it meanwhile.
+                if gen not in await admin.generations(self.service):
+                    raise
+                await self._log(job, INFO, f"[{url}] version {gen} was imported meanwhile")
+                continue
+            await self._log(job, INFO, f"[{url}] imported version {gen}")
+        for entry in self.entries:
+            step[0] = f"preloading version {entry['generation']}"
+            await admin.preload(self.service, entry["generation"])
+        await self._log(job, INFO, f"[{url}] preloaded {', '.join(e['generation'] for e in self.entries)}")
+
+    async def _deploy(self, job: Job, admin: NodeAdmin, url: str, step: list[str]) -> None:
+        """Switch the node to the mapping (or disable the service), then check what it serves."""
+        if self.enabled:
+            step[0] = "applying endpoint settings"
+            await self._tuning(job, admin, url)
+            step[0] = "activating the mapping"
+            await admin.set_mapping(self.service, model.node_mapping(self.dep["generationsMapping"]))
+            await self._log(job, INFO, f"[{url}] activated the mapping")
+        else:
+            step[0] = "listing services"
+            listed = {s.get("serviceId") for s in await admin.list_services()}
+            if self.service in listed:
+                step[0] = "disabling the service"
+                await admin.disable(self.service)
+                await self._log(job, INFO, f"[{url}] disabled the service")
+            else:
+                await self._log(job, INFO, f"[{url}] the service is not on the node: nothing to disable")
+        step[0] = "verifying"
+        summaries = {s.get("serviceId"): s for s in await admin.list_services()}
+        summary = summaries.get(self.service)
+        if not node_serves(summary, self.enabled, self.entries):
+            raise JobFailed(f"verification failed: {describe_summary(summary)}")
+        await self._log(job, SUCCESS, f"[{url}] node is up to date")
+
+    async def _rolling_deploy(self, job: Job, admin: NodeAdmin, url: str, step: list[str]) -> None:
+        wait_ms = self._rolling_timeout_ms() or 0
+        step[0] = "taking the node out of the load balancer"
+        await admin.set_alive(False)
+        await self._log(job, INFO, f"[{url}] set not alive; waiting {wait_ms} ms for the load balancer")
+        try:
+            await asyncio.sleep(wait_ms / 1000)
+            await self._deploy(job, admin, url, step)
+        finally:
+            # Back into the load balancer even when the switch failed: it still serves something.
+            await asyncio.shield(self._set_alive_again(job, admin, url))
+
+    async def _set_alive_again(self, job: Job, admin: NodeAdmin, url: str) -> None:
+        try:
+            await admin.set_alive(True)
+            await self._log(job, INFO, f"[{url}] set alive")
+        except Exception as exc:
+            await self._log(job, ERROR, f"[{url}] could not be set alive again: {describe_exc(exc)}")
 
     async def _tuning(self, job: Job, admin: NodeAdmin, url: str) -> None:
         if self.mode == "FULL":
