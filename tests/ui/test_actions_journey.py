@@ -31,7 +31,9 @@ from deployer_tui.ui.screens.delete_confirm import DeleteScreen
 from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.openapi import GovernanceScreen, OpenAPIScreen
 from deployer_tui.ui.screens.test_queries import ResponseDetailScreen, TestQueriesScreen
+from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen
 from deployer_tui.ui.screens.versions import DownloadVersionScreen, ImportVersionScreen
+from deployer_tui.ui.updates import tracker_for
 from tests import servers
 from tests.ui.conftest import needs_server
 from tests.ui.helpers import table, wait_for
@@ -201,12 +203,22 @@ async def test_whole_journey_by_keys(world, tmp_path):
         assert created.get("authorizationsToQueryThroughDeployer") == [
             {"group": "data_team", "queryThroughDeployer": True}]
 
-        # 5. update (the update screen is another action; here through the client)
-        result = await run_update(client, "jr-svc-on-jr-dev")
-        assert result["nbOKNodes"] == 1
+        # 5. update: u, confirm, follow it to the end
+        await wait_for(pilot, lambda: "jr-svc-on-jr-dev" in app.store.deployments, what="deployment listed")
+        await select_row(pilot, "deployments", "jr-svc-on-jr-dev")
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, UpdateConfirmScreen) and app.screen.rows is not None,
+                       what="update confirmation")
+        await pilot.press("y")
+        tracker = tracker_for(app)
+        await wait_for(pilot, lambda: "jr-svc-on-jr-dev" in tracker.runs
+                       and not tracker.runs["jr-svc-on-jr-dev"].running, timeout=30, what="update done")
+        run = tracker.runs["jr-svc-on-jr-dev"]
+        assert run.error is None and run.result["nbOKNodes"] == 1, run.summary()
+        await pilot.press("escape")
+        await back_to_main(pilot)
 
         # 6. run the stored test queries: T on the deployment, r
-        await wait_for(pilot, lambda: "jr-svc-on-jr-dev" in app.store.deployments, what="deployment listed")
         await select_row(pilot, "deployments", "jr-svc-on-jr-dev")
         await pilot.press("T")
         screen = await on_screen(pilot, TestQueriesScreen)

@@ -1,0 +1,152 @@
+"""What the real deployer cannot show on demand: progress mid-transfer, a deploy-anywhere infra, a lost
+connection during a form. A scripted stand-in client controls when each call returns."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from textual.app import App, ComposeResult
+from textual.widgets import Button, Input, Label, ProgressBar, Select
+
+from deployer_tui.core.errors import ConnectionLost
+from deployer_tui.core.package import build_package
+from deployer_tui.ui.screens.create_forms import CreateDeploymentScreen, CreateInfraScreen
+from deployer_tui.ui.screens.versions import DownloadVersionScreen, ImportVersionScreen
+from tests.ui.helpers import wait_for
+
+
+class Scripted:
+    """Calls block on `gate` so a test can look at the screen half-way."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.calls: list[tuple] = []
+
+    async def get_service(self, service_id):
+        return {"packages": []}
+
+    async def import_version(self, service_id, path, progress=None):
+        self.calls.append(("import", service_id, str(path)))
+        progress(0, 1000)
+        progress(400, 1000)
+        await self.gate.wait()
+        progress(1000, 1000)
+
+    async def download_version(self, service_id, version_id, path, progress=None):
+        self.calls.append(("download", service_id, version_id))
+        progress(0, 0)  # no Content-Length: indeterminate
+        progress(300, 0)
+        await self.gate.wait()
+        path.write_bytes(b"zip")
+
+    async def list_services(self):
+        return [{"serviceBasicInfo": {"id": "svc"},
+                 "packages": [{"id": "v1", "endpoints": [{"id": "a", "type": "PY_FUNCTION"},
+                                                          {"id": "b", "type": "SQL_QUERY"}]}]}]
+
+    async def list_infras(self):
+        return [{"infraBasicInfo": {"id": "sm", "stage": "Production", "type": "SAGEMAKER"}}]
+
+    async def list_deployments(self):
+        return []
+
+    async def create_deployment(self, *args, **kwargs):
+        self.calls.append(("create_deployment", args, kwargs))
+        return {}
+
+    async def list_stages(self):
+        raise ConnectionLost("127.0.0.1:1", "connection refused")
+
+
+class Harness(App):
+    def compose(self) -> ComposeResult:
+        yield Label("harness")
+
+
+async def test_upload_shows_progress_then_closes(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "tag.json").write_text(json.dumps({"generationId": "v9", "createdOn": 1}))
+    (src / "config.json").write_text(json.dumps({"endpoints": [{"id": "f", "type": "PY_FUNCTION"}]}))
+    (src / "endpoint-f").mkdir()
+    (src / "endpoint-f" / "code.py").write_text("def f():\n    return 1\n")
+    zip_path, _ = build_package(src, tmp_path / "p.zip")
+    client = Scripted()
+    app = Harness()
+    async with app.run_test() as pilot:
+        results: list = []
+        app.push_screen(ImportVersionScreen(client, "svc", path=str(zip_path)), results.append)
+        await wait_for(pilot, lambda: isinstance(app.screen, ImportVersionScreen)
+                       and app.screen.package is not None, what="package read")
+        await wait_for(pilot, lambda: not app.screen.query_one("#submit", Button).disabled, what="upload enabled")
+        app.screen.query_one("#submit", Button).press()
+        await wait_for(pilot, lambda: client.calls, what="upload started")
+        bar = app.screen.query_one("#progress", ProgressBar)
+        await wait_for(pilot, lambda: bar.display and bar.progress == 400 and bar.total == 1000, what="40%")
+        assert app.screen.query_one("#submit", Button).disabled  # no second upload meanwhile
+        client.gate.set()
+        await wait_for(pilot, lambda: results == ["v9"], what="dismissed with the version id")
+
+
+async def test_download_with_unknown_size_is_indeterminate(tmp_path):
+    client = Scripted()
+    app = Harness()
+    async with app.run_test() as pilot:
+        target = tmp_path / "v1.zip"
+        results: list = []
+        app.push_screen(DownloadVersionScreen(client, "svc", "v1", path=str(target)), results.append)
+        await wait_for(pilot, lambda: isinstance(app.screen, DownloadVersionScreen) and app.screen.is_mounted,
+                       what="form")
+        await pilot.pause()
+        app.screen.query_one("#submit", Button).press()
+        await wait_for(pilot, lambda: client.calls, what="download started")
+        bar = app.screen.query_one("#progress", ProgressBar)
+        await wait_for(pilot, lambda: bar.display and bar.total is None and bar.progress == 300, what="bytes")
+        client.gate.set()
+        await wait_for(pilot, lambda: results == [target], what="dismissed with the path")
+        assert target.read_bytes() == b"zip"
+
+
+async def test_deploy_anywhere_infra_needs_an_endpoint():
+    client = Scripted()
+    app = Harness()
+    async with app.run_test() as pilot:
+        app.push_screen(CreateDeploymentScreen(client))
+        await wait_for(pilot, lambda: isinstance(app.screen, CreateDeploymentScreen) and app.screen._loaded,
+                       what="form data")
+        form = app.screen
+        await pilot.pause()
+        # one service and one infra: both picked; SAGEMAKER serves one endpoint, so the picker shows
+        assert form.query_one("#service", Select).value == "svc"
+        assert form.query_one("#infra", Select).value == "sm"
+        endpoint = form.query_one("#endpoint", Select)
+        assert endpoint.display and endpoint.is_blank()
+        assert "Production" in str(form.query_one("#form-note").render())
+        form.query_one("#submit", Button).press()
+        await wait_for(pilot, lambda: "pick the endpoint" in form.error_shown, what="endpoint required")
+        assert client.calls == []
+        endpoint.value = "b"
+        form.query_one("#groups", Input).value = "ops"
+        await pilot.pause()
+        await wait_for(pilot, lambda: not form.query_one("#submit", Button).has_class("-active"), what="button")
+        form.query_one("#submit", Button).press()
+        await wait_for(pilot, lambda: client.calls, what="create sent")
+        _, args, kwargs = client.calls[0]
+        assert args == ("svc-on-sm", "svc", "sm", "v1")
+        assert kwargs["endpoint_id"] == "b"
+        assert kwargs["authorizations"] == [{"group": "ops", "queryThroughDeployer": True}]
+
+
+async def test_lost_connection_in_a_form_is_said_and_nothing_is_lost():
+    app = Harness()
+    async with app.run_test() as pilot:
+        app.push_screen(CreateInfraScreen(Scripted()))
+        await wait_for(pilot, lambda: isinstance(app.screen, CreateInfraScreen) and app.screen.query("#form-error")
+                       and "Could not read the stages" in app.screen.error_shown, what="stages error")
+        form = app.screen
+        assert "connection refused" in form.error_shown
+        form.query_one("#infra-id", Input).value = "kept"
+        form.query_one("#submit", Button).press()
+        await wait_for(pilot, lambda: "Pick a stage" in form.error_shown, what="stage required")
+        assert form.query_one("#infra-id", Input).value == "kept"
