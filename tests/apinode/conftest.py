@@ -32,6 +32,7 @@ FUNCTIONS = {
                     'def slow_version(marker, seconds=1.0):\n    pathlib.Path(marker).write_text("started")\n'
                     '    time.sleep(seconds)\n    return VERSION\n',
     "unserialisable": 'def unserialisable():\n    return {{"when": object()}}\n',
+    "read_folder": 'def read_folder():\n    import pathlib\n    return pathlib.Path(folders[0], "greeting.txt").read_text()\n',
     "custom_status": 'from dataiku.apinode.utils import DkuCustomApiException\n\n'
                      'def custom_status():\n    raise DkuCustomApiException("no such customer", 404)\n',
 }
@@ -78,6 +79,10 @@ def write_package(folder: Path, version: str, *, public: bool = False, extra_end
         (folder / f"endpoint-{name}").mkdir()
         (folder / f"endpoint-{name}" / "code.py").write_text(FUNCTIONS[name].format(version=version))
         endpoints.append({"id": name, "type": "PY_FUNCTION", "userFunctionName": name})
+        if name == "read_folder":  # a bundled managed folder, passed to the code in the global `folders`
+            (folder / "managed_folders" / "PROJ.notes").mkdir(parents=True)
+            (folder / "managed_folders" / "PROJ.notes" / "greeting.txt").write_text(f"bundled with {version}")
+            endpoints[-1]["managedFolderRefs"] = ["managed_folders/PROJ.notes"]
     if only_functions:
         return _finish(folder, version, public, endpoints + (extra_endpoints or []))
     for ep_id, code, model_type in (("classify", PREDICTOR, "CLASSIFICATION"), ("double", REGRESSOR, "REGRESSION")):

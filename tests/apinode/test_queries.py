@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import dataikuapi
 import pytest
 
@@ -182,3 +185,18 @@ def test_prometheus_metrics(url: str, client: dataikuapi.APINodeClient) -> None:
 def test_code_env_routes_say_they_are_not_managed(admin: dataikuapi.APINodeAdminClient) -> None:
     with pytest.raises(dataikuapi.utils.DataikuException, match="not managed by the local API node"):
         admin.import_code_env_in_cache("/somewhere", "python")
+
+
+def test_function_reads_its_bundled_managed_folder(client: dataikuapi.APINodeClient) -> None:
+    assert client.run_function("read_folder")["response"] == "bundled with v1"
+
+
+def test_endpoint_prints_go_to_the_service_log_not_the_node_output(node, client) -> None:
+    client.run_function("hello", name="printer")
+    data_dir = Path(node.popen.args[node.popen.args.index("--data-dir") + 1])
+    log = data_dir / "logs" / "shop.log"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "hello called for printer" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.02)
+    assert "hello called for printer" in log.read_text()
+    assert not any("hello called for" in line for line in node.output)

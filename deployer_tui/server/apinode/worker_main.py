@@ -56,6 +56,8 @@ def main() -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(2, 1)
+    # sys.stdout was opened on a pipe (block-buffered); endpoint prints should reach the log as they happen.
+    sys.stdout.reconfigure(line_buffering=True)
 
     spec = read_frame(proto_in)
     if spec is None:

@@ -39,6 +39,10 @@ def rotate_log(path: Path) -> None:
             os.replace(path, path.with_name(path.name + ".1"))
 
 
+# Workers behave the same whatever the node was started with: buffering is set by worker_main itself.
+WORKER_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
 class WorkerDied(Exception):
     """The worker process ended (crashed, was killed, or closed its pipe) while we waited for it."""
 
@@ -64,7 +68,7 @@ class Worker:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-c", BOOT,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
-                cwd=str(cwd), start_new_session=True,
+                cwd=str(cwd), start_new_session=True, env=WORKER_ENV,
             )
         worker = cls(proc)
         try:
