@@ -60,7 +60,10 @@ def edit_text(app: App, text: str, *, suffix: str = ".json", label: str = "setti
             return EditorResult(None, f"The editor exited with status {code}: the draft is unchanged")
         with open(path, encoding="utf-8") as handle:
             result = handle.read()
-        return EditorResult(result, "No change in the editor" if result == text else "Draft updated from the editor")
+        if result == text:
+            # A GUI editor that returns at once (e.g. `code` without `--wait`) looks exactly like this.
+            return EditorResult(result, f"No change in the editor ({command[0]} may need a --wait flag)")
+        return EditorResult(result, "Draft updated from the editor")
     except (OSError, UnicodeDecodeError) as err:
         return EditorResult(None, f"Editor round trip failed ({err}): the draft is unchanged")
     finally:

@@ -542,3 +542,17 @@ async def test_unknown_object_shows_the_error_and_refuses_to_save(deployer, clie
         await wait_for(pilot, lambda: any("not loaded" in m for m in app.messages), "the refusal")
         await pilot.press("escape")  # nothing to lose: leaves at once
         await wait_for(pilot, lambda: not isinstance(app.screen, SettingsEditorScreen), "the editor to close")
+
+
+async def test_editor_that_changes_nothing_says_so(deployer, client, tmp_path, monkeypatch) -> None:
+    script = tmp_path / "noop_editor.py"
+    script.write_text("pass\n")
+    monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        before = editor.text
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: any("No change in the editor" in m for m in app.messages), "the notice")
+        assert editor.text == before and not app.screen.dirty
