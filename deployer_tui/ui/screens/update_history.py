@@ -22,6 +22,7 @@ from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.formatting import Presentation
 from deployer_tui.ui.screens.update_screen import STATE_STYLES, duration
 from deployer_tui.ui.updates import UpdateFinished, UpdateTracker
+from deployer_tui.ui.widgets.header_bar import HeaderBar
 from deployer_tui.ui.widgets.log_view import LogView
 
 COLUMNS = (("start", "Start"), ("end", "End"), ("duration", "Duration"), ("requester", "Requester"),
@@ -70,6 +71,7 @@ class UpdateHistoryScreen(Screen):
         return self._presentation or getattr(self.app, "presentation", None) or Presentation()
 
     def compose(self) -> ComposeResult:
+        yield HeaderBar(crumb=f"update history {self.deployment_id}")
         yield Static(Text.assemble(("Update history of ", "dim"), (self.deployment_id, "bold"),
                                    ("   enter: full log", "dim")), id="history-title")
         table: DataTable = DataTable(cursor_type="row", zebra_stripes=True)
@@ -198,6 +200,7 @@ class UpdateLogScreen(Screen):
         return self._presentation or getattr(self.app, "presentation", None) or Presentation()
 
     def compose(self) -> ComposeResult:
+        yield HeaderBar(crumb=f"update log {self.deployment_id}")
         yield Static(Text.assemble(("Update of ", "dim"), (self.deployment_id, "bold"), ("  loading…", "dim")),
                      id="update-log-title")
         yield LogView(name=f"update-{self.deployment_id}-{self.start_timestamp}", id="update-log")

@@ -27,6 +27,7 @@ from deployer_tui.core import models
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.formatting import Presentation
 from deployer_tui.ui.updates import UpdateFinished, UpdateProgressed, UpdateRun, UpdateTracker, tracker_for
+from deployer_tui.ui.widgets.header_bar import HeaderBar
 from deployer_tui.ui.widgets.log_view import LogView
 
 STATE_STYLES = {
@@ -210,8 +211,14 @@ def confirm_abort(screen: Screen, tracker: UpdateTracker, deployment_id: str) ->
 def progress_text(run: UpdateRun) -> Text:
     """The future's progress states, one per line, with a bar when the target is known."""
     text = Text()
+    if not run.running:
+        # The last progress seen may predate the end by a poll: the result is the final word.
+        if isinstance(run.result, dict) and "nbOKNodes" in run.result:
+            text.append(f"Done: {run.result.get('nbOKNodes')} API node(s) OK, "
+                        f"{run.result.get('nbNOKNodes', 0)} failed", style="dim")
+        return text
     if not run.progress:
-        text.append("no progress reported yet" if run.running else "", style="dim")
+        text.append("no progress reported yet", style="dim")
         return text
     for state in run.progress:
         name = str(state.get("name") or "working")
@@ -287,6 +294,7 @@ class UpdateScreen(Screen):
         return self.tracker.get(self.deployment_id)
 
     def compose(self) -> ComposeResult:
+        yield HeaderBar(crumb=f"update {self.deployment_id}")
         yield Static("", id="update-head")
         yield Static("", id="update-progress")
         yield Static("", id="update-nodes")
@@ -415,6 +423,7 @@ class UpdatesScreen(Screen):
         return self._tracker or tracker_for(self.app)
 
     def compose(self) -> ComposeResult:
+        yield HeaderBar(crumb="updates")
         yield Static(Text.assemble(("Updates of this session", "bold"),
                                    ("   enter: progress and log · x: abort", "dim")), id="updates-title")
         table: DataTable = DataTable(cursor_type="row")
