@@ -101,6 +101,7 @@ async def shoot(out: Path) -> None:
                 await pilot.press("escape")
 
                 await shoot_actions(pilot, out)
+                await shoot_updates(pilot, out)
         finally:
             await client.aclose()
             await local.stop()
@@ -137,6 +138,28 @@ async def shoot_actions(pilot, out: Path) -> None:
     await pilot.press("escape")
 
 
+async def shoot_updates(pilot, out: Path) -> None:
+    """Updating the out-of-sync deployment: the confirmation, the finished progress view, the history."""
+    from deployer_tui.ui.screens.update_history import UpdateHistoryScreen
+    from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen, UpdateScreen
+
+    app = pilot.app
+    table = app.screen.query_one("#deployments")
+    table.focus()
+    table.select_key("toolbox-on-dev")
+    await pilot.press("u")
+    await until(pilot, lambda: isinstance(app.screen, UpdateConfirmScreen) and app.screen.rows is not None)
+    await save(pilot, out, "update_confirm.svg")
+    await pilot.press("y")
+    await until(pilot, lambda: isinstance(app.screen, UpdateScreen) and app.screen.run is not None
+                and not app.screen.run.running and app.screen.log_view.pending == 0)
+    await save(pilot, out, "update.svg")
+    await pilot.press("h")
+    await until(pilot, lambda: isinstance(app.screen, UpdateHistoryScreen) and app.screen.loaded)
+    await save(pilot, out, "update_history.svg")
+    await pilot.press("escape", "escape")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "screenshots"))
@@ -145,7 +168,8 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     asyncio.run(shoot(out))
     for name in ("main", "deployment", "service", "infra", "help", "palette",
-                 "create_deployment", "test_queries", "copy_menu", "openapi"):
+                 "create_deployment", "test_queries", "copy_menu", "openapi",
+                 "update_confirm", "update", "update_history"):
         print(out / f"{name}.svg")
     return 0
 
