@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import signal
+import time
+from pathlib import Path
 
 import dataikuapi
 import pytest
 
 from tests.apinode.conftest import ADMIN_KEY, QUERY_KEY, deploy, http, node_dir
 from tests.servers import apinode
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie has exited; only its parent's wait is missing
+
 
 MULTI = {"mode": "MULTI_GENERATION", "strategy": "HASH_BASED",
          "entries": [{"generation": "m1", "proba": 0.25}, {"generation": "m2", "proba": 0.75}]}
@@ -27,7 +45,14 @@ def test_restarted_node_keeps_its_mappings(tmp_path, packages: dict, how: signal
         extra = admin.auth().add_key(label="kept")
         before = {s["serviceId"]: s for s in admin.list_services()}
     finally:
+        workers = children(first.popen.pid)
         first.stop(how)
+    assert workers, "the node had no worker processes to check"
+    # Even a node killed with SIGKILL leaves no worker behind (they die with their parent).
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in workers if alive(pid)]
     second = apinode(data_dir, ADMIN_KEY)
     try:
         url = second.url("apinode")
