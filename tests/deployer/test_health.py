@@ -187,7 +187,7 @@ def test_rolling_full_update_takes_nodes_out_of_the_load_balancer(env):
     infra = deployer.create_infra("rolling", "Production", "STATIC")
     settings = infra.get_settings()
     settings.add_apinode(proc.url("apinode"), node_key)
-    settings.get_raw()["rollingUpdateSettings"] = {"waitLoadBalancerTimeout": True, "loadBalancerTimeoutMS": 1500}
+    settings.get_raw()["rollingUpdateSettings"] = {"waitLoadBalancerTimeout": True, "loadBalancerTimeoutMS": 2500}
     settings.save()
     dep = deployer.create_deployment("svc-rolling", "svc", "rolling", "v2")
     auth = (ADMIN_KEY, "")
@@ -200,7 +200,7 @@ def test_rolling_full_update_takes_nodes_out_of_the_load_balancer(env):
     assert future.wait_for_result()["nbOKNodes"] == 1
     assert httpx.get(f"{proc.url('apinode')}/isAlive", timeout=5).status_code == 200
     logs = dep.get_update().logs
-    assert any("set not alive; waiting 1500 ms" in line for line in logs)
+    assert any("set not alive; waiting 2500 ms" in line for line in logs)
     assert any(line.endswith("set alive") for line in logs)
     # LIGHT mode (the client's default) does not roll.
     dep.start_update().wait_for_result()
