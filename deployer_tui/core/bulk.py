@@ -10,7 +10,6 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.models import deployment_id, is_enabled
 
@@ -31,7 +30,8 @@ async def iter_heavy_statuses(
     for dep_id in ids:
         todo.put_nowait(dep_id)
     done: asyncio.Queue[tuple[str, dict | DeployerError]] = asyncio.Queue()
-    with_lanes = isinstance(client, DeployerClient)
+    # Checked by attribute, not isinstance: importing the client (httpx) here would slow the UI's start.
+    with_lanes = getattr(client, "supports_lanes", False) is True
 
     async def worker(lane: int) -> None:
         while not todo.empty():

@@ -87,6 +87,8 @@ def _local_file_error(exc: OSError, path: Path) -> DeployerError:
 class DeployerClient:
     """Async client of one API Deployer. Use as `async with DeployerClient(url, key) as client:`."""
 
+    supports_lanes = True  # get_deployment_status(..., lane=i): see _lane()
+
     def __init__(
         self,
         url: str,

@@ -91,3 +91,14 @@ async def test_light_then_heavy_skips_disabled() -> None:
     assert [dep_id async for dep_id, _ in heavies] == ["on"]
     _, heavies = await deployment_statuses(client, skip_disabled=False)
     assert sorted([dep_id async for dep_id, _ in heavies]) == ["off", "on"]
+
+
+def test_importing_bulk_does_not_import_httpx() -> None:
+    # The UI imports core.bulk at start-up and loads the client (httpx) off the event loop later.
+    import subprocess
+    import sys
+
+    code = "import sys, deployer_tui.core.bulk, deployer_tui.core.models, deployer_tui.core.futures, " \
+           "deployer_tui.core.profiles, deployer_tui.core.local; print('httpx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

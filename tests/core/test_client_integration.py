@@ -223,6 +223,7 @@ async def test_deployment_lifecycle(client: DeployerClient, deployer: servers.Pr
             assert status["health"] == "HEALTHY"
         else:
             assert isinstance(status, DeployerError) and status.status == 404
+    assert len(client._lanes) == 2  # one one-connection lane per worker
 
     settings = await client.get_deployment_settings("life-dep")
     settings["enabled"] = False
