@@ -11,7 +11,8 @@ import dataikuapi
 import pytest
 
 from deployer_tui.core.package import build_package
-from tests.apinode.conftest import ADMIN_KEY, QUERY_KEY, deploy, http, write_package
+from tests.apinode.conftest import ADMIN_KEY, QUERY_KEY, deploy, http, node_dir, write_package
+from tests.servers import apinode
 
 DataikuException = dataikuapi.utils.DataikuException
 
@@ -172,3 +173,20 @@ def test_unknown_admin_route_is_a_dss_404(url: str) -> None:
     response = http.get(f"{url}/admin/api/nothing-here", auth=(ADMIN_KEY, ""))
     assert response.status_code == 404
     assert response.json()["errorType"] == "com.dataiku.dip.server.controllers.NotFoundException"
+
+
+def test_clean_unused_deletes_disabled_services_and_unmapped_versions(tmp_path: Path, packages: dict) -> None:
+    own = apinode(node_dir(tmp_path / "node"), ADMIN_KEY)  # its own node: cleaning would hit other tests' services
+    try:
+        admin = dataikuapi.APINodeAdminClient(own.url("apinode"), ADMIN_KEY)
+        deploy(admin, "live", [packages["m1"], packages["m2"]], {"generation": "m2"})
+        deploy(admin, "idle", [packages["m1"]])
+        summary = admin._perform_json("DELETE", "services-clean-unused")
+        assert summary == {"deletedServices": ["idle"],
+                           "deletedGenerations": [{"serviceId": "live", "generationId": "m1"}]}
+        assert [s["serviceId"] for s in admin.list_services()] == ["live"]
+        assert [g["generationId"] for g in admin.service("live").list_generations()] == ["m2"]
+        answer = dataikuapi.APINodeClient(own.url("apinode"), "live", api_key=QUERY_KEY).run_function("hello")
+        assert answer["apiContext"]["serviceGeneration"] == "m2"
+    finally:
+        own.stop()

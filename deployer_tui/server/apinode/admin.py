@@ -23,10 +23,12 @@ before its worker is killed. `GET .../endpoints/{ep}/settings` reads them back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import os
 import shutil
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,15 @@ def service_of(request: Request) -> ServiceRuntime:
     return service
 
 
+@contextlib.asynccontextmanager
+async def locked(node: Node, service: ServiceRuntime) -> AsyncIterator[None]:
+    """Hold the service's lock; 404 if the service was deleted while we waited for it."""
+    async with service.lock:
+        if node.services.get(service.id) is not service:
+            raise not_found(f"Service does not exist: {service.id}")
+        yield
+
+
 def admin(handler: Any) -> Any:
     async def wrapped(request: Request) -> Response:
         require_admin(request)
@@ -128,11 +139,11 @@ async def create_service(request: Request) -> Response:
 async def delete_service(request: Request) -> Response:
     node = node_of(request)
     service = service_of(request)
-    async with service.lock:
+    async with locked(node, service):
+        await asyncio.to_thread(node.store.delete_service, service.id)  # first: if it fails, nothing changed
         node.services.pop(service.id, None)
         node.switch(service, {})
         service.enabled = False
-        await asyncio.to_thread(node.store.delete_service, service.id)
         node.metrics.forget_service(service.id)
     return ok()
 
@@ -165,7 +176,7 @@ async def apply_mapping(node: Node, service: ServiceRuntime, doc: Any) -> None:
 async def set_mapping(request: Request) -> Response:
     service = service_of(request)
     body = await read_json(request, what="generations mapping")
-    async with service.lock:
+    async with locked(node_of(request), service):
         await apply_mapping(node_of(request), service, body)
     return ok()
 
@@ -173,7 +184,7 @@ async def set_mapping(request: Request) -> Response:
 @admin
 async def switch_to(request: Request) -> Response:
     service = service_of(request)
-    async with service.lock:
+    async with locked(node_of(request), service):
         await apply_mapping(node_of(request), service,
                             {"mode": "SINGLE_GENERATION", "generation": request.path_params["generation"]})
     return ok()
@@ -183,7 +194,7 @@ async def switch_to(request: Request) -> Response:
 async def switch_to_newest(request: Request) -> Response:
     node = node_of(request)
     service = service_of(request)
-    async with service.lock:
+    async with locked(node_of(request), service):
         gens = node.store.generation_ids(service.id)
         if not gens:
             raise bad_request(f"Service {service.id} has no generation to switch to")
@@ -202,7 +213,7 @@ async def get_mapping(request: Request) -> Response:
 async def enable(request: Request) -> Response:
     node = node_of(request)
     service = service_of(request)
-    async with service.lock:
+    async with locked(node_of(request), service):
         if not service.mapping:
             raise bad_request("Cannot enable a service without a generations mapping")
         if not service.enabled:
@@ -214,7 +225,7 @@ async def enable(request: Request) -> Response:
 async def disable(request: Request) -> Response:
     node = node_of(request)
     service = service_of(request)
-    async with service.lock:
+    async with locked(node_of(request), service):
         service.enabled = False
         save_state(node, service)
         node.switch(service, {})
@@ -351,9 +362,7 @@ def install_generation(node: Node, service_id: str, archive: Path) -> str:
 async def _install(request: Request, archive: Path) -> Response:
     node = node_of(request)
     service = service_of(request)
-    async with service.lock:
-        if node.services.get(service.id) is not service:
-            raise not_found(f"Service does not exist: {service.id}")
+    async with locked(node, service):
         await asyncio.to_thread(install_generation, node, service.id, archive)
     return ok()
 
@@ -416,7 +425,7 @@ async def preload(request: Request) -> Response:
     node = node_of(request)
     service = service_of(request)
     generation = request.path_params["generation"]
-    async with service.lock:
+    async with locked(node_of(request), service):
         if generation not in node.store.generation_ids(service.id):
             raise not_found(f"Service {service.id} has no generation {generation}")
         try:
@@ -433,7 +442,7 @@ async def delete_generation(request: Request) -> Response:
     node = node_of(request)
     service = service_of(request)
     generation = request.path_params["generation"]
-    async with service.lock:
+    async with locked(node_of(request), service):
         if generation not in node.store.generation_ids(service.id):
             raise not_found(f"Service {service.id} has no generation {generation}")
         if generation in mappings.generations(service.mapping):
@@ -451,10 +460,13 @@ async def clean_unused(request: Request) -> Response:
     deleted_services, deleted_generations = [], []
     for service_id, service in sorted(node.services.items()):
         async with service.lock:
+            if node.services.get(service_id) is not service:
+                continue  # deleted meanwhile
             if not service.enabled:
+                await asyncio.to_thread(node.store.delete_service, service_id)
                 node.services.pop(service_id, None)
                 node.switch(service, {})
-                await asyncio.to_thread(node.store.delete_service, service_id)
+                node.metrics.forget_service(service_id)
                 deleted_services.append(service_id)
                 continue
             used = set(mappings.generations(service.mapping)) | set(service.gens)
