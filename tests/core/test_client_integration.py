@@ -215,7 +215,7 @@ async def test_deployment_lifecycle(client: DeployerClient, deployer: servers.Pr
     last_update = await client.get_update("life-dep")
     same = await client.get_update("life-dep", updates[0]["startTimestamp"])
     assert last_update["startTimestamp"] == same["startTimestamp"] == updates[0]["startTimestamp"]
-    assert same["logs"]["lines"]
+    assert same["logs"]["lines"] == lines  # the follower saw every line of the update once, in order
     assert isinstance(await client.list_futures(), list)
 
     async for dep_id, status in iter_heavy_statuses(client, ["life-dep", "no-such-dep"], concurrency=2):
