@@ -132,3 +132,20 @@ def test_admin_key_file_is_always_private(tmp_path: Path):
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert admin_key_for(tmp_path, "given-key") == "given-key"  # --api-key wins and is written down
     assert key_file.read_text().strip() == "given-key" and key_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_node_serves_compares_versions_weights_and_strategy():
+    from deployer_tui.server.deployer.update import node_serves
+
+    entries = [{"generation": "v1", "proba": 0.8}, {"generation": "v2", "proba": 0.2}]
+    active = {"mode": "MULTI_GENERATION", "strategy": "HASH_BASED", "entries": list(reversed(entries))}
+    assert node_serves({"enabled": True, "activeMapping": active}, True, entries, "HASH_BASED")
+    assert not node_serves({"enabled": True, "activeMapping": active}, True, entries, "RANDOM")
+    assert node_serves({"enabled": True, "activeMapping": active}, True, entries, None)  # older records
+    other = {**active, "entries": [{"generation": "v1", "proba": 0.5}, {"generation": "v2", "proba": 0.5}]}
+    assert not node_serves({"enabled": True, "activeMapping": other}, True, entries, "HASH_BASED")
+    assert not node_serves({"enabled": False, "activeMapping": active}, True, entries, "HASH_BASED")
+    assert node_serves(None, False, entries) and node_serves({"enabled": False}, False, entries)
+    assert not node_serves({"enabled": True, "activeMapping": active}, False, entries)
+    single = {"mode": "SINGLE_GENERATION", "generation": "v3", "entries": [{"generation": "v3", "proba": 1.0}]}
+    assert node_serves({"enabled": True, "activeMapping": single}, True, [{"generation": "v3", "proba": 1.0}], "RANDOM")

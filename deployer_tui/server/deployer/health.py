@@ -44,7 +44,7 @@ async def _node_entry(cache: ServiceListCache, node: dict[str, Any], service: st
     summary = next((s for s in services if isinstance(s, dict) and s.get("serviceId") == service), None)
     entry["enabled"] = bool(summary and summary.get("enabled"))
     entry["activeMapping"] = (summary or {}).get("activeMapping")
-    if node_serves(summary, deployed["enabled"], deployed["entries"]):
+    if node_serves(summary, deployed["enabled"], deployed["entries"], deployed.get("strategy")):
         entry["health"] = "HEALTHY"
     else:
         entry.update(health="OUT_OF_SYNC", error=f"Not serving the deployed state: {describe_summary(summary)}")

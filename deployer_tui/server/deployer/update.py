@@ -39,14 +39,21 @@ def entries_key(entries: list[dict[str, Any]]) -> list[tuple[str, float]]:
     return sorted((str(e.get("generation")), round(float(e.get("proba", 0)), 6)) for e in entries)
 
 
-def node_serves(summary: dict[str, Any] | None, enabled: bool, entries: list[dict[str, Any]]) -> bool:
-    """Whether a node's ServiceSummaryState matches what the deployment asked for."""
+def node_serves(summary: dict[str, Any] | None, enabled: bool, entries: list[dict[str, Any]],
+                strategy: str | None = None) -> bool:
+    """Whether a node's ServiceSummaryState matches what the deployment asked for.
+
+    With several versions the dispatch strategy counts too (when known): RANDOM and HASH_BASED
+    send the same key to different versions.
+    """
     if not enabled:
         return summary is None or not summary.get("enabled")
     if summary is None or not summary.get("enabled"):
         return False
     active = summary.get("activeMapping")
-    return isinstance(active, dict) and entries_key(model.mapping_entries(active)) == entries_key(entries)
+    if not isinstance(active, dict) or entries_key(model.mapping_entries(active)) != entries_key(entries):
+        return False
+    return strategy is None or len(entries) < 2 or (active.get("strategy") or "RANDOM") == strategy
 
 
 def describe_summary(summary: dict[str, Any] | None) -> str:
@@ -70,6 +77,7 @@ class UpdateJob:
         self.mode = mode
         self.service = model.service_id_on_nodes(self.dep)
         self.entries = model.mapping_entries(self.dep["generationsMapping"])
+        self.strategy = self.dep["generationsMapping"].get("strategy") or "RANDOM"
         self.enabled = bool(self.dep.get("enabled", True))
         self.done_nodes = 0
         self.finished = False  # the record got its final status
@@ -158,7 +166,8 @@ class UpdateJob:
         deployed = None
         if ok:
             deployed = {"fingerprint": model.deployed_fingerprint(self.dep), "enabled": self.enabled,
-                        "service": self.service, "entries": self.entries, "updateStart": self.start_ts}
+                        "service": self.service, "entries": self.entries, "strategy": self.strategy,
+                        "updateStart": self.start_ts}
         await asyncio.to_thread(self.store.finish_update, self.dep["id"], self.start_ts, status, result, deployed)
         self.finished = True
         return result
@@ -249,7 +258,7 @@ class UpdateJob:
         step[0] = "verifying"
         summaries = {s.get("serviceId"): s for s in await admin.list_services()}
         summary = summaries.get(self.service)
-        if not node_serves(summary, self.enabled, self.entries):
+        if not node_serves(summary, self.enabled, self.entries, self.strategy):
             raise JobFailed(f"verification failed: {describe_summary(summary)}")
         await self._log(job, SUCCESS, f"[{url}] node is up to date")
 
