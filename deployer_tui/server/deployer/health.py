@@ -7,7 +7,7 @@ Rules, in order:
 * the infra has no API node → ``ERROR``;
 * each node is asked (concurrently, short timeout, cached ~1 s) for its services; a node is OK when
   it serves what the last successful update deployed (the service enabled with the same weighted
-  versions; or, for a disabled deployment, the service disabled or absent);
+  versions and, with several, the same strategy; or, for a disabled deployment, the service disabled or absent);
 * more failing nodes than ``healthSettings.maxFailing`` (the deployment's when it overrides the
   infra's, else the infra's; default 0) → ``UNHEALTHY``;
 * else the settings that reach the nodes (enabled, service id, mapping, endpoint tuning) changed since
