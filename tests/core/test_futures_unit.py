@@ -133,3 +133,25 @@ async def test_abort_tolerates_a_finished_job() -> None:
 
     with pytest.raises(DeployerError, match="Insufficient"):
         await abort(Denied([], None), "j")
+
+
+async def test_stopping_the_follow_does_not_abort_the_job() -> None:
+    client = FakeClient([running(1), running(2), running(3)], None)
+    follower = follow_future(client, "j", sleep=no_sleep)
+    first = await follower.__anext__()
+    await follower.aclose()
+    assert first.new_lines == ["l1"] and client.aborted == [] and client.calls == [True]
+
+
+async def test_polling_slows_down_when_nothing_changes_and_speeds_up_on_news() -> None:
+    waits: list[float] = []
+
+    async def record(delay: float) -> None:
+        waits.append(delay)
+
+    quiet = [running(1)] * 5 + [running(2)] + [{"alive": False, "hasResult": True, "log": tail(2, 9)}]
+    client = FakeClient(quiet, {"hasResult": True, "result": 1})
+    events = [e async for e in follow_future(client, "j", interval=0.1, max_interval=0.3, sleep=record)]
+    assert events[-1].result == 1
+    assert waits[0] == 0.1 and max(waits) == pytest.approx(0.3) and waits[-1] == 0.1
+    assert waits[1:5] == sorted(waits[1:5])

@@ -63,3 +63,26 @@ async def test_child_never_announcing_times_out_and_is_killed(tmp_path: Path, mo
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+async def test_stop_kills_a_child_that_ignores_sigterm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    script = (f"trap '' TERM; printf 'the-key\\n' > {data}/admin-api-key; "
+              "echo 'apinode: http://127.0.0.1:2'; echo 'deployer: http://127.0.0.1:1'; exec sleep 60")
+    monkeypatch.setattr(sys, "executable", fake_python(tmp_path, script))
+    local = await LocalDeployer.start(data, demo=False, timeout=30)
+    assert (local.url, local.node_urls, local.api_key) == ("http://127.0.0.1:1", ["http://127.0.0.1:2"], "the-key")
+    assert local.running
+    await local.stop(timeout=0.5)
+    assert not local.running and local.process.returncode == -9
+
+
+async def test_missing_key_file_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pid_file = tmp_path / "pid"
+    script = f"echo $$ > {pid_file}; echo 'deployer: http://127.0.0.1:1'; exec sleep 60"
+    monkeypatch.setattr(sys, "executable", fake_python(tmp_path, script))
+    with pytest.raises(LocalDeployerError, match="admin-api-key"):
+        await LocalDeployer.start(tmp_path / "data", demo=False, timeout=30)
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)
