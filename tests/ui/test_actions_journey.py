@@ -32,7 +32,7 @@ from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.openapi import GovernanceScreen, OpenAPIScreen
 from deployer_tui.ui.screens.test_queries import ResponseDetailScreen, TestQueriesScreen
 from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen
-from deployer_tui.ui.screens.versions import DownloadVersionScreen, ImportVersionScreen
+from deployer_tui.ui.screens.versions import DownloadVersionScreen, ImportVersionScreen, VersionPickScreen
 from deployer_tui.ui.updates import tracker_for
 from tests import servers
 from tests.ui.conftest import needs_server
@@ -443,3 +443,23 @@ async def test_read_only_refuses_mutating_actions(world):
         assert isinstance(app.screen, MainScreen)
         assert await app.dispatch("object.copy") is True  # copying changes nothing
         await on_screen(pilot, CopyMenuScreen)
+
+
+async def test_delete_an_unused_version_through_the_picker(world, tmp_path):
+    async with running(world) as (pilot, app, client):
+        zip_path, _ = build_package(write_package_dir(tmp_path / "v2", "v2"), tmp_path / "v2.zip")
+        await client.import_version("tb", zip_path)
+        app.store.refresh()
+        await wait_for(pilot, lambda: len((app.store.services.get("tb") or {}).get("packages") or []) == 2,
+                       what="v2 in the store")
+        await select_row(pilot, "services", "tb")
+        assert await app.dispatch("version.delete")
+        picker = await on_screen(pilot, VersionPickScreen)
+        assert picker.versions[0] == "v2"  # newest first
+        await pilot.press("enter")
+        form = await on_screen(pilot, DeleteScreen)
+        await wait_for(pilot, lambda: form.loaded, what="context")
+        assert "No deployment serves this version" in text_of(form, "#context")
+        await press(pilot, "#submit")
+        await back_to_main(pilot)
+        assert [p["id"] for p in (await client.get_service("tb"))["packages"]] == ["v1"]
