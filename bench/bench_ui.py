@@ -1,0 +1,201 @@
+"""The TUI against a local deployer with many deployments, headless (Textual pilot).
+
+Measures, in one run:
+  * launch -> first painted deployment row, at N deployments (default 1,000);
+  * launch -> every health cell filled (heavy statuses arrive in batches);
+  * filter keystroke -> repaint in the deployments pane at M deployments (default 10,000);
+  * peak RSS of this process (the app + its client; the deployer is another process).
+Baselines from the same run: the bare client fetching the same lists / heavy statuses with no UI, and a
+naive filter that clears and refills the table on every keystroke.
+
+"Launch" starts at App construction in an already-imported process; the import time of the UI is
+measured separately in a fresh interpreter and printed too.
+
+Run:  python bench/bench_ui.py [--deployments 1000] [--filter-deployments 10000]
+Targets: first row <= 1.5 s, all health <= 3 s at 1,000; filter <= 100 ms at 10,000; RSS <= 200 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from deployer_tui.core.bulk import iter_heavy_statuses  # noqa: E402
+from deployer_tui.core.client import DeployerClient  # noqa: E402
+from deployer_tui.core.config import Config  # noqa: E402
+from deployer_tui.core.package import build_package  # noqa: E402
+from deployer_tui.ui.app import DeployerApp  # noqa: E402
+from deployer_tui.ui.widgets.resource_table import plain  # noqa: E402
+from tests import servers  # noqa: E402
+
+
+def make_package(work: Path) -> Path:
+    src = work / "bench-svc"
+    (src / "endpoint-hello").mkdir(parents=True)
+    (src / "tag.json").write_text(json.dumps({"generationId": "v1"}))
+    (src / "config.json").write_text(json.dumps({
+        "publicAccess": True, "endpoints": [{"id": "hello", "type": "PY_FUNCTION", "userFunctionName": "hello"}]}))
+    (src / "endpoint-hello" / "code.py").write_text("def hello(name='world'):\n    return {'hello': name}\n")
+    out, _ = build_package(src, work / "bench-svc-v1.zip")
+    return out
+
+
+async def populate(client: DeployerClient, node_url: str, node_key: str, work: Path, start: int, count: int) -> None:
+    if start == 0:
+        stage = (await client.list_stages())[0]["id"]
+        await client.create_infra("bench-infra", stage)
+        settings = await client.get_infra_settings("bench-infra")
+        settings["apiNodes"] = [{"url": node_url, "adminAPIKey": node_key, "graphitePrefix": None}]
+        await client.save_infra_settings("bench-infra", settings)
+        await client.create_service("bench-svc")
+        await client.import_version("bench-svc", make_package(work))
+    gate = asyncio.Semaphore(16)
+
+    async def create(i: int) -> None:
+        async with gate:
+            await client.create_deployment(f"bench-{i:05d}", "bench-svc", "bench-infra", "v1")
+
+    await asyncio.gather(*(create(i) for i in range(start, start + count)))
+
+
+async def baseline_fetch(client: DeployerClient) -> tuple[float, float]:
+    started = time.perf_counter()
+    lights = await client.list_deployments()
+    await client.list_infras()
+    await client.list_services()
+    lists = time.perf_counter() - started
+    ids = [d["deploymentBasicInfo"]["id"] for d in lights]
+    async for _ in iter_heavy_statuses(client, ids, concurrency=8):
+        pass
+    return lists, time.perf_counter() - started
+
+
+async def launch(client: DeployerClient, expected: int) -> tuple[float, float]:
+    started = time.perf_counter()
+    app = DeployerApp(client=client, config=Config(refresh_interval=0))
+    first_row = health = None
+    async with app.run_test(size=(120, 40)) as pilot:
+        deps = lambda: app.screen.query_one("#deployments")  # noqa: E731
+        while first_row is None or health is None:
+            await pilot.pause(0.01)
+            table = deps()
+            if first_row is None and table.row_count > 0:
+                await pilot.pause()  # the repaint that shows it
+                first_row = time.perf_counter() - started
+            if first_row is not None and table.row_count == expected and all(
+                    plain(table.get_cell(k, "health")) != "loading…" for k in table.visible_keys):
+                await pilot.pause()
+                health = time.perf_counter() - started
+            if time.perf_counter() - started > 120:
+                raise RuntimeError("the app did not load in 120 s")
+    return first_row, health
+
+
+async def filter_keystrokes(client: DeployerClient, expected: int, text: str) -> tuple[list[float], list[float]]:
+    app = DeployerApp(client=client, config=Config(refresh_interval=0))
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one("#deployments")
+        while table.row_count != expected:
+            await pilot.pause(0.05)
+        await pilot.press("slash")
+        ours: list[float] = []
+        for ch in text:
+            started = time.perf_counter()
+            await pilot.press(ch)
+            await pilot.pause()
+            ours.append(time.perf_counter() - started)
+        assert table.row_count < expected, "the filter did not narrow anything"
+        await pilot.press("escape")
+        while table.row_count != expected:
+            await pilot.pause(0.05)
+        # Baseline: what a naive pane does on every keystroke — clear the table and refill the matches.
+        records = dict(table.records)
+        naive: list[float] = []
+        for i in range(1, len(text) + 1):
+            needle = text[:i].lower()
+            started = time.perf_counter()
+            with app.batch_update():
+                table.clear()
+                for key, cells in records.items():
+                    if needle in " ".join(plain(c) for c in cells).lower():
+                        table.add_row(*[cells[j] for j in table._perm], key=key)
+            await pilot.pause()
+            naive.append(time.perf_counter() - started)
+    return ours, naive
+
+
+def import_time() -> float:
+    code = "import time; t=time.perf_counter(); import deployer_tui.ui.app; print(time.perf_counter()-t)"
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                cwd=ROOT).stdout)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    key = "bench-" + secrets.token_hex(8)
+    with tempfile.TemporaryDirectory(prefix="deployer-tui-bench-ui-") as tmp:
+        work = Path(tmp)
+        proc = servers.serve(work / "data", key, apinodes=1)
+        try:
+            node_key = key  # serve starts its nodes with the deployer's admin key
+            async with DeployerClient(proc.url("deployer"), key, max_connections=32) as client:
+                t = time.perf_counter()
+                await populate(client, proc.url("apinode"), node_key, work, 0, args.deployments)
+                print(f"setup: {args.deployments} deployments in {time.perf_counter() - t:.1f} s")
+                base_lists, base_all = await baseline_fetch(client)
+                first_row, health = await launch(client, args.deployments)
+                rss_small = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+                more = args.filter_deployments - args.deployments
+                t = time.perf_counter()
+                if more > 0:
+                    await populate(client, proc.url("apinode"), node_key, work, args.deployments, more)
+                print(f"setup: {args.filter_deployments} deployments in total (+{time.perf_counter() - t:.1f} s)")
+                ours, naive = await filter_keystrokes(client, args.filter_deployments, args.filter_text)
+        finally:
+            proc.stop()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    imp = import_time()
+
+    def ms(x: float) -> str:
+        return f"{x * 1000:.0f} ms"
+
+    print()
+    print(f"UI import (fresh interpreter):          {ms(imp)}")
+    print(f"at {args.deployments} deployments:")
+    print(f"  launch -> first painted row:          {ms(first_row)}   (target <= 1500 ms; "
+          f"bare client lists: {ms(base_lists)}, x{first_row / base_lists:.1f})")
+    print(f"  launch -> all health filled:          {ms(health)}   (target <= 3000 ms; "
+          f"bare client lists + heavy: {ms(base_all)}, x{health / base_all:.1f})")
+    print(f"  peak RSS after this phase:            {rss_small:.0f} MB")
+    print(f"at {args.filter_deployments} deployments, filter {args.filter_text!r} one key at a time:")
+    print(f"  keystroke -> repaint, ours:           median {ms(statistics.median(ours))}, max {ms(max(ours))}"
+          f"   (target <= 100 ms)  per key: {', '.join(ms(x) for x in ours)}")
+    print(f"  baseline clear+refill per keystroke:  median {ms(statistics.median(naive))}, max {ms(max(naive))}"
+          f"   (ours x{statistics.median(ours) / statistics.median(naive):.2f} of it)")
+    print(f"peak RSS of the bench process:          {rss:.0f} MB   (target <= 200 MB)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deployments", type=int, default=1000)
+    parser.add_argument("--filter-deployments", type=int, default=10_000)
+    parser.add_argument("--filter-text", default="bench-0123")
+    args = parser.parse_args()
+    asyncio.run(main_async(args))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
