@@ -112,6 +112,15 @@ async def _proxy(listen_port: int, upstream: str, delay_s: float) -> None:
     up_host, up_port = upstream.rsplit(":", 1)
 
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
+        if delay <= 0:
+            try:
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            except ConnectionError:
+                pass
+            writer.close()
+            return
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
         async def deliver() -> None:
