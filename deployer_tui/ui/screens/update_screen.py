@@ -64,8 +64,16 @@ def _deployed_by_node(heavy: Any) -> list[tuple[str, bool | None, str]]:
         if not isinstance(node, dict) or "activeMapping" not in node and "enabled" not in node:
             continue
         enabled = node.get("enabled") if isinstance(node.get("enabled"), bool) else None
-        out.append((str(node.get("url") or "?"), enabled, models.mapping_summary(node.get("activeMapping"))))
+        out.append((str(node.get("url") or "?"), enabled, _mapping_short(node.get("activeMapping"))))
     return out
+
+
+def _mapping_short(mapping: Any) -> str:
+    """A node's active mapping; one generation taking all traffic reads as just its name."""
+    entries = mapping.get("entries") if isinstance(mapping, dict) else None
+    if isinstance(entries, list) and len(entries) == 1 and isinstance(entries[0], dict):
+        return str(entries[0].get("generation") or "?")
+    return models.mapping_summary(mapping)
 
 
 def change_summary(settings: dict, heavy: Any, last_update: Any,

@@ -306,6 +306,14 @@ class LogLines(ScrollView, can_focus=True):
     def pause(self) -> None:
         self.following = False
 
+    # ScrollView's own `end` / `home` bindings reach this widget first: make them follow / pause outright.
+    def action_scroll_end(self) -> None:
+        self.follow()
+
+    def action_scroll_home(self) -> None:
+        self.pause()
+        self._adjust(lambda: self.scroll_home(animate=False, immediate=True))
+
     def show_line(self, number: int) -> None:
         """Pause and bring absolute line `number` into view (a few rows below the top)."""
         self.pause()

@@ -1,0 +1,147 @@
+"""The update tracker's logic without a server: outcomes, per-node state, the change summary, and runs whose
+start or polling fails (a stub client stands in for the deployer)."""
+
+from __future__ import annotations
+
+import time
+
+from textual.app import App, ComposeResult
+from textual.widgets import Static
+
+from deployer_tui.core.errors import ConnectionLost, DeployerError
+from deployer_tui.core.futures import FutureEvent
+from deployer_tui.ui.formatting import Presentation
+from deployer_tui.ui.screens.update_history import history_row
+from deployer_tui.ui.screens.update_screen import change_summary, duration, progress_text
+from deployer_tui.ui.updates import UpdateRun, UpdateTracker, outcome
+
+
+def event(**kw) -> FutureEvent:
+    base = {"job_id": "j", "alive": False, "done": True, "aborted": False}
+    base.update(kw)
+    return FutureEvent(**base)
+
+
+def test_outcome_from_the_last_event() -> None:
+    assert outcome(event(result={"nbOKNodes": 2, "nbNOKNodes": 0})) == "SUCCESS"
+    assert outcome(event(result={"nbOKNodes": 1, "nbNOKNodes": 1})) == "WARNING"
+    assert outcome(event(result={"nbOKNodes": 0, "nbNOKNodes": 2})) == "FAILED"
+    assert outcome(event(aborted=True)) == "ABORTED"
+    assert outcome(event(error=DeployerError("boom", status=500))) == "FAILED"
+    assert outcome(event(done=False, error=ConnectionLost("127.0.0.1:1", "connection refused"))) == "LOST"
+    assert outcome(event(result={"warning": True})) == "WARNING"
+    assert outcome(event(result=None)) == "SUCCESS"
+
+
+def test_node_state_follows_the_log() -> None:
+    run = UpdateRun("d", started_at=0, started_monotonic=0)
+    run.add_lines([
+        "[t] [INFO] Updating deployment d",
+        "[t] [INFO] [http://n1:1] imported version v2",
+        "[t] [INFO] [http://n2:1/] imported version v2",
+        "[t] [SUCCESS] [http://n1:1] node is up to date",
+        "[t] [ERROR] [http://n2:1] failed while activating the mapping: refused",
+    ])
+    assert {u: (n.state, n.message) for u, n in run.nodes.items()} == {
+        "http://n1:1": ("ok", "node is up to date"),
+        "http://n2:1": ("failed", "failed while activating the mapping: refused"),
+    }
+    assert run.total_lines == 5
+
+
+def test_change_summary_saved_vs_deployed() -> None:
+    settings = {"enabled": True, "generationsMapping": {"mode": "SINGLE_GENERATION", "generation": "v3"}}
+    heavy = {"apiNodes": [
+        {"url": "http://a:1", "enabled": True, "activeMapping": {"entries": [{"generation": "v2", "proba": 1.0}]}},
+        {"url": "http://b:1", "enabled": True, "activeMapping": {"entries": [{"generation": "v2", "proba": 1.0}]}},
+    ]}
+    assert change_summary(settings, heavy, None) == [("Enabled", "yes", "yes"), ("Mapping", "v3", "v2 on 2 node(s)")]
+    heavy["apiNodes"][1] = {"url": "http://b:1", "enabled": False, "activeMapping": None}
+    rows = dict((w, (s, d)) for w, s, d in change_summary(settings, heavy, None))
+    assert rows["Enabled"] == ("yes", "no/yes")
+    assert rows["Mapping"][1] == "v2 on http://a:1; disabled on http://b:1"
+    # No per-node mapping (a real DSS may not send one): say what is known.
+    rows = dict((w, (s, d)) for w, s, d in change_summary(settings, {"apiNodes": [{"url": "x"}]},
+                                                            {"status": "FAILED"}))
+    assert rows["Mapping"] == ("v3", "unknown (last update FAILED)")
+    rows = dict((w, (s, d)) for w, s, d in change_summary({"enabled": False}, None, None))
+    assert rows["Enabled"][0].startswith("no") and rows["Mapping"] == ("-", "never deployed")
+
+
+def test_durations_and_history_rows() -> None:
+    assert [duration(s) for s in (None, 0.04, 12.34, 95.5, 3725)] == ["-", "0.0s", "12.3s", "1m 35s", "1h 02m"]
+    row = history_row({"startTimestamp": 1_000_000, "status": "RUNNING"}, Presentation(clock=lambda: 1_000.0))
+    assert row[1] == "-" and row[2] == "running" and row[3] == "-" and str(row[5]) == "RUNNING"
+
+
+def test_progress_of_a_finished_run_is_its_result() -> None:
+    run = UpdateRun("d", started_at=0, started_monotonic=0, state="RUNNING")
+    run.progress = [{"name": "Updating API nodes", "cur": 1, "target": 4}]
+    assert "1/4" in str(progress_text(run))
+    run.state, run.result = "SUCCESS", {"nbOKNodes": 4, "nbNOKNodes": 0}
+    assert str(progress_text(run)) == "Done: 4 API node(s) OK, 0 failed"
+
+
+class StubClient:
+    def __init__(self, *, start_error: DeployerError | None = None, poll_error: DeployerError | None = None):
+        self.start_error = start_error
+        self.poll_error = poll_error
+
+    async def start_update(self, deployment_id: str) -> dict:
+        if self.start_error is not None:
+            raise self.start_error
+        return {"jobId": "job-1", "alive": True, "hasResult": False}
+
+    async def get_future(self, job_id: str, peek: bool = False) -> dict:
+        if self.poll_error is not None:
+            raise self.poll_error
+        return {"jobId": job_id, "alive": False, "hasResult": True, "result": {"nbOKNodes": 1, "nbNOKNodes": 0}}
+
+
+class Harness(App):
+    def __init__(self, client) -> None:
+        super().__init__()
+        self.updates = UpdateTracker(self, client, poll_interval=0.01)
+
+    def compose(self) -> ComposeResult:
+        yield Static("home")
+
+
+async def wait_until(pilot, condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.02)
+
+
+async def test_a_refused_start_is_a_failed_run_with_a_toast() -> None:
+    refused = DeployerError("Deployment is on a K8S infra", status=400, error_type="IllegalArgumentException")
+    app = Harness(StubClient(start_error=refused))
+    async with app.run_test(notifications=True) as pilot:
+        run = app.updates.start("dep")
+        await wait_until(pilot, lambda: not run.running)
+        assert run.state == "FAILED" and run.error is refused and run.job_id is None
+        assert any("K8S infra" in str(n.message) and n.severity == "error" for n in app._notifications)
+        # A new start after a failure is a new run.
+        assert app.updates.start("dep") is not run
+
+
+async def test_losing_the_deployer_while_following_is_lost_not_failed() -> None:
+    app = Harness(StubClient(poll_error=ConnectionLost("127.0.0.1:1", "connection refused")))
+    async with app.run_test(notifications=True) as pilot:
+        run = app.updates.start("dep")
+        await wait_until(pilot, lambda: not run.running)
+        assert run.state == "LOST" and run.job_id == "job-1"
+        assert any("lost track" in str(n.title).lower() for n in app._notifications)
+
+
+async def test_start_twice_returns_the_running_run_and_abort_needs_a_job() -> None:
+    app = Harness(StubClient())
+    async with app.run_test() as pilot:
+        run = app.updates.start("dep")
+        assert app.updates.start("dep") is run  # already running: no second update
+        assert app.updates.running_ids() == {"dep"}
+        assert await app.updates.abort("other") is False
+        await wait_until(pilot, lambda: not run.running)
+        assert run.state == "SUCCESS"
+        assert await app.updates.abort("dep") is False  # nothing running any more
