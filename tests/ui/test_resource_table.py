@@ -1,0 +1,90 @@
+"""ResourceTable: keyed diffs that keep the cursor on its row, never clear on refresh, filter, sort,
+a display order different from the record order, and columns that grow to fit."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+
+from deployer_tui.ui.widgets.resource_table import Column, ResourceTable, plain
+
+COLUMNS = [Column("id", "Id"), Column("kind", "Kind"), Column("n", "N")]
+
+
+class TableApp(App):
+    def compose(self) -> ComposeResult:
+        yield ResourceTable(COLUMNS, title="things", id="t", display=["id", "n", "kind"])
+
+
+def records(ids, kind="a"):
+    return {i: (i, kind, len(i)) for i in ids}
+
+
+async def test_refresh_is_a_keyed_diff_that_keeps_the_cursor(monkeypatch):
+    app = TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(ResourceTable)
+        table.set_records(records(["b", "d", "f"]))
+        await pilot.pause()
+        table.focus()
+        table.select_key("d")
+        clears = []
+        monkeypatch.setattr(table, "clear", lambda *a, **k: clears.append(1))
+        # Rows appear before the cursor's row, one disappears, one cell changes.
+        new = records(["a", "b", "c", "d", "e"])
+        new["b"] = ("b", "changed", 1)
+        table.set_records(new)
+        await pilot.pause()
+        assert clears == []
+        assert table.visible_keys == ["a", "b", "c", "d", "e"]
+        assert table.current_key == "d"
+        assert plain(table.get_cell("b", "kind")) == "changed"
+        # The display order is not the record order.
+        assert [c.key.value for c in table.ordered_columns] == ["id", "n", "kind"]
+        assert table.get_row("c") == ["c", 1, "a"]
+
+
+async def test_filter_hides_and_restores_and_keeps_the_cursor():
+    app = TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(ResourceTable)
+        ids = [f"row-{i:03d}" for i in range(200)]
+        table.set_records(records(ids))
+        await pilot.pause()
+        table.select_key("row-150")
+        table.set_filter("row-15")  # hides most rows: the clear-and-refill path
+        assert table.visible_keys == [f"row-{i}" for i in range(150, 160)]
+        assert table.current_key == "row-150"
+        assert "10/200" in table.border_title and "/row-15" in table.border_title
+        table.set_filter("")
+        assert table.row_count == 200 and table.current_key == "row-150"
+        table.set_filter("no such row")
+        assert table.row_count == 0 and table.current_key is None
+
+
+async def test_patch_keeps_filter_and_sorts_by_the_chosen_column():
+    app = TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(ResourceTable)
+        table.set_records({"x": ("x", "b", 3), "y": ("y", "a", 1), "z": ("z", "c", 2)})
+        await pilot.pause()
+        table.cycle_sort()  # display order: id -> n
+        assert table.visible_keys == ["y", "z", "x"] and "N" in table.border_subtitle
+        table.reverse_sort()
+        assert table.visible_keys == ["x", "z", "y"]
+        table.patch_records({"y": ("y", "a", 9), "unknown": ("unknown", "q", 0)})
+        assert table.visible_keys == ["y", "x", "z"]
+        table.set_filter("c")
+        table.patch_records({"x": ("x", "c", 3)})  # now matches the filter: it appears
+        assert sorted(table.visible_keys) == ["x", "z"]
+
+
+async def test_columns_grow_to_fit_new_values():
+    app = TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(ResourceTable)
+        table.set_records(records(["a"]))
+        await pilot.pause()
+        table.patch_records({"a": ("a", "a much longer kind", 1)})
+        await pilot.pause()
+        kind = next(c for c in table.ordered_columns if c.key.value == "kind")
+        assert kind.content_width >= len("a much longer kind")
