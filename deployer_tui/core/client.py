@@ -109,6 +109,8 @@ class DeployerClient:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"not an http(s) URL: {self.url!r}")
         self.host = parts.netloc.rsplit("@", 1)[-1]
+        self._loopback = (parts.hostname or "") in ("localhost", "127.0.0.1", "::1") or \
+            (parts.hostname or "").startswith("127.")
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.retries = max(0, retries)
         self.backoff = backoff
@@ -131,6 +133,9 @@ class DeployerClient:
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
             transport=self._transport,
             follow_redirects=False,
+            # Proxy variables are for remote deployers; a loopback one (the embedded local deployer) must
+            # never be sent through a corporate HTTP proxy.
+            trust_env=not self._loopback,
         )
 
     def _lane(self, lane: int | None) -> httpx.AsyncClient:
@@ -138,7 +143,8 @@ class DeployerClient:
 
         httpcore's pool does work proportional to its number of connections on every request (it
         checks each connection), so many concurrent GETs cost about half the CPU when each worker
-        has its own one-connection pool. Lanes count against `max_connections` (lane i is i modulo it).
+        has its own one-connection pool. Lanes are extra connections, at most `max_connections` of them
+        (lane i is lane i modulo that), opened on first use.
         """
         if lane is None or self._transport is not None:
             return self._http

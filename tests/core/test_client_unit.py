@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import socket
@@ -245,3 +246,35 @@ async def test_error_statuses_without_dss_json() -> None:
     with pytest.raises(DeployerError) as info:
         await client.get_infra("b")
     assert info.value.status == 403 and str(info.value) == "HTTP 403: Forbidden"
+
+
+async def _answering(name: str) -> asyncio.Server:
+    """A loopback HTTP server answering every request with [{"id": name}]."""
+    body = json.dumps([{"id": name}]).encode()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+async def test_loopback_deployer_ignores_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy, direct = await _answering("proxy"), await _answering("direct")
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.sockets[0].getsockname()[1]}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    try:
+        async with DeployerClient(f"http://127.0.0.1:{direct.sockets[0].getsockname()[1]}", KEY) as local:
+            assert await local.list_stages() == [{"id": "direct"}]
+        async with DeployerClient("http://dss.example:11200", KEY) as remote:
+            assert await remote.list_stages() == [{"id": "proxy"}]  # remote deployers honour the proxy
+    finally:
+        proxy.close()
+        direct.close()
