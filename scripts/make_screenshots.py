@@ -102,6 +102,7 @@ async def shoot(out: Path) -> None:
 
                 await shoot_actions(pilot, out)
                 await shoot_updates(pilot, out)
+                await shoot_settings(pilot, out)
         finally:
             await client.aclose()
             await local.stop()
@@ -160,6 +161,33 @@ async def shoot_updates(pilot, out: Path) -> None:
     await pilot.press("escape", "escape")
 
 
+async def shoot_settings(pilot, out: Path) -> None:
+    """The settings editor: a draft with a JSON error, then the review diff of a traffic split."""
+    from deployer_tui.core import settings_edit as se
+    from deployer_tui.ui.screens.settings_diff import AskScreen, SettingsDiffScreen
+    from deployer_tui.ui.screens.settings_editor import SettingsEditorScreen
+    from deployer_tui.ui.widgets.json_editor import JsonEditor
+
+    app = pilot.app
+    app.push_screen(SettingsEditorScreen(app.client, "deployment", "titanic-on-dev"))
+    await until(pilot, lambda: isinstance(app.screen, SettingsEditorScreen) and app.screen.loaded is not None)
+    editor = app.screen.query_one(JsonEditor)
+    editor.text_area.cursor_blink = False
+    valid = editor.text
+    editor.replace_all(valid.replace('"enabled": true,', '"enabled": true', 1))
+    editor.action_jump_to_error()
+    await save(pilot, out, "settings_editor.svg")
+    editor.replace_all(valid)
+    split = se.set_traffic_split(app.screen.draft, [("v2", 0.8), ("v3", 0.2)], "HASH_BASED")
+    editor.replace_all(se.dump(split))
+    await pilot.press("ctrl+s")
+    await until(pilot, lambda: isinstance(app.screen, SettingsDiffScreen))
+    await save(pilot, out, "settings_diff.svg")
+    await pilot.press("escape", "escape")
+    await until(pilot, lambda: isinstance(app.screen, AskScreen))
+    await pilot.press("d")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "screenshots"))
@@ -169,7 +197,7 @@ def main() -> int:
     asyncio.run(shoot(out))
     for name in ("main", "deployment", "service", "infra", "help", "palette",
                  "create_deployment", "test_queries", "copy_menu", "openapi",
-                 "update_confirm", "update", "update_history"):
+                 "update_confirm", "update", "update_history", "settings_editor", "settings_diff"):
         print(out / f"{name}.svg")
     return 0
 
