@@ -269,3 +269,18 @@ async def test_toggle_enabled_asks_then_saves(demo_server, ui_api_key):
             restore = await client.get_deployment_settings(dep)
             restore["enabled"] = before["enabled"]
             await client.save_deployment_settings(dep, restore)
+
+
+async def test_auto_refresh_runs_on_main_and_pauses_under_a_detail_screen(demo_server, ui_api_key):
+    async with running(demo_server, ui_api_key, config=Config(refresh_interval=0.3)) as (pilot, _client):
+        app = pilot.app
+        first = app.store.refreshed_at
+        await wait_for(pilot, lambda: app.store.refreshed_at != first, what="an automatic refresh")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeploymentScreen) and app.screen.data is not None)
+        await wait_for(pilot, lambda: not app.store.busy)
+        paused_at = app.store.refreshed_at
+        await pilot.pause(1.0)  # three intervals: a running timer would have refreshed by now
+        assert app.store.refreshed_at == paused_at
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.store.refreshed_at != paused_at, what="auto-refresh to resume")
