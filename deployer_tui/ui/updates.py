@@ -158,13 +158,17 @@ def decorate_deployment_row(app: Any, deployment_id: str, row: tuple) -> tuple:
     tracker = getattr(app, "updates", None)
     if not isinstance(tracker, UpdateTracker) or not row:
         return row
+    from deployer_tui.ui.rows import DEPLOYMENT_COLUMNS
+
+    keys = [column.key for column in DEPLOYMENT_COLUMNS]
+    id_at, health_at = keys.index("id"), keys.index("health")
     cells = list(row)
     if deployment_id in tracker.marked:
         # A suffix, not a prefix: the pane sorts by this cell and a mark must not move the row.
-        cells[0] = Text.assemble((str(cells[0]), "bold magenta"), (" ✓", "bold magenta"))
+        cells[id_at] = Text.assemble((str(cells[id_at]), "bold magenta"), (" ✓", "bold magenta"))
     run = tracker.runs.get(deployment_id)
     if run is not None and run.running:
-        cells[-1] = Text("⟳ UPDATING" if run.state != "ABORTING" else "⟳ ABORTING", style="bold cyan")
+        cells[health_at] = Text("⟳ UPDATING" if run.state != "ABORTING" else "⟳ ABORTING", style="bold cyan")
     return tuple(cells)
 
 
