@@ -8,6 +8,7 @@ in `screens/` and take the client and ids in their constructors.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from deployer_tui.ui.actions import ActionRegistry, UIAction
@@ -65,8 +66,9 @@ def _service_of(app: Any, screen: Any) -> str | None:
     return None
 
 
-def _after_change(app: Any, deleted: tuple[str, str] | None = None):
-    """Refresh the lists (and the open detail) once a form succeeded; leave the detail of a deleted object."""
+def _after_change(app: Any, deleted: tuple[str, str] | None = None, created: str | None = None):
+    """Refresh the lists (and the open detail) once a form succeeded; leave the detail of a deleted object;
+    put the cursor on a `created` ("infra", "service", "deployment") object once it is listed."""
 
     def done(result: Any) -> None:
         if result is None or result is False:
@@ -80,8 +82,27 @@ def _after_change(app: Any, deleted: tuple[str, str] | None = None):
         reload = getattr(app.screen, "reload", None)
         if reload is not None:
             reload()
+        if created and isinstance(result, str):
+            app.run_worker(_select_when_listed(app, created, result), group="object.select-new", exclusive=True,
+                           exit_on_error=False)
 
     return done
+
+
+async def _select_when_listed(app: Any, kind: str, ident: str, timeout: float = 10.0) -> None:
+    """The refresh runs in the store's worker; wait (bounded) until the new row is there, then select it."""
+    from deployer_tui.ui.screens.main import MainScreen
+
+    pane = {v: k for k, v in PANE_KINDS.items()}[kind]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        screen = app.screen
+        if isinstance(screen, MainScreen):
+            table = screen.table(pane)
+            if table.select_key(ident):
+                table.focus()
+                return
+        await asyncio.sleep(0.1)
 
 
 def create(app: Any) -> None:
@@ -96,12 +117,12 @@ def create(app: Any) -> None:
     screen = app.screen
     pane = focused_pane(screen)
     if pane == "infra":
-        app.push_screen(CreateInfraScreen(app.client), _after_change(app))
+        app.push_screen(CreateInfraScreen(app.client), _after_change(app, created="infra"))
     elif pane == "service":
-        app.push_screen(CreateServiceScreen(app.client), _after_change(app))
+        app.push_screen(CreateServiceScreen(app.client), _after_change(app, created="service"))
     elif isinstance(screen, DetailScreen) and screen.kind in ("service", "infra"):
         kwargs = {f"{screen.kind}_id": screen.resource_id}
-        app.push_screen(CreateDeploymentScreen(app.client, **kwargs), _after_change(app))
+        app.push_screen(CreateDeploymentScreen(app.client, **kwargs), _after_change(app, created="deployment"))
     else:
         create_deployment(app)
 
@@ -109,13 +130,13 @@ def create(app: Any) -> None:
 def create_infra(app: Any) -> None:
     from deployer_tui.ui.screens.create_forms import CreateInfraScreen
 
-    app.push_screen(CreateInfraScreen(app.client), _after_change(app))
+    app.push_screen(CreateInfraScreen(app.client), _after_change(app, created="infra"))
 
 
 def create_service(app: Any) -> None:
     from deployer_tui.ui.screens.create_forms import CreateServiceScreen
 
-    app.push_screen(CreateServiceScreen(app.client), _after_change(app))
+    app.push_screen(CreateServiceScreen(app.client), _after_change(app, created="service"))
 
 
 def create_deployment(app: Any) -> None:
@@ -130,7 +151,7 @@ def create_deployment(app: Any) -> None:
         basic = (app.store.deployments.get(found[1]) or {}).get("deploymentBasicInfo") or {}
         kwargs = {k: str(basic[src]) for k, src in (("service_id", "publishedServiceId"), ("infra_id", "infraId"))
                   if basic.get(src)}
-    app.push_screen(CreateDeploymentScreen(app.client, **kwargs), _after_change(app))
+    app.push_screen(CreateDeploymentScreen(app.client, **kwargs), _after_change(app, created="deployment"))
 
 
 def delete(app: Any) -> None:

@@ -169,6 +169,7 @@ async def test_whole_journey_by_keys(world, tmp_path):
         await pilot.press("enter")
         await back_to_main(pilot)
         assert (await client.get_service("jr-svc"))["packages"] == []
+        await wait_for(pilot, lambda: table(pilot, "services").current_key == "jr-svc", what="new service selected")
 
         # 3. import a version built from a folder: i on the service
         zip_path, info = build_package(write_package_dir(tmp_path / "jr", "v7"), tmp_path / "jr-v7.zip")
@@ -200,6 +201,8 @@ async def test_whole_journey_by_keys(world, tmp_path):
         await back_to_main(pilot)
         created = await client.get_deployment_settings("jr-svc-on-jr-dev")
         assert created["generationsMapping"]["generation"] == "v7"
+        await wait_for(pilot, lambda: table(pilot, "deployments").current_key == "jr-svc-on-jr-dev",
+                       what="new deployment selected")
         assert created.get("authorizationsToQueryThroughDeployer") == [
             {"group": "data_team", "queryThroughDeployer": True}]
 

@@ -164,7 +164,10 @@ class ImportVersionScreen(ActionModal[str]):
         self.query_one("#submit", Button).disabled = duplicate
 
     @on(Button.Pressed, "#submit")
+    @on(Input.Submitted, "#zip-path")
     def submit(self) -> None:
+        if self.query_one("#submit", Button).disabled and self.package is not None:
+            return  # the version already exists (said above) or an upload is running
         if self.package is None or self.package_path is None:
             self.show_error("Pick a valid version zip first")
             return
