@@ -149,3 +149,35 @@ def test_node_serves_compares_versions_weights_and_strategy():
     assert not node_serves({"enabled": True, "activeMapping": active}, False, entries)
     single = {"mode": "SINGLE_GENERATION", "generation": "v3", "entries": [{"generation": "v3", "proba": 1.0}]}
     assert node_serves({"enabled": True, "activeMapping": single}, True, [{"generation": "v3", "proba": 1.0}], "RANDOM")
+
+
+def test_store_guards_are_checked_inside_the_write(tmp_path: Path):
+    from deployer_tui.server.deployer.store import InUse, Missing, StillEnabled
+
+    store = Store(tmp_path)
+    store.insert("infras", model.new_infra("i", "Test", "STATIC", "NO_CHECK"), "admin")
+    store.insert("services", model.new_service("svc", "admin"), "admin")
+    staged = tmp_path / "v1.zip"
+    staged.write_bytes(b"zip")
+    store.add_version("svc", "v1", {"endpoints": []}, "admin", staged)
+    dep = model.new_deployment("d", "svc", "i", "v1", None, None)
+    with pytest.raises(Missing, match="Version 'v9'"):
+        store.insert_deployment(dep, "admin", "v9")
+    with pytest.raises(Missing, match="Infra 'nope'"):
+        store.insert_deployment({**dep, "infraId": "nope"}, "admin", "v1")
+    store.insert_deployment(dep, "admin", "v1")
+    with pytest.raises(InUse) as used:
+        store.delete_version("svc", "v1", lambda settings, deployed: True)
+    assert used.value.users == ["d"] and store.version_path("svc", "v1").exists()
+    with pytest.raises(InUse):
+        store.delete_service("svc")
+    with pytest.raises(InUse):
+        store.delete_infra("i")
+    with pytest.raises(StillEnabled):
+        store.delete_deployment("d")
+    store.replace("deployments", {**dep, "enabled": False}, "admin")
+    store.delete_deployment("d")
+    store.delete_version("svc", "v1", lambda settings, deployed: True)  # no user any more
+    store.delete_service("svc")
+    store.delete_infra("i")
+    assert store.list("infras") == [] and store.list("services") == [] and not (tmp_path / "versions" / "svc").exists()

@@ -17,6 +17,7 @@ from deployer_tui.core.package import PackageError, read_package
 from deployer_tui.server.deployer import model
 from deployer_tui.server.deployer.auth import infra_allows, require, service_allows
 from deployer_tui.server.deployer.context import Deployer
+from deployer_tui.server.deployer.store import InUse
 from deployer_tui.server.deployer.views import Views
 from deployer_tui.server.http import DSSHTTPError, bad_request, conflict, json_response, read_json
 
@@ -107,10 +108,10 @@ async def delete_infra(request: Request) -> Response:
     who = await ctx.who(request)
     row = ctx.row("infras", request.path_params["infra_id"], "Infra")
     require(infra_allows(who, row["doc"], "admin"), f"You are not an administrator of infra {row['id']!r}")
-    users = [d["id"] for d in ctx.store.list_where("deployments", "infraId", row["id"])]
-    if users:
-        raise in_use(f"Infra {row['id']!r} still has deployments: {', '.join(users)}; delete them first")
-    await ctx.write(ctx.store.delete_doc, "infras", row["id"])
+    try:
+        await ctx.write(ctx.store.delete_infra, row["id"])
+    except InUse as exc:
+        raise in_use(f"Infra {row['id']!r} still has deployments: {exc}; delete them first") from None
     return Response(status_code=200)
 
 
@@ -173,10 +174,10 @@ async def delete_service(request: Request) -> Response:
     who = await ctx.who(request)
     row = _service(ctx, request)
     require(service_allows(who, row["doc"], "admin"), f"You are not an administrator of service {row['id']!r}")
-    users = [d["id"] for d in ctx.store.list_where("deployments", "publishedServiceId", row["id"])]
-    if users:
-        raise in_use(f"Service {row['id']!r} still has deployments: {', '.join(users)}; delete them first")
-    await ctx.write(ctx.store.delete_service, row["id"])
+    try:
+        await ctx.write(ctx.store.delete_service, row["id"])
+    except InUse as exc:
+        raise in_use(f"Service {row['id']!r} still has deployments: {exc}; delete them first") from None
     return Response(status_code=200)
 
 
@@ -189,15 +190,17 @@ async def _stage_upload(ctx: Deployer, request: Request) -> Path:
         with open(path, "wb") as out:
             if request.headers.get("content-type", "").startswith("multipart/form-data"):
                 form = await request.form(max_files=1, max_fields=10)
-                upload = form.get("file")
-                if upload is None or isinstance(upload, str):
-                    raise bad_request("The version package must be sent as the multipart part 'file'")
-                while chunk := await upload.read(1024 * 1024):
-                    size += len(chunk)
-                    if size > MAX_UPLOAD_BYTES:
-                        raise bad_request(f"Version package larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB")
-                    out.write(chunk)
-                await form.close()
+                try:
+                    upload = form.get("file")
+                    if upload is None or isinstance(upload, str):
+                        raise bad_request("The version package must be sent as the multipart part 'file'")
+                    while chunk := await upload.read(1024 * 1024):
+                        size += len(chunk)
+                        if size > MAX_UPLOAD_BYTES:
+                            raise bad_request(f"Version package larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB")
+                        out.write(chunk)
+                finally:
+                    await form.close()
             else:
                 async for chunk in request.stream():
                     size += len(chunk)
@@ -265,15 +268,16 @@ async def delete_version(request: Request) -> Response:
     row = _service(ctx, request)
     require(service_allows(who, row["doc"], "write"), f"You may not delete versions of service {row['id']!r}")
     version_id = _version(ctx, request, row["id"])["version_id"]
-    users = []
-    for dep in ctx.store.list_where("deployments", "publishedServiceId", row["id"]):
-        used = {e["generation"] for e in model.mapping_entries(dep["doc"]["generationsMapping"])}
-        used |= {e["generation"] for e in (dep.get("deployed") or {}).get("entries", [])}
-        if version_id in used:
-            users.append(dep["id"])
-    if users:
-        raise in_use(f"Version {version_id!r} is used by deployment(s) {', '.join(users)}")
-    await ctx.write(ctx.store.delete_version, row["id"], version_id)
+
+    def uses(settings: dict[str, Any], deployed: dict[str, Any] | None) -> bool:
+        used = {e["generation"] for e in model.mapping_entries(settings.get("generationsMapping") or {})}
+        used |= {e["generation"] for e in (deployed or {}).get("entries", [])}
+        return version_id in used
+
+    try:
+        await ctx.write(ctx.store.delete_version, row["id"], version_id, uses)
+    except InUse as exc:
+        raise in_use(f"Version {version_id!r} is used by deployment(s) {exc}") from None
     return Response(status_code=200)
 
 

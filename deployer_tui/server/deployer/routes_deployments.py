@@ -15,6 +15,7 @@ from deployer_tui.server.deployer import health, model, openapi, queries
 from deployer_tui.server.deployer.auth import Principal, infra_allows, require, service_allows
 from deployer_tui.server.deployer.context import Deployer
 from deployer_tui.server.deployer.routes_catalog import ctx_of, in_use
+from deployer_tui.server.deployer.store import Missing, StillEnabled
 from deployer_tui.server.deployer.update import UpdateJob
 from deployer_tui.server.deployer.views import Views, serving_version
 from deployer_tui.server.http import (
@@ -112,9 +113,11 @@ async def create_deployment(request: Request) -> Response:
     govern_check(infra["doc"], [version], ignore_warnings)
     doc = model.new_deployment(dep_id, service_id, infra_id, version, endpoint_id, auths)
     try:
-        await ctx.write(ctx.store.insert, "deployments", doc, who.login)
+        await ctx.write(ctx.store.insert_deployment, doc, who.login, version)
     except sqlite3.IntegrityError:
         raise conflict(f"Deployment {dep_id!r} already exists") from None
+    except Missing as exc:  # deleted between the checks above and the write
+        raise not_found(str(exc)) from None
     return json_response(doc)
 
 
@@ -156,11 +159,17 @@ async def delete_deployment(request: Request) -> Response:
     parse_bool(request.query_params.get("ignorePreDeleteErrors"))
     dep = _deployment(ctx, request)
     _allow(who, _infra_of(ctx, dep), "deploy", dep["id"])
+    enabled = in_use(f"Deployment {dep['id']!r} is enabled: disable it first (delete with disable_first=True)")
     if dep["doc"].get("enabled", True):
-        raise in_use(f"Deployment {dep['id']!r} is enabled: disable it first (delete with disable_first=True)")
+        raise enabled
     if dep["id"] in ctx.running_updates:
         raise conflict(f"Deployment {dep['id']!r} has an update running; wait for it or abort it")
-    await ctx.write(ctx.store.delete_doc, "deployments", dep["id"])
+    try:
+        await ctx.write(ctx.store.delete_deployment, dep["id"])
+    except StillEnabled:  # enabled again since it was read
+        raise enabled from None
+    except Missing as exc:
+        raise not_found(str(exc)) from None
     return Response(status_code=200)
 
 

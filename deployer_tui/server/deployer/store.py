@@ -20,7 +20,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,22 @@ CREATE TABLE IF NOT EXISTS update_logs (deployment_id TEXT NOT NULL, start_ts IN
 
 # SmartLogTail status codes (protocol.md §2.6.11).
 DEBUG, INFO, WARNING, ERROR, SUCCESS = 0, 1, 2, 3, 4
+
+
+class InUse(Exception):
+    """Refused because deployments still use the object; `users` names them."""
+
+    def __init__(self, users: list[str]) -> None:
+        super().__init__(", ".join(users))
+        self.users = users
+
+
+class StillEnabled(Exception):
+    """Refused because the deployment is enabled."""
+
+
+class Missing(Exception):
+    """Refused because a referenced object does not exist (checked inside the write transaction)."""
 
 
 def now_ms() -> int:
@@ -230,13 +246,26 @@ class Store:
                 raise
         return True
 
-    def delete_version(self, service_id: str, version_id: str) -> None:
+    @staticmethod
+    def _users(c: sqlite3.Connection, field: str, value: str) -> list[sqlite3.Row]:
+        return c.execute("SELECT id, doc, deployed FROM deployments WHERE json_extract(doc, ?) = ? ORDER BY id",
+                         (f"$.{field}", value)).fetchall()
+
+    def delete_version(self, service_id: str, version_id: str, uses: Callable[[dict, dict | None], bool]) -> None:
+        """Delete unless a deployment uses it (`uses(settings, deployed)`); the check is in the transaction."""
         with self.tx() as c:
+            users = [row[0] for row in self._users(c, "publishedServiceId", service_id)
+                     if uses(json.loads(row[1]), json.loads(row[2]) if row[2] else None)]
+            if users:
+                raise InUse(users)
             c.execute("DELETE FROM versions WHERE service_id=? AND version_id=?", (service_id, version_id))
         self.version_path(service_id, version_id).unlink(missing_ok=True)
 
     def delete_service(self, service_id: str) -> None:
         with self.tx() as c:
+            users = [row[0] for row in self._users(c, "publishedServiceId", service_id)]
+            if users:
+                raise InUse(users)
             c.execute("DELETE FROM versions WHERE service_id=?", (service_id,))
             c.execute("DELETE FROM services WHERE id=?", (service_id,))
         folder = self.versions_dir / service_id
@@ -245,12 +274,38 @@ class Store:
                 path.unlink(missing_ok=True)
             folder.rmdir()
 
-    def delete_doc(self, table: str, doc_id: str) -> None:
+    def delete_infra(self, infra_id: str) -> None:
         with self.tx() as c:
-            c.execute(f"DELETE FROM {table} WHERE id=?", (doc_id,))
-            if table == "deployments":
-                c.execute("DELETE FROM update_logs WHERE deployment_id=?", (doc_id,))
-                c.execute("DELETE FROM updates WHERE deployment_id=?", (doc_id,))
+            users = [row[0] for row in self._users(c, "infraId", infra_id)]
+            if users:
+                raise InUse(users)
+            c.execute("DELETE FROM infras WHERE id=?", (infra_id,))
+
+    def insert_deployment(self, doc: dict[str, Any], user: str, version: str) -> None:
+        """Insert, checking in the same transaction that its service, version and infra still exist."""
+        ts = now_ms()
+        with self.tx() as c:
+            if not c.execute("SELECT 1 FROM services WHERE id=?", (doc["publishedServiceId"],)).fetchone():
+                raise Missing(f"Service {doc['publishedServiceId']!r} does not exist")
+            if not c.execute("SELECT 1 FROM infras WHERE id=?", (doc["infraId"],)).fetchone():
+                raise Missing(f"Infra {doc['infraId']!r} does not exist")
+            if not c.execute("SELECT 1 FROM versions WHERE service_id=? AND version_id=?",
+                             (doc["publishedServiceId"], version)).fetchone():
+                raise Missing(f"Version {version!r} does not exist in service {doc['publishedServiceId']!r}")
+            c.execute("INSERT INTO deployments(id, doc, created_on, created_by, modified_on, modified_by) "
+                      "VALUES (?, ?, ?, ?, ?, ?)", (doc["id"], json.dumps(doc), ts, user, ts, user))
+
+    def delete_deployment(self, deployment_id: str) -> None:
+        """Delete a disabled deployment and its history; enabled ones are refused in the transaction."""
+        with self.tx() as c:
+            row = c.execute("SELECT doc FROM deployments WHERE id=?", (deployment_id,)).fetchone()
+            if row is None:
+                raise Missing(f"Deployment {deployment_id!r} does not exist")
+            if json.loads(row[0]).get("enabled", True):
+                raise StillEnabled(deployment_id)
+            c.execute("DELETE FROM deployments WHERE id=?", (deployment_id,))
+            c.execute("DELETE FROM update_logs WHERE deployment_id=?", (deployment_id,))
+            c.execute("DELETE FROM updates WHERE deployment_id=?", (deployment_id,))
 
     def remove_orphan_zips(self) -> int:
         """Zips with no row: left by a crash between rename and commit."""
