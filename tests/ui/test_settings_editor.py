@@ -556,3 +556,23 @@ async def test_editor_that_changes_nothing_says_so(deployer, client, tmp_path, m
         await pilot.press("f4")
         await wait_for(pilot, lambda: any("No change in the editor" in m for m in app.messages), "the notice")
         assert editor.text == before and not app.screen.dirty
+
+
+async def test_one_save_at_a_time_and_no_leaving_mid_save(deployer, client) -> None:
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        editor.replace_all(se.dump(se.set_enabled(app.screen.draft, False)))
+        screen = app.screen
+        screen.save()
+        screen.save()  # a second ctrl+s before the first one's diff shows
+        screen.action_leave()
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsDiffScreen), "the first save's diff")
+        assert "A save is already in progress" in app.messages
+        assert "Wait for the save to finish" in app.messages
+        assert len([s for s in app.screen_stack if isinstance(s, SettingsDiffScreen)]) == 1
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen and not screen.saving, "the flow to end")
+        screen.save()  # allowed again once the first flow ended
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsDiffScreen), "a new diff")

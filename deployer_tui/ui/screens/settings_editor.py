@@ -102,6 +102,7 @@ class SettingsEditorScreen(Screen):
         # unless asked; `secrets` maps each placeholder back to its value.
         self.secrets: dict[str, str] = {}
         self.show_secrets = False
+        self.saving = False  # one save at a time; leaving waits for it
 
     # -- layout ---------------------------------------------------------------------------------
 
@@ -225,6 +226,9 @@ class SettingsEditorScreen(Screen):
 
     @work(group="settings-ask")
     async def _leave_flow(self) -> None:
+        if self.saving:
+            self.notify("Wait for the save to finish", severity="warning")
+            return
         if self.dirty:
             answer = await self.app.push_screen_wait(
                 AskScreen(
@@ -331,10 +335,20 @@ class SettingsEditorScreen(Screen):
 
     def save(self) -> None:
         """Start the save flow (read-only already checked by the caller or `check_mutation`)."""
+        if self.saving:
+            self.notify("A save is already in progress", severity="warning")
+            return
+        self.saving = True
         self._save_flow()
 
-    @work(exclusive=True, group="settings-save")
+    @work(group="settings-save")
     async def _save_flow(self) -> None:
+        try:
+            await self._save_steps()
+        finally:
+            self.saving = False
+
+    async def _save_steps(self) -> None:
         if self.loaded is None:
             self.notify("Nothing to save: the settings are not loaded", severity="warning")
             return
