@@ -190,3 +190,24 @@ def test_clean_unused_deletes_disabled_services_and_unmapped_versions(tmp_path: 
         assert answer["apiContext"]["serviceGeneration"] == "m2"
     finally:
         own.stop()
+
+
+def test_lookup_without_its_csv_is_refused_at_import(admin, tmp_path: Path) -> None:
+    src = write_package(tmp_path / "l-src", "l1", only_functions=True, functions=("hello",), extra_endpoints=[
+        {"id": "find", "type": "DATASETS_LOOKUP", "lookups": [{"lookupResource": {"resourceId": "absent"},
+                                                               "on": [{"inputLookupKey": "k", "resourceLookupCol": "k"}]}]}])
+    zipped, _ = build_package(src, tmp_path / "l1.zip")
+    admin.create_service("no-csv")
+    with pytest.raises(DataikuException, match=r"has no datasets/absent/\*\.csv"):
+        admin.service("no-csv").import_generation_from_archive(str(zipped))
+    assert admin.service("no-csv").list_generations() == []
+
+
+def test_sql_endpoint_on_an_unknown_connection_is_refused_at_set_mapping(admin, tmp_path: Path) -> None:
+    src = write_package(tmp_path / "q-src", "q1", only_functions=True, functions=("hello",), extra_endpoints=[
+        {"id": "q", "type": "SQL_QUERY", "connection": "nowhere", "queries": [{"query": "select 1"}]}])
+    zipped, _ = build_package(src, tmp_path / "q1.zip")
+    deploy(admin, "no-conn", [zipped])
+    with pytest.raises(DataikuException, match="Connection 'nowhere' is not configured on this API node"):
+        admin.service("no-conn").switch_to_single_generation("q1")
+    assert next(s for s in admin.list_services() if s["serviceId"] == "no-conn")["enabled"] is False
