@@ -149,7 +149,10 @@ async def save_settings(request: Request) -> Response:
     old_gens = {e["generation"] for e in model.mapping_entries(dep["doc"]["generationsMapping"])}
     new_gens = [e["generation"] for e in model.mapping_entries(doc["generationsMapping"])]
     govern_check(infra["doc"], [g for g in new_gens if g not in old_gens], ignore_warnings)
-    await ctx.write(ctx.store.replace, "deployments", doc, who.login)
+    try:
+        await ctx.write(ctx.store.replace, "deployments", doc, who.login, new_gens)
+    except Missing as exc:  # deleted since the mapping was checked
+        raise bad_request(str(exc)) from None
     return Response(status_code=200)
 
 

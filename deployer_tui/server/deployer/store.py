@@ -200,8 +200,13 @@ class Store:
     def exists(self, table: str, doc_id: str) -> bool:
         return self._one(f"SELECT 1 AS x FROM {table} WHERE id=?", (doc_id,)) is not None
 
-    def replace(self, table: str, doc: dict[str, Any], user: str) -> None:
+    def replace(self, table: str, doc: dict[str, Any], user: str, versions: list[str] | None = None) -> None:
+        """Save a document; for a deployment, `versions` (of its service) must still exist at commit."""
         with self.tx() as c:
+            for version in versions or []:
+                if not c.execute("SELECT 1 FROM versions WHERE service_id=? AND version_id=?",
+                                 (doc["publishedServiceId"], version)).fetchone():
+                    raise Missing(f"Version {version!r} does not exist in service {doc['publishedServiceId']!r}")
             c.execute(f"UPDATE {table} SET doc=?, modified_on=?, modified_by=? WHERE id=?",
                       (json.dumps(doc), now_ms(), user, doc["id"]))
 
