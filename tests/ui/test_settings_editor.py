@@ -576,3 +576,24 @@ async def test_one_save_at_a_time_and_no_leaving_mid_save(deployer, client) -> N
         await wait_for(pilot, lambda: app.screen is screen and not screen.saving, "the flow to end")
         screen.save()  # allowed again once the first flow ended
         await wait_for(pilot, lambda: isinstance(app.screen, SettingsDiffScreen), "a new diff")
+
+
+async def test_deployer_gone_at_save_time_keeps_the_draft(tmp_path) -> None:
+    proc = servers.serve(tmp_path / "gone", KEY, apinodes=0)
+    try:
+        async with DeployerClient(proc.url(), KEY) as own:
+            await own.create_service("svc")
+        app = EditorHarness(proc.url(), KEY, "service", "svc")
+        async with app.run_test(size=(120, 40)) as pilot:
+            editor = await loaded(pilot, app)
+            draft = se.dump(se.set_permission(app.screen.draft, "service", "ops", {"read": True}))
+            editor.replace_all(draft)
+            proc.stop()
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: app.screen.last_error is not None, "the connection error")
+            assert app.screen.last_error.status is None
+            shown = str(app.screen.query_one("#settings-error-text").render())
+            assert "draft is kept" in shown and "cannot reach" in shown
+            assert editor.text == draft and app.screen.dirty
+    finally:
+        proc.stop()

@@ -418,7 +418,11 @@ class SettingsEditorScreen(Screen):
                         ignore_warnings = True
                         continue
                     return False
-                self._show_error("Not saved: the deployer refused. Your draft is kept.", err)
+                if err.status is None:  # no answer: the PUT may or may not have landed
+                    self._show_error("No answer from the deployer: the save may not have happened. Your draft is "
+                                     "kept; ctrl+s again re-reads the server's copy first.", err)
+                else:
+                    self._show_error("Not saved: the deployer refused. Your draft is kept.", err)
                 self.notify(f"Not saved: {err}", severity="error", timeout=8)
                 return False
 
