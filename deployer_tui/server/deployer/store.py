@@ -115,15 +115,15 @@ class Store:
                 raise
             self._conn.execute("COMMIT")
 
-    def _rows(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
         with self._read_lock:
             cur = self._reader.execute(sql, args)
             cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]  # type: ignore[misc]
+            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
     def _one(self, sql: str, args: tuple = ()) -> dict[str, Any] | None:
         rows = self._rows(sql, args)
-        return rows[0] if rows else None  # type: ignore[return-value]
+        return rows[0] if rows else None
 
     # ---- meta ---------------------------------------------------------------------------------------
     def get_meta(self, key: str, default: Any = None) -> Any:
@@ -171,9 +171,8 @@ class Store:
             return c.execute("DELETE FROM api_keys WHERE id=?", (key_id,)).rowcount > 0
 
     # ---- generic documents (infras, services, deployments) -------------------------------------------
-    def _doc_row(self, table: str, row: dict[str, Any] | None) -> dict[str, Any] | None:
-        if row is None:
-            return None
+    @staticmethod
+    def _doc_row(row: dict[str, Any]) -> dict[str, Any]:
         row = dict(row)
         row["doc"] = json.loads(row["doc"])
         if row.get("deployed"):
@@ -181,15 +180,16 @@ class Store:
         return row
 
     def get(self, table: str, doc_id: str) -> dict[str, Any] | None:
-        return self._doc_row(table, self._one(f"SELECT * FROM {table} WHERE id=?", (doc_id,)))
+        row = self._one(f"SELECT * FROM {table} WHERE id=?", (doc_id,))
+        return self._doc_row(row) if row else None
 
     def list(self, table: str) -> list[dict[str, Any]]:
-        return [self._doc_row(table, r) for r in self._rows(f"SELECT * FROM {table} ORDER BY id")]  # type: ignore[misc]
+        return [self._doc_row(r) for r in self._rows(f"SELECT * FROM {table} ORDER BY id")]
 
     def list_where(self, table: str, field: str, value: str) -> list[dict[str, Any]]:
         """Documents whose top-level JSON `field` equals `value` (e.g. the deployments of one infra)."""
         rows = self._rows(f"SELECT * FROM {table} WHERE json_extract(doc, ?) = ? ORDER BY id", (f"$.{field}", value))
-        return [self._doc_row(table, r) for r in rows]  # type: ignore[misc]
+        return [self._doc_row(r) for r in rows]
 
     def insert(self, table: str, doc: dict[str, Any], user: str) -> None:
         ts = now_ms()
