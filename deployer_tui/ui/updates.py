@@ -274,8 +274,14 @@ class UpdateTracker:
         try:
             response = await self.client.start_update(run.deployment_id)
         except DeployerError as exc:
-            self._finish(run, "FAILED", error=exc)
-            return
+            running = await self._running_job(run.deployment_id) if exc.status == 409 else None
+            if running is None:
+                self._finish(run, "FAILED", error=exc)
+                return
+            # Someone else (another session, a CI job) is updating it: follow that update instead.
+            response = {"jobId": running}
+            self.app.notify(f"An update of {run.deployment_id} was already running: following it",
+                            title="Update", severity="warning")
         run.job_id = str(response.get("jobId") or "") if isinstance(response, dict) else ""
         if not run.job_id:
             self._finish(run, "FAILED", error=DeployerError("The deployer returned no job id for the update"))
@@ -300,6 +306,22 @@ class UpdateTracker:
             self._finish(run, "LOST", error=DeployerError("Stopped following the update before any news"))
             return
         self._finish(run, outcome(last), result=last.result, error=last.error, new_lines=last.new_lines)
+
+    async def _running_job(self, deployment_id: str) -> str | None:
+        """The id of a running future that updates this deployment, from the futures list (payload targets)."""
+        try:
+            listed = await self.client.list_futures()
+        except DeployerError:
+            return None
+        for future in listed if isinstance(listed, list) else []:
+            payload = future.get("payload") if isinstance(future, dict) else None
+            targets = payload.get("targets") if isinstance(payload, dict) else None
+            if not future.get("alive", True) or not isinstance(targets, list):
+                continue
+            if any(isinstance(t, dict) and t.get("objectId") == deployment_id
+                   and t.get("objectType") in (None, "API_DEPLOYER_DEPLOYMENT") for t in targets):
+                return str(future.get("jobId") or "") or None
+        return None
 
     def _finish(self, run: UpdateRun, state: str, *, result: Any = None, error: DeployerError | None = None,
                 new_lines: list[str] | None = None) -> None:

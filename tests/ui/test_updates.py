@@ -4,6 +4,7 @@ abort, and the history with its full logs. The tracker and screens run in a smal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Static
 
 from deployer_tui.core.client import DeployerClient
+from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.app import DeployerApp
 from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.modals import ConfirmScreen
@@ -94,10 +96,11 @@ async def demo_ready(client: DeployerClient, timeout: float = 60) -> None:
 
 
 async def make_deployment(client: DeployerClient, infra: str, nodes: list[dict], deployment: str) -> None:
-    await client.create_infra(infra, "Development")
-    settings = await client.get_infra_settings(infra)
-    settings["apiNodes"] = nodes
-    await client.save_infra_settings(infra, settings)
+    if infra not in {i["infraBasicInfo"]["id"] for i in await client.list_infras()}:
+        await client.create_infra(infra, "Development")
+        settings = await client.get_infra_settings(infra)
+        settings["apiNodes"] = nodes
+        await client.save_infra_settings(infra, settings)
     await client.create_deployment(deployment, "toolbox", infra, "v1")
 
 
@@ -342,3 +345,22 @@ def test_pane_decoration() -> None:
     assert str(decorated[0]) == "dep-a ✓" and str(decorated[-1]) == "⟳ UPDATING"
     tracker.runs["dep-a"].state = "FAILED"
     assert str(decorate_deployment_row(app, "dep-a", row)[-1]) == "HEALTHY"
+
+
+async def test_an_update_started_elsewhere_is_followed_not_refused(client: DeployerClient, blackhole: str) -> None:
+    await make_deployment(client, "hanging-infra", [{"url": blackhole, "adminAPIKey": NODE_KEY}],
+                          "toolbox-on-hanging-2")
+    elsewhere = await client.start_update("toolbox-on-hanging-2")  # e.g. a CI job
+    try:
+        app = Harness(client)
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            run = app.updates.start("toolbox-on-hanging-2")
+            await wait_for(pilot, lambda: run.job_id is not None or not run.running, what="the job id")
+            assert run.running and run.job_id == elsewhere["jobId"]
+            assert any("already running" in str(n.message) for n in app._notifications)
+            assert await app.updates.abort("toolbox-on-hanging-2")
+            await wait_for(pilot, lambda: not run.running, what="the abort")
+            assert run.state == "ABORTED"
+    finally:
+        with contextlib.suppress(DeployerError):
+            await client.abort_future(elsewhere["jobId"])
