@@ -9,6 +9,7 @@ in `screens/` and take the client and ids in their constructors.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from deployer_tui.ui.actions import ActionRegistry, UIAction
@@ -265,6 +266,17 @@ def _has_service(screen: Any) -> bool:
     return found is not None and found[0] in ("service", "deployment")
 
 
+def _after_pending_focus(handler):
+    """Run once already-queued callbacks have: a pane switch ("3") moves focus in a later callback, so
+    a fast "3 n" would otherwise act on the pane that had focus before."""
+
+    def deferred(app: Any) -> None:
+        app.call_later(handler, app)
+
+    deferred.__name__ = getattr(handler, "__name__", "action")
+    return deferred
+
+
 def register_object_actions(registry: ActionRegistry) -> None:
     for action in [
         UIAction("object.create", "Create…", "Create what the focused pane lists (infra, service, deployment)",
@@ -293,4 +305,4 @@ def register_object_actions(registry: ActionRegistry) -> None:
         UIAction("object.copy", "Copy…", "Copy ids, URLs or a curl command of the highlighted object", copy,
                  available=_any_object),
     ]:
-        registry.register(action)
+        registry.register(replace(action, handler=_after_pending_focus(action.handler)))
