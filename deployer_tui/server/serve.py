@@ -56,13 +56,22 @@ def main(args: argparse.Namespace) -> int:
         return 2
     # Keys live under the data dir (admin key, node keys, the database): a new one is private.
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    new_data_dir = not (data_dir / "deployer.db").exists()
     admin_key = admin_key_for(data_dir, args.serve_api_key)
 
     from deployer_tui.server.deployer.app import create_app as create_deployer_app
 
     node_listeners: list[Listener] = []
     node_keys: list[str] = []
+
+    def local_nodes() -> list[tuple[str, str]]:
+        return [(listener.url, key) for listener, key in zip(node_listeners, node_keys, strict=True)]
+
+    deployer_app = create_deployer_app(data_dir, admin_key, local_nodes)
+    store = deployer_app.state.deployer.store
+    # "New" until a start got as far as serving: a first start that failed (port taken) still gets
+    # the demo next time; a data dir with content never does.
+    new_data_dir = store.get_meta("initialized") is None and not store.list("infras") \
+        and not store.list("services")
     for i in range(1, args.apinodes + 1):
         from deployer_tui.server.apinode.app import create_app as create_node_app
 
@@ -76,14 +85,13 @@ def main(args: argparse.Namespace) -> int:
             prepare_node_dir(node_dir)
         node_listeners.append(Listener("apinode", create_node_app(node_dir, key), args.host, port))
 
-    def local_nodes() -> list[tuple[str, str]]:
-        return [(listener.url, key) for listener, key in zip(node_listeners, node_keys, strict=True)]
-
-    deployer_app = create_deployer_app(data_dir, admin_key, local_nodes)
     listeners = [*node_listeners, Listener("deployer", deployer_app, args.host, args.port)]
 
     async def on_ready(ready: list[Listener]) -> None:
-        if new_data_dir and not args.no_demo:
+        if not new_data_dir:
+            return
+        await asyncio.to_thread(store.set_meta, "initialized", {"demo": not args.no_demo})
+        if not args.no_demo:
             from deployer_tui.server.demo import populate
 
             try:

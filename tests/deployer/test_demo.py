@@ -105,3 +105,34 @@ def test_restart_keeps_health_and_does_not_redo_the_demo(demo):
         assert len(deployer.list_deployments()) == 6
     finally:
         again.stop()
+
+
+def test_a_first_start_that_failed_still_gets_the_demo(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        failed = subprocess.run([sys.executable, "-m", "deployer_tui.cli", "serve", "--port",
+                                 str(taken.getsockname()[1]), "--data-dir", str(data), "--apinodes", "0"],
+                                capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 1 and "Address already in use" in failed.stderr
+    proc = start(["serve", "--port", "0", "--data-dir", str(data), "--apinodes", "0"], {"deployer": 1})
+    try:
+        key = (data / "admin-api-key").read_text().strip()
+        deployer = client(proc.url(), key).get_apideployer()
+        wait_for(lambda: len(deployer.list_deployments()) == 6 and
+                 deployer.get_deployment("titanic-on-test").list_updates(), what="the demo content")
+        assert {s.id for s in deployer.list_services()} == {"titanic", "toolbox", "passengers"}
+    finally:
+        proc.stop()
+    # A later start keeps what is there and adds nothing.
+    proc = start(["serve", "--port", "0", "--data-dir", str(data), "--apinodes", "0"], {"deployer": 1})
+    try:
+        deployer = client(proc.url(), key).get_apideployer()
+        assert len(deployer.list_deployments()) == 6 and len(deployer.list_infras()) == 3
+    finally:
+        proc.stop()
