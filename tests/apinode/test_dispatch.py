@@ -51,39 +51,43 @@ def test_forced_generation_must_be_mounted(ab: dataikuapi.APINodeClient) -> None
         ab.predict_record("classify", {"x": 3}, forced_generation="v9")
 
 
-def test_random_strategy_uses_both_versions(ab: dataikuapi.APINodeClient) -> None:
+def test_random_strategy_uses_both_versions(ab: dataikuapi.APINodeClient, admin) -> None:
+    admin.service("ab").set_generations_mapping({"mode": "MULTI_GENERATION", "strategy": "RANDOM", **HALF_HALF})
     seen = {version_of(ab.predict_record("classify", {"x": i})) for i in range(40)}
     assert seen == {"h1", "h2"}  # each of 40 draws is 50/50: missing one has probability 2**-39
 
 
 @pytest.fixture(scope="module")
-def two_nodes(tmp_path_factory: pytest.TempPathFactory, packages: dict, node: Proc) -> Iterator[list[str]]:
+def two_nodes(tmp_path_factory: pytest.TempPathFactory, packages: dict, node: Proc, ab,
+              admin: dataikuapi.APINodeAdminClient) -> Iterator[list[str]]:
+    """Service `ab` with a HASH_BASED mapping on the module's node (its versions stay mounted) and on a second one."""
+    hashed = {"mode": "MULTI_GENERATION", "strategy": "HASH_BASED", **HALF_HALF}
     second = apinode(node_dir(tmp_path_factory.mktemp("second-node")), ADMIN_KEY)
     try:
-        urls = [node.url("apinode"), second.url("apinode")]
-        for url in urls:
-            deploy(dataikuapi.APINodeAdminClient(url, ADMIN_KEY), "sticky", [packages["h1"], packages["h2"]],
-                   {"mode": "MULTI_GENERATION", "strategy": "HASH_BASED", **HALF_HALF})
-        yield urls
+        admin.service("ab").set_generations_mapping(hashed)
+        deploy(dataikuapi.APINodeAdminClient(second.url("apinode"), ADMIN_KEY), "ab",
+               [packages["h1"], packages["h2"]], hashed)
+        yield [node.url("apinode"), second.url("apinode")]
     finally:
+        admin.service("ab").set_generations_mapping({"mode": "MULTI_GENERATION", "strategy": "RANDOM", **HALF_HALF})
         second.stop()
 
 
 def test_hash_based_sends_a_key_to_the_same_version_on_every_node(two_nodes: list[str]) -> None:
     per_node = []
     for url in two_nodes:
-        client = dataikuapi.APINodeClient(url, "sticky", api_key=QUERY_KEY)
+        client = dataikuapi.APINodeClient(url, "ab", api_key=QUERY_KEY)
         per_node.append({key: version_of(client.predict_record("classify", {"x": 1}, dispatch_key=key))
                          for key in KEYS})
     assert per_node[0] == per_node[1]
     assert set(per_node[0].values()) == {"h1", "h2"}
-    client = dataikuapi.APINodeClient(two_nodes[0], "sticky", api_key=QUERY_KEY)
+    client = dataikuapi.APINodeClient(two_nodes[0], "ab", api_key=QUERY_KEY)
     again = {key: version_of(client.predict_record("classify", {"x": 2}, dispatch_key=key)) for key in KEYS}
     assert again == per_node[0]
 
 
 def test_hash_based_without_a_key_is_400(two_nodes: list[str]) -> None:
-    client = dataikuapi.APINodeClient(two_nodes[0], "sticky", api_key=QUERY_KEY)
+    client = dataikuapi.APINodeClient(two_nodes[0], "ab", api_key=QUERY_KEY)
     with pytest.raises(dataikuapi.utils.DataikuException, match="dispatch key is mandatory"):
         client.predict_record("classify", {"x": 1})
 
