@@ -132,3 +132,19 @@ def test_a_corrupt_admin_keys_file_stops_the_node_with_a_clear_message(tmp_path)
     with pytest.raises(RuntimeError, match="adminkeys.json is not valid JSON"):
         start(["apinode", "--port", "0", "--data-dir", str(data_dir), "--admin-key", ADMIN_KEY], {"apinode": 1})
     assert (data_dir / "config" / "adminkeys.json").read_text() == "{not json"
+
+
+def test_a_busy_port_is_a_clear_error(tmp_path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "deployer_tui.cli", "apinode", "--port", str(port),
+                               "--data-dir", str(tmp_path / "node"), "--admin-key", ADMIN_KEY],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
