@@ -286,6 +286,28 @@ async def test_404_and_409(client: DeployerClient) -> None:
     with pytest.raises(DeployerError) as info:
         await client.get_future("no-such-job")
     assert info.value.status in (400, 404) and "No future" in info.value.message
+    with pytest.raises(DeployerError) as info:
+        await client.delete_version("dup-svc", "v404")
+    assert info.value.status == 404
+
+
+async def test_409_on_import_of_an_existing_version_and_on_a_second_update(
+        client: DeployerClient, black_hole: str, work: Path, api_key: str) -> None:
+    await client.create_service("twice-svc")
+    package = make_package(work, "twice-svc", "v1")
+    await client.import_version("twice-svc", package)
+    with pytest.raises(DeployerError) as info:
+        await client.import_version("twice-svc", package)
+    assert info.value.status == 409 and "v1" in info.value.message
+    await static_infra(client, "twice-infra", [black_hole], api_key)
+    await client.create_deployment("twice-dep", "twice-svc", "twice-infra", "v1")
+    first = await client.start_update("twice-dep")
+    try:
+        with pytest.raises(DeployerError) as info:
+            await client.start_update("twice-dep")
+        assert info.value.status == 409
+    finally:
+        await abort(client, first["jobId"])
 
 
 async def test_connection_refused(api_key: str) -> None:
