@@ -51,7 +51,7 @@ def main() -> None:
     _die_with_parent()
     if os.getppid() != parent:  # the node died before prctl took effect
         os._exit(1)
-    proto_in = os.fdopen(os.dup(0), "rb", buffering=0)
+    proto_in = os.fdopen(os.dup(0), "rb")  # buffered: a frame's header and body come in one read
     proto_out = os.fdopen(os.dup(1), "wb", buffering=0)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
