@@ -331,7 +331,7 @@ async def test_delete_refusals_are_explained(world):
             form = await on_screen(pilot, DeleteScreen)
             await wait_for(pilot, lambda f=form: f.loaded, what="context")
             assert "tb-on-dev" in text_of(form, "#context")  # warned before trying
-            await press(pilot, "#submit")
+            await pilot.press("y")
             await wait_for(pilot, lambda f=form, e=expected: e in f.error_shown, what=f"{kind} refusal")
             assert "The deployer refused" in form.error_shown and "Still in use by: tb-on-dev" in form.error_shown
             await pilot.press("escape")

@@ -14,6 +14,7 @@ from typing import Any
 from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from deployer_tui.core import models
@@ -40,7 +41,15 @@ def is_production(stage: str | None) -> bool:
 
 
 class DeleteScreen(ActionModal[bool]):
-    """Confirm and delete one object. Dismisses True once deleted, None when cancelled."""
+    """Confirm and delete one object. Dismisses True once deleted, None when cancelled.
+
+    `y`/`n` answer, as in the app's other confirmations; focus starts on Cancel, and on the typed-id
+    field for Production deployments (where `y` is just a letter of the id)."""
+
+    BINDINGS = [
+        Binding("y", "confirm", "Delete", id="delete.confirm"),
+        Binding("n", "cancel", "Cancel", show=False, id="delete.cancel"),
+    ]
 
     def __init__(self, client: Any, kind: str, object_id: str, *, service_id: str | None = None) -> None:
         if kind not in KINDS:
@@ -72,8 +81,8 @@ class DeleteScreen(ActionModal[bool]):
         yield Checkbox("Ignore pre-delete errors (delete even if the node clean-up fails)", id="ignore-errors")
 
     def compose_buttons(self) -> ComposeResult:
-        yield Button("Delete", variant="error", id="submit", disabled=True)
-        yield Button("Cancel", id="cancel")
+        yield Button("Delete (y)", variant="error", id="submit", disabled=True)
+        yield Button("Cancel (n)", id="cancel")
 
     def on_mount(self) -> None:
         for wid in ("#type-label", "#type-id", "#disable-first", "#ignore-errors"):
@@ -139,6 +148,11 @@ class DeleteScreen(ActionModal[bool]):
             return (f"[red]Used by {', '.join(self.dependents)}[/red]: the deployer refuses to delete a "
                     "version a deployment serves. Switch them to another version first.")
         return "No deployment serves this version."
+
+    def action_confirm(self) -> None:
+        if self.query_one("#submit", Button).disabled:
+            return  # still checking, or the typed id does not match yet
+        self.submit()
 
     @on(Input.Changed, "#type-id")
     def _typed(self) -> None:
