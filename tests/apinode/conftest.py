@@ -96,6 +96,13 @@ def write_package(folder: Path, version: str, *, public: bool = False, extra_end
     (folder / "datasets" / "customers").mkdir(parents=True)
     (folder / "datasets" / "customers" / "customers.csv").write_text(
         "email,segment,ltv\na@b.c,gold,1520.5\nd@e.f,silver,99\nd@e.f,bronze,1\n")
+    for endpoint in endpoints:
+        if endpoint["id"] == "double":  # x comes from the customers CSV when the query gives an email
+            endpoint["enrichMapping"] = [{
+                "lookupResource": {"resourceId": "customers"}, "on": [{"inputLookupKey": "email",
+                                                                       "resourceLookupCol": "email"}],
+                "columnsMapping": {"ltv": "x"}, "notFoundBehavior": "DROP_ROW", "missingLookupKeyBehavior": "IGNORE"}]
+            endpoint["returnPostEnrichData"] = True
     endpoints.append({"id": "customer", "type": "DATASETS_LOOKUP", "lookups": [{
         "lookupResource": {"resourceId": "customers", "packagingType": "BUNDLED_INTERNAL"},
         "on": [{"inputLookupKey": "email", "resourceLookupCol": "email"}],

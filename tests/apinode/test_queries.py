@@ -200,3 +200,13 @@ def test_endpoint_prints_go_to_the_service_log_not_the_node_output(node, client)
         time.sleep(0.02)
     assert "hello called for printer" in log.read_text()
     assert not any("hello called for" in line for line in node.output)
+
+
+def test_prediction_enrichment_from_a_bundled_dataset(client: dataikuapi.APINodeClient) -> None:
+    answer = client.predict_records("double", [{"features": {"email": "a@b.c"}}, {"features": {"email": "no@o.ne"}},
+                                               {"features": {"x": 4}}])
+    enriched, unknown, plain = answer["results"]
+    assert enriched["prediction"] == 3041.0
+    assert enriched["postEnrich"] == {"email": "a@b.c", "x": 1520.5}
+    assert unknown == {"ignored": True, "ignoreReason": "NO_LOOKUP_MATCH"}
+    assert plain["prediction"] == 8

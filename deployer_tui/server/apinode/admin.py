@@ -319,19 +319,22 @@ async def list_generations(request: Request) -> Response:
 
 
 def check_lookup_resources(folder: Path, config: dict[str, Any]) -> None:
+    """Lookup endpoints and prediction enrichments must find their bundled CSVs in the package."""
     for ep in config.get("endpoints") or []:
-        if ep.get("type") != "DATASETS_LOOKUP":
-            continue
-        lookups = ep.get("lookups")
-        if not isinstance(lookups, list) or not lookups:
-            raise PackageError(f"Lookup endpoint {ep['id']!r} must list its 'lookups'")
-        for lookup in lookups:
-            resource = (lookup.get("lookupResource") or {}) if isinstance(lookup, dict) else {}
+        specs = ep.get("enrichMapping") or []
+        if ep.get("type") == "DATASETS_LOOKUP":
+            specs = ep.get("lookups")
+            if not isinstance(specs, list) or not specs:
+                raise PackageError(f"Lookup endpoint {ep['id']!r} must list its 'lookups'")
+        if not isinstance(specs, list):
+            raise PackageError(f"Endpoint {ep['id']!r}: enrichMapping must be a list")
+        for spec in specs:
+            resource = (spec.get("lookupResource") or {}) if isinstance(spec, dict) else {}
             resource_id = resource.get("resourceId") if isinstance(resource, dict) else None
             if not resource_id:
-                raise PackageError(f"Lookup endpoint {ep['id']!r}: each lookup needs lookupResource.resourceId")
+                raise PackageError(f"Endpoint {ep['id']!r}: each lookup needs lookupResource.resourceId")
             if not any((folder / "datasets" / str(resource_id)).glob("*.csv")):
-                raise PackageError(f"Lookup endpoint {ep['id']!r} reads dataset {resource_id!r}, but the package "
+                raise PackageError(f"Endpoint {ep['id']!r} reads dataset {resource_id!r}, but the package "
                                    f"has no datasets/{resource_id}/*.csv")
 
 

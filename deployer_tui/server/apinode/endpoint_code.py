@@ -134,9 +134,29 @@ def custom_prediction(endpoint: dict[str, Any], gen_dir: Path, ctx: dict[str, An
     model_type = endpoint.get("modelType") or (
         "CLASSIFICATION" if isinstance(predictor, ClassificationPredictor) else "REGRESSION")
     classification = model_type == "CLASSIFICATION"
+    # Query enrichment (DSS `enrichMapping`): features looked up in bundled CSVs before scoring.
+    enrichments = [Lookup(spec, gen_dir) for spec in endpoint.get("enrichMapping") or []]
+    post_enrich = bool(endpoint.get("returnPostEnrichData"))
 
     def predict(message: dict[str, Any]) -> list[dict[str, Any]]:
-        rows = message["items"]
+        rows = [dict(row) for row in message["items"]]
+        dropped: dict[int, str] = {}
+        for index, row in enumerate(rows):
+            for lookup in enrichments:
+                reason = lookup.enrich(row)
+                if reason:
+                    dropped[index] = reason
+                    break
+        kept = [i for i in range(len(rows)) if i not in dropped]
+        scored = score([rows[i] for i in kept]) if kept else []
+        out: list[dict[str, Any]] = [{"ignored": True, "ignoreReason": dropped.get(i)} for i in range(len(rows))]
+        for index, item in zip(kept, scored, strict=True):
+            if post_enrich:
+                item["postEnrich"] = to_json(rows[index])
+            out[index] = item
+        return out
+
+    def score(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
         frame.index = range(len(rows))
         returned = predictor.predict(frame)
