@@ -285,10 +285,12 @@ async def test_history_and_full_log(client: DeployerClient) -> None:
 
 
 async def test_bulk_marks_and_updates_each_with_its_own_progress(client: DeployerClient) -> None:
-    # Make toolbox-on-dev OUT_OF_SYNC again: save another mapping without updating.
-    settings = await client.get_deployment_settings("toolbox-on-dev")
-    settings["generationsMapping"] = {"mode": "SINGLE_GENERATION", "generation": "v1"}
-    await client.save_deployment_settings("toolbox-on-dev", settings)
+    # toolbox-on-dev must be OUT_OF_SYNC: if an earlier test deployed what is saved, save the other version.
+    if (await client.get_deployment_status("toolbox-on-dev"))["health"] != "OUT_OF_SYNC":
+        settings = await client.get_deployment_settings("toolbox-on-dev")
+        other = "v1" if settings["generationsMapping"].get("generation") == "v2" else "v2"
+        settings["generationsMapping"] = {"mode": "SINGLE_GENERATION", "generation": other}
+        await client.save_deployment_settings("toolbox-on-dev", settings)
     app = DeployerApp(client=client)
     async with app.run_test(size=(140, 40)) as pilot:
         await wait_for(pilot, lambda: app.store.loaded and app.store.health("toolbox-on-dev") == "OUT_OF_SYNC",
@@ -328,6 +330,11 @@ async def test_bulk_marks_and_updates_each_with_its_own_progress(client: Deploye
         assert isinstance(app.screen, UpdateScreen) and app.screen.deployment_id == "toolbox-on-dev"
         await wait_for(pilot, lambda: app.screen.log_view.pending == 0)
         assert app.screen.log_view.lines == list(tracker.get("toolbox-on-dev").lines)
+        # Back on the main screen, the store was refreshed when each update ended: health is current.
+        await pilot.press("escape", "escape")
+        assert isinstance(app.screen, MainScreen)
+        await wait_for(pilot, lambda: cell(table(pilot, "deployments"), "toolbox-on-dev", "health") == "HEALTHY",
+                       what="the refreshed health")
 
 
 def test_pane_decoration() -> None:
