@@ -7,11 +7,12 @@ import asyncio
 import json
 
 from textual.app import App, ComposeResult
-from textual.widgets import Button, Input, Label, ProgressBar, Select
+from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select, TextArea
 
-from deployer_tui.core.errors import ConnectionLost
+from deployer_tui.core.errors import ConnectionLost, DeployerError
 from deployer_tui.core.package import build_package
 from deployer_tui.ui.screens.create_forms import CreateDeploymentScreen, CreateInfraScreen
+from deployer_tui.ui.screens.test_queries import TestQueriesScreen
 from deployer_tui.ui.screens.versions import DownloadVersionScreen, ImportVersionScreen
 from tests.ui.helpers import wait_for
 
@@ -150,3 +151,39 @@ async def test_lost_connection_in_a_form_is_said_and_nothing_is_lost():
         form.query_one("#submit", Button).press()
         await wait_for(pilot, lambda: "Pick a stage" in form.error_shown, what="stage required")
         assert form.query_one("#infra-id", Input).value == "kept"
+
+
+class TwoEndpoints:
+    async def get_deployment(self, deployment_id):
+        return {"deploymentBasicInfo": {"id": deployment_id, "generationsMapping": {"generation": "v1"}}}
+
+    async def get_deployment_status(self, deployment_id):
+        return {"endpoints": [{"id": "fn", "type": "PY_FUNCTION", "testQueries": [{"q": {"x": 1}}]},
+                              {"id": "lk", "type": "DATASETS_LOOKUP", "testQueries": []}]}
+
+    async def run_queries(self, deployment_id, queries, endpoint_id=None, adapt=False):
+        raise DeployerError("Not allowed to query through the deployer", status=403,
+                            error_type="com.dataiku.dip.exceptions.UnauthorizedException")
+
+
+async def test_endpoint_switch_refills_unless_edited_and_through_deployer_refusal_is_explained():
+    app = Harness()
+    async with app.run_test() as pilot:
+        app.push_screen(TestQueriesScreen(TwoEndpoints(), "dep"))
+        await wait_for(pilot, lambda: isinstance(app.screen, TestQueriesScreen) and app.screen.endpoints,
+                       what="endpoints")
+        screen = app.screen
+        editor = screen.query_one("#tq-editor", TextArea)
+        await wait_for(pilot, lambda: json.loads(editor.text) == [{"q": {"x": 1}}], what="stored queries shown")
+        screen.query_one("#tq-endpoint", Select).value = "lk"
+        await wait_for(pilot, lambda: json.loads(editor.text) == [{"q": {"data": {}}}], what="lookup template")
+        editor.text = '[{"q": {"data": {"id": 7}}}]'  # the user's draft
+        screen.query_one("#tq-endpoint", Select).value = "fn"
+        await pilot.pause()
+        assert editor.text == '[{"q": {"data": {"id": 7}}}]'
+        # through the deployer without a group authorisation
+        screen.query_one("#tq-through", Checkbox).value = True
+        screen.action_run_edited()
+        await wait_for(pilot, lambda: "Refused" in str(screen.query_one("#tq-status").render()), what="refusal")
+        status = str(screen.query_one("#tq-status").render())
+        assert "Not allowed to query" in status and "queryThroughDeployer" in status
