@@ -63,9 +63,10 @@ class EditorHarness(App):
     check (`check_mutation`) and records notifications."""
 
     def __init__(self, url: str, key: str, kind: str, object_id: str, *, read_only: bool = False,
-                 open_external: bool = False) -> None:
+                 open_external: bool = False, wrap: Callable[[DeployerClient], object] | None = None) -> None:
         super().__init__()
-        self.client = DeployerClient(url, key)
+        self.real_client = DeployerClient(url, key)
+        self.client = wrap(self.real_client) if wrap else self.real_client
         self.kind, self.object_id = kind, object_id
         self.read_only = read_only
         self.open_external = open_external
@@ -89,7 +90,7 @@ class EditorHarness(App):
                                               open_external=self.open_external))
 
     async def on_unmount(self) -> None:
-        await self.client.aclose()
+        await self.real_client.aclose()
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], object], what: str, timeout: float = 10.0) -> None:

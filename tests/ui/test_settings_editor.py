@@ -13,6 +13,7 @@ from textual.widgets import Checkbox, Input, Select, Switch
 
 from deployer_tui.core import settings_edit as se
 from deployer_tui.core.client import DeployerClient
+from deployer_tui.core.errors import ConnectionLost
 from deployer_tui.ui.screens.settings_diff import AskScreen, ConflictScreen, SettingsDiffScreen
 from deployer_tui.ui.screens.settings_editor import SettingsEditorScreen
 from deployer_tui.ui.screens.settings_forms import HelperForm
@@ -597,3 +598,40 @@ async def test_deployer_gone_at_save_time_keeps_the_draft(tmp_path) -> None:
             assert editor.text == draft and app.screen.dirty
     finally:
         proc.stop()
+
+
+class DropsFirstSave:
+    """The real client, except that the first deployment save is sent and its answer lost — the
+    connection drops after the server stored it."""
+
+    def __init__(self, real: DeployerClient) -> None:
+        self._real = real
+        self.dropped = False
+
+    def __getattr__(self, name: str):
+        return getattr(self._real, name)
+
+    async def save_deployment_settings(self, deployment_id, settings, ignore_warnings=False):
+        await self._real.save_deployment_settings(deployment_id, settings, ignore_warnings=ignore_warnings)
+        if not self.dropped:
+            self.dropped = True
+            raise ConnectionLost("deployer", "connection reset while reading the answer")
+
+
+async def test_lost_answer_to_a_save_is_reported_and_the_next_save_rechecks(deployer, client) -> None:
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep, wrap=DropsFirstSave)
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await loaded(pilot, app)
+        editor.replace_all(se.dump(se.set_enabled(app.screen.draft, False)))
+        await pilot.press("ctrl+s")
+        await screen_is(pilot, app, SettingsDiffScreen)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen.last_error is not None, "the lost answer")
+        assert "may not have happened" in str(app.screen.query_one("#settings-error-text").render())
+        assert app.screen.dirty and editor.value["enabled"] is False
+        # It did land: the next ctrl+s finds the server already has the draft, and says so.
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("server already has this draft" in m for m in app.messages), "the re-check")
+        assert not app.screen.dirty and app.screen.last_error is None
+    assert (await client.get_deployment_settings(dep))["enabled"] is False

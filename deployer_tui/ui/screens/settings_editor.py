@@ -369,6 +369,12 @@ class SettingsEditorScreen(Screen):
         except DeployerError as err:
             self._show_error("Not saved: could not re-read the server's copy. Your draft is kept.", err)
             return
+        if draft == server_now:
+            self.loaded = server_now
+            self._clear_error()
+            self._refresh_title()
+            self.notify("Nothing to save: the server already has this draft")
+            return
         if server_now != self.loaded:
             choice = await self.app.push_screen_wait(
                 ConflictScreen(self.loaded, server_now, draft, title=f"The settings of {self.label}")
@@ -381,11 +387,6 @@ class SettingsEditorScreen(Screen):
                 return
             if choice != "overwrite":
                 return
-        if draft == server_now:
-            self.loaded = server_now
-            self._refresh_title()
-            self.notify("Nothing to save: the draft is what the server has")
-            return
         confirmed = await self.app.push_screen_wait(
             SettingsDiffScreen(server_now, draft, title=f"Settings of {self.label}")
         )
