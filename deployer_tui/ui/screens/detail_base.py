@@ -41,6 +41,8 @@ class DetailScreen(Screen):
         Binding("i", "app.dispatch('version.import')", "Import version", show=False, id="detail.import_version"),
         Binding("T", "app.dispatch('deployment.test_queries')", "Test", show=False, id="detail.test_queries"),
         Binding("o", "app.dispatch('deployment.openapi')", "OpenAPI", show=False, id="detail.openapi"),
+        Binding("w", "app.dispatch('version.download')", "Download version", show=False,
+                id="detail.download_version"),
         Binding("y", "app.dispatch('object.copy')", "Copy", id="detail.copy"),
         Binding("e", "app.dispatch('settings.edit')", "Edit", id="detail.edit_settings"),
         Binding("E", "app.dispatch('settings.edit_external')", "$EDITOR", show=False,
