@@ -93,7 +93,11 @@ class CopyResult:
     def message(self) -> str:
         if self.capped:
             return f"{self.what} is {human_size(self.size)}, over the {human_size(MAX_COPY_BYTES)} copy limit"
-        how = " + ".join(self.methods) if self.methods else "nowhere"
+        if not self.methods:
+            reason = f": {self.native_error}" if self.native_error else ""
+            return (f"Could not copy {self.what}: no clipboard reachable from here (no OSC 52, no local display"
+                    f"{reason}). It is only in the app's own clipboard.")
+        how = " + ".join(self.methods)
         text = f"Copied {self.what} ({human_size(self.size)}) via {how}"
         if self.native_error:
             text += f"; system clipboard failed: {self.native_error}"

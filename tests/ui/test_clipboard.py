@@ -110,6 +110,11 @@ async def test_apple_terminal_skips_osc52() -> None:
         result = Clipboard(app, env=env, platform="darwin", native=natives.append).copy("k", "id")
         await pilot.pause()
         assert result.methods == ["system clipboard"] and natives == ["k"]
+        # Apple Terminal over SSH: neither path reaches the user's screen, and the toast says so
+        over_ssh = {**env, "SSH_CONNECTION": "1 2 3 4"}
+        result = Clipboard(app, env=over_ssh, platform="darwin", native=natives.append).copy("k2", "id")
+        assert result.methods == [] and natives == ["k"] and app.clipboard == "k2"
+        assert result.message().startswith("Could not copy id")
 
 
 async def test_over_the_cap_offers_a_file_and_saves_it_0600(tmp_path) -> None:
