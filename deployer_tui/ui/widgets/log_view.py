@@ -597,8 +597,12 @@ class LogView(Vertical):
             parts.append("● FOLLOW")
         else:
             news = widget.new_while_paused
-            parts.append(f"‖ PAUSED · {news:,} new line{'s' if news != 1 else ''} · end to follow")
-        parts.append(f"{len(self.buffer):,} lines")
+            if news:
+                parts.append(f"‖ PAUSED · {news:,} new line{'s' if news != 1 else ''} · end to follow")
+            else:
+                parts.append("‖ PAUSED · end to follow")
+        kept = len(self.buffer)
+        parts.append(f"{kept:,} line{'s' if kept != 1 else ''}")
         if self.buffer.dropped:
             parts.append(f"{self.buffer.dropped:,} older dropped")
         if widget.wrap:
