@@ -150,7 +150,8 @@ class Clipboard:
                 driver.write(osc52_sequence(text, self.env))
             mux = multiplexer(self.env)
             result.methods.append(f"OSC 52 through {mux}" if mux else "OSC 52")
-        if has_local_display(self.env, self.platform) or self._apple_terminal():
+        # Over SSH a native copy would land on the remote machine's clipboard: only with a local display.
+        if has_local_display(self.env, self.platform):
             try:
                 self.native(text)
                 result.methods.append("system clipboard")
