@@ -28,9 +28,14 @@ FUNCTIONS = {
     "boom": 'def boom():\n    raise ValueError("the endpoint failed on purpose")\n',
     "hang": 'import time\n\ndef hang(seconds=60):\n    time.sleep(seconds)\n    return "woke up"\n',
     "die": 'import os\n\ndef die(really=True):\n    if really:\n        os._exit(3)\n    return "alive"\n',
+    # Writes `marker` when it starts, then sleeps, or waits until the test creates `release`.
     "slow_version": 'import pathlib, time\nVERSION = "{version}"\n\n'
-                    'def slow_version(marker, seconds=1.0):\n    pathlib.Path(marker).write_text("started")\n'
-                    '    time.sleep(seconds)\n    return VERSION\n',
+                    'def slow_version(marker, seconds=1.0, release=None):\n'
+                    '    pathlib.Path(marker).write_text("started")\n'
+                    '    deadline = time.monotonic() + (30 if release else seconds)\n'
+                    '    while time.monotonic() < deadline and not (release and pathlib.Path(release).exists()):\n'
+                    '        time.sleep(0.01)\n'
+                    '    return VERSION\n',
     "unserialisable": 'def unserialisable():\n    return {{"when": object()}}\n',
     "read_folder": 'def read_folder():\n    import pathlib\n    return pathlib.Path(folders[0], "greeting.txt").read_text()\n',
     "custom_status": 'from dataiku.apinode.utils import DkuCustomApiException\n\n'

@@ -95,12 +95,16 @@ def test_hash_based_without_a_key_is_400(two_nodes: list[str]) -> None:
 def test_switch_lets_in_flight_queries_finish_on_their_version(
         admin: dataikuapi.APINodeAdminClient, packages: dict, url: str, tmp_path: Path) -> None:
     deploy(admin, "switch", [packages["f1"], packages["f2"]], {"mode": "SINGLE_GENERATION", "generation": "f1"})
-    marker = tmp_path / "started"
+    # Preloaded, f2's workers are up before the slow query starts: the switch below is immediate.
+    admin.service("switch").preload_generation("f2")
+    assert {g["generationId"]: g["mounted"] for g in admin.service("switch").list_generations()} == \
+        {"f1": True, "f2": True}
+    marker, release = tmp_path / "started", tmp_path / "release"
     outcome: dict[str, httpx.Response] = {}
 
     def slow() -> None:
         outcome["slow"] = http.post(f"{url}/public/api/v1/switch/slow_version/run", auth=(QUERY_KEY, ""),
-                                     json={"marker": str(marker), "seconds": 1.5}, timeout=30)
+                                     json={"marker": str(marker), "release": str(release)}, timeout=30)
 
     thread = threading.Thread(target=slow)
     thread.start()
@@ -111,6 +115,8 @@ def test_switch_lets_in_flight_queries_finish_on_their_version(
     admin.service("switch").switch_to_single_generation("f2")
     fresh = http.post(f"{url}/public/api/v1/switch/hello/run", auth=(QUERY_KEY, ""), json={})
     assert fresh.json()["apiContext"]["serviceGeneration"] == "f2"
+    assert thread.is_alive()  # it waits for `release`
+    release.write_text("go")
     thread.join(30)
     slow_answer = outcome["slow"]
     assert slow_answer.status_code == 200

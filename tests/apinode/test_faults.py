@@ -89,10 +89,10 @@ def test_full_queue_is_refused_with_503(url: str, admin: dataikuapi.APINodeAdmin
     admin._perform_empty("POST", "services/narrow/endpoints/slow_version/settings", body={
         "pool": {"floor": 1, "ceil": 1, "cruise": 1, "queue": 0, "timeout": 100}, "executionTimeoutMs": 5000})
     admin.service("narrow").switch_to_single_generation("f1")
-    marker = tmp_path / "started"
+    marker, release = tmp_path / "started", tmp_path / "release"
     outcome: dict[str, httpx.Response] = {}
     thread = threading.Thread(target=lambda: outcome.setdefault("slow", call(
-        url, "slow_version", {"marker": str(marker), "seconds": 1.5}, service="narrow")))
+        url, "slow_version", {"marker": str(marker), "release": str(release)}, service="narrow")))
     thread.start()
     try:
         deadline = time.monotonic() + 20
@@ -102,6 +102,7 @@ def test_full_queue_is_refused_with_503(url: str, admin: dataikuapi.APINodeAdmin
         # The only worker is busy and nothing may queue: a second query is refused at once.
         refused = call(url, "slow_version", {"marker": str(tmp_path / "second"), "seconds": 0}, service="narrow")
     finally:
+        release.write_text("go")
         thread.join(30)
     assert refused.status_code == 503
     assert "overloaded" in refused.json()["message"]
