@@ -169,8 +169,8 @@ class TestQueriesScreen(Screen[None]):
     DEFAULT_CSS = """
     TestQueriesScreen #tq-header { text-style: bold; padding: 0 1; }
     TestQueriesScreen #tq-controls { height: auto; padding: 0 1; }
-    TestQueriesScreen #tq-controls Select { width: 50; }
-    TestQueriesScreen #tq-controls Button { margin-left: 1; }
+    TestQueriesScreen #tq-controls Select { width: 1fr; min-width: 24; max-width: 50; }
+    TestQueriesScreen #tq-controls Button { margin-left: 1; min-width: 8; }
     TestQueriesScreen #tq-editor { height: 12; }
     TestQueriesScreen #tq-status { padding: 0 1; height: auto; }
     TestQueriesScreen #tq-results { height: 1fr; }
@@ -199,9 +199,9 @@ class TestQueriesScreen(Screen[None]):
         yield Label(f"Test queries — deployment {self.deployment_id}", id="tq-header")
         with Horizontal(id="tq-controls"):
             yield Select([], prompt="loading endpoints…", id="tq-endpoint")
-            yield Checkbox("Through the deployer", id="tq-through")
-            yield Button("Run stored (r)", id="tq-run-stored", variant="primary")
-            yield Button("Run edited (ctrl+r)", id="tq-run-edited")
+            yield Checkbox("Via deployer (^t)", id="tq-through")
+            yield Button("Run (r)", id="tq-run-stored", variant="primary")
+            yield Button("Run JSON (^r)", id="tq-run-edited")
         yield TextArea("[]", language="json", id="tq-editor")
         yield Static("Loading the deployment…", id="tq-status")
         table: DataTable = DataTable(id="tq-results", cursor_type="row", zebra_stripes=True)
