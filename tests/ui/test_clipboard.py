@@ -23,7 +23,7 @@ def test_plain_osc52_sequence() -> None:
 
 
 def test_tmux_wraps_and_doubles_escapes() -> None:
-    seq = osc52_sequence("héllo", env={"TMUX": "/tmp/tmux-0/default,1,0", "TERM": "screen-256color"})
+    seq = osc52_sequence("héllo", env={"TMUX": "tmux-socket,1,0", "TERM": "screen-256color"})
     inner = "\x1b]52;c;" + base64.b64encode("héllo".encode()).decode() + "\x07"
     assert seq == "\x1bPtmux;" + inner.replace("\x1b", "\x1b\x1b") + "\x1b\\"
     assert seq.count("\x1b\x1b]52") == 1
