@@ -12,7 +12,9 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import sys
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -55,25 +57,91 @@ class WorkerLoadError(Exception):
         self.trace = trace
 
 
+class _Pipes(asyncio.SubprocessProtocol):
+    """Cuts the worker's stdout into frames and hands each to the call waiting for it.
+
+    A protocol rather than StreamReader: a reply arrives in one chunk and resolves one future, which
+    is the whole per-query cost on this side of the pipe.
+    """
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[bytes] | None = None
+        self.pending: deque[bytes] = deque()
+        self.lost = False
+        self.exited: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes | bytearray) -> None:
+        if fd != 1:
+            return
+        self.buffer += data
+        while len(self.buffer) >= HEADER.size:
+            (size,) = HEADER.unpack_from(self.buffer)
+            if size > MAX_FRAME:
+                self.buffer.clear()
+                self._lose(WorkerDied(f"it sent a reply of {size} bytes, more than {MAX_FRAME}"))
+                return
+            end = HEADER.size + size
+            if len(self.buffer) < end:
+                return
+            frame = bytes(self.buffer[HEADER.size:end])
+            del self.buffer[:end]
+            if self.waiter is not None and not self.waiter.done():
+                self.waiter.set_result(frame)
+                self.waiter = None
+            else:
+                self.pending.append(frame)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd == 1:
+            self._lose(None)
+
+    def process_exited(self) -> None:
+        self._lose(None)
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+    def _lose(self, error: WorkerDied | None) -> None:
+        self.lost = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(error or _Gone())
+            self.waiter = None
+
+    def next_frame(self) -> asyncio.Future[bytes]:
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        if self.pending:
+            future.set_result(self.pending.popleft())
+        elif self.lost:
+            future.set_exception(_Gone())
+        else:
+            self.waiter = future
+        return future
+
+
+class _Gone(Exception):
+    """The worker's stdout closed or the process exited; the exit status says why."""
+
+
 class Worker:
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.busy = False
+    def __init__(self, transport: asyncio.SubprocessTransport, pipes: _Pipes) -> None:
+        self.transport = transport
+        self.pipes = pipes
+        self.stdin = transport.get_pipe_transport(0)
         self.idle_since = 0.0
 
     @classmethod
     async def spawn(cls, spec: dict[str, Any], cwd: Path, log_path: Path, load_timeout: float) -> Worker:
         rotate_log(log_path)
+        loop = asyncio.get_running_loop()
         with open(log_path, "ab") as log:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-c", BOOT,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
+            transport, pipes = await loop.subprocess_exec(
+                _Pipes, sys.executable, "-c", BOOT,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                 cwd=str(cwd), start_new_session=True, env=WORKER_ENV,
             )
-        worker = cls(proc)
+        worker = cls(transport, pipes)  # type: ignore[arg-type]
         try:
-            worker._write(spec)
-            hello = await asyncio.wait_for(worker._read(), load_timeout)
+            hello = await asyncio.wait_for(worker.call(spec), load_timeout)
         except asyncio.TimeoutError:
             worker.kill()
             raise WorkerLoadError(f"the endpoint code did not load within {load_timeout:g} s") from None
@@ -90,37 +158,27 @@ class Worker:
 
     @property
     def alive(self) -> bool:
-        return self.proc.returncode is None
-
-    def _write(self, message: Any) -> None:
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(encode(message))
-        except (ConnectionError, RuntimeError) as exc:
-            raise WorkerDied(self._exit_text()) from exc
-
-    async def _read(self) -> Any:
-        assert self.proc.stdout is not None
-        try:
-            header = await self.proc.stdout.readexactly(HEADER.size)
-            (size,) = HEADER.unpack(header)
-            if size > MAX_FRAME:
-                self.kill()
-                raise WorkerDied(f"it sent a reply of {size} bytes, more than {MAX_FRAME}")
-            payload = await self.proc.stdout.readexactly(size)
-        except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.proc.wait(), 2)
-            raise WorkerDied(self._exit_text()) from exc
-        return json.loads(payload)
+        return not self.pipes.lost and self.transport.get_returncode() is None
 
     async def call(self, message: Any) -> dict[str, Any]:
         """One query; raises WorkerDied when the process ends before answering."""
-        self._write(message)
-        return await self._read()
+        if self.stdin is None or self.stdin.is_closing():
+            raise WorkerDied(self._exit_text())
+        self.stdin.write(encode(message))
+        try:
+            frame = await self.pipes.next_frame()
+        except _Gone:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.pipes.exited), 2)
+            self.kill()
+            raise WorkerDied(self._exit_text()) from None
+        except WorkerDied:
+            self.kill()
+            raise
+        return json.loads(frame)
 
     def _exit_text(self) -> str:
-        code = self.proc.returncode
+        code = self.transport.get_returncode()
         if code is None:
             return "its pipe closed"
         if code < 0:
@@ -132,23 +190,19 @@ class Worker:
 
     def kill(self) -> None:
         """SIGKILL the worker's whole session (endpoint code may have started children)."""
-        if self.proc.returncode is None:
+        if self.transport.get_returncode() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-        if self.proc.stdin is not None:
-            with contextlib.suppress(Exception):
-                self.proc.stdin.close()
+                os.killpg(self.transport.get_pid(), signal.SIGKILL)
+        self.transport.close()
 
     async def stop(self, grace: float = 1.0) -> None:
         """Close its stdin (a clean exit once idle), then kill it if it lingers."""
-        if self.proc.stdin is not None:
-            with contextlib.suppress(Exception):
-                self.proc.stdin.close()
+        if self.stdin is not None:
+            self.stdin.close()
         try:
-            await asyncio.wait_for(self.proc.wait(), grace)
+            await asyncio.wait_for(asyncio.shield(self.pipes.exited), grace)
         except asyncio.TimeoutError:
             self.kill()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.proc.wait(), 2)
+                await asyncio.wait_for(asyncio.shield(self.pipes.exited), 2)
+        self.transport.close()
