@@ -84,3 +84,19 @@ def test_csv_cells_and_lookup_keys() -> None:
     assert [cell(t) for t in ("", "12", "1.5", "nan", "abc")] == [None, 12, 1.5, "nan", "abc"]
     assert match_key(2) == match_key(2.0) == match_key("2")
     assert to_json({"a": float("nan"), "b": (1, 2.5)}) == {"a": None, "b": [1, 2.5]}
+
+
+def test_meter_rates_decay_after_a_long_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deployer_tui.server.apinode import metrics
+
+    now = [1000.0]
+    monkeypatch.setattr(metrics, "_now", lambda: now[0])
+    meter = metrics.Meter()
+    for _ in range(50):
+        meter.mark()
+    now[0] += metrics.TICK_S
+    busy = meter.to_json()
+    assert busy["count"] == 50 and busy["m1_rate"] == pytest.approx(50 / metrics.TICK_S)
+    now[0] += 24 * 3600  # a day without a query: one step, not 17280
+    idle = meter.to_json()
+    assert idle["m1_rate"] < 1e-6 < busy["m1_rate"] and idle["count"] == 50

@@ -13,6 +13,8 @@ import time
 from collections import deque
 from typing import Any
 
+_now = time.monotonic  # a module attribute so that tests can move time
+
 RESERVOIR = 2048
 TICK_S = 5.0
 
@@ -23,7 +25,7 @@ class Meter:
 
     def __init__(self) -> None:
         self.count = 0
-        self.start = time.monotonic()
+        self.start = _now()
         self._last_tick = self.start
         self._uncounted = 0
         self._rates = {name: 0.0 for name in self._ALPHAS}
@@ -35,21 +37,21 @@ class Meter:
         self._uncounted += 1
 
     def _tick(self) -> None:
-        now = time.monotonic()
-        while now - self._last_tick >= TICK_S:
-            instant = self._uncounted / TICK_S
-            self._uncounted = 0
-            for name, alpha in self._ALPHAS.items():
-                if self._initialised:
-                    self._rates[name] += alpha * (instant - self._rates[name])
-                else:
-                    self._rates[name] = instant
-            self._initialised = True
-            self._last_tick += TICK_S
+        ticks = int((_now() - self._last_tick) // TICK_S)
+        if ticks <= 0:
+            return
+        instant = self._uncounted / TICK_S
+        self._uncounted = 0
+        for name, alpha in self._ALPHAS.items():
+            rate = self._rates[name] + alpha * (instant - self._rates[name]) if self._initialised else instant
+            # The other ticks saw no event: each decays the rate by (1 - alpha), in one step after a long idle.
+            self._rates[name] = rate * (1 - alpha) ** (ticks - 1)
+        self._initialised = True
+        self._last_tick += ticks * TICK_S
 
     def to_json(self) -> dict[str, Any]:
         self._tick()
-        elapsed = max(time.monotonic() - self.start, 1e-9)
+        elapsed = max(_now() - self.start, 1e-9)
         return {"count": self.count, **self._rates, "mean_rate": self.count / elapsed, "units": "events/second"}
 
 
