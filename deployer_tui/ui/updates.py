@@ -239,6 +239,17 @@ class UpdateTracker:
     # -- actions -------------------------------------------------------------------------------
     def start(self, deployment_id: str, node_urls: list[str] | None = None) -> UpdateRun:
         """Start an update unless one of ours is already running for this deployment (then return it)."""
+        return self._launch(deployment_id, node_urls, job_id=None)
+
+    def follow(self, deployment_id: str, job_id: str, node_urls: list[str] | None = None) -> UpdateRun:
+        """Follow an update someone else started (its future `job_id`), as if it were ours."""
+        return self._launch(deployment_id, node_urls, job_id=job_id)
+
+    async def find_running(self, deployment_id: str) -> str | None:
+        """The job id of an update of this deployment running on the server (any client's), if any."""
+        return await self._running_job(deployment_id)
+
+    def _launch(self, deployment_id: str, node_urls: list[str] | None, job_id: str | None) -> UpdateRun:
         current = self.runs.get(deployment_id)
         if current is not None and current.running:
             return current
@@ -247,8 +258,8 @@ class UpdateTracker:
             run.nodes[url.rstrip("/")] = NodeState(url.rstrip("/"))
         self.runs[deployment_id] = run
         self._publish(lambda: UpdateProgressed(run, []))
-        self.app.run_worker(self._run(run), name=f"update {deployment_id}", group=f"update:{deployment_id}",
-                            exit_on_error=False)
+        self.app.run_worker(self._run(run, job_id), name=f"update {deployment_id}",
+                            group=f"update:{deployment_id}", exit_on_error=False)
         return run
 
     async def abort(self, deployment_id: str) -> bool:
@@ -270,9 +281,9 @@ class UpdateTracker:
             return False
         return True
 
-    async def _run(self, run: UpdateRun) -> None:
+    async def _run(self, run: UpdateRun, job_id: str | None = None) -> None:
         try:
-            response = await self.client.start_update(run.deployment_id)
+            response = {"jobId": job_id} if job_id else await self.client.start_update(run.deployment_id)
         except DeployerError as exc:
             running = await self._running_job(run.deployment_id) if exc.status == 409 else None
             if running is None:

@@ -355,19 +355,36 @@ def test_pane_decoration() -> None:
 
 
 async def test_an_update_started_elsewhere_is_followed_not_refused(client: DeployerClient, blackhole: str) -> None:
-    await make_deployment(client, "hanging-infra", [{"url": blackhole, "adminAPIKey": NODE_KEY}],
-                          "toolbox-on-hanging-2")
-    elsewhere = await client.start_update("toolbox-on-hanging-2")  # e.g. a CI job
+    for deployment in ("toolbox-on-hanging-2", "toolbox-on-hanging-3"):
+        await make_deployment(client, "hanging-infra", [{"url": blackhole, "adminAPIKey": NODE_KEY}], deployment)
+    # Updates started by someone else (e.g. a CI job).
+    elsewhere = {d: (await client.start_update(d))["jobId"] for d in ("toolbox-on-hanging-2", "toolbox-on-hanging-3")}
     try:
         app = Harness(client)
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            # u on it: the deployer answers 409, the app follows the running job instead.
             run = app.updates.start("toolbox-on-hanging-2")
             await wait_for(pilot, lambda: run.job_id is not None or not run.running, what="the job id")
-            assert run.running and run.job_id == elsewhere["jobId"]
+            assert run.running and run.job_id == elsewhere["toolbox-on-hanging-2"]
             assert any("already running" in str(n.message) for n in app._notifications)
             assert await app.updates.abort("toolbox-on-hanging-2")
             await wait_for(pilot, lambda: not run.running, what="the abort")
             assert run.state == "ABORTED"
+
+            # enter on a RUNNING row of the history opens it live.
+            await app.push_screen(UpdateHistoryScreen("toolbox-on-hanging-3", client, tracker=app.updates))
+            history = app.screen
+            await wait_for(pilot, lambda: history.loaded)
+            assert str(history.query_one(DataTable).get_row_at(0)[5]) == "RUNNING"
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, UpdateScreen), what="the live update")
+            followed = app.updates.get("toolbox-on-hanging-3")
+            assert followed.running and followed.job_id == elsewhere["toolbox-on-hanging-3"]
+            assert app.updates.start("toolbox-on-hanging-3") is followed  # no second update
+            assert await app.updates.abort("toolbox-on-hanging-3")
+            await wait_for(pilot, lambda: not followed.running, what="the second abort")
+            assert followed.state == "ABORTED"
     finally:
-        with contextlib.suppress(DeployerError):
-            await client.abort_future(elsewhere["jobId"])
+        for job in elsewhere.values():
+            with contextlib.suppress(DeployerError):
+                await client.abort_future(job)

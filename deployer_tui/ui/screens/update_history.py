@@ -165,14 +165,29 @@ class UpdateHistoryScreen(Screen):
         item = self.items.get(key)
         if item is None:
             return
-        run = self.tracker.get(self.deployment_id) if self.tracker is not None else None
-        if item.get("status") == "RUNNING" and run is not None and run.running:
-            from deployer_tui.ui.screens.update_screen import UpdateScreen
-
-            self.app.push_screen(UpdateScreen(self.deployment_id, self.tracker))
+        if item.get("status") == "RUNNING" and self.tracker is not None:
+            self._open_running(int(key))
             return
-        self.app.push_screen(UpdateLogScreen(self.deployment_id, int(key), self.client,
+        self._open_log(int(key))
+
+    def _open_log(self, start_timestamp: int) -> None:
+        self.app.push_screen(UpdateLogScreen(self.deployment_id, start_timestamp, self.client,
                                              presentation=self.presentation))
+
+    @work(exclusive=True, group="history-open", exit_on_error=False)
+    async def _open_running(self, start_timestamp: int) -> None:
+        """A running update opens live: this session's run, or the server's job followed from now on."""
+        from deployer_tui.ui.screens.update_screen import UpdateScreen
+
+        assert self.tracker is not None
+        run = self.tracker.get(self.deployment_id)
+        if run is None or not run.running:
+            job_id = await self.tracker.find_running(self.deployment_id)
+            if job_id is None:  # ended meanwhile (or the server does not list it): its record has the log
+                self._open_log(start_timestamp)
+                return
+            self.tracker.follow(self.deployment_id, job_id)
+        self.app.push_screen(UpdateScreen(self.deployment_id, self.tracker))
 
 
 class UpdateLogScreen(Screen):
