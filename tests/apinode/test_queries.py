@@ -210,3 +210,24 @@ def test_prediction_enrichment_from_a_bundled_dataset(client: dataikuapi.APINode
     assert enriched["postEnrich"] == {"email": "a@b.c", "x": 1520.5}
     assert unknown == {"ignored": True, "ignoreReason": "NO_LOOKUP_MATCH"}
     assert plain["prediction"] == 8
+
+
+def test_the_worked_example_answers_its_own_test_queries(admin, url: str, tmp_path: Path) -> None:
+    from deployer_tui.core.package import build_package
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "hello-service"
+    zipped, info = build_package(example, tmp_path / "hello.zip")
+    deploy(admin, "hello", [zipped], {"generation": "v1"})
+    verbs = {"PY_FUNCTION": "run", "CUSTOM_PREDICTION": "predict", "DATASETS_LOOKUP": "lookup"}
+    answered = 0
+    for endpoint in info.endpoints:
+        for query in info.test_queries[endpoint["id"]]:
+            response = http.post(f"{url}/public/api/v1/hello/{endpoint['id']}/{verbs[endpoint['type']]}",
+                                 json=query["q"], auth=("hello-query-key", ""))
+            assert response.status_code == 200, response.text
+            answered += 1
+    assert answered == 6
+    client = dataikuapi.APINodeClient(url, "hello", api_key="hello-query-key")
+    assert client.predict_record("score", {"amount": 900, "payment_type": "card"})["result"]["prediction"] == \
+        "suspicious"
+    assert client.lookup_record("customer", {"customer_id": 42})["ignoreReason"] == "NO_LOOKUP_MATCH"
