@@ -17,7 +17,12 @@ every newly mapped generation and waits for them; if any endpoint's code does no
 answers 400 with the Python error and changes nothing. Deleting a generation of the active
 mapping is refused (409). Deleting the last admin key is refused (400). Endpoint settings accept,
 besides DSS's `pool` and `sql`, `executionTimeoutMs` (default 30000): how long one query may run
-before its worker is killed. `GET .../endpoints/{ep}/settings` reads them back.
+before its worker is killed. `GET .../endpoints/{ep}/settings` reads them back. `GET .../mapping`
+of a service never mapped answers `{"entries": []}`. `switchToNewest` picks the generation with the
+latest `tag.json` `createdOn` (ties: the greatest id). `DELETE /admin/api/services-clean-unused`
+deletes disabled services and generations neither mapped nor mounted, and answers
+`{"deletedServices": [ids], "deletedGenerations": [{serviceId, generationId}]}`. Code-env and
+model-cache routes answer 400: endpoint code runs in the node's own Python environment.
 """
 
 from __future__ import annotations

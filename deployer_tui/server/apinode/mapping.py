@@ -8,6 +8,7 @@ stores and returns as `activeMapping`:
      "entries": [{"generation": "v3", "proba": 0.9}, {"generation": "v4", "proba": 0.1}]}
 
 Other keys the caller sent (`auditRoutingKey`, `auditMetadata`, ...) are kept as they came.
+Probabilities must sum to 1 within 1e-6; a multi-generation mapping without `strategy` is RANDOM.
 Two mappings serve the same thing when `same_mapping` says so: same entries in the same order
 (probabilities within 1e-6) and, for several entries, the same strategy.
 

@@ -3,7 +3,9 @@
 Shapes follow DSS (protocol.md §5.4): `JSONMeter{count, m1_rate, m5_rate, m15_rate, mean_rate}`
 and `JSONTimer{count, min, max, mean, stddev, p50, p75, p95, p98, p99, p999, *_rate}`, latencies
 in milliseconds over the last `RESERVOIR` requests. Rates are exponentially weighted moving
-averages ticked every 5 s, as in the Codahale library DSS uses.
+averages ticked every 5 s, as in the Codahale library DSS uses. Besides DSS's keys, each stats
+entry has `endpointId` (DSS spells it `enpdointId`), `errors` and `errorRequests`; registry names
+of a generation's metrics are `dku.lambda.service.<svc>.<endpoint>.generation.<gen>.<name>`.
 """
 
 from __future__ import annotations

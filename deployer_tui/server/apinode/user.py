@@ -10,6 +10,12 @@ as DSS clients send it. Function (`run`) and SQL (`query`) bodies are the user's
 there (INFERRED, our choice) the same two values may come as headers `X-DKU-Forced-Generation`
 and `X-DKU-Dispatch-Key`. `GET` on `run` and `query` takes the parameters from the query string,
 numbers converted; so do `GET .../predict-simple` and `GET .../lookup-simple` for one record.
+`forcedGeneration` must name a mounted generation (mapped or preloaded), else 400.
+
+Errors (DSS JSON, protocol.md §1.4): unknown service, endpoint or verb 404; no key or an unknown one
+401; a bad body 400; a disabled service 503; endpoint code that raises 500 with the Python error as
+`message` and its traceback in `stackTraceStr` (or the status of a `DkuCustomApiException`); past
+the execution timeout, or no worker free within the pool's queue limits, 503; a worker that died 500.
 """
 
 from __future__ import annotations
