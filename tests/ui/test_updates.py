@@ -216,6 +216,11 @@ async def test_abort_through_the_app(client: DeployerClient, blackhole: str) -> 
         tracker = tracker_for(app)
         run = tracker.get("toolbox-on-hanging")
         await wait_for(pilot, lambda: run.state == "RUNNING" and run.job_id, what="the job to start")
+        # Lines stream in while the update runs (it hangs on its node, so this is before any end).
+        log = app.screen.log_view
+        await wait_for(pilot, lambda: any("Updating deployment toolbox-on-hanging" in line for line in log.lines),
+                       what="a live log line")
+        assert run.running and "FOLLOW" in log.status_text
         # Back on the main screen the update keeps running and the pane says so; u reopens its progress.
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
