@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
     from deployer_tui.core.client import DeployerClient
 
-# Heavy statuses arrive one by one; the UI gets them in batches at most this often (one repaint each).
-HEALTH_FLUSH_SECONDS = 0.05
+# Heavy statuses arrive one by one; the UI gets them in batches at most this often: each batch costs a
+# repaint of the visible rows (DataTable drops its render cache on any cell update), so 5 a second.
+HEALTH_FLUSH_SECONDS = 0.2
 BACKOFF_START = 1.0
 BACKOFF_MAX = 30.0
 

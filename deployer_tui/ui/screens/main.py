@@ -6,6 +6,8 @@ clearing a live filter first). `space` on a deployment marks it for a bulk updat
 
 from __future__ import annotations
 
+from collections import Counter
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -169,11 +171,18 @@ class MainScreen(Screen):
             kind, ident = self.narrow
             if ident not in (store.infras if kind == "infra" else store.services):
                 self.narrow = None  # the narrowing resource is gone
+        # One pass over the deployments, not one per infra and per service.
+        per_infra: Counter[str] = Counter()
+        per_service: Counter[str] = Counter()
+        for light in store.deployments.values():
+            info = rows.basic(light, "deploymentBasicInfo")
+            per_infra[str(info.get("infraId"))] += 1
+            per_service[str(info.get("publishedServiceId"))] += 1
         self.table("infras").set_records({
-            i: rows.infra_row(light, len(store.deployment_ids_of_infra(i))) for i, light in store.infras.items()
+            i: rows.infra_row(light, per_infra[i]) for i, light in store.infras.items()
         })
         self.table("services").set_records({
-            s: rows.service_row(light, len(store.deployment_ids_of_service(s))) for s, light in store.services.items()
+            s: rows.service_row(light, per_service[s]) for s, light in store.services.items()
         })
         self.table("deployments").set_records(self._deployment_records(self._deployment_ids()))
         self._update_deployments_title()
