@@ -11,11 +11,9 @@ it the worker is killed (and replaced) and the caller gets a 503.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,8 +257,7 @@ class WorkerPool:
         waited = (time.perf_counter_ns() - queued) // 1000
         limit = self.settings.execution_timeout_ms / 1000
         try:
-            async with _timeout(limit):
-                reply = await worker.call(message)
+            reply = await worker.call(message, limit)
         except asyncio.TimeoutError:
             self.discard(worker)
             raise PoolError(503, f"Endpoint {self.name} did not answer within {self.settings.execution_timeout_ms} ms; "
@@ -309,32 +306,6 @@ class WorkerPool:
         self.waiters.clear()
         idle, self.idle = self.idle, []
         await asyncio.gather(*(w.stop(0.5) for w in idle), return_exceptions=True)
-
-
-if sys.version_info >= (3, 11):
-    _timeout = asyncio.timeout  # no extra task per query, unlike wait_for before 3.12
-else:  # pragma: no cover - Python 3.10
-
-    @contextlib.asynccontextmanager
-    async def _timeout(delay: float) -> AsyncIterator[None]:
-        task = asyncio.current_task()
-        assert task is not None
-        fired = False
-
-        def fire() -> None:
-            nonlocal fired
-            fired = True
-            task.cancel()
-
-        handle = asyncio.get_running_loop().call_later(delay, fire)
-        try:
-            yield
-        except asyncio.CancelledError:
-            if fired:
-                raise asyncio.TimeoutError from None
-            raise
-        finally:
-            handle.cancel()
 
 
 def _as_pool_error(exc: BaseException | None) -> PoolError:

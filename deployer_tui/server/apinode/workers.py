@@ -107,6 +107,12 @@ class _Pipes(asyncio.SubprocessProtocol):
             self.waiter.set_exception(error or _Gone())
             self.waiter = None
 
+    def expire(self, future: asyncio.Future[bytes]) -> None:
+        if not future.done():
+            future.set_exception(asyncio.TimeoutError())
+        if self.waiter is future:
+            self.waiter = None
+
     def next_frame(self) -> asyncio.Future[bytes]:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         if self.pending:
@@ -160,13 +166,17 @@ class Worker:
     def alive(self) -> bool:
         return not self.pipes.lost and self.transport.get_returncode() is None
 
-    async def call(self, message: Any) -> dict[str, Any]:
-        """One query; raises WorkerDied when the process ends before answering."""
+    async def call(self, message: Any, timeout: float | None = None) -> dict[str, Any]:
+        """One query; raises WorkerDied when the process ends before answering, TimeoutError past `timeout`
+        (the worker is then in an unknown state: the caller kills it)."""
         if self.stdin is None or self.stdin.is_closing():
             raise WorkerDied(self._exit_text())
         self.stdin.write(encode(message))
+        reply = self.pipes.next_frame()
+        # A timer on the reply itself: cheaper per query than wrapping the await in a timeout scope.
+        timer = asyncio.get_running_loop().call_later(timeout, self.pipes.expire, reply) if timeout else None
         try:
-            frame = await self.pipes.next_frame()
+            frame = await reply
         except _Gone:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self.pipes.exited), 2)
@@ -175,6 +185,9 @@ class Worker:
         except WorkerDied:
             self.kill()
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
         return json.loads(frame)
 
     def _exit_text(self) -> str:
