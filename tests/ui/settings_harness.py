@@ -93,7 +93,7 @@ class EditorHarness(App):
         await self.real_client.aclose()
 
 
-async def wait_for(pilot: Pilot, condition: Callable[[], object], what: str, timeout: float = 10.0) -> None:
+async def wait_for(pilot: Pilot, condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

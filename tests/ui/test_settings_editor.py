@@ -22,6 +22,7 @@ from tests import servers
 from tests.ui.settings_harness import GOVERNED_INFRA, INFRA, SERVICE, EditorHarness, start_seeded, wait_for
 
 KEY = "admin-" + secrets.token_hex(8)
+SIZE = (90, 28)  # small screens render faster; every view must work there too
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ async def save_and_confirm(pilot, app: EditorHarness, update: str = "n") -> None
 async def test_valid_edit_is_saved_and_the_server_has_it(deployer, client) -> None:
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         assert json.loads(editor.text) == await client.get_deployment_settings(dep)
         # Type a change as a person would: replace `true` of "enabled" with `false`.
@@ -104,7 +105,7 @@ async def test_valid_edit_is_saved_and_the_server_has_it(deployer, client) -> No
 async def test_diff_refused_saves_nothing(deployer, client) -> None:
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         editor.replace_all(se.dump(se.set_enabled(editor.value, False)))
         await pilot.press("ctrl+s")
@@ -118,7 +119,7 @@ async def test_diff_refused_saves_nothing(deployer, client) -> None:
 async def test_invalid_json_is_refused_with_its_position(deployer, client) -> None:
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         broken = editor.text.replace('"enabled": true', '"enabled": tru', 1)
         editor.replace_all(broken)
@@ -144,7 +145,7 @@ async def test_invalid_json_is_refused_with_its_position(deployer, client) -> No
 async def test_server_rejection_keeps_the_draft_and_shows_the_error(deployer, client) -> None:
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         doc = editor.value
         doc["healthSettings"] = {"maxFailing": -1}
@@ -167,7 +168,7 @@ async def test_server_rejection_keeps_the_draft_and_shows_the_error(deployer, cl
 async def test_governance_warning_asks_then_resends_with_ignore_warnings(deployer, client) -> None:
     dep = await new_deployment(client, GOVERNED_INFRA)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         editor.replace_all(se.dump(se.set_single_version(editor.value, "v2")))
         await pilot.press("ctrl+s")
@@ -186,7 +187,7 @@ async def test_governance_warning_asks_then_resends_with_ignore_warnings(deploye
 async def test_after_saving_a_deployment_the_update_can_start(deployer, client) -> None:
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         editor.replace_all(se.dump(se.set_single_version(editor.value, "v2")))
         await save_and_confirm(pilot, app, update="u")
@@ -201,7 +202,7 @@ async def test_after_saving_a_deployment_the_update_can_start(deployer, client) 
 async def test_conflict_without_collision_puts_my_changes_on_top_of_theirs(deployer, client) -> None:
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         editor.replace_all(se.dump(se.set_enabled(editor.value, False)))
         # Someone else saves behind the editor's back.
@@ -225,7 +226,7 @@ async def test_conflict_without_collision_puts_my_changes_on_top_of_theirs(deplo
 async def test_colliding_conflict_offers_keep_editing_or_overwrite(deployer, client) -> None:
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         editor.replace_all(se.dump(se.set_single_version(editor.value, "v2")))
         theirs = await client.get_deployment_settings(dep)
@@ -258,7 +259,7 @@ async def test_colliding_conflict_offers_keep_editing_or_overwrite(deployer, cli
 async def test_leaving_with_unsaved_changes_asks(deployer, client) -> None:
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         editor.replace_all(editor.text.replace("{", "{ ,", 1))  # an invalid draft counts too
         await pilot.press("escape")
@@ -276,7 +277,7 @@ async def test_leaving_with_unsaved_changes_asks(deployer, client) -> None:
 async def test_read_only_refuses_saving_through_the_app_check(deployer, client) -> None:
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep, read_only=True)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         editor.replace_all(se.dump(se.set_enabled(editor.value, False)))
         await pilot.press("ctrl+s")
@@ -309,7 +310,7 @@ def scripted_editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 async def test_external_editor_round_trip_then_save(deployer, client, scripted_editor) -> None:
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep, open_external=True)  # as `E` opens it
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         await wait_for(pilot, lambda: "from-editor" in editor.text, "the editor's result in the inline editor")
         assert editor.value["tags"] == ["from-editor"] and app.screen.dirty
@@ -325,7 +326,7 @@ async def test_failing_external_editor_keeps_the_draft(deployer, client, tmp_pat
     monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         before = editor.text
         await pilot.press("f4")
@@ -340,7 +341,7 @@ async def test_external_editor_returning_invalid_json_shows_the_error(deployer, 
     monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         await pilot.press("f4")
         await wait_for(pilot, lambda: editor.error is not None, "the invalid result")
@@ -366,7 +367,7 @@ async def apply_form(pilot, app: EditorHarness) -> None:
 async def test_helper_enable_disable(deployer, client) -> None:
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, app)
         before = app.screen.draft
         form = await open_helper(pilot, app, "enabled")
@@ -380,7 +381,7 @@ async def test_helper_enable_disable(deployer, client) -> None:
 async def test_helper_single_version_offers_the_service_versions(deployer, client) -> None:
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, app)
         before = app.screen.draft
         form = await open_helper(pilot, app, "single_version")
@@ -395,7 +396,7 @@ async def test_helper_single_version_offers_the_service_versions(deployer, clien
 async def test_helper_traffic_split_refuses_bad_sums_then_applies(deployer, client) -> None:
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         before = app.screen.draft
         form = await open_helper(pilot, app, "traffic_split")
@@ -422,7 +423,7 @@ async def test_helper_traffic_split_refuses_bad_sums_then_applies(deployer, clie
 async def test_helper_add_and_remove_api_node_with_masked_key(deployer, client) -> None:
     secret = "node-admin-" + secrets.token_hex(8)
     app = EditorHarness(deployer.url(), KEY, "infra", INFRA)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         before = app.screen.draft
         form = await open_helper(pilot, app, "add_api_node")
@@ -460,7 +461,7 @@ async def test_helper_add_and_remove_api_node_with_masked_key(deployer, client) 
 ])
 async def test_helper_permissions(deployer, client, kind, object_id, flags) -> None:
     app = EditorHarness(deployer.url(), KEY, kind, object_id)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, app)
         before = app.screen.draft
         form = await open_helper(pilot, app, "permissions")
@@ -477,7 +478,7 @@ async def test_helper_permissions(deployer, client, kind, object_id, flags) -> N
 async def test_helpers_refuse_an_invalid_draft(deployer, client) -> None:
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         editor.replace_all("{ broken")
         app.screen.open_helper("enabled")
@@ -503,7 +504,7 @@ async def test_api_node_keys_are_hidden_in_the_editor_and_in_the_editor_file(dep
     monkeypatch.delenv("VISUAL", raising=False)
     monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
     app = EditorHarness(deployer.url(), KEY, "infra", infra)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         assert secret not in editor.text and "hidden secret 1" in editor.text
         assert app.screen.draft["apiNodes"][0]["adminAPIKey"] == secret
@@ -532,7 +533,7 @@ async def test_api_node_keys_are_hidden_in_the_editor_and_in_the_editor_file(dep
 
 async def test_unknown_object_shows_the_error_and_refuses_to_save(deployer, client) -> None:
     app = EditorHarness(deployer.url(), KEY, "deployment", "no-such-deployment")
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, SettingsEditorScreen)
                        and app.screen.last_error is not None, "the load error")
         screen = app.screen
@@ -551,7 +552,7 @@ async def test_editor_that_changes_nothing_says_so(deployer, client, tmp_path, m
     monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         before = editor.text
         await pilot.press("f4")
@@ -562,7 +563,7 @@ async def test_editor_that_changes_nothing_says_so(deployer, client, tmp_path, m
 async def test_one_save_at_a_time_and_no_leaving_mid_save(deployer, client) -> None:
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         editor.replace_all(se.dump(se.set_enabled(app.screen.draft, False)))
         screen = app.screen
@@ -585,7 +586,7 @@ async def test_deployer_gone_at_save_time_keeps_the_draft(tmp_path) -> None:
         async with DeployerClient(proc.url(), KEY) as own:
             await own.create_service("svc")
         app = EditorHarness(proc.url(), KEY, "service", "svc")
-        async with app.run_test(size=(120, 40)) as pilot:
+        async with app.run_test(size=SIZE) as pilot:
             editor = await loaded(pilot, app)
             draft = se.dump(se.set_permission(app.screen.draft, "service", "ops", {"read": True}))
             editor.replace_all(draft)
@@ -621,7 +622,7 @@ class DropsFirstSave:
 async def test_lost_answer_to_a_save_is_reported_and_the_next_save_rechecks(deployer, client) -> None:
     dep = await new_deployment(client)
     app = EditorHarness(deployer.url(), KEY, "deployment", dep, wrap=DropsFirstSave)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         editor = await loaded(pilot, app)
         editor.replace_all(se.dump(se.set_enabled(app.screen.draft, False)))
         await pilot.press("ctrl+s")
