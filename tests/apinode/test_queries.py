@@ -231,3 +231,19 @@ def test_the_worked_example_answers_its_own_test_queries(admin, url: str, tmp_pa
     assert client.predict_record("score", {"amount": 900, "payment_type": "card"})["result"]["prediction"] == \
         "suspicious"
     assert client.lookup_record("customer", {"customer_id": 42})["ignoreReason"] == "NO_LOOKUP_MATCH"
+
+
+def test_base_url_with_a_trailing_slash_works(url: str, service: str) -> None:
+    # The official clients then ask for //public/api/... and //admin/api/...
+    client = dataikuapi.APINodeClient(url + "/", service, api_key=QUERY_KEY)
+    assert client.run_function("hello")["response"]["greeting"] == "hello world"
+    assert any(s["serviceId"] == service
+               for s in dataikuapi.APINodeAdminClient(url + "/", ADMIN_KEY).list_services())
+
+
+def test_responses_carry_the_api_node_headers(url: str, service: str) -> None:
+    response = http.post(f"{url}/public/api/v1/{service}/hello/run", json={}, auth=(QUERY_KEY, ""))
+    assert response.headers["DSS-APINode-API-Version"] == "1"
+    assert response.headers["DSS-Version"]
+    wrong_method = http.delete(f"{url}/public/api/v1/{service}/hello/run", auth=(QUERY_KEY, ""))
+    assert wrong_method.status_code == 405 and "errorType" in wrong_method.json()
