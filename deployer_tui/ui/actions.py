@@ -33,6 +33,16 @@ class UIAction:
 class ActionRegistry:
     def __init__(self) -> None:
         self._actions: dict[str, UIAction] = {}
+        self._pending: list[Callable[[ActionRegistry], None]] = []
+
+    def register_later(self, loader: Callable[[ActionRegistry], None]) -> None:
+        """Register a module's actions on first use (a key press, the palette, the help): modules with
+        heavy imports (the JSON editor's tree-sitter) then cost nothing before the first paint."""
+        self._pending.append(loader)
+
+    def _load_pending(self) -> None:
+        while self._pending:
+            self._pending.pop(0)(self)
 
     def register(self, action: UIAction) -> UIAction:
         if action.id in self._actions:
@@ -41,10 +51,14 @@ class ActionRegistry:
         return action
 
     def get(self, action_id: str) -> UIAction | None:
+        if action_id not in self._actions:
+            self._load_pending()
         return self._actions.get(action_id)
 
     def __iter__(self) -> Iterator[UIAction]:
-        return iter(self._actions.values())
+        self._load_pending()
+        return iter(list(self._actions.values()))
 
     def __len__(self) -> int:
+        self._load_pending()
         return len(self._actions)

@@ -166,9 +166,12 @@ def register_builtin_actions(registry: ActionRegistry) -> None:
     from deployer_tui.ui.object_actions import register_object_actions
 
     register_object_actions(registry)
-    from deployer_tui.ui.screens.settings_editor import register_settings_actions
+    def settings_actions(registry: ActionRegistry) -> None:
+        from deployer_tui.ui.screens.settings_editor import register_settings_actions
 
-    register_settings_actions(registry)
+        register_settings_actions(registry)
+
+    registry.register_later(settings_actions)
     from deployer_tui.ui.updates import register_update_actions
 
     register_update_actions(registry)
