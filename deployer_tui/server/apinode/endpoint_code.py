@@ -127,6 +127,8 @@ def custom_prediction(endpoint: dict[str, Any], gen_dir: Path, ctx: dict[str, An
     bases = (ClassificationPredictor, RegressionPredictor)
     classes = [c for c in vars(module).values()
                if inspect.isclass(c) and issubclass(c, bases) and c not in bases]
+    own = [c for c in classes if c.__module__ == module.__name__]
+    classes = own or classes  # a class defined in code.py wins over ones it imports
     if len(classes) != 1:
         raise ValueError(f"code.py must define exactly one subclass of ClassificationPredictor or "
                          f"RegressionPredictor; found {len(classes)}")
