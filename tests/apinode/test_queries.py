@@ -8,7 +8,7 @@ from pathlib import Path
 import dataikuapi
 import pytest
 
-from tests.apinode.conftest import ADMIN_KEY, QUERY_KEY, deploy, http
+from tests.apinode.conftest import ADMIN_KEY, QUERY_KEY, deploy, http, write_package
 
 
 @pytest.fixture(scope="module")
@@ -247,3 +247,17 @@ def test_responses_carry_the_api_node_headers(url: str, service: str) -> None:
     assert response.headers["DSS-Version"]
     wrong_method = http.delete(f"{url}/public/api/v1/{service}/hello/run", auth=(QUERY_KEY, ""))
     assert wrong_method.status_code == 405 and "errorType" in wrong_method.json()
+
+
+def test_function_from_a_bundled_library(admin, url: str, tmp_path: Path) -> None:
+    from deployer_tui.core.package import build_package
+
+    src = write_package(tmp_path / "lib-src", "l1", only_functions=True, functions=("hello",), public=True,
+                        extra_endpoints=[{"id": "scored", "type": "PY_FUNCTION", "userFunctionName": "score"}])
+    lib = src / "endpoint-scored" / "lib" / "000-project"
+    lib.mkdir(parents=True)
+    (lib / "scoring.py").write_text("def score(x):\n    return x * 10\n\ndef unrelated():\n    pass\n")
+    (src / "endpoint-scored" / "code.py").write_text("from scoring import score, unrelated  # noqa\n")
+    zipped, _ = build_package(src, tmp_path / "l1.zip")
+    deploy(admin, "libs", [zipped], {"generation": "l1"})
+    assert dataikuapi.APINodeClient(url, "libs").run_function("scored", x=4)["response"] == 40

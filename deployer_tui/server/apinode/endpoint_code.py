@@ -92,8 +92,9 @@ def python_function(endpoint: dict[str, Any], gen_dir: Path, ctx: dict[str, Any]
     name = endpoint.get("userFunctionName")
     functions = {n: f for n, f in vars(module).items()
                  if inspect.isfunction(f) and f.__module__ == module.__name__}
-    if name and name in functions:
-        function = functions[name]
+    named = getattr(module, name, None) if name else None
+    if callable(named):  # may also be a function code.py imports from its libraries
+        function = named
     elif len(functions) == 1:
         function = next(iter(functions.values()))
     elif name:
