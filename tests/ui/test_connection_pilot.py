@@ -3,12 +3,15 @@ errors as a toast with errorType + message and the full details in a modal."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import socket
 
+import pytest
+
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.config import Config
-from deployer_tui.ui.app import DeployerApp
+from deployer_tui.ui.app import DeployerApp, Session
 from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.modals import ErrorScreen
 from deployer_tui.ui.widgets.banner import ConnectionBanner
@@ -53,9 +56,18 @@ async def test_banner_while_the_server_is_gone_then_recovers(tmp_path):
         proc.stop()
 
 
-async def test_api_error_toast_and_details(tmp_path):
+@pytest.fixture(scope="module")
+def plain_server(tmp_path_factory):
     key = "admin-" + secrets.token_hex(8)
-    proc = servers.serve(tmp_path / "deployer", key, apinodes=1)
+    proc = servers.serve(tmp_path_factory.mktemp("plain-deployer"), key, apinodes=1)
+    try:
+        yield proc, key
+    finally:
+        proc.stop()
+
+
+async def test_api_error_toast_and_details(plain_server):
+    proc, key = plain_server
     client = DeployerClient(proc.url("deployer"), key)
     app = DeployerApp(client=client, config=Config(refresh_interval=0))
     try:
@@ -76,4 +88,32 @@ async def test_api_error_toast_and_details(tmp_path):
             assert isinstance(app.screen, MainScreen)
     finally:
         await client.aclose()
-        proc.stop()
+
+
+async def test_connects_after_the_first_paint_and_closes_what_it_opened(plain_server):
+    proc, key = plain_server
+    release = asyncio.Event()
+    closed: list[bool] = []
+
+    async def connect() -> Session:
+        await release.wait()  # e.g. the embedded deployer still starting
+        client = DeployerClient(proc.url("deployer"), key)
+
+        async def close() -> None:
+            await client.aclose()
+            closed.append(True)
+
+        return Session(client, "local", close)
+
+    app = DeployerApp(connect=connect, connect_status="starting local deployer…",
+                      config=Config(refresh_interval=0))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        assert "starting local deployer…" in screen_text(pilot)
+        await pilot.press("ctrl+r")  # nothing to refresh yet: said, not crashed
+        release.set()
+        await wait_for(pilot, lambda: app.store.loaded, what="the lists")
+        text = screen_text(pilot)
+        assert "local" in text and "starting" not in text and "refreshed" in text
+    assert closed == [True]
