@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.cells import cell_len
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import on
@@ -186,6 +187,7 @@ class LogLines(ScrollView, can_focus=True):
         self.pattern: re.Pattern[str] | None = None
         self.current_match: int | None = None
         self._strip_cache: LRUCache[int, Strip] = LRUCache(2048)
+        self._styles: dict[str, Style] = {}
         self._adjusting = False
         # Wrap layout: cumulative visual rows per kept line, rebuilt lazily for the current width.
         self._wrap_prefix: list[int] = []
@@ -345,6 +347,7 @@ class LogLines(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strip_cache.clear()
+        self._styles.clear()
 
     def set_pattern(self, pattern: re.Pattern[str] | None) -> None:
         self.pattern = pattern
@@ -360,22 +363,38 @@ class LogLines(ScrollView, can_focus=True):
                 self._strip_cache.discard(line)
         self.refresh()
 
+    def _style(self, name: str) -> Style:
+        """Base style plus a component class, cached until the styles change (every rendered line needs one)."""
+        style = self._styles.get(name)
+        if style is None:
+            base = self.rich_style
+            style = base if name == "base" else base + self.get_component_rich_style(name, partial=True)
+            self._styles[name] = style
+        return style
+
     def _line_strip(self, number: int) -> Strip:
+        """Segments built directly (no Rich Text render): the line is already clean, one style per span."""
         cached = self._strip_cache.get(number)
         if cached is not None:
             return cached
         line = self.buffer.get(number)
-        text = Text(line, style=self.rich_style, no_wrap=True, end="")
         level = line_level(line)
-        if level:
-            text.stylize(self.get_component_rich_style(f"log-lines--{level}", partial=True))
+        style = self._style(f"log-lines--{level}" if level else "base")
+        segments: list[Segment] = []
+        position = 0
         if self.pattern is not None:
-            style_name = "log-lines--current" if number == self.current_match else "log-lines--match"
-            style = self.get_component_rich_style(style_name, partial=True)
+            hit = self._style("log-lines--current" if number == self.current_match else "log-lines--match")
             for match in self.pattern.finditer(line):
-                if match.end() > match.start():
-                    text.stylize(style, match.start(), match.end())
-        strip = Strip(text.render(self.app.console), text.cell_len)
+                start, end = match.span()
+                if end <= start:
+                    continue
+                if start > position:
+                    segments.append(Segment(line[position:start], style))
+                segments.append(Segment(line[start:end], style + hit))
+                position = end
+        if position < len(line) or not segments:
+            segments.append(Segment(line[position:], style))
+        strip = Strip(segments, cell_len(line))
         self._strip_cache[number] = strip
         return strip
 
