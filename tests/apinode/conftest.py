@@ -135,10 +135,11 @@ def make_shop_db(path: Path) -> None:
 
 
 def node_dir(root: Path) -> Path:
-    """A node data dir whose config/server.json maps connection 'shop' to a SQLite file."""
+    """A node data dir whose config/server.json maps connection 'shop' to a SQLite file and logs queries."""
     (root / "config").mkdir(parents=True)
     make_shop_db(root / "shop.sqlite")
-    (root / "config" / "server.json").write_text(json.dumps({"remappedConnections": {"shop": "shop.sqlite"}}))
+    (root / "config" / "server.json").write_text(json.dumps({"remappedConnections": {"shop": "shop.sqlite"},
+                                                            "auditLog": {"logQueries": True, "logInputs": True}}))
     return root
 
 

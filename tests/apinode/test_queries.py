@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -261,3 +262,13 @@ def test_function_from_a_bundled_library(admin, url: str, tmp_path: Path) -> Non
     zipped, _ = build_package(src, tmp_path / "l1.zip")
     deploy(admin, "libs", [zipped], {"generation": "l1"})
     assert dataikuapi.APINodeClient(url, "libs").run_function("scored", x=4)["response"] == 40
+
+
+def test_query_log_says_which_version_answered(node, client: dataikuapi.APINodeClient) -> None:
+    client.run_function("hello", name="audited")
+    data_dir = Path(node.popen.args[node.popen.args.index("--data-dir") + 1])
+    lines = [json.loads(line) for line in (data_dir / "logs" / "queries.log").read_text().splitlines()]
+    mine = [r for r in lines if r.get("input") == {"name": "audited"}]
+    assert len(mine) == 1
+    assert mine[0]["serviceId"] == "shop" and mine[0]["generation"] == "v1" and mine[0]["status"] == 200
+    assert QUERY_KEY not in (data_dir / "logs" / "queries.log").read_text()

@@ -148,3 +148,13 @@ def test_a_busy_port_is_a_clear_error(tmp_path) -> None:
                               capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def test_a_malformed_server_config_stops_the_node_with_its_name(tmp_path) -> None:
+    from tests.servers import start
+
+    data_dir = tmp_path / "node"
+    (data_dir / "config").mkdir(parents=True)
+    (data_dir / "config" / "server.json").write_text('["not", "an", "object"]')
+    with pytest.raises(RuntimeError, match="server.json must hold a JSON object"):
+        start(["apinode", "--port", "0", "--data-dir", str(data_dir), "--admin-key", ADMIN_KEY], {"apinode": 1})

@@ -56,6 +56,7 @@ def create_app(data_dir: Path, admin_key: str) -> Starlette:
     """An API node keeping its state in `data_dir`; `admin_key` is (also) accepted on the admin API."""
     store = Store(Path(data_dir))
     store.install_startup_key(admin_key)
+    store.server_config()  # a malformed config/server.json stops the start here, with its name
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from deployer_tui.server.apinode import mapping as mappings
+from deployer_tui.server.apinode.audit import QueryLog
 from deployer_tui.server.apinode.metrics import Metrics
 from deployer_tui.server.apinode.pool import LOAD_TIMEOUT_S, PoolError, PoolSettings, WorkerPool
 from deployer_tui.server.apinode.store import Store, StoreError
@@ -122,10 +123,12 @@ class Node:
         self.spawn_gate = asyncio.Semaphore(SPAWN_CONCURRENCY)
         self._tasks: set[asyncio.Task] = set()
         self._housekeeper: asyncio.Task | None = None
+        self.query_log: QueryLog | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
     async def start(self) -> None:
+        self.query_log = QueryLog.from_config(self.store.server_config(), self.store.root / "logs" / "queries.log")
         for service_id in self.store.service_ids():
             try:
                 state = self.store.service_state(service_id)
@@ -169,6 +172,8 @@ class Node:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.query_log is not None:
+            self.query_log.close()
 
     def background(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

@@ -89,8 +89,11 @@ class Store:
     # -- node config ---------------------------------------------------------
 
     def server_config(self) -> dict[str, Any]:
-        doc = read_json_file(self.config_dir / "server.json", {})
-        return doc if isinstance(doc, dict) else {}
+        path = self.config_dir / "server.json"
+        doc = read_json_file(path, {})
+        if not isinstance(doc, dict):
+            raise StoreError(f"{path} must hold a JSON object")
+        return doc
 
     def endpoint_settings(self, service_id: str, endpoint_id: str) -> dict[str, Any] | None:
         return read_json_file(self.config_dir / "services" / service_id / f"{endpoint_id}.json")

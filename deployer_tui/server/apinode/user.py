@@ -186,25 +186,31 @@ async def query(request: Request) -> Response:
                         f"it answers: {', '.join(verbs)}")
     message = build_message(verb, body)
 
-    ok = False
+    context = {"serviceId": service_id, "endpointId": endpoint_id, "serviceGeneration": generation}
+    status, result = 500, None
     gen.enter()
     try:
         prepared = time.perf_counter_ns()
         try:
             reply, waited = await gen.pools[endpoint_id].run(message)
         except PoolError as exc:
+            status = exc.status
             error_type = ENDPOINT_UNAVAILABLE if exc.status == 503 else CODE_FAILED
             raise DSSHTTPError(exc.status, str(exc), error_type=error_type) from None
         done = time.perf_counter_ns()
         if not reply.get("ok"):
-            return worker_error(reply)
-        ok = True
+            response = worker_error(reply)
+            status = response.status_code
+            return response
+        status, result = 200, reply.get("result")
         return JSONResponse(shape(verb, reply, waited, (prepared - started) // 1000, (done - prepared) // 1000,
-                                  {"serviceId": service_id, "endpointId": endpoint_id,
-                                   "serviceGeneration": generation}))
+                                  context))
     finally:
         gen.leave()
-        node.metrics.record(service_id, endpoint_id, generation, ok, (time.perf_counter_ns() - started) / 1e6)
+        ms = (time.perf_counter_ns() - started) / 1e6
+        node.metrics.record(service_id, endpoint_id, generation, status == 200, ms)
+        if node.query_log is not None:
+            node.query_log.write(context, status, ms, body, result)
 
 
 def shape(verb: str, reply: dict[str, Any], waited: int, preparation: int, execution: int,
