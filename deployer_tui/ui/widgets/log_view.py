@@ -446,7 +446,7 @@ class SaveLogScreen(ModalScreen[Path | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"Save {len(self._lines):,} lines to:")
+            yield Label(f"Save {lines_count(len(self._lines))} to:")
             yield Input(str(self._default), id="save-path")
             yield Label("", id="save-error")
             yield Label("[dim]enter save · esc cancel[/]")
@@ -470,6 +470,10 @@ class SaveLogScreen(ModalScreen[Path | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def lines_count(n: int) -> str:
+    return f"{n:,} line{'s' if n != 1 else ''}"
 
 
 def write_log(path: Path, lines: Iterable[str]) -> None:
@@ -620,8 +624,7 @@ class LogView(Vertical):
                 parts.append(f"‖ PAUSED · {news:,} new line{'s' if news != 1 else ''} · end to follow")
             else:
                 parts.append("‖ PAUSED · end to follow")
-        kept = len(self.buffer)
-        parts.append(f"{kept:,} line{'s' if kept != 1 else ''}")
+        parts.append(lines_count(len(self.buffer)))
         if self.buffer.dropped:
             parts.append(f"{self.buffer.dropped:,} older dropped")
         if widget.wrap:
@@ -770,7 +773,7 @@ class LogView(Vertical):
 
         def saved(path: Path | None) -> None:
             if path is not None:
-                self.notify(f"Saved {len(self.buffer):,} lines to {path}", title="Log saved")
+                self.notify(f"Saved {lines_count(len(self.buffer))} to {path}", title="Log saved")
 
         self.app.push_screen(SaveLogScreen(self.lines, self.default_save_path()), saved)
 
