@@ -291,3 +291,34 @@ async def test_large_burst_is_ingested_in_bounded_ticks() -> None:
         await asyncio.sleep(0)
         assert view.buffer.total == 100_000 and len(view.buffer) == 50_000
         assert view.lines[-1] == "line 99999"
+
+
+async def test_copy_of_a_large_log_takes_the_tail_that_fits() -> None:
+    from deployer_tui.ui.clipboard import MAX_COPY_BYTES
+
+    app = LogApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        view = app.query_one(LogView)
+        view.write_lines(f"line {i:06d}" for i in range(20_000))  # 12 bytes a line with its newline: 240 kB
+        await pilot.press("y")
+        copied = app.clipboard
+        assert len(copied.encode()) <= MAX_COPY_BYTES
+        assert copied.endswith("line 019999")
+        assert copied.splitlines()[0] == f"line {20_000 - len(copied.splitlines()):06d}"  # a whole tail
+        assert app.clipboard_service.last.what.startswith("the last ")
+
+
+async def test_search_in_wrapped_lines_shows_the_match() -> None:
+    app = LogApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        view = app.query_one(LogView)
+        lines = app.query_one(LogLines)
+        view.write_lines(["x" * 200 for _ in range(50)] + ["needle here"] + ["y" * 200 for _ in range(50)])
+        await wait_for(pilot, lambda: view.pending == 0)
+        await pilot.press("w")
+        assert view.search("needle") == 1
+        await pilot.pause()
+        top, height = int(lines.scroll_y), lines.scrollable_content_region.height
+        assert top <= lines.row_of_line(50) < top + height
+        shown = [lines.render_line(y).text for y in range(height)]
+        assert any(row.startswith("needle here") for row in shown)
