@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import secrets
 import statistics
@@ -187,6 +188,8 @@ async def main_async(args: argparse.Namespace) -> None:
         return f"{x * 1000:.0f} ms"
 
     print()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} CPUs, load average {load} (the deployer shares these CPUs)")
     print(f"UI import (fresh interpreter):          {ms(imp)}")
     print(f"at {args.deployments} deployments:")
     print(f"  launch -> first painted row:          {ms(first_row)}   (target <= 1500 ms; "

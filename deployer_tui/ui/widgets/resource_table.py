@@ -200,7 +200,9 @@ class ResourceTable(DataTable):
                 else:  # ties broken by the first column (the id) so the order is stable across refreshes
                     self.sort(sort_key, first, key=_sortable_pair, reverse=self.sort_reverse)
             if anchor is not None and RowKey(anchor) in self.rows:
-                self.move_cursor(row=self.get_row_index(anchor), scroll=True)
+                index = self.get_row_index(anchor)
+                if index != self.cursor_row:  # moving it re-posts RowHighlighted: only when it moved
+                    self.move_cursor(row=index, scroll=True)
         self._update_border_title()
 
     def _update_border_title(self) -> None:
