@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import time
@@ -99,7 +100,11 @@ async def measure(kind: str, lines: list[str], chunk: int) -> tuple[float, float
 
 def median_run(kind: str, lines: list[str], chunk: int, repeat: int) -> tuple[float, float, int, float]:
     """Medians over `repeat` runs (each in a fresh app): a shared machine's noise hits single runs hard."""
-    runs = [asyncio.run(measure(kind, lines, chunk)) for _ in range(repeat)]
+    runs = []
+    for _ in range(repeat):
+        # Earlier apps of this process leave garbage; collect it so no run pays for another's.
+        gc.collect()
+        runs.append(asyncio.run(measure(kind, lines, chunk)))
     return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs), runs[-1][2],
             statistics.median(r[3] for r in runs))
 
