@@ -6,7 +6,9 @@ per second, p50 and p99 latency of each, and the node/bare throughput ratio.
 
     python bench/bench_apinode.py [--clients 16] [--seconds 3] [--rounds 3]
 
-Target (issue 3): ratio >= 0.5 and node p99 <= 20 ms at 16 clients.
+Target (issue 3): ratio >= 0.5 and node p99 <= 20 ms at 16 clients. Also printed: the servers' CPU
+time per request (the node's includes its worker processes), which other load on the machine
+disturbs far less than throughput and latency do, and the load average during the run.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -111,7 +114,23 @@ class Connection:
         self.writer.close()
 
 
-async def load(url: str, clients: int, seconds: float, warmup: float) -> tuple[float, float, float, int]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its descendants (the node's workers), from /proc."""
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+async def load(url: str, clients: int, seconds: float, warmup: float,
+               server_pid: int) -> tuple[float, float, float, int, float]:
     parsed = httpx.URL(url)
     latencies: list[float] = []
     errors = 0
@@ -129,9 +148,11 @@ async def load(url: str, clients: int, seconds: float, warmup: float) -> tuple[f
 
     end_warm = time.perf_counter() + warmup
     await asyncio.gather(*(worker(c, end_warm, False) for c in connections))
+    cpu_before = cpu_seconds(server_pid)
     start = time.perf_counter()
     await asyncio.gather(*(worker(c, start + seconds, True) for c in connections))
     elapsed = time.perf_counter() - start
+    cpu_us = (cpu_seconds(server_pid) - cpu_before) / max(len(latencies), 1) * 1e6
     for conn in connections:
         conn.close()
     latencies.sort()
@@ -139,7 +160,7 @@ async def load(url: str, clients: int, seconds: float, warmup: float) -> tuple[f
     def q(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
 
-    return len(latencies) / elapsed, q(0.5), q(0.99), errors
+    return len(latencies) / elapsed, q(0.5), q(0.99), errors, cpu_us
 
 
 def main() -> int:
@@ -166,13 +187,14 @@ def main() -> int:
             bare, bare_url = start([sys.executable, __file__, "--serve-bare"], "bare")
             procs.append(bare)
             deploy(node_url, package, json.loads(args.pool) if args.pool else None)
-            names = {"bare starlette": bare_url + "/run", "apinode PY_FUNCTION": node_url + "/public/api/v1/bench/fn/run"}
-            rounds: dict[str, list[tuple[float, float, float, int]]] = {name: [] for name in names}
+            names = {"bare starlette": (bare_url + "/run", bare.pid),
+                     "apinode PY_FUNCTION": (node_url + "/public/api/v1/bench/fn/run", node.pid)}
+            rounds: dict[str, list[tuple[float, float, float, int, float]]] = {name: [] for name in names}
             # Alternate the two servers over several rounds so that load from other processes on the machine
             # weighs on both alike; report the median round of each.
             for _ in range(args.rounds):
-                for name, url in names.items():
-                    rounds[name].append(asyncio.run(load(url, args.clients, args.seconds, args.warmup)))
+                for name, (url, pid) in names.items():
+                    rounds[name].append(asyncio.run(load(url, args.clients, args.seconds, args.warmup, pid)))
             print(f"{args.clients} concurrent clients, {args.rounds} rounds of {args.seconds:g} s per server "
                   f"(each after {args.warmup:g} s warm-up), medians:")
             medians = {}
@@ -181,13 +203,17 @@ def main() -> int:
                 p50 = statistics.median(r[1] for r in runs)
                 p99 = statistics.median(r[2] for r in runs)
                 errors = sum(r[3] for r in runs)
-                medians[name] = (rps, p50, p99)
-                print(f"{name:22s} {rps:8.0f} req/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   errors {errors}   "
+                cpu = statistics.median(r[4] for r in runs)
+                medians[name] = (rps, p50, p99, cpu)
+                print(f"{name:22s} {rps:8.0f} req/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   "
+                      f"server CPU {cpu:5.0f} us/req   errors {errors}   "
                       f"(rounds: {', '.join(f'{r[0]:.0f}' for r in runs)} req/s)")
-            ratio = medians["apinode PY_FUNCTION"][0] / medians["bare starlette"][0]
-            p99 = medians["apinode PY_FUNCTION"][2]
-            print(f"ratio apinode/bare throughput: {ratio:.2f} (target >= 0.5); apinode p99 {p99:.2f} ms "
-                  f"(target <= 20 ms); bare p99 {medians['bare starlette'][2]:.2f} ms")
+            node_m, bare_m = medians["apinode PY_FUNCTION"], medians["bare starlette"]
+            print(f"ratio apinode/bare throughput: {node_m[0] / bare_m[0]:.2f} (target >= 0.5); "
+                  f"apinode p99 {node_m[2]:.2f} ms (target <= 20 ms); bare p99 {bare_m[2]:.2f} ms")
+            # Throughput depends on what else the machine runs; CPU per request much less so.
+            print(f"ratio of server CPU per request, bare/apinode (node + its workers): {bare_m[3] / node_m[3]:.2f}; "
+                  f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     finally:
         for proc in procs:
             proc.terminate()
