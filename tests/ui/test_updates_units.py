@@ -145,3 +145,79 @@ async def test_start_twice_returns_the_running_run_and_abort_needs_a_job() -> No
         await wait_until(pilot, lambda: not run.running)
         assert run.state == "SUCCESS"
         assert await app.updates.abort("dep") is False  # nothing running any more
+
+
+class FailingClient:
+    """Every call fails as a deployer would for an unknown deployment."""
+
+    def _missing(self, *args, **kwargs):
+        raise DeployerError("Deployment 'nope' not found", status=404, error_type="NotFoundException")
+
+    async def get_deployment_settings(self, *a, **k):
+        self._missing()
+
+    async def get_deployment_status(self, *a, **k):
+        self._missing()
+
+    async def get_deployment(self, *a, **k):
+        self._missing()
+
+    async def get_update(self, *a, **k):
+        self._missing()
+
+    async def list_updates(self, *a, **k):
+        self._missing()
+
+
+class ScreenHarness(App):
+    def __init__(self, make) -> None:
+        super().__init__()
+        self.make = make
+        self.updates = UpdateTracker(self)
+
+    def compose(self) -> ComposeResult:
+        yield Static("home")
+
+    def on_mount(self) -> None:
+        self.push_screen(self.make())
+
+
+def shown(app: App, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+async def test_confirm_says_when_the_settings_cannot_be_read() -> None:
+    from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen
+
+    app = ScreenHarness(lambda: UpdateConfirmScreen("nope", FailingClient()))
+    async with app.run_test() as pilot:
+        await wait_until(pilot, lambda: "Could not read" in shown(app, "#confirm-summary"))
+        assert "not found" in shown(app, "#confirm-summary")
+        assert app.screen.rows is None
+
+
+async def test_history_and_log_screens_show_load_errors() -> None:
+    from deployer_tui.ui.screens.update_history import UpdateHistoryScreen, UpdateLogScreen
+
+    app = ScreenHarness(lambda: UpdateHistoryScreen("nope", FailingClient()))
+    async with app.run_test() as pilot:
+        await wait_until(pilot, lambda: "Could not load the history" in shown(app, "#history-empty"))
+        await app.push_screen(UpdateLogScreen("nope", 123, FailingClient()))
+        await wait_until(pilot, lambda: "Could not load this update's log" in shown(app, "#update-log-title"))
+
+
+async def test_a_log_the_deployer_truncated_says_so() -> None:
+    from deployer_tui.ui.screens.update_history import UpdateLogScreen
+
+    class Truncated:
+        async def get_update(self, deployment_id, start_timestamp=None):
+            return {"startTimestamp": 1_000, "endTimestamp": 2_000, "requester": "admin", "type": "UPDATE",
+                    "status": "FAILED", "logs": {"totalLines": 5_000, "lines": ["[INFO] a", "[ERROR] b", "[INFO] c"]}}
+
+    app = ScreenHarness(lambda: UpdateLogScreen("dep", 1_000, Truncated(), presentation=Presentation()))
+    async with app.run_test() as pilot:
+        await wait_until(pilot, lambda: app.screen.record is not None)
+        assert "kept the last 3 of 5,000 lines" in shown(app, "#update-log-title")
+        log = app.screen.log_view
+        assert log.lines == ["[INFO] a", "[ERROR] b", "[INFO] c"]
+        assert not log.lines_widget.following  # a failed past update opens at its first error

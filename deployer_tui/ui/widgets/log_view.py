@@ -537,15 +537,19 @@ class LogView(Vertical):
         self._search_text = ""
         self._flush_timer = None
         self.last_flush_ms = 0.0
+        # Children held directly: feeding and status updates work before they are mounted (no DOM query).
+        self._lines_widget = LogLines(self.buffer, id="log-lines")
+        self._search_box = Input(placeholder="search (enter: find, esc: close)", id="log-search")
+        self._status = Static("", id="log-status")
 
     def compose(self) -> ComposeResult:
-        yield LogLines(self.buffer, id="log-lines")
-        yield Input(placeholder="search (enter: find, esc: close)", id="log-search")
-        yield Static("", id="log-status")
+        yield self._lines_widget
+        yield self._search_box
+        yield self._status
 
     @property
     def lines_widget(self) -> LogLines:
-        return self.query_one(LogLines)
+        return self._lines_widget
 
     def on_mount(self) -> None:
         self._flush_timer = self.set_interval(FLUSH_INTERVAL, self._flush, pause=not self._pending)
@@ -636,13 +640,13 @@ class LogView(Vertical):
                 parts.append(f"/{self._search_text}  {where}")
             else:
                 parts.append(f"/{self._search_text}  no match")
-        status = self.query_one("#log-status", Static)
+        status = self._status
         status.update(" · ".join(parts))
         status.set_class(not widget.following, "-paused")
 
     @property
     def status_text(self) -> str:
-        return str(self.query_one("#log-status", Static).render())
+        return str(self._status.render())
 
     @on(LogLines.FollowChanged)
     def _follow_changed(self, event: LogLines.FollowChanged) -> None:
@@ -748,7 +752,7 @@ class LogView(Vertical):
 
     def action_search(self) -> None:
         self.add_class("-searching")
-        box = self.query_one("#log-search", Input)
+        box = self._search_box
         box.value = self._search_text
         box.focus()
 
