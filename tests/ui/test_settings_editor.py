@@ -54,11 +54,14 @@ def editor_of(app: EditorHarness) -> JsonEditor:
 async def loaded(pilot, app: EditorHarness) -> JsonEditor:
     await wait_for(pilot, lambda: isinstance(app.screen, SettingsEditorScreen) and app.screen.loaded is not None,
                    "the settings to load")
+    await pilot.pause()
     return editor_of(app)
 
 
 async def screen_is(pilot, app: EditorHarness, kind: type) -> None:
-    await wait_for(pilot, lambda: isinstance(app.screen, kind), f"{kind.__name__} on top")
+    # Mounted, not just pushed: its widgets exist once on_mount ran.
+    await wait_for(pilot, lambda: isinstance(app.screen, kind) and app.screen.is_mounted, f"{kind.__name__} on top")
+    await pilot.pause()
 
 
 async def save_and_confirm(pilot, app: EditorHarness, update: str = "n") -> None:
@@ -355,13 +358,17 @@ async def test_external_editor_returning_invalid_json_shows_the_error(deployer, 
 
 async def open_helper(pilot, app: EditorHarness, helper: str) -> HelperForm:
     app.screen.open_helper(helper)
-    await wait_for(pilot, lambda: isinstance(app.screen, HelperForm), f"the {helper} form")
+    await screen_is(pilot, app, HelperForm)
     return app.screen
 
 
 async def apply_form(pilot, app: EditorHarness) -> None:
+    """Apply the form, and wait until its document is in the editor (that happens just after the
+    form closes)."""
+    seen = len(app.messages)
     await pilot.press("ctrl+s")
     await screen_is(pilot, app, SettingsEditorScreen)
+    await wait_for(pilot, lambda: any(m.startswith("Draft updated") for m in app.messages[seen:]), "the new draft")
 
 
 async def test_helper_enable_disable(deployer, client) -> None:
