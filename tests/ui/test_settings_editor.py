@@ -181,8 +181,8 @@ async def test_governance_warning_asks_then_resends_with_ignore_warnings(deploye
         assert "governance" in app.screen.question
         assert "Govern" in app.screen.detail
         await pilot.press("y")
-        await screen_is(pilot, app, AskScreen)  # now the update offer
-        assert "OUT_OF_SYNC" in app.screen.question
+        await wait_for(pilot, lambda: isinstance(app.screen, AskScreen) and "OUT_OF_SYNC" in app.screen.question,
+                       "the update offer")
         await pilot.press("n")
     assert (await client.get_deployment_settings(dep))["generationsMapping"]["generation"] == "v2"
 
@@ -220,6 +220,7 @@ async def test_conflict_without_collision_puts_my_changes_on_top_of_theirs(deplo
         assert (await client.get_deployment_settings(dep))["enabled"] is True, "nothing saved yet"
         await pilot.press("r")
         await screen_is(pilot, app, SettingsEditorScreen)
+        await wait_for(pilot, lambda: any("now on top" in m for m in app.messages), "the rebased draft")
         assert editor.value["tags"] == ["changed-elsewhere"] and editor.value["enabled"] is False
         await save_and_confirm(pilot, app)
     saved = await client.get_deployment_settings(dep)
