@@ -14,7 +14,12 @@ from textual.widgets import Checkbox, Input, Select, Switch
 from deployer_tui.core import settings_edit as se
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.errors import ConnectionLost
-from deployer_tui.ui.screens.settings_diff import AskScreen, ConflictScreen, SettingsDiffScreen
+from deployer_tui.ui.screens.settings_diff import (
+    AskScreen,
+    ConflictScreen,
+    SettingsDiffScreen,
+    marked_document,
+)
 from deployer_tui.ui.screens.settings_editor import SettingsEditorScreen
 from deployer_tui.ui.screens.settings_forms import HelperForm
 from deployer_tui.ui.widgets.json_editor import JsonEditor
@@ -644,3 +649,12 @@ async def test_lost_answer_to_a_save_is_reported_and_the_next_save_rechecks(depl
         await wait_for(pilot, lambda: any("server already has this draft" in m for m in app.messages), "the re-check")
         assert not app.screen.dirty and app.screen.last_error is None
     assert (await client.get_deployment_settings(dep))["enabled"] is False
+
+
+def test_conflict_panes_mark_exactly_the_changed_lines() -> None:
+    base = {"enabled": True, "tags": [], "x": 1}
+    text = marked_document({"enabled": False, "tags": [], "x": 1}, base, "bold red")
+    lines = text.plain.splitlines()
+    styled = {text.plain[span.start:span.end].rstrip("\n") for span in text.spans if span.style == "bold red"}
+    assert styled == {'  "enabled": false,'}
+    assert len(lines) == 5

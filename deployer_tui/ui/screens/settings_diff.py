@@ -7,6 +7,7 @@ what ends up in screenshots and screen shares.
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any
 
@@ -47,6 +48,21 @@ def diff_text(old: Any, new: Any, *, old_name: str, new_name: str) -> Text:
         else:
             style = ""
         text.append(line + "\n", style=style)
+    return text
+
+
+def marked_document(doc: Any, base: Any, style: str) -> Text:
+    """`doc` pretty-printed, its lines that are not in `base` (at the same place) in `style`."""
+    lines = jsondiff.pretty(mask_secrets(doc)).splitlines()
+    base_lines = jsondiff.pretty(mask_secrets(base)).splitlines()
+    changed: set[int] = set()
+    matcher = difflib.SequenceMatcher(a=base_lines, b=lines, autojunk=False)
+    for tag, _a0, _a1, b0, b1 in matcher.get_opcodes():
+        if tag != "equal":
+            changed.update(range(b0, b1))
+    text = Text()
+    for index, line in enumerate(lines):
+        text.append(line + "\n", style=style if index in changed else "")
     return text
 
 
@@ -153,20 +169,20 @@ class ConflictScreen(ModalScreen[str]):
             yield Static(
                 f"{self.title_text} changed on the server since you loaded it "
                 f"({len(self.theirs)} change{'s' if len(self.theirs) != 1 else ''}). {verdict} "
-                "Nothing has been saved.",
+                "Nothing has been saved. Below, their changes are in red and yours in green.",
                 classes="title",
             )
             with VerticalScroll(id="conflict-list"):
                 yield Static(self._conflict_text())
             with Horizontal(id="three-way"):
-                for pane_id, label, doc in (
-                    ("loaded", "loaded", self.loaded),
-                    ("server", "server now", self.server_now),
-                    ("draft", "your draft", self.draft),
+                for pane_id, label, doc, style in (
+                    ("loaded", "loaded", self.loaded, ""),
+                    ("server", "server now", self.server_now, "bold red"),
+                    ("draft", "your draft", self.draft, "bold green"),
                 ):
                     with ScrollableContainer(id=f"pane-{pane_id}") as pane:
                         pane.border_title = label
-                        yield Static(jsondiff.pretty(mask_secrets(doc)))
+                        yield Static(marked_document(doc, self.loaded, style))
             with Horizontal(classes="buttons"):
                 yield Button("Keep editing (e)", id="edit")
                 yield Button("Overwrite (o)", id="overwrite", variant="error")
