@@ -71,7 +71,8 @@ def create_app(data_dir: Path, admin_key: str) -> Starlette:
 
     return Starlette(
         routes=[*user.ROUTES, *admin.ROUTES],
-        middleware=[Middleware(NormalizePathMiddleware), Middleware(HeadersMiddleware, headers=RESPONSE_HEADERS)],
+        middleware=[Middleware(NormalizePathMiddleware), Middleware(HeadersMiddleware, headers=RESPONSE_HEADERS),
+                    Middleware(user.UserAPI)],
         exception_handlers={DSSHTTPError: _dss_error, HTTPException: _http_error, Exception: _internal_error},
         lifespan=lifespan,
     )
