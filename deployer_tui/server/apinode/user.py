@@ -177,6 +177,7 @@ async def answer(node: Node, method: str, service_id: str, endpoint_id: str, ver
             raise unknown_key()
 
     started = time.perf_counter_ns()
+    method = "GET" if method == "HEAD" else method
     if method == "GET":
         body: Any = {k: query_value(v) for k, v in query.items()}
     else:
