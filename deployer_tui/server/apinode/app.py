@@ -2,7 +2,8 @@
 
 The app's lifespan loads the node's state from `data_dir` (see `store.py`), starts the worker
 processes of every enabled service's mapped generations, and stops them all on shutdown. Routes:
-the admin API (`admin.py`), the user API (`user.py`), `/isAlive` and per-service `isAliveSimple`.
+the admin API (`admin.py`), the user API (`user.py`; its queries are answered by the `UserAPI`
+middleware, the hot path, before Starlette's router), `/isAlive` and per-service `isAliveSimple`.
 Every error is DSS-shaped JSON; every response carries `DSS-Version` and `DSS-APINode-API-Version`.
 """
 
