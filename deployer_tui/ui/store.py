@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 # Heavy statuses arrive one by one; the UI gets them in batches at most this often: each batch costs a
 # repaint of the visible rows (DataTable drops its render cache on any cell update), so 5 a second.
 HEALTH_FLUSH_SECONDS = 0.2
+# ...and, once a pass has run this long (hundreds of deployments), less often: the rows on screen
+# are fetched first, so what is left to fill is mostly out of sight.
+HEALTH_FLUSH_SLOW_AFTER = 1.0
+HEALTH_FLUSH_SLOW_SECONDS = 0.5
 BACKOFF_START = 1.0
 BACKOFF_MAX = 30.0
 
@@ -51,6 +55,9 @@ class DataStore:
         self._heavy_running = False
         self._lists_running = False
         self._subscribers: list[MessagePump] = []
+        # Set by the main screen: deployment ids in display order, so heavy statuses of the rows on
+        # screen are fetched first.
+        self.display_order: Callable[[], list[str]] | None = None
 
     # -- subscribers -----------------------------------------------------------------------
     def subscribe(self, node: MessagePump) -> None:
@@ -144,6 +151,9 @@ class DataStore:
             return  # the running pass will finish; the next refresh starts a new one
         # Like DSS, no heavy status is fetched for disabled deployments: they show DISABLED.
         ids = [d for d, light in self.deployments.items() if _basic(light).get("enabled") is not False]
+        if self.display_order is not None:
+            rank = {d: i for i, d in enumerate(self.display_order())}
+            ids.sort(key=lambda d: rank.get(d, len(rank)))
         if not ids:
             return
         self._heavy_running = True
@@ -155,7 +165,7 @@ class DataStore:
         from deployer_tui.core.bulk import iter_heavy_statuses
 
         pending: set[str] = set()
-        last_flush = time.monotonic()
+        started = last_flush = time.monotonic()
         try:
             async for deployment, result in iter_heavy_statuses(self.client, ids, concurrency=self.heavy_concurrency):
                 if deployment not in self.deployments:
@@ -163,7 +173,8 @@ class DataStore:
                 self.heavy[deployment] = result
                 pending.add(deployment)
                 now = time.monotonic()
-                if now - last_flush >= HEALTH_FLUSH_SECONDS:
+                every = HEALTH_FLUSH_SECONDS if now - started < HEALTH_FLUSH_SLOW_AFTER else HEALTH_FLUSH_SLOW_SECONDS
+                if now - last_flush >= every:
                     self._flush_health(pending)
                     pending = set()
                     last_flush = now

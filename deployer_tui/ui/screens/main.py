@@ -92,6 +92,7 @@ class MainScreen(Screen):
     def on_mount(self) -> None:
         store = self.app.store
         store.subscribe(self)
+        store.display_order = lambda: self.table("deployments").visible_keys
         tracker_for(self.app).subscribe(self)
         self.table("deployments").focus()
         self._start_timer()
@@ -102,6 +103,7 @@ class MainScreen(Screen):
 
     def on_unmount(self) -> None:
         self.app.store.unsubscribe(self)
+        self.app.store.display_order = None
         tracker_for(self.app).unsubscribe(self)
 
     def _start_timer(self) -> None:
