@@ -25,7 +25,7 @@ def key_label(key: str) -> str:
 def help_rows(screen: Screen) -> list[tuple[str, str, str]]:
     """(keys, description, binding id) for every enabled binding active on `screen`."""
     by_action: dict[tuple[str, str], list[str]] = {}
-    ids: dict[tuple[str, str], str] = {}
+    ids: dict[tuple[str, str], list[str]] = {}
     for key, active in screen.active_bindings.items():
         binding = active.binding
         if not active.enabled or not binding.description or binding.system:
@@ -35,8 +35,10 @@ def help_rows(screen: Screen) -> list[tuple[str, str, str]]:
         label = key_label(key)
         if label not in by_action[slot]:
             by_action[slot].append(label)
-        ids[slot] = binding.id or ""
-    rows = [(" ".join(keys), desc, ids[(action, desc)]) for (action, desc), keys in by_action.items()]
+        if binding.id and binding.id not in ids.setdefault(slot, []):
+            ids[slot].append(binding.id)
+    rows = [(" ".join(keys), desc, " ".join(ids.get((action, desc), [])))
+            for (action, desc), keys in by_action.items()]
     # Our own bindings (they have ids, and can be remapped) first; Textual's generic ones after.
     return sorted(rows, key=lambda r: (r[2] == "", r[1].lower()))
 
