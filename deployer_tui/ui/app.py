@@ -58,7 +58,7 @@ class DeployerApp(App):
         super().__init__()
         if (client is None) == (connect is None):
             raise ValueError("give exactly one of client= or connect=")
-        self.config = config or Config(path=None)  # type: ignore[arg-type]
+        self.config = config or Config()
         self.read_only = read_only or self.config.read_only
         self.refresh_interval = self.config.refresh_interval
         self.presentation = presentation or Presentation()
@@ -68,7 +68,7 @@ class DeployerApp(App):
         self.status_text = "" if client is not None else connect_status
         self.user = ""
         self.last_error: tuple[str, DeployerError] | None = None
-        self.store = DataStore(self, client, clock=self.presentation.now)  # type: ignore[arg-type]
+        self.store = DataStore(self, client, clock=self.presentation.now)
         self.actions = ActionRegistry()
         register_builtin_actions(self.actions)
         if self.config.keymap:

@@ -36,7 +36,7 @@ BACKOFF_MAX = 30.0
 
 
 class DataStore:
-    def __init__(self, app: App, client: DeployerClient, *, clock: Callable[[], float] = time.time,
+    def __init__(self, app: App, client: DeployerClient | None, *, clock: Callable[[], float] = time.time,
                  heavy_concurrency: int = 8) -> None:
         self.app = app
         self.client = client
@@ -93,6 +93,8 @@ class DataStore:
 
     def refresh(self) -> None:
         """Reload the lists now (and then the heavy statuses), in a worker."""
+        if self.client is None:
+            return  # not connected yet: the app refreshes once it is
         if self._retry_timer is not None:
             self._retry_timer.stop()
             self._retry_timer = None
