@@ -20,6 +20,7 @@ class HeaderBar(Static):
     def __init__(self, crumb: str = "", **kwargs) -> None:
         super().__init__(**kwargs)
         self.crumb = crumb
+        self._last: Text | None = None
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.refresh_text)
@@ -46,4 +47,7 @@ class HeaderBar(Static):
         elif store is not None and store.refreshed_at is not None:
             ago = age(app.presentation.now() - store.refreshed_at)
             text.append(f"  refreshed {ago} ago", style="dim")
-        self.update(text)
+        # Called on every data batch: repaint only when the line changed, and never re-layout (one line).
+        if text != self._last:
+            self._last = text
+            self.update(text, layout=False)
