@@ -45,11 +45,16 @@ class ResourceTable(DataTable):
     DEFAULT_CSS = """
     ResourceTable { height: 1fr; }
     """
+    # DataTable's own bindings again, with ids (so a keymap can remap them) and one description per
+    # action, so the help groups "j down" as one line; left/right (a row cursor) are left out.
     BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False, id="table.down"),
-        Binding("k", "cursor_up", "Up", show=False, id="table.up"),
-        Binding("g", "scroll_top", "Top", show=False, id="table.top"),
-        Binding("G", "scroll_bottom", "Bottom", show=False, id="table.bottom"),
+        Binding("enter", "select_cursor", "Open", show=False, id="table.open"),
+        Binding("j,down", "cursor_down", "Down", show=False, id="table.down"),
+        Binding("k,up", "cursor_up", "Up", show=False, id="table.up"),
+        Binding("g,home,ctrl+home", "scroll_top", "Top", show=False, id="table.top"),
+        Binding("G,end,ctrl+end", "scroll_bottom", "Bottom", show=False, id="table.bottom"),
+        Binding("pageup", "page_up", "Page up", show=False, id="table.page_up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="table.page_down"),
     ]
 
     def __init__(self, columns: Sequence[Column], *, title: str = "", id: str | None = None,
