@@ -41,4 +41,17 @@ class ResourcesProvider(Provider):
                 score = matcher.match(label)
                 if score > 0:
                     yield Hit(score, matcher.highlight(label), partial(self.app.open_resource, kind, ident),  # type: ignore[attr-defined]
-                              help=f"open {kind} {ident}")
+                              help=_summary(store, kind, ident))
+
+
+def _summary(store, kind: str, ident: str) -> str:
+    """One line under a resource hit, from what the store already holds."""
+    if kind == "deployment":
+        info = store.deployments[ident].get("deploymentBasicInfo") or {}
+        return (f"{info.get('publishedServiceId', '?')} on {info.get('infraId', '?')} · "
+                f"{store.health(ident).replace('_', ' ').lower()}")
+    if kind == "service":
+        versions = len(store.services[ident].get("packages") or [])
+        return f"{versions} version{'s' if versions != 1 else ''} · {len(store.deployment_ids_of_service(ident))} deployments"
+    info = store.infras[ident].get("infraBasicInfo") or {}
+    return f"{info.get('stage', '?')} · {info.get('type', '?')} · {len(store.deployment_ids_of_infra(ident))} deployments"

@@ -192,7 +192,9 @@ async def test_palette_lists_actions_and_resources(demo_server, ui_api_key):
         infra = table(pilot, "infras").visible_keys[0]
         await pilot.press("ctrl+p")
         await pilot.press(*f"infra {infra}")
-        await wait_for(pilot, lambda: f"open infra {infra}" in _palette_text(app), what="the infra in the palette")
+        # The hit names the infra and summarises it (stage, type, deployment count).
+        await wait_for(pilot, lambda: f"infra {infra}" in _palette_text(app) and "deployments" in _palette_text(app),
+                       what="the infra in the palette")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, InfraScreen))
         assert app.screen.resource_id == infra
