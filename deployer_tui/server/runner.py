@@ -25,6 +25,9 @@ class Listener:
     app: ASGIApp
     host: str = "127.0.0.1"
     port: int = 0
+    # Announce only after `on_ready` finished: the deployer is announced once its demo content
+    # exists, so whoever waits for the line (the TUI, tests) never sees a half-filled deployer.
+    announce_after_ready: bool = False
     # Filled once bound: the real port when 0 was asked.
     url: str = field(default="", init=False)
 
@@ -84,9 +87,13 @@ async def serve_all(
                     tasks[-1].result()  # re-raise the start-up failure
                     raise RuntimeError(f"{listener.name} stopped during start-up")
                 await asyncio.sleep(0.01)
-            announce(f"{listener.name}: {listener.url}")
+            if not listener.announce_after_ready:
+                announce(f"{listener.name}: {listener.url}")
         if on_ready is not None:
             await on_ready(listeners)
+        for listener in listeners:
+            if listener.announce_after_ready:
+                announce(f"{listener.name}: {listener.url}")
         stop_wait = asyncio.create_task(stop.wait())
         await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
         stop_wait.cancel()

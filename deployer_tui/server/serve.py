@@ -85,7 +85,8 @@ def main(args: argparse.Namespace) -> int:
             prepare_node_dir(node_dir)
         node_listeners.append(Listener("apinode", create_node_app(node_dir, key), args.host, port))
 
-    listeners = [*node_listeners, Listener("deployer", deployer_app, args.host, args.port)]
+    listeners = [*node_listeners, Listener("deployer", deployer_app, args.host, args.port,
+                                                announce_after_ready=True)]
 
     async def on_ready(ready: list[Listener]) -> None:
         if not new_data_dir:
