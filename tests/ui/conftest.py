@@ -35,6 +35,19 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory, ui_api_key: str) -> It
         proc.stop()
 
 
+@pytest.fixture(scope="module")
+def plain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[servers.Proc, str]]:
+    """A local deployer with no demo content (fast to start), and its admin key."""
+    if SERVE_MISSING:
+        pytest.skip("the local deployer is not in the tree yet")
+    key = "admin-" + secrets.token_hex(8)
+    proc = servers.serve(tmp_path_factory.mktemp("plain-deployer"), key, apinodes=1)
+    try:
+        yield proc, key
+    finally:
+        proc.stop()
+
+
 async def wait_for_demo(url: str, key: str, timeout: float = 60) -> None:
     """`serve` fills the demo after it announces itself; its last step disables the canary and runs an
     update. Wait for that, so every test (and snapshot) sees the same settled data."""

@@ -7,8 +7,6 @@ import asyncio
 import secrets
 import socket
 
-import pytest
-
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.config import Config
 from deployer_tui.ui.app import DeployerApp, Session
@@ -53,16 +51,6 @@ async def test_banner_while_the_server_is_gone_then_recovers(tmp_path):
             assert any("restored" in n.message for n in app._notifications)
     finally:
         await client.aclose()
-        proc.stop()
-
-
-@pytest.fixture(scope="module")
-def plain_server(tmp_path_factory):
-    key = "admin-" + secrets.token_hex(8)
-    proc = servers.serve(tmp_path_factory.mktemp("plain-deployer"), key, apinodes=1)
-    try:
-        yield proc, key
-    finally:
         proc.stop()
 
 
