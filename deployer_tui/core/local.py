@@ -65,20 +65,20 @@ class LocalDeployer:
         timeout: float = 60,
     ) -> LocalDeployer:
         data_dir = Path(data_dir) if data_dir is not None else paths.data_dir()
-        data_dir.mkdir(parents=True, exist_ok=True)
+        # 0700: the data dir will hold the admin key and the nodes' keys; serve keeps it so, but
+        # we create it first (for the log) and must not widen it.
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         log_path = data_dir / LOG_FILE
         args = [sys.executable, "-m", "deployer_tui.cli", "serve", "--port", "0", "--data-dir", str(data_dir),
                 "--apinodes", str(apinodes)]
         if not demo:
             args.append("--no-demo")
-        log = log_path.open("ab")
-        try:
+        # The child holds its own descriptor once started, so ours closes right after.
+        with open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
             process = await asyncio.create_subprocess_exec(
                 *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=log,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
-        finally:
-            log.close()  # the child holds its own descriptor
         try:
             url, nodes = await asyncio.wait_for(cls._announced(process), timeout)
         except (asyncio.TimeoutError, LocalDeployerError) as exc:

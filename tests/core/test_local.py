@@ -32,7 +32,9 @@ async def test_start_use_stop(tmp_path: Path, capfd: pytest.CaptureFixture[str])
     finally:
         await local.stop()
     assert not local.running
-    assert (tmp_path / "data" / LOG_FILE).exists()
+    assert (tmp_path / "data" / LOG_FILE).stat().st_mode & 0o777 == 0o600
+    # The data dir holds keys: created private, whoever creates it first.
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
     out, err = capfd.readouterr()
     assert local.url not in out + err  # the child's output went to its log, not to our terminal
     async with DeployerClient(local.url, local.api_key, retries=0) as client:
