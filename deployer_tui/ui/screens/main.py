@@ -119,6 +119,11 @@ class MainScreen(Screen):
     def on_screen_resume(self) -> None:
         if self._refresh_timer is not None:
             self._refresh_timer.resume()
+            store = self.app.store
+            # Back after a while on another screen: the lists are stale, refresh now rather than later.
+            if store.refreshed_at is not None and \
+                    self.app.presentation.now() - store.refreshed_at >= self.app.refresh_interval:
+                store.auto_refresh()
         self.query_one(HeaderBar).refresh_text()
 
     # -- data ------------------------------------------------------------------------------
