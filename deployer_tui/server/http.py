@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from typing import Any
 
 from starlette.requests import Request
@@ -209,3 +210,36 @@ class HeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def exception_handlers(what: str) -> dict[Any, Any]:
+    """Starlette exception handlers that answer every failure as DSS error JSON.
+
+    `what` names the server in unexpected-error messages ("API node", "deployer") so that a
+    user reading a 500 knows which process to look at.
+    """
+    from starlette.exceptions import HTTPException
+
+    log = logging.getLogger(f"deployer_tui.server.{what.lower().replace(' ', '_')}")
+
+    async def dss_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DSSHTTPError)
+        return error_response(exc)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            err = DSSHTTPError(405, f"Method {request.method} is not supported on {request.url.path}",
+                               error_type="org.springframework.web.HttpRequestMethodNotSupportedException")
+        elif exc.status_code == 404:
+            err = DSSHTTPError(404, f"No such API route: {request.method} {request.url.path}")
+        else:
+            err = DSSHTTPError(exc.status_code, str(exc.detail))
+        return error_response(err)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("Unexpected error on %s %s", request.method, request.url.path)
+        return error_response(DSSHTTPError(500, f"Internal error of the {what}: {type(exc).__name__}: {exc}",
+                                           error_type=INTERNAL))
+
+    return {DSSHTTPError: dss_error, HTTPException: http_error, Exception: unexpected}

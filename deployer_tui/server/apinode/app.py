@@ -14,43 +14,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
 
 import deployer_tui
 from deployer_tui.server.apinode import admin, user
 from deployer_tui.server.apinode.runtime import Node
 from deployer_tui.server.apinode.store import Store
-from deployer_tui.server.http import (
-    DSSHTTPError,
-    HeadersMiddleware,
-    NormalizePathMiddleware,
-    error_response,
-)
+from deployer_tui.server.http import HeadersMiddleware, NormalizePathMiddleware, exception_handlers
 
 RESPONSE_HEADERS = {"DSS-Version": f"deployer-tui-{deployer_tui.__version__}", "DSS-APINode-API-Version": "1"}
-
-
-async def _dss_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DSSHTTPError)
-    return error_response(exc)
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 404:
-        message = f"Not found: {request.method} {request.url.path}"
-    elif exc.status_code == 405:
-        message = f"Method {request.method} is not supported on {request.url.path}"
-    else:
-        message = str(exc.detail)
-    return error_response(DSSHTTPError(exc.status_code, message))
-
-
-async def _internal_error(request: Request, exc: Exception) -> Response:
-    return error_response(DSSHTTPError(500, f"Internal error of the API node: {type(exc).__name__}: {exc}"))
 
 
 def create_app(data_dir: Path, admin_key: str) -> Starlette:
@@ -74,6 +46,6 @@ def create_app(data_dir: Path, admin_key: str) -> Starlette:
         routes=[*user.ROUTES, *admin.ROUTES],
         middleware=[Middleware(NormalizePathMiddleware), Middleware(HeadersMiddleware, headers=RESPONSE_HEADERS),
                     Middleware(user.UserAPI)],
-        exception_handlers={DSSHTTPError: _dss_error, HTTPException: _http_error, Exception: _internal_error},
+        exception_handlers=exception_handlers("API node"),
         lifespan=lifespan,
     )
