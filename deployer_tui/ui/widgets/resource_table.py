@@ -61,6 +61,10 @@ class ResourceTable(DataTable):
                  display: Sequence[str] | None = None) -> None:
         """`columns` is the order of the cells in a record; `display` (column keys) the order on screen."""
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+        # A few DataTable internals are used for speed (bulk insert, skipping re-measures, repainting
+        # after late width changes); with a Textual whose DataTable differs, the plain API is used.
+        self._internals_ok = all(hasattr(self, name) for name in (
+            "_row_locations", "_data", "_new_rows", "_require_update_dimensions", "_update_count"))
         self.columns_spec = list(columns)
         by_key = {column.key: column for column in self.columns_spec}
         self.display_columns = [by_key[key] for key in display] if display else list(self.columns_spec)
@@ -87,6 +91,9 @@ class ResourceTable(DataTable):
         # DataTable measures new rows' column widths on idle, but its render caches are keyed by
         # its update counter, not by widths: a row painted before that measurement would stay
         # truncated (seen as "passeng" for "passengers"). Bump the counter when widths changed.
+        if not self._internals_ok:
+            await super()._on_idle(event)
+            return
         before = [column.content_width for column in self.columns.values()]
         pending = {key.value for key in self._new_rows}
         await super()._on_idle(event)
@@ -167,8 +174,7 @@ class ResourceTable(DataTable):
         if DataTable's internals are not the ones this was written against (Textual 8)."""
         if not rows:
             return
-        internals = ("_row_locations", "_data", "_new_rows", "_require_update_dimensions", "_update_count")
-        if not all(hasattr(self, name) for name in internals):
+        if not self._internals_ok:
             for key, cells in rows:
                 self.add_row(*cells, key=key)
             return
@@ -235,7 +241,8 @@ class ResourceTable(DataTable):
                         if column.key == sort_key:
                             order_changed = True
             self._add_rows([(key, [self._records[key][i] for i in self._perm]) for key in new])
-            self._new_rows.difference_update(RowKey(key) for key in new if key in self._measured)
+            if self._internals_ok:
+                self._new_rows.difference_update(RowKey(key) for key in new if key in self._measured)
             if order_changed and self.row_count:
                 first = self.display_columns[0].key
                 if sort_key == first:
