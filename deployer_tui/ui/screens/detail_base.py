@@ -45,7 +45,7 @@ class DetailScreen(Screen):
                 id="detail.download_version"),
         Binding("y", "app.dispatch('object.copy')", "Copy", id="detail.copy"),
         Binding("e", "app.dispatch('settings.edit')", "Edit", id="detail.edit_settings"),
-        Binding("E", "app.dispatch('settings.edit_external')", "$EDITOR", show=False,
+        Binding("E", "app.dispatch('settings.edit_external')", "Edit in $EDITOR", show=False,
                 id="detail.edit_settings_external"),
         Binding("u", "app.dispatch('deployment.update')", "Update", id="detail.update"),
         Binding("H", "app.dispatch('deployment.update_history')", "History", show=False, id="detail.update_history"),

@@ -62,7 +62,7 @@ class MainScreen(Screen):
         Binding("o", "app.dispatch('deployment.openapi')", "OpenAPI", show=False, id="main.openapi"),
         Binding("y", "app.dispatch('object.copy')", "Copy", id="main.copy"),
         Binding("e", "app.dispatch('settings.edit')", "Edit", id="main.edit_settings"),
-        Binding("E", "app.dispatch('settings.edit_external')", "$EDITOR", show=False, id="main.edit_settings_external"),
+        Binding("E", "app.dispatch('settings.edit_external')", "Edit in $EDITOR", show=False, id="main.edit_settings_external"),
         Binding("u", "app.dispatch('deployment.update')", "Update", id="main.update"),
         Binding("H", "app.dispatch('deployment.update_history')", "History", show=False, id="main.update_history"),
         Binding("U", "app.dispatch('updates.show')", "Updates", show=False, id="main.updates"),
