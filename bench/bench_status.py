@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import secrets
 import statistics
@@ -33,45 +32,17 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.fixtures import populate  # noqa: E402
 from deployer_tui.core.bulk import iter_heavy_statuses  # noqa: E402
 from deployer_tui.core.client import DeployerClient  # noqa: E402
 from deployer_tui.core.errors import DeployerError  # noqa: E402
 from deployer_tui.core.futures import follow_future  # noqa: E402
-from deployer_tui.core.package import build_package  # noqa: E402
 from tests import servers  # noqa: E402
-
-
-def make_package(work: Path) -> Path:
-    src = work / "bench-svc"
-    (src / "endpoint-hello").mkdir(parents=True)
-    (src / "tag.json").write_text(json.dumps({"generationId": "v1"}))
-    (src / "config.json").write_text(json.dumps({
-        "publicAccess": True,
-        "endpoints": [{"id": "hello", "type": "PY_FUNCTION", "userFunctionName": "hello"}],
-    }))
-    (src / "endpoint-hello" / "code.py").write_text("def hello(name='world'):\n    return {'hello': name}\n")
-    (src / "testqueries-hello.json").write_text(json.dumps([{"q": {"name": "bench"}}]))
-    out, _ = build_package(src, work / "bench-svc-v1.zip")
-    return out
 
 
 async def setup(url: str, key: str, node_url: str, node_key: str, work: Path, count: int) -> list[str]:
     async with DeployerClient(url, key, max_connections=32) as client:
-        stage = (await client.list_stages())[0]["id"]
-        await client.create_infra("bench-infra", stage)
-        settings = await client.get_infra_settings("bench-infra")
-        settings["apiNodes"] = [{"url": node_url, "adminAPIKey": node_key, "graphitePrefix": None}]
-        await client.save_infra_settings("bench-infra", settings)
-        await client.create_service("bench-svc")
-        await client.import_version("bench-svc", make_package(work))
-        ids = [f"bench-{i:04d}" for i in range(count)]
-        gate = asyncio.Semaphore(16)
-
-        async def create(dep_id: str) -> None:
-            async with gate:
-                await client.create_deployment(dep_id, "bench-svc", "bench-infra", "v1")
-
-        await asyncio.gather(*(create(i) for i in ids))
+        ids = await populate(client, node_url, node_key, work, 0, count)
         # Deploy once so heavy statuses reflect a live service on the node (what an operator would look at).
         first = await client.start_update(ids[0])
         async for event in follow_future(client, first["jobId"]):

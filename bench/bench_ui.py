@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import resource
 import secrets
@@ -33,42 +32,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.fixtures import populate  # noqa: E402
 from deployer_tui.core.bulk import iter_heavy_statuses  # noqa: E402
 from deployer_tui.core.client import DeployerClient  # noqa: E402
 from deployer_tui.core.config import Config  # noqa: E402
-from deployer_tui.core.package import build_package  # noqa: E402
 from deployer_tui.ui.app import DeployerApp  # noqa: E402
 from deployer_tui.ui.widgets.resource_table import plain  # noqa: E402
 from tests import servers  # noqa: E402
-
-
-def make_package(work: Path) -> Path:
-    src = work / "bench-svc"
-    (src / "endpoint-hello").mkdir(parents=True)
-    (src / "tag.json").write_text(json.dumps({"generationId": "v1"}))
-    (src / "config.json").write_text(json.dumps({
-        "publicAccess": True, "endpoints": [{"id": "hello", "type": "PY_FUNCTION", "userFunctionName": "hello"}]}))
-    (src / "endpoint-hello" / "code.py").write_text("def hello(name='world'):\n    return {'hello': name}\n")
-    out, _ = build_package(src, work / "bench-svc-v1.zip")
-    return out
-
-
-async def populate(client: DeployerClient, node_url: str, node_key: str, work: Path, start: int, count: int) -> None:
-    if start == 0:
-        stage = (await client.list_stages())[0]["id"]
-        await client.create_infra("bench-infra", stage)
-        settings = await client.get_infra_settings("bench-infra")
-        settings["apiNodes"] = [{"url": node_url, "adminAPIKey": node_key, "graphitePrefix": None}]
-        await client.save_infra_settings("bench-infra", settings)
-        await client.create_service("bench-svc")
-        await client.import_version("bench-svc", make_package(work))
-    gate = asyncio.Semaphore(16)
-
-    async def create(i: int) -> None:
-        async with gate:
-            await client.create_deployment(f"bench-{i:05d}", "bench-svc", "bench-infra", "v1")
-
-    await asyncio.gather(*(create(i) for i in range(start, start + count)))
 
 
 async def baseline_fetch(client: DeployerClient) -> tuple[float, float]:
