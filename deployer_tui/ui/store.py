@@ -12,12 +12,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from textual.message import Message
-from textual.message_pump import MessagePump
-
 from deployer_tui.core import models
 from deployer_tui.core.errors import ConnectionLost, DeployerError, RequestTimeout
 from deployer_tui.ui.messages import ConnectionChanged, DataChanged
+from deployer_tui.ui.publisher import Publisher
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -35,9 +33,10 @@ BACKOFF_START = 1.0
 BACKOFF_MAX = 30.0
 
 
-class DataStore:
+class DataStore(Publisher):
     def __init__(self, app: App, client: DeployerClient | None, *, clock: Callable[[], float] = time.time,
                  heavy_concurrency: int = 8) -> None:
+        super().__init__()
         self.app = app
         self.client = client
         self.clock = clock
@@ -54,24 +53,9 @@ class DataStore:
         self._retry_timer = None
         self._heavy_running = False
         self._lists_running = False
-        self._subscribers: list[MessagePump] = []
         # Set by the main screen: deployment ids in display order, so heavy statuses of the rows on
         # screen are fetched first.
         self.display_order: Callable[[], list[str]] | None = None
-
-    # -- subscribers -----------------------------------------------------------------------
-    def subscribe(self, node: MessagePump) -> None:
-        if node not in self._subscribers:
-            self._subscribers.append(node)
-
-    def unsubscribe(self, node: MessagePump) -> None:
-        if node in self._subscribers:
-            self._subscribers.remove(node)
-
-    def _publish(self, make: Callable[[], Message]) -> None:
-        # One Message instance per receiver: Textual messages carry per-delivery state.
-        for node in list(self._subscribers):
-            node.post_message(make())
 
     # -- queries ---------------------------------------------------------------------------
     def health(self, deployment_id: str) -> str:

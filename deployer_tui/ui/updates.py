@@ -27,6 +27,7 @@ from textual.message_pump import MessagePump
 
 from deployer_tui.core import futures
 from deployer_tui.core.errors import DeployerError
+from deployer_tui.ui.publisher import Publisher
 from deployer_tui.ui.widgets.log_view import DEFAULT_MAX_LINES, line_level
 
 if TYPE_CHECKING:
@@ -172,12 +173,13 @@ def decorate_deployment_row(app: Any, deployment_id: str, row: tuple) -> tuple:
     return tuple(cells)
 
 
-class UpdateTracker:
+class UpdateTracker(Publisher):
     """The app's running updates. One per app; `client` may be given later (the app connects in a worker)."""
 
     def __init__(self, app: App, client: DeployerClient | None = None, *,
                  clock: Callable[[], float] = time.time, poll_interval: float = 0.25,
                  max_poll_interval: float = 1.0) -> None:
+        super().__init__()
         self.app = app
         self._client = client
         self.clock = clock
@@ -186,7 +188,6 @@ class UpdateTracker:
         self.runs: dict[str, UpdateRun] = {}
         # Deployments marked (space) for a bulk update; kept here so every screen sees the same marks.
         self.marked: set[str] = set()
-        self._subscribers: list[MessagePump] = []
         self._last_marked: set[str] = set()
 
     @property
@@ -196,19 +197,9 @@ class UpdateTracker:
         return self.app.client  # type: ignore[attr-defined]
 
     # -- subscribers ---------------------------------------------------------------------------
-    def subscribe(self, node: MessagePump) -> None:
-        if node not in self._subscribers:
-            self._subscribers.append(node)
-
-    def unsubscribe(self, node: MessagePump) -> None:
-        if node in self._subscribers:
-            self._subscribers.remove(node)
-
-    def _publish(self, make: Callable[[], Message]) -> None:
-        # One Message per receiver (Textual messages carry per-delivery state); the app always hears.
-        receivers = [self.app, *(n for n in self._subscribers if n is not self.app)]
-        for node in receivers:
-            node.post_message(make())
+    def _receivers(self) -> list[MessagePump]:
+        # The app always hears, subscribed or not.
+        return [self.app, *(n for n in self._subscribers if n is not self.app)]
 
     # -- queries -------------------------------------------------------------------------------
     def get(self, deployment_id: str) -> UpdateRun | None:
