@@ -15,12 +15,11 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.formatting import Presentation
-from deployer_tui.ui.screens.update_screen import STATE_STYLES, duration
+from deployer_tui.ui.screens.update_screen import STATE_STYLES, UpdateBaseScreen, duration
 from deployer_tui.ui.updates import UpdateFinished, UpdateTracker
 from deployer_tui.ui.widgets.header_bar import HeaderBar
 from deployer_tui.ui.widgets.log_view import LogView
@@ -43,7 +42,7 @@ def history_row(item: dict, presentation: Presentation) -> tuple[str, str, str, 
             Text(status, style=STATE_STYLES.get(status, "")))
 
 
-class UpdateHistoryScreen(Screen):
+class UpdateHistoryScreen(UpdateBaseScreen):
     DEFAULT_CSS = """
     UpdateHistoryScreen #history-title { height: 1; padding: 0 1; background: $panel; }
     UpdateHistoryScreen DataTable { height: 1fr; }
@@ -65,10 +64,6 @@ class UpdateHistoryScreen(Screen):
         self.tracker = tracker
         self.items: dict[str, dict] = {}
         self.loaded = False
-
-    @property
-    def presentation(self) -> Presentation:
-        return self._presentation or getattr(self.app, "presentation", None) or Presentation()
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(crumb=f"update history {self.deployment_id}")
@@ -94,15 +89,6 @@ class UpdateHistoryScreen(Screen):
     def action_reload(self) -> None:
         self._load()
 
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-    def action_cursor_down(self) -> None:
-        self.query_one(DataTable).action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.query_one(DataTable).action_cursor_up()
-
     @on(UpdateFinished)
     def _update_finished(self, message: UpdateFinished) -> None:
         if message.run.deployment_id == self.deployment_id:
@@ -119,7 +105,7 @@ class UpdateHistoryScreen(Screen):
         items = sorted((i for i in items if isinstance(i, dict) and _ms(i.get("startTimestamp"))),
                        key=lambda i: -_ms(i["startTimestamp"]))  # type: ignore[operator]
         table = self.query_one(DataTable)
-        cursor_key = self._cursor_key()
+        cursor_key = self.cursor_row_key()
         table.clear()
         self.items = {}
         for item in items:
@@ -133,12 +119,6 @@ class UpdateHistoryScreen(Screen):
         missing = [i for i in items if "requester" not in i or ("endTimestamp" not in i and i.get("status") != "RUNNING")]
         if missing:
             await self._fill_details(missing)
-
-    def _cursor_key(self) -> str | None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
 
     async def _fill_details(self, items: list[dict]) -> None:
         """Full records for rows whose list item lacks end / requester (DSS list items may)."""
@@ -190,7 +170,7 @@ class UpdateHistoryScreen(Screen):
         self.app.push_screen(UpdateScreen(self.deployment_id, self.tracker))
 
 
-class UpdateLogScreen(Screen):
+class UpdateLogScreen(UpdateBaseScreen):
     """The full log of one past update, in the same log view as live updates."""
 
     DEFAULT_CSS = """
@@ -210,10 +190,6 @@ class UpdateLogScreen(Screen):
         self._presentation = presentation
         self.record: dict | None = None
 
-    @property
-    def presentation(self) -> Presentation:
-        return self._presentation or getattr(self.app, "presentation", None) or Presentation()
-
     def compose(self) -> ComposeResult:
         yield HeaderBar(crumb=f"update log {self.deployment_id}")
         yield Static(Text.assemble(("Update of ", "dim"), (self.deployment_id, "bold"), ("  loading…", "dim")),
@@ -221,20 +197,9 @@ class UpdateLogScreen(Screen):
         yield LogView(name=f"update-{self.deployment_id}-{self.start_timestamp}", id="update-log")
         yield Footer()
 
-    @property
-    def log_view(self) -> LogView:
-        return self.query_one(LogView)
-
     def on_mount(self) -> None:
         self.log_view.lines_widget.focus()
         self._load()
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-    def action_first_error(self) -> None:
-        if self.log_view.jump_to_first("error") is None:
-            self.notify("No error line in this log.", severity="information")
 
     @work(exclusive=True, group="update-log-load", exit_on_error=False)
     async def _load(self) -> None:

@@ -262,7 +262,40 @@ def nodes_text(run: UpdateRun, url: Callable[[str], str] = lambda u: u) -> Text:
     return text
 
 
-class UpdateScreen(Screen):
+class UpdateBaseScreen(Screen):
+    """What the update screens share: back, the presentation, j/k on their table, `e` in their log."""
+
+    _presentation: Presentation | None = None
+
+    @property
+    def presentation(self) -> Presentation:
+        return self._presentation or getattr(self.app, "presentation", None) or Presentation()
+
+    @property
+    def log_view(self) -> LogView:
+        return self.query_one(LogView)
+
+    def cursor_row_key(self) -> str | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_first_error(self) -> None:
+        if self.log_view.jump_to_first("error") is None:
+            self.notify("No error line in this log.", severity="information")
+
+    def action_cursor_down(self) -> None:
+        self.query_one(DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one(DataTable).action_cursor_up()
+
+
+class UpdateScreen(UpdateBaseScreen):
     """Live progress of one deployment's update (the tracker's latest run for it)."""
 
     DEFAULT_CSS = """
@@ -294,10 +327,6 @@ class UpdateScreen(Screen):
         return self._tracker or tracker_for(self.app)
 
     @property
-    def presentation(self) -> Presentation:
-        return self._presentation or getattr(self.app, "presentation", None) or Presentation()
-
-    @property
     def run(self) -> UpdateRun | None:
         return self.tracker.get(self.deployment_id)
 
@@ -309,10 +338,6 @@ class UpdateScreen(Screen):
         yield Static("", id="update-hint")
         yield LogView(name=f"update-{self.deployment_id}", id="update-log")
         yield Footer()
-
-    @property
-    def log_view(self) -> LogView:
-        return self.query_one(LogView)
 
     def on_mount(self) -> None:
         self.tracker.subscribe(self)
@@ -387,13 +412,6 @@ class UpdateScreen(Screen):
 
     # ---- actions ---------------------------------------------------------------------------------
 
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-    def action_first_error(self) -> None:
-        if self.log_view.jump_to_first("error") is None:
-            self.notify("No error line in this log.", severity="information")
-
     def ask_abort(self) -> None:
         """`x` (through the app's read-only check): confirm, then abort."""
         confirm_abort(self, self.tracker, self.deployment_id)
@@ -405,7 +423,7 @@ class UpdateScreen(Screen):
                                                  presentation=self.presentation, tracker=self.tracker))
 
 
-class UpdatesScreen(Screen):
+class UpdatesScreen(UpdateBaseScreen):
     """Every update started in this session (bulk updates included), each with its own progress."""
 
     DEFAULT_CSS = """
@@ -479,10 +497,7 @@ class UpdatesScreen(Screen):
 
     @property
     def deployment_id(self) -> str | None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return self.cursor_row_key()
 
     def ask_abort(self) -> None:
         deployment = self.deployment_id
@@ -493,11 +508,3 @@ class UpdatesScreen(Screen):
     def _open(self, event: DataTable.RowSelected) -> None:
         self.app.push_screen(UpdateScreen(str(event.row_key.value), self.tracker))
 
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-    def action_cursor_down(self) -> None:
-        self.query_one(DataTable).action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.query_one(DataTable).action_cursor_up()
