@@ -16,7 +16,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -24,6 +23,7 @@ from deployer_tui.core import models
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.clipboard import copy_text
 from deployer_tui.ui.screens.create_forms import error_text
+from deployer_tui.ui.screens.modals import OptionListModal
 from deployer_tui.ui.screens.test_queries import query_template
 
 
@@ -119,7 +119,7 @@ def infra_entries(light: dict) -> list[CopyEntry]:
     return entries
 
 
-class CopyMenuScreen(ModalScreen[CopyEntry | None]):
+class CopyMenuScreen(OptionListModal[CopyEntry | None]):
     """Pick one entry; it is copied through the app's clipboard service and the menu closes."""
 
     DEFAULT_CSS = """
@@ -197,12 +197,3 @@ class CopyMenuScreen(ModalScreen[CopyEntry | None]):
         entry = self.entries[int(event.option.id or 0)]
         copy_text(self.app, entry.text, entry.what)
         self.dismiss(entry)
-
-    def action_down(self) -> None:
-        self.query_one(OptionList).action_cursor_down()
-
-    def action_up(self) -> None:
-        self.query_one(OptionList).action_cursor_up()
-
-    def action_close(self) -> None:
-        self.dismiss(None)

@@ -1,6 +1,8 @@
-"""Small modal screens: confirmation, error details, the `:` go-to line."""
+"""Small modal screens: confirmation, error details, the `:` go-to line, the base of option-list pickers."""
 
 from __future__ import annotations
+
+from typing import Generic, TypeVar
 
 from rich.text import Text
 from textual import on
@@ -9,10 +11,25 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, OptionList, Static
 
 GOTO_KINDS = {"deploy": "deployment", "deployment": "deployment", "d": "deployment",
               "infra": "infra", "i": "infra", "service": "service", "svc": "service", "s": "service"}
+
+PickT = TypeVar("PickT")
+
+
+class OptionListModal(ModalScreen[PickT], Generic[PickT]):
+    """A modal around one OptionList: its subclasses bind j/k to `down`/`up` and escape to `close`."""
+
+    def action_down(self) -> None:
+        self.query_one(OptionList).action_cursor_down()
+
+    def action_up(self) -> None:
+        self.query_one(OptionList).action_cursor_up()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
 
 
 class ConfirmScreen(ModalScreen[bool]):

@@ -11,14 +11,13 @@ import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
@@ -28,6 +27,7 @@ from deployer_tui.core.package import PackageError, PackageInfo, read_package
 from deployer_tui.ui.formatting import timestamp
 from deployer_tui.ui.screens.create_forms import ActionModal, error_text
 from deployer_tui.ui.screens.delete_confirm import DeleteScreen
+from deployer_tui.ui.screens.modals import OptionListModal
 
 
 def complete_path(value: str) -> str:
@@ -74,10 +74,27 @@ def describe_package(info: PackageInfo, when: Callable[[object], str] = timestam
             f"Endpoints: {endpoints}\nStored test queries: {queries}")
 
 
-class ImportVersionScreen(ActionModal[str]):
-    """Pick a version zip, see what it holds, upload it."""
+PathResultT = TypeVar("PathResultT")
+
+
+class ZipPathModal(ActionModal[PathResultT], Generic[PathResultT]):
+    """A form around one `#zip-path` field: tab completes the path there, elsewhere moves on."""
 
     BINDINGS = [Binding("tab", "complete", "Complete path", show=False, priority=True, id="versions.complete")]
+
+    def action_complete(self) -> None:
+        field = self.query_one("#zip-path", Input)
+        if self.focused is field:
+            completed = complete_path(field.value)
+            if completed != field.value:
+                field.value = completed
+                field.cursor_position = len(completed)
+                return
+        self.focus_next()
+
+
+class ImportVersionScreen(ZipPathModal[str]):
+    """Pick a version zip, see what it holds, upload it."""
 
     def __init__(self, client: Any, service_id: str, *, path: str = "") -> None:
         super().__init__(client)
@@ -117,16 +134,6 @@ class ImportVersionScreen(ActionModal[str]):
         self.existing = {str(p.get("id")) for p in status.get("packages") or [] if isinstance(p, dict)}
         if self.package:
             self._show_package(self.package)
-
-    def action_complete(self) -> None:
-        field = self.query_one("#zip-path", Input)
-        if self.focused is field:
-            completed = complete_path(field.value)
-            if completed != field.value:
-                field.value = completed
-                field.cursor_position = len(completed)
-                return
-        self.focus_next()
 
     @on(Input.Changed, "#zip-path")
     def _path_changed(self, event: Input.Changed) -> None:
@@ -196,10 +203,8 @@ class ImportVersionScreen(ActionModal[str]):
         self.dismiss(version_id)
 
 
-class DownloadVersionScreen(ActionModal[Path]):
+class DownloadVersionScreen(ZipPathModal[Path]):
     """Save a version's zip to a file (written to `<file>.partial`, renamed when complete)."""
-
-    BINDINGS = [Binding("tab", "complete", "Complete path", show=False, priority=True, id="versions.complete")]
 
     def __init__(self, client: Any, service_id: str, version_id: str, *, path: str | None = None) -> None:
         super().__init__(client)
@@ -222,16 +227,6 @@ class DownloadVersionScreen(ActionModal[Path]):
 
     def on_mount(self) -> None:
         self.query_one("#progress", ProgressBar).display = False
-
-    def action_complete(self) -> None:
-        field = self.query_one("#zip-path", Input)
-        if self.focused is field:
-            completed = complete_path(field.value)
-            if completed != field.value:
-                field.value = completed
-                field.cursor_position = len(completed)
-                return
-        self.focus_next()
 
     @on(Button.Pressed, "#submit")
     @on(Input.Submitted, "#zip-path")
@@ -279,7 +274,7 @@ def delete_version_screen(client: Any, service_id: str, version_id: str) -> Dele
     return DeleteScreen(client, "version", version_id, service_id=service_id)
 
 
-class VersionPickScreen(ModalScreen[str]):
+class VersionPickScreen(OptionListModal[str]):
     """Pick one version of a service (newest first, as the server lists them)."""
 
     DEFAULT_CSS = """
@@ -310,12 +305,3 @@ class VersionPickScreen(ModalScreen[str]):
     @on(OptionList.OptionSelected)
     def _picked(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
-
-    def action_down(self) -> None:
-        self.query_one(OptionList).action_cursor_down()
-
-    def action_up(self) -> None:
-        self.query_one(OptionList).action_cursor_up()
-
-    def action_close(self) -> None:
-        self.dismiss(None)
