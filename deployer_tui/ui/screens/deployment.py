@@ -3,7 +3,6 @@ URLs, the current mapping, the versions available to it."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from rich.console import Group
@@ -13,10 +12,10 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from deployer_tui.core import models
-from deployer_tui.core.errors import ConnectionLost, DeployerError
+from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.formatting import SEVERITY_STYLES, health_text, yes_no
 from deployer_tui.ui.rows import basic, kv
-from deployer_tui.ui.screens.detail_base import DetailScreen, section
+from deployer_tui.ui.screens.detail_base import DetailScreen, light_and, section
 
 
 class DeploymentScreen(DetailScreen):
@@ -26,17 +25,10 @@ class DeploymentScreen(DetailScreen):
     ]
 
     async def fetch(self) -> tuple[dict, dict | DeployerError]:
+        # A failed heavy status shows as LOADING_FAILED, like the DSS UI does.
         client = self.app.client
-        light_task = asyncio.ensure_future(client.get_deployment(self.resource_id))
-        try:
-            heavy: dict | DeployerError = await client.get_deployment_status(self.resource_id)
-        except ConnectionLost:
-            light_task.cancel()
-            raise
-        except DeployerError as exc:  # shown as LOADING_FAILED, like the DSS UI does
-            heavy = exc
-        light = await light_task
-        return light, heavy
+        return await light_and(client.get_deployment(self.resource_id),
+                               client.get_deployment_status(self.resource_id))
 
     def current_deployment(self) -> str | None:
         return self.resource_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from rich.text import Text
@@ -12,7 +14,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from deployer_tui.core.errors import DeployerError
+from deployer_tui.core.errors import ConnectionLost, DeployerError
 from deployer_tui.ui import rows
 from deployer_tui.ui.messages import ConnectionChanged, DataChanged
 from deployer_tui.ui.widgets.banner import ConnectionBanner
@@ -22,6 +24,20 @@ from deployer_tui.ui.widgets.resource_table import ResourceTable
 
 def section(title: str) -> Text:
     return Text(f"\n{title}", style="bold underline")
+
+
+async def light_and(light: Awaitable[dict], other: Awaitable[dict]) -> tuple[dict, dict | DeployerError]:
+    """The light status and a second read, together. The second may fail (the screen shows why in its
+    place) but not the light status; a lost connection fails both."""
+    light_task = asyncio.ensure_future(light)
+    try:
+        second: dict | DeployerError = await other
+    except ConnectionLost:
+        light_task.cancel()
+        raise
+    except DeployerError as exc:
+        second = exc
+    return await light_task, second
 
 
 class DetailScreen(Screen):
@@ -136,3 +152,27 @@ class DetailScreen(Screen):
         if isinstance(focused, ResourceTable) and focused.id == "deployments":
             return focused.current_key
         return None
+
+
+class DeploymentsDetailScreen(DetailScreen):
+    """A detail screen listing its deployments (service, infra): the ones its light status names, plus the
+    store's, fresher once loaded, while the light status covers a cold store."""
+
+    def compose_extra(self) -> ComposeResult:
+        yield ResourceTable(rows.DEPLOYMENT_COLUMNS, title="deployments", id="deployments",
+                            display=rows.DEPLOYMENT_DISPLAY)
+
+    def light_status(self) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def store_deployment_ids(self) -> list[str]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fill_listed_deployments(self) -> None:
+        light = self.light_status()
+        ids = [str(d.get("id")) for d in light.get("deployments") or [] if d.get("id")]
+        self.fill_deployments(sorted(set(ids) | set(self.store_deployment_ids())))
+
+    def on_store_changed(self, message: DataChanged) -> None:
+        if self.data is not None:
+            self.fill_listed_deployments()

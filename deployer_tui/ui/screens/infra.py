@@ -2,55 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.widgets import Static
 
 from deployer_tui.core import models
-from deployer_tui.core.errors import ConnectionLost, DeployerError
-from deployer_tui.ui import rows
-from deployer_tui.ui.messages import DataChanged
+from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.rows import basic, kv
-from deployer_tui.ui.screens.detail_base import DetailScreen, section
-from deployer_tui.ui.widgets.resource_table import ResourceTable
+from deployer_tui.ui.screens.detail_base import DeploymentsDetailScreen, light_and, section
 
 
-class InfraScreen(DetailScreen):
+class InfraScreen(DeploymentsDetailScreen):
     kind = "infra"
 
-    def compose_extra(self) -> ComposeResult:
-        yield ResourceTable(rows.DEPLOYMENT_COLUMNS, title="deployments", id="deployments",
-                            display=rows.DEPLOYMENT_DISPLAY)
-
     async def fetch(self) -> tuple[dict, dict | DeployerError]:
+        # Settings need admin rights on a real DSS: the light status shows anyway.
         client = self.app.client
-        light_task = asyncio.ensure_future(client.get_infra(self.resource_id))
-        try:
-            settings: dict | DeployerError = await client.get_infra_settings(self.resource_id)
-        except ConnectionLost:
-            light_task.cancel()
-            raise
-        except DeployerError as exc:  # settings need admin rights on a real DSS: show the light status anyway
-            settings = exc
-        return await light_task, settings
+        return await light_and(client.get_infra(self.resource_id), client.get_infra_settings(self.resource_id))
 
     def render_body(self, data: tuple[dict, dict | DeployerError]) -> None:
         light, settings = data
         self.query_one("#summary", Static).update(Group(*infra_sections(light, settings, self.app.presentation)))
-        self._fill(light)
+        self.fill_listed_deployments()
 
-    def _fill(self, light: dict) -> None:
-        ids = [str(d.get("id")) for d in light.get("deployments") or [] if d.get("id")]
-        store_ids = self.app.store.deployment_ids_of_infra(self.resource_id)
-        self.fill_deployments(sorted(set(ids) | set(store_ids)))
+    def light_status(self) -> dict:
+        return self.data[0]
 
-    def on_store_changed(self, message: DataChanged) -> None:
-        if self.data is not None:
-            self._fill(self.data[0])
+    def store_deployment_ids(self) -> list[str]:
+        return self.app.store.deployment_ids_of_infra(self.resource_id)
 
 
 def infra_sections(light: dict, settings: dict | DeployerError, present) -> list:

@@ -4,24 +4,16 @@ from __future__ import annotations
 
 from rich.console import Group
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.widgets import Static
 
 from deployer_tui.core import models
-from deployer_tui.ui import rows
-from deployer_tui.ui.messages import DataChanged
 from deployer_tui.ui.rows import basic, kv
 from deployer_tui.ui.screens.deployment import versions_table
-from deployer_tui.ui.screens.detail_base import DetailScreen, section
-from deployer_tui.ui.widgets.resource_table import ResourceTable
+from deployer_tui.ui.screens.detail_base import DeploymentsDetailScreen, section
 
 
-class ServiceScreen(DetailScreen):
+class ServiceScreen(DeploymentsDetailScreen):
     kind = "service"
-
-    def compose_extra(self) -> ComposeResult:
-        yield ResourceTable(rows.DEPLOYMENT_COLUMNS, title="deployments", id="deployments",
-                            display=rows.DEPLOYMENT_DISPLAY)
 
     async def fetch(self) -> dict:
         return await self.app.client.get_service(self.resource_id)
@@ -38,14 +30,10 @@ class ServiceScreen(DetailScreen):
             section("Deployments"),
         ]
         self.query_one("#summary", Static).update(Group(*parts))
-        self._fill(light)
+        self.fill_listed_deployments()
 
-    def _fill(self, light: dict) -> None:
-        ids = [str(d.get("id")) for d in light.get("deployments") or [] if d.get("id")]
-        # The store's list is fresher once loaded; the service's own list covers a cold store.
-        store_ids = self.app.store.deployment_ids_of_service(self.resource_id)
-        self.fill_deployments(sorted(set(ids) | set(store_ids)))
+    def light_status(self) -> dict:
+        return self.data
 
-    def on_store_changed(self, message: DataChanged) -> None:
-        if self.data is not None:
-            self._fill(self.data)
+    def store_deployment_ids(self) -> list[str]:
+        return self.app.store.deployment_ids_of_service(self.resource_id)
