@@ -72,6 +72,17 @@ def _allow(who: Principal, infra: dict[str, Any], level: str, dep_id: str) -> No
             f"You may not {verb} deployment {dep_id!r} (needs '{level}' on infra {infra['id']!r})")
 
 
+async def _allowed(request: Request, level: str) -> tuple[Deployer, Principal, dict[str, Any], dict[str, Any]]:
+    """The context, the caller, the deployment of the path and its infra, once the caller holds `level` on
+    it. Refusals come in this order: not authenticated, unknown deployment, unknown infra, not allowed."""
+    ctx = ctx_of(request)
+    who = await ctx.who(request)
+    dep = _deployment(ctx, request)
+    infra = _infra_of(ctx, dep)
+    _allow(who, infra, level, dep["id"])
+    return ctx, who, dep, infra
+
+
 def _known_versions(ctx: Deployer, service_id: str) -> set[str]:
     return {v["version_id"] for v in ctx.store.list_versions(service_id)}
 
@@ -122,18 +133,12 @@ async def create_deployment(request: Request) -> Response:
 
 
 async def get_deployment(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    dep = _deployment(ctx, request)
-    _allow(who, _infra_of(ctx, dep), "read", dep["id"])
+    ctx, who, dep, _infra = await _allowed(request, "read")
     return json_response(Views(ctx.store).deployment_status(dep))
 
 
 async def get_settings(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    dep = _deployment(ctx, request)
-    _allow(who, _infra_of(ctx, dep), "read", dep["id"])
+    ctx, who, dep, _infra = await _allowed(request, "read")
     return json_response(dep["doc"])
 
 
@@ -178,11 +183,7 @@ async def delete_deployment(request: Request) -> Response:
 
 # ---- statuses ----------------------------------------------------------------------------------------
 async def heavy_status(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    dep = _deployment(ctx, request)
-    infra = _infra_of(ctx, dep)
-    _allow(who, infra, "read", dep["id"])
+    ctx, who, dep, infra = await _allowed(request, "read")
     assert ctx.cache is not None
     try:
         status = await health.compute(dep, infra["doc"], ctx.cache)
@@ -202,11 +203,7 @@ async def heavy_status(request: Request) -> Response:
 
 
 async def governance_status(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    dep = _deployment(ctx, request)
-    infra = _infra_of(ctx, dep)
-    _allow(who, infra, "read", dep["id"])
+    ctx, who, dep, infra = await _allowed(request, "read")
     version = request.query_params.get("version") or ""
     versions = [version] if version else [e["generation"] for e in model.mapping_entries(dep["doc"]["generationsMapping"])]
     return json_response(model.info_messages(governance_messages(infra["doc"], versions)))
@@ -214,11 +211,7 @@ async def governance_status(request: Request) -> Response:
 
 # ---- updates -----------------------------------------------------------------------------------------
 async def start_update(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    dep = _deployment(ctx, request)
-    infra = _infra_of(ctx, dep)
-    _allow(who, infra, "deploy", dep["id"])
+    ctx, who, dep, infra = await _allowed(request, "deploy")
     body = await read_json(request, required=False)
     # The client sends no body; DSS also accepts {"updateMode": "LIGHT"|"FULL", "synchronous": bool}.
     options = body if isinstance(body, dict) else {}
@@ -279,18 +272,12 @@ def _update_json(row: dict[str, Any], full: bool) -> dict[str, Any]:
 
 
 async def list_updates(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    dep = _deployment(ctx, request)
-    _allow(who, _infra_of(ctx, dep), "read", dep["id"])
+    ctx, who, dep, _infra = await _allowed(request, "read")
     return json_response([_update_json(r, False) for r in ctx.store.list_updates(dep["id"])])
 
 
 async def get_update(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    dep = _deployment(ctx, request)
-    _allow(who, _infra_of(ctx, dep), "read", dep["id"])
+    ctx, who, dep, _infra = await _allowed(request, "read")
     raw = request.path_params.get("ts")
     if raw is None:
         row = ctx.store.get_update(dep["id"])
@@ -317,10 +304,7 @@ def _serving(ctx: Deployer, dep: dict[str, Any]) -> tuple[str, dict[str, Any], d
 
 
 async def get_open_api(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    dep = _deployment(ctx, request)
-    _allow(who, _infra_of(ctx, dep), "read", dep["id"])
+    ctx, who, dep, _infra = await _allowed(request, "read")
     if not dep.get("deployed"):
         raise not_found(f"Deployment {dep['id']!r} was never deployed: it has no OpenAPI document yet")
     version, config, tests = _serving(ctx, dep)
@@ -348,21 +332,13 @@ async def _run_queries(ctx: Deployer, dep: dict[str, Any], infra: dict[str, Any]
 
 
 async def run_test_queries(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    dep = _deployment(ctx, request)
-    infra = _infra_of(ctx, dep)
-    _allow(who, infra, "read", dep["id"])
+    ctx, who, dep, infra = await _allowed(request, "read")
     given = query_json(request, "testQueriesParam")
     return await _run_queries(ctx, dep, infra, request.query_params.get("endpointIdParam") or None, given, True)
 
 
 async def run_queries(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    dep = _deployment(ctx, request)
-    infra = _infra_of(ctx, dep)
-    _allow(who, infra, "read", dep["id"])
+    ctx, who, dep, infra = await _allowed(request, "read")
     allowed = {a.get("group") for a in dep["doc"].get("authorizationsToQueryThroughDeployer") or []
                if isinstance(a, dict) and a.get("queryThroughDeployer") is True}
     require(who.is_admin or bool(allowed & set(who.groups)),
