@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from deployer_tui.core.package import PackageError, read_package
 from deployer_tui.server.deployer import model
-from deployer_tui.server.deployer.auth import infra_allows, require, service_allows
+from deployer_tui.server.deployer.auth import Principal, infra_allows, require, service_allows
 from deployer_tui.server.deployer.context import Deployer
 from deployer_tui.server.deployer.store import InUse
 from deployer_tui.server.deployer.views import Views
@@ -31,6 +31,25 @@ def ctx_of(request: Request) -> Deployer:
 
 def in_use(message: str) -> DSSHTTPError:
     return DSSHTTPError(400, message, error_type=IN_USE)
+
+
+# ---- helpers -----------------------------------------------------------------------------------------
+_ROWS = {"infra": ("infras", "infra_id", "Infra", infra_allows),
+         "service": ("services", "service_id", "Service", service_allows)}
+_REFUSALS = {"read": "You may not read", "admin": "You are not an administrator of"}
+
+
+async def _allowed_row(request: Request, kind: str, level: str,
+                       doing: str = "") -> tuple[Deployer, Principal, dict[str, Any]]:
+    """The context, the caller and the infra / service of the path, once the caller holds `level` on it
+    (`doing` names what a 'write' allows). Refusals in order: not authenticated, unknown, not allowed."""
+    table, param, label, allows = _ROWS[kind]
+    ctx = ctx_of(request)
+    who = await ctx.who(request)
+    row = ctx.row(table, request.path_params[param], label)
+    refusal = _REFUSALS.get(level) or f"You may not {doing} of"
+    require(allows(who, row["doc"], level), f"{refusal} {kind} {row['id']!r}")
+    return ctx, who, row
 
 
 # ---- stages -----------------------------------------------------------------------------------------
@@ -75,27 +94,18 @@ async def create_infra(request: Request) -> Response:
 
 
 async def get_infra(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    row = ctx.row("infras", request.path_params["infra_id"], "Infra")
-    require(infra_allows(who, row["doc"], "read"), f"You may not read infra {row['id']!r}")
+    ctx, who, row = await _allowed_row(request, "infra", "read")
     return json_response(Views(ctx.store).infra_status(who, row))
 
 
 async def get_infra_settings(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    row = ctx.row("infras", request.path_params["infra_id"], "Infra")
     # Settings hold the nodes' admin keys: infra admins only.
-    require(infra_allows(who, row["doc"], "admin"), f"You are not an administrator of infra {row['id']!r}")
+    ctx, who, row = await _allowed_row(request, "infra", "admin")
     return json_response(row["doc"])
 
 
 async def save_infra_settings(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    row = ctx.row("infras", request.path_params["infra_id"], "Infra")
-    require(infra_allows(who, row["doc"], "admin"), f"You are not an administrator of infra {row['id']!r}")
+    ctx, who, row = await _allowed_row(request, "infra", "admin")
     doc = model.check_infra_settings(await read_json(request), row["doc"], ctx.stages())
     await ctx.write(ctx.store.replace, "infras", doc, who.login)
     if ctx.cache:
@@ -104,10 +114,7 @@ async def save_infra_settings(request: Request) -> Response:
 
 
 async def delete_infra(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    row = ctx.row("infras", request.path_params["infra_id"], "Infra")
-    require(infra_allows(who, row["doc"], "admin"), f"You are not an administrator of infra {row['id']!r}")
+    ctx, who, row = await _allowed_row(request, "infra", "admin")
     try:
         await ctx.write(ctx.store.delete_infra, row["id"])
     except InUse as exc:
@@ -139,41 +146,25 @@ async def create_service(request: Request) -> Response:
     return json_response(doc)
 
 
-def _service(ctx: Deployer, request: Request) -> dict[str, Any]:
-    return ctx.row("services", request.path_params["service_id"], "Service")
-
-
 async def get_service(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    row = _service(ctx, request)
-    require(service_allows(who, row["doc"], "read"), f"You may not read service {row['id']!r}")
+    ctx, who, row = await _allowed_row(request, "service", "read")
     return json_response(Views(ctx.store).service_status(who, row))
 
 
 async def get_service_settings(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    row = _service(ctx, request)
-    require(service_allows(who, row["doc"], "read"), f"You may not read service {row['id']!r}")
+    ctx, who, row = await _allowed_row(request, "service", "read")
     return json_response(row["doc"])
 
 
 async def save_service_settings(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    row = _service(ctx, request)
-    require(service_allows(who, row["doc"], "admin"), f"You are not an administrator of service {row['id']!r}")
+    ctx, who, row = await _allowed_row(request, "service", "admin")
     doc = model.check_service_settings(await read_json(request), row["doc"])
     await ctx.write(ctx.store.replace, "services", doc, who.login)
     return Response(status_code=200)
 
 
 async def delete_service(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    row = _service(ctx, request)
-    require(service_allows(who, row["doc"], "admin"), f"You are not an administrator of service {row['id']!r}")
+    ctx, who, row = await _allowed_row(request, "service", "admin")
     try:
         await ctx.write(ctx.store.delete_service, row["id"])
     except InUse as exc:
@@ -218,10 +209,7 @@ async def _stage_upload(ctx: Deployer, request: Request) -> Path:
 
 
 async def import_version(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    row = _service(ctx, request)
-    require(service_allows(who, row["doc"], "write"), f"You may not publish versions of service {row['id']!r}")
+    ctx, who, row = await _allowed_row(request, "service", "write", "publish versions")
     staged_path = await _stage_upload(ctx, request)
     try:
         try:
@@ -251,10 +239,7 @@ def _version(ctx: Deployer, request: Request, service_id: str) -> dict[str, Any]
 
 
 async def download_version(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    row = _service(ctx, request)
-    require(service_allows(who, row["doc"], "read"), f"You may not read service {row['id']!r}")
+    ctx, who, row = await _allowed_row(request, "service", "read")
     version = _version(ctx, request, row["id"])
     path = ctx.store.version_path(row["id"], version["version_id"])
     if not path.is_file():
@@ -263,10 +248,7 @@ async def download_version(request: Request) -> Response:
 
 
 async def delete_version(request: Request) -> Response:
-    ctx = ctx_of(request)
-    who = await ctx.who(request)
-    row = _service(ctx, request)
-    require(service_allows(who, row["doc"], "write"), f"You may not delete versions of service {row['id']!r}")
+    ctx, who, row = await _allowed_row(request, "service", "write", "delete versions")
     version_id = _version(ctx, request, row["id"])["version_id"]
 
     def uses(settings: dict[str, Any], deployed: dict[str, Any] | None) -> bool:
