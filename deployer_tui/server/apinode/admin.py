@@ -101,6 +101,22 @@ async def locked(node: Node, service: ServiceRuntime) -> AsyncIterator[None]:
         yield
 
 
+@contextlib.asynccontextmanager
+async def locked_service(request: Request) -> AsyncIterator[tuple[Node, ServiceRuntime]]:
+    """The node and the service of the path, its lock held (404 if unknown, or deleted while we waited)."""
+    node = node_of(request)
+    service = service_of(request)
+    async with locked(node, service):
+        yield node, service
+
+
+def _generation_on_disk(request: Request, node: Node, service: ServiceRuntime) -> str:
+    generation = request.path_params["generation"]
+    if generation not in node.store.generation_ids(service.id):
+        raise not_found(f"Service {service.id} has no generation {generation}")
+    return generation
+
+
 def admin(handler: Any) -> Any:
     async def wrapped(request: Request) -> Response:
         require_admin(request)
@@ -142,9 +158,7 @@ async def create_service(request: Request) -> Response:
 
 @admin
 async def delete_service(request: Request) -> Response:
-    node = node_of(request)
-    service = service_of(request)
-    async with locked(node, service):
+    async with locked_service(request) as (node, service):
         await asyncio.to_thread(node.store.delete_service, service.id)  # first: if it fails, nothing changed
         node.services.pop(service.id, None)
         node.switch(service, {})
@@ -188,18 +202,14 @@ async def set_mapping(request: Request) -> Response:
 
 @admin
 async def switch_to(request: Request) -> Response:
-    service = service_of(request)
-    async with locked(node_of(request), service):
-        await apply_mapping(node_of(request), service,
-                            {"mode": "SINGLE_GENERATION", "generation": request.path_params["generation"]})
+    async with locked_service(request) as (node, service):
+        await apply_mapping(node, service, {"mode": "SINGLE_GENERATION", "generation": request.path_params["generation"]})
     return ok()
 
 
 @admin
 async def switch_to_newest(request: Request) -> Response:
-    node = node_of(request)
-    service = service_of(request)
-    async with locked(node_of(request), service):
+    async with locked_service(request) as (node, service):
         gens = node.store.generation_ids(service.id)
         if not gens:
             raise bad_request(f"Service {service.id} has no generation to switch to")
@@ -216,9 +226,7 @@ async def get_mapping(request: Request) -> Response:
 
 @admin
 async def enable(request: Request) -> Response:
-    node = node_of(request)
-    service = service_of(request)
-    async with locked(node_of(request), service):
+    async with locked_service(request) as (node, service):
         if not service.mapping:
             raise bad_request("Cannot enable a service without a generations mapping")
         if not service.enabled:
@@ -228,9 +236,7 @@ async def enable(request: Request) -> Response:
 
 @admin
 async def disable(request: Request) -> Response:
-    node = node_of(request)
-    service = service_of(request)
-    async with locked(node_of(request), service):
+    async with locked_service(request) as (node, service):
         service.enabled = False
         save_state(node, service)
         node.switch(service, {})
@@ -368,9 +374,7 @@ def install_generation(node: Node, service_id: str, archive: Path) -> str:
 
 
 async def _install(request: Request, archive: Path) -> Response:
-    node = node_of(request)
-    service = service_of(request)
-    async with locked(node, service):
+    async with locked_service(request) as (node, service):
         await asyncio.to_thread(install_generation, node, service.id, archive)
     return ok()
 
@@ -430,12 +434,8 @@ async def import_from_directory(request: Request) -> Response:
 
 @admin
 async def preload(request: Request) -> Response:
-    node = node_of(request)
-    service = service_of(request)
-    generation = request.path_params["generation"]
-    async with locked(node_of(request), service):
-        if generation not in node.store.generation_ids(service.id):
-            raise not_found(f"Service {service.id} has no generation {generation}")
+    async with locked_service(request) as (node, service):
+        generation = _generation_on_disk(request, node, service)
         try:
             gens = await node.mount(service, [generation])
         except MountError as exc:
@@ -447,12 +447,8 @@ async def preload(request: Request) -> Response:
 
 @admin
 async def delete_generation(request: Request) -> Response:
-    node = node_of(request)
-    service = service_of(request)
-    generation = request.path_params["generation"]
-    async with locked(node_of(request), service):
-        if generation not in node.store.generation_ids(service.id):
-            raise not_found(f"Service {service.id} has no generation {generation}")
+    async with locked_service(request) as (node, service):
+        generation = _generation_on_disk(request, node, service)
         if generation in mappings.generations(service.mapping):
             raise conflict(f"Generation {generation} is in the mapping of service {service.id}; "
                            "switch to another generation first")
