@@ -10,12 +10,35 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from textual.pilot import Pilot
 
 from tests import servers
+from tests.ui.helpers import settle
 
 SERVE_MISSING = importlib.util.find_spec("deployer_tui.server.serve") is None
 needs_server = pytest.mark.skipif(
     SERVE_MISSING, reason="the local deployer (deployer_tui.server.serve) is not in the tree yet")
+
+
+@pytest.fixture(autouse=True)
+def keys_are_processed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every `pilot.press` and `pilot.click` returns only once the app processed what it sent (see
+    `settle`), one key at a time, so a test never reads the state from before its key, even on a
+    loaded machine."""
+    press, click = Pilot.press, Pilot.click
+
+    async def press_settled(self: Pilot, *keys: str) -> None:
+        for key in keys:
+            await press(self, key)
+            await settle(self)
+
+    async def click_settled(self: Pilot, *args, **kwargs) -> bool:
+        hit = await click(self, *args, **kwargs)
+        await settle(self)
+        return hit
+
+    monkeypatch.setattr(Pilot, "press", press_settled)
+    monkeypatch.setattr(Pilot, "click", click_settled)
 
 
 @pytest.fixture(scope="module")

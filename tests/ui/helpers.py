@@ -18,6 +18,25 @@ async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float
         await pilot.pause(0.05)
 
 
+async def settle(pilot: Pilot, timeout: float = 30.0) -> None:
+    """Wait until the app and every widget of the active screen have an empty message queue.
+
+    `Pilot.press`/`click` return once Textual's CPU-time heuristic says the process is idle, and after
+    one round of the messages queued so far. On a loaded machine the heuristic says "idle" at once, and
+    a key the app forwards to the focused widget (or a message it bubbles up) lands after that round:
+    state read then is the state before the key. Rounds repeat here until nothing is pending.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        await pilot._wait_for_screen(timeout)
+        app = pilot.app
+        pumps = [app, *app.screen.walk_children(with_self=True)]
+        if all(pump._message_queue.empty() for pump in pumps):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the app still had messages to process after {timeout}s")
+
+
 def table(pilot: Pilot, name: str) -> ResourceTable:
     return pilot.app.screen.query_one(f"#{name}", ResourceTable)
 

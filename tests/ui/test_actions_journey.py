@@ -392,7 +392,7 @@ async def test_copy_menu_curl_masks_the_key_unless_asked(world):
         options = menu.query_one(OptionList)
         await pick("curl with API key for greet/run")
         assert "query-s3cret" in app.clipboard
-        assert any("Copied curl with API key" in n.message for n in app._notifications)
+        await wait_for(pilot, lambda: any("Copied curl with API key" in n.message for n in app._notifications), what="the toast")
         # a service: ids
         await select_row(pilot, "services", "tb")
         await pilot.press("y")

@@ -36,4 +36,4 @@ async def test_unknown_theme_is_a_warning_not_a_crash(plain_server):
         async with app.run_test(size=(100, 30), notifications=True) as pilot:
             await wait_for(pilot, lambda: app.store.loaded)
             assert app.theme != "no-such-theme"
-            assert any("no-such-theme" in n.message for n in app._notifications)
+            await wait_for(pilot, lambda: any("no-such-theme" in n.message for n in app._notifications), what="the toast")

@@ -15,6 +15,7 @@ from deployer_tui.ui.clipboard import (
     has_local_display,
     osc52_sequence,
 )
+from tests.ui.helpers import settle
 
 
 def test_plain_osc52_sequence() -> None:
@@ -74,7 +75,7 @@ async def test_copy_writes_wrapped_osc52_and_sets_app_clipboard() -> None:
         service = Clipboard(app, env=env, platform="linux", native=natives.append)
         result = service.copy("http://127.0.0.1:1/public/api/v1/svc", "service URL")
         app._driver = driver.real
-        await pilot.pause()
+        await settle(pilot)  # the toast is a message to the app
         assert app.clipboard == "http://127.0.0.1:1/public/api/v1/svc"
         assert driver.written == [osc52_sequence(app.clipboard, env)]
         assert natives == []  # no display: no native attempt
@@ -98,7 +99,7 @@ async def test_native_copy_with_display_and_its_failure_is_reported() -> None:
         result = bad.copy("def", "id")
         assert result.methods == ["OSC 52"] and result.native_error == "no xclip"
         assert app.clipboard == "def"
-        await pilot.pause()
+        await settle(pilot)
         assert any("no xclip" in n.message for n in app._notifications)
 
 

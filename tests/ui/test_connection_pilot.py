@@ -48,7 +48,7 @@ async def test_banner_while_the_server_is_gone_then_recovers(tmp_path):
             proc = servers.serve(data_dir, key, apinodes=1, extra=["--port", str(port)])
             await wait_for(pilot, lambda: not banner.is_shown, timeout=40, what="the recovery")
             assert app.store.connection_error is None and "still-here" in app.store.services
-            assert any("restored" in n.message for n in app._notifications)
+            await wait_for(pilot, lambda: any("restored" in n.message for n in app._notifications), what="the toast")
     finally:
         await client.aclose()
         proc.stop()
@@ -62,9 +62,11 @@ async def test_api_error_toast_and_details(plain_server):
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             await wait_for(pilot, lambda: app.store.loaded)
             await pilot.press("ctrl+e")
-            assert any("No error" in n.message for n in app._notifications)
+            await wait_for(pilot, lambda: any("No error" in n.message for n in app._notifications), what="the toast")
             app.open_resource("deployment", "no-such-deployment")
-            await wait_for(pilot, lambda: app.last_error is not None, what="the error")
+            # `notify` posts a message: the toast joins the list a moment after `last_error` is set.
+            await wait_for(pilot, lambda: app.last_error is not None
+                           and any(n.severity == "error" for n in app._notifications), what="the error toast")
             _context, error = app.last_error
             toast = [n for n in app._notifications if n.severity == "error"][-1]
             assert error.error_type and error.error_type.split(".")[-1] in toast.message

@@ -179,7 +179,7 @@ async def test_goto_opens_resources_and_refuses_unknown(demo_server, ui_api_key)
         await pilot.press("escape")
         await pilot.press("colon", *"infra no-such-infra", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
-        assert any("no-such-infra" in n.message for n in app._notifications)
+        await wait_for(pilot, lambda: any("no-such-infra" in n.message for n in app._notifications), what="the toast")
         await pilot.press("colon", *"banana x", "enter")
         assert "unknown kind" in screen_text(pilot)
         await pilot.press("escape")
@@ -240,7 +240,7 @@ async def test_read_only_refuses_toggle_and_changes_nothing(demo_server, ui_api_
         assert await app.dispatch("deployment.toggle_enabled") is False
         await pilot.press("t")
         assert not isinstance(app.screen, ConfirmScreen)
-        assert any("Read-only" in n.message for n in app._notifications)
+        await wait_for(pilot, lambda: any("Read-only" in n.message for n in app._notifications), what="the toast")
         assert await client.get_deployment_settings(dep) == before
 
 

@@ -146,7 +146,7 @@ async def test_start_live_lines_success(client: DeployerClient) -> None:
         # Lines came through progress messages, and the end was announced once with a toast.
         assert sum(len(m.new_lines) for m in app.heard if isinstance(m, UpdateProgressed)) == len(record["logs"]["lines"])
         assert [m.run.state for m in app.heard if isinstance(m, UpdateFinished)] == ["SUCCESS"]
-        assert any("toolbox-on-dev: SUCCESS" in str(n.message) for n in app._notifications)
+        await wait_for(pilot, lambda: any("toolbox-on-dev: SUCCESS" in str(n.message) for n in app._notifications), what="the toast")
         assert "SUCCESS" in screen_text(pilot)
         assert not app.updates.is_running("toolbox-on-dev")
         health = await client.get_deployment_status("toolbox-on-dev")
@@ -194,7 +194,7 @@ async def test_failure_with_the_api_node_down(client: DeployerClient, extra_node
         top = int(widget.scroll_y)
         assert top <= widget.row_of_line(first_error) < top + widget.scrollable_content_region.height
         assert not widget.following
-        assert any("FAILED" in str(n.message) and n.severity == "error" for n in app._notifications)
+        await wait_for(pilot, lambda: any("FAILED" in str(n.message) and n.severity == "error" for n in app._notifications), what="the toast")
         record = await client.get_update("toolbox-on-flaky")
         assert record["status"] == "FAILED"
 
@@ -254,7 +254,7 @@ async def test_read_only_refuses_update_but_shows_history(client: DeployerClient
         await pilot.press("u")
         assert isinstance(app.screen, MainScreen)
         assert not tracker_for(app).runs
-        assert any("Read-only" in str(n.message) for n in app._notifications)
+        await wait_for(pilot, lambda: any("Read-only" in str(n.message) for n in app._notifications), what="the toast")
         await pilot.press("H")
         assert isinstance(app.screen, UpdateHistoryScreen)
         await wait_for(pilot, lambda: app.screen.loaded)
@@ -371,7 +371,7 @@ async def test_an_update_started_elsewhere_is_followed_not_refused(client: Deplo
             run = app.updates.start("toolbox-on-hanging-2")
             await wait_for(pilot, lambda: run.job_id is not None or not run.running, what="the job id")
             assert run.running and run.job_id == elsewhere["toolbox-on-hanging-2"]
-            assert any("already running" in str(n.message) for n in app._notifications)
+            await wait_for(pilot, lambda: any("already running" in str(n.message) for n in app._notifications), what="the toast")
             assert await app.updates.abort("toolbox-on-hanging-2")
             await wait_for(pilot, lambda: not run.running, what="the abort")
             assert run.state == "ABORTED"

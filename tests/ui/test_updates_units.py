@@ -107,7 +107,7 @@ class Harness(App):
         yield Static("home")
 
 
-async def wait_until(pilot, condition, timeout: float = 5.0) -> None:
+async def wait_until(pilot, condition, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
@@ -121,7 +121,7 @@ async def test_a_refused_start_is_a_failed_run_with_a_toast() -> None:
         run = app.updates.start("dep")
         await wait_until(pilot, lambda: not run.running)
         assert run.state == "FAILED" and run.error is refused and run.job_id is None
-        assert any("K8S infra" in str(n.message) and n.severity == "error" for n in app._notifications)
+        await wait_until(pilot, lambda: any("K8S infra" in str(n.message) and n.severity == "error" for n in app._notifications))
         # A new start after a failure is a new run.
         assert app.updates.start("dep") is not run
 
@@ -132,7 +132,7 @@ async def test_losing_the_deployer_while_following_is_lost_not_failed() -> None:
         run = app.updates.start("dep")
         await wait_until(pilot, lambda: not run.running)
         assert run.state == "LOST" and run.job_id == "job-1"
-        assert any("lost track" in str(n.title).lower() for n in app._notifications)
+        await wait_until(pilot, lambda: any("lost track" in str(n.title).lower() for n in app._notifications))
 
 
 async def test_start_twice_returns_the_running_run_and_abort_needs_a_job() -> None:
