@@ -56,18 +56,22 @@ def start(args: list[str], expect: dict[str, int], *, timeout: float = 60, env: 
 
     threading.Thread(target=pump, daemon=True).start()
     wanted = dict(expect)
-    while any(proc.urls.get(name, []).__len__() < n for name, n in wanted.items()):
-        try:
-            line = lines.get(timeout=timeout)
-        except queue.Empty:
-            proc.stop()
-            raise RuntimeError(f"{cmd} did not announce {wanted} in {timeout}s; output: {proc.output}") from None
-        if line is None:
-            raise RuntimeError(f"{cmd} exited ({popen.wait()}) before announcing {wanted}; output: {proc.output}")
-        proc.output.append(line)
-        name, sep, url = line.partition(": ")
-        if sep and url.startswith("http"):
-            proc.urls.setdefault(name, []).append(url)
+    try:
+        while any(proc.urls.get(name, []).__len__() < n for name, n in wanted.items()):
+            try:
+                line = lines.get(timeout=timeout)
+            except queue.Empty:
+                raise RuntimeError(f"{cmd} did not announce {wanted} in {timeout}s; output: {proc.output}") from None
+            if line is None:
+                raise RuntimeError(f"{cmd} exited ({popen.wait()}) before announcing {wanted}; output: {proc.output}")
+            proc.output.append(line)
+            name, sep, url = line.partition(": ")
+            if sep and url.startswith("http"):
+                proc.urls.setdefault(name, []).append(url)
+    except BaseException:
+        # Also on a test timeout or ctrl+c while waiting: a server nobody holds must not outlive the run.
+        proc.stop()
+        raise
 
     def drain() -> None:
         while (line := lines.get()) is not None:
