@@ -139,7 +139,11 @@ def parse_bool(value: str | None, default: bool = False) -> bool:
 
 async def read_json(request: Request, *, required: bool = True, what: str = "object") -> Any:
     """Parse the raw body as JSON whatever the Content-Type (the official client sends none)."""
-    raw = await request.body()
+    return parse_json_body(await request.body(), required=required, what=what)
+
+
+def parse_json_body(raw: bytes, *, required: bool = True, what: str = "object") -> Any:
+    """A request body as JSON; an empty one is None unless `required`. Errors are DSS MALFORMED_REQUEST."""
     if not raw.strip():
         if required:
             raise DSSHTTPError(400, f"Could not parse a {what} from request body: body is empty",

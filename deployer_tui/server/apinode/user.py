@@ -41,13 +41,13 @@ from deployer_tui.server.http import (
     ENDPOINT_UNAVAILABLE,
     ILLEGAL_ARGUMENT,
     INTERNAL,
-    MALFORMED_REQUEST,
     NOT_AUTHENTICATED,
     DSSHTTPError,
     bad_request,
     error_body,
     extract_api_key,
     not_found,
+    parse_json_body,
 )
 
 Headers = Mapping[str, str]
@@ -151,16 +151,6 @@ def worker_error(reply: dict[str, Any]) -> Answer:
     return status, body
 
 
-def parse_body(raw: bytes, verb: str) -> Any:
-    if not raw.strip():
-        return None
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DSSHTTPError(400, f"Could not parse a '{verb}' query from request body: {exc}",
-                           error_type=MALFORMED_REQUEST) from None
-
-
 async def answer(node: Node, method: str, service_id: str, endpoint_id: str, verb: str, headers: Headers,
                  query: Mapping[str, str], read_body: Callable[[], Awaitable[bytes]]) -> Answer:
     """One query, whatever carried it: (status, JSON body). Client errors raise DSSHTTPError."""
@@ -181,7 +171,7 @@ async def answer(node: Node, method: str, service_id: str, endpoint_id: str, ver
     if method == "GET":
         body: Any = {k: query_value(v) for k, v in query.items()}
     else:
-        body = parse_body(await read_body(), verb)
+        body = parse_json_body(await read_body(), required=False, what=f"'{verb}' query")
     forced, dispatch_key = dispatch_of(headers, verb, body)
     try:
         generation = mappings.select(service.mapping, forced, dispatch_key)  # type: ignore[arg-type]
