@@ -10,6 +10,7 @@ server's own message under the form without losing what was typed. It dismisses 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from rich.text import Text
@@ -104,6 +105,20 @@ class ActionModal(ModalScreen[ResultT], Generic[ResultT]):
         for button in self.query(f"#{button_id}").results(Button):
             button.disabled = busy
 
+    async def submit_call(self, call: Awaitable[Any],
+                          explain: Callable[[DeployerError], str] = error_text) -> bool:
+        """Await the form's server call with submit disabled. On failure the error line says why and
+        the form stays open with its draft: False."""
+        self.set_busy(True)
+        try:
+            await call
+        except DeployerError as exc:
+            self.show_error(explain(exc))
+            return False
+        finally:
+            self.set_busy(False)
+        return True
+
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -162,14 +177,8 @@ class CreateServiceScreen(ActionModal[str]):
 
     @work(exclusive=True, group="create-service")
     async def create(self, sid: str) -> None:
-        self.set_busy(True)
-        try:
-            await self.client.create_service(sid)
-        except DeployerError as exc:
-            self.show_error(error_text(exc))
+        if not await self.submit_call(self.client.create_service(sid)):
             return
-        finally:
-            self.set_busy(False)
         self.app.notify(f"Service {sid} created")
         self.dismiss(sid)
 
@@ -229,14 +238,8 @@ class CreateInfraScreen(ActionModal[str]):
 
     @work(exclusive=True, group="create-infra")
     async def create(self, iid: str, stage: str, kind: str, policy: str) -> None:
-        self.set_busy(True)
-        try:
-            await self.client.create_infra(iid, stage, kind, policy)
-        except DeployerError as exc:
-            self.show_error(error_text(exc))
+        if not await self.submit_call(self.client.create_infra(iid, stage, kind, policy)):
             return
-        finally:
-            self.set_busy(False)
         self.app.notify(f"Infra {iid} created ({stage}, {kind})")
         self.dismiss(iid)
 
@@ -433,17 +436,12 @@ class CreateDeploymentScreen(ActionModal[str]):
 
     @work(exclusive=True, group="create-deployment")
     async def create(self, request: dict) -> None:
-        self.set_busy(True)
-        try:
-            await self.client.create_deployment(
-                request["deployment_id"], request["service_id"], request["infra_id"], request["version"],
-                endpoint_id=request["endpoint_id"], authorizations=request["authorizations"],
-                ignore_warnings=request["ignore_warnings"],
-            )
-        except DeployerError as exc:
-            self.show_error(error_text(exc))
+        created = self.client.create_deployment(
+            request["deployment_id"], request["service_id"], request["infra_id"], request["version"],
+            endpoint_id=request["endpoint_id"], authorizations=request["authorizations"],
+            ignore_warnings=request["ignore_warnings"],
+        )
+        if not await self.submit_call(created):
             return
-        finally:
-            self.set_busy(False)
         self.app.notify(f"Deployment {request['deployment_id']} created — not deployed until you run an update")
         self.dismiss(request["deployment_id"])

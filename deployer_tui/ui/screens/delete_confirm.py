@@ -178,14 +178,8 @@ class DeleteScreen(ActionModal[bool]):
 
     @work(exclusive=True, group="delete")
     async def delete(self) -> None:
-        self.set_busy(True)
-        try:
-            await self._delete()
-        except DeployerError as exc:
-            self.show_error(self._explain(exc))
+        if not await self.submit_call(self._delete(), self._explain):
             return
-        finally:
-            self.set_busy(False)
         self.app.notify(f"Deleted {self.form_title()[7:-1]}")
         self.dismiss(True)
 

@@ -25,7 +25,7 @@ from textual.widgets.option_list import Option
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.package import PackageError, PackageInfo, read_package
 from deployer_tui.ui.formatting import timestamp
-from deployer_tui.ui.screens.create_forms import ActionModal, error_text
+from deployer_tui.ui.screens.create_forms import ActionModal
 from deployer_tui.ui.screens.delete_confirm import DeleteScreen
 from deployer_tui.ui.screens.modals import OptionListModal
 
@@ -190,15 +190,9 @@ class ImportVersionScreen(ZipPathModal[str]):
         def progress(done: int, total: int) -> None:
             bar.update(total=max(1, total), progress=done)
 
-        self.set_busy(True)
-        try:
-            await self.client.import_version(self.service_id, path, progress=progress)
-        except DeployerError as exc:
-            self.show_error(error_text(exc))
+        if not await self.submit_call(self.client.import_version(self.service_id, path, progress=progress)):
             bar.display = False
             return
-        finally:
-            self.set_busy(False)
         self.app.notify(f"Imported {version_id} into {self.service_id}")
         self.dismiss(version_id)
 
@@ -256,15 +250,10 @@ class DownloadVersionScreen(ZipPathModal[Path]):
         def progress(done: int, total: int) -> None:
             bar.update(total=total or None, progress=done)
 
-        self.set_busy(True)
-        try:
-            await self.client.download_version(self.service_id, self.version_id, path, progress=progress)
-        except DeployerError as exc:
-            self.show_error(error_text(exc))
+        if not await self.submit_call(self.client.download_version(self.service_id, self.version_id, path,
+                                                                    progress=progress)):
             bar.display = False
             return
-        finally:
-            self.set_busy(False)
         self.app.notify(f"Saved {self.service_id} {self.version_id} to {path}")
         self.dismiss(path)
 
