@@ -82,7 +82,6 @@ class Store:
         self.versions_dir.mkdir(exist_ok=True, mode=0o700)
         self.tmp_dir.mkdir(exist_ok=True, mode=0o700)
         self.db_path = self.data_dir / "deployer.db"
-        self.is_new = not self.db_path.exists()
         os.close(os.open(self.db_path, os.O_WRONLY | os.O_CREAT, 0o600))
         for path in (self.db_path, self.db_path.with_name("deployer.db-wal"), self.db_path.with_name("deployer.db-shm")):
             if path.exists() and path.stat().st_mode & 0o077:
@@ -323,11 +322,6 @@ class Store:
         for path in self.tmp_dir.iterdir():
             path.unlink(missing_ok=True)
         return removed
-
-    # ---- deployment "deployed" state ---------------------------------------------------------------
-    def set_deployed(self, deployment_id: str, deployed: dict[str, Any]) -> None:
-        with self.tx() as c:
-            c.execute("UPDATE deployments SET deployed=? WHERE id=?", (json.dumps(deployed), deployment_id))
 
     # ---- updates -------------------------------------------------------------------------------------
     def start_update(self, deployment_id: str, type_: str, requester: str) -> int:

@@ -22,7 +22,6 @@ OK, WARNING when some are, FAILED when none is, ABORTED when the future is abort
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -31,8 +30,6 @@ from deployer_tui.server.deployer import model
 from deployer_tui.server.deployer.futures import Job, JobFailed
 from deployer_tui.server.deployer.nodes import NodeAdmin, NodeError, describe_exc
 from deployer_tui.server.deployer.store import ERROR, INFO, SUCCESS, WARNING, Store
-
-Log = Callable[[int, str], Awaitable[None]]
 
 
 def entries_key(entries: list[dict[str, Any]]) -> list[tuple[str, float]]:
