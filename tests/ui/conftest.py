@@ -23,9 +23,9 @@ needs_server = pytest.mark.skipif(
 @pytest.fixture(autouse=True)
 def keys_are_processed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every `pilot.press` and `pilot.click` returns only once the app processed what it sent (see
-    `settle`), one key at a time, so a test never reads the state from before its key, even on a
-    loaded machine."""
-    press, click = Pilot.press, Pilot.click
+    `settle`), one key at a time, and `pilot.pause()` once nothing is pending, so a test never reads
+    the state from before its key, even on a loaded machine."""
+    press, click, pause = Pilot.press, Pilot.click, Pilot.pause
 
     async def press_settled(self: Pilot, *keys: str) -> None:
         for key in keys:
@@ -37,7 +37,13 @@ def keys_are_processed(monkeypatch: pytest.MonkeyPatch) -> None:
         await settle(self)
         return hit
 
+    async def pause_settled(self: Pilot, delay: float | None = None) -> None:
+        await pause(self, delay)
+        if delay is None:  # "until idle"; a given delay is a poll interval and stays one
+            await settle(self)
+
     monkeypatch.setattr(Pilot, "press", press_settled)
+    monkeypatch.setattr(Pilot, "pause", pause_settled)
     monkeypatch.setattr(Pilot, "click", click_settled)
 
 
