@@ -90,7 +90,7 @@ def test_node_changed_behind_the_deployers_back(env):
         heavy = dep.get_status().get_heavy()
         return heavy if heavy["health"] == "UNHEALTHY" else None
 
-    heavy = wait_for(unhealthy, timeout=10, what="the cached node state to expire")
+    heavy = wait_for(unhealthy, timeout=30, what="the cached node state to expire")
     assert heavy["apiNodes"][0]["health"] == "OUT_OF_SYNC"
     assert "disabled" in heavy["apiNodes"][0]["error"]
     dep.start_update().wait_for_result()
