@@ -123,7 +123,7 @@ def test_switch_lets_in_flight_queries_finish_on_their_version(
     assert slow_answer.json()["response"] == "f1"
     assert slow_answer.json()["apiContext"]["serviceGeneration"] == "f1"
     # Once idle, the old generation is unmounted.
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         mounted = {g["generationId"]: g["mounted"] for g in admin.service("switch").list_generations()}
         if mounted == {"f1": False, "f2": True}:
