@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from deployer_tui.core.client import DeployerClient
 
 RUNNING_STATES = ("STARTING", "RUNNING", "ABORTING")
-FINAL_STATES = ("SUCCESS", "WARNING", "FAILED", "ABORTED", "LOST")
 # "[stamp] [LEVEL] [http://node:port] message": the local deployer names the node a line is about this way.
 _NODE_LINE = re.compile(r"\[(?P<url>https?://[^\]\s]+)\]\s*(?P<message>.*)$")
 

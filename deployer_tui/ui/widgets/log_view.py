@@ -17,7 +17,6 @@ Behaviour (tui-notes §0 item 4, §3):
 from __future__ import annotations
 
 import re
-import time
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable
@@ -536,7 +535,6 @@ class LogView(Vertical):
         self._matches: list[int] = []
         self._search_text = ""
         self._flush_timer = None
-        self.last_flush_ms = 0.0
         # Children held directly: feeding and status updates work before they are mounted (no DOM query).
         self._lines_widget = LogLines(self.buffer, id="log-lines")
         self._search_box = Input(placeholder="search (enter: find, esc: close)", id="log-search")
@@ -564,9 +562,6 @@ class LogView(Vertical):
         if was_empty and self._pending and self._flush_timer is not None:
             self._flush_timer.resume()
 
-    def write_line(self, line: str) -> None:
-        self.write_lines((line,))
-
     def set_lines(self, lines: Iterable[str]) -> None:
         """Replace everything (e.g. a finished update's full log)."""
         self._pending.clear()
@@ -593,7 +588,6 @@ class LogView(Vertical):
             if self._flush_timer is not None:
                 self._flush_timer.pause()
             return
-        started = time.perf_counter()
         pending = self._pending
         skipped = 0
         if len(pending) > self.buffer.max_lines + FLUSH_CHUNK:
@@ -613,7 +607,6 @@ class LogView(Vertical):
             self._matches.extend(self.buffer.find_all(widget.pattern, first_new))
         widget.appended(len(clean), dropped_now, anchor)
         self._update_status()
-        self.last_flush_ms = (time.perf_counter() - started) * 1000
 
     # ---- status ---------------------------------------------------------------------------------
 
