@@ -33,7 +33,7 @@ import hmac
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -243,11 +243,11 @@ async def disable(request: Request) -> Response:
     return ok()
 
 
-def _service_flag(alive: bool) -> Any:
+def _alive_flag(flag_of: Callable[[Request], Path], alive: bool) -> Any:
+    """setAlive / setNotAlive: the flag file exists while the node or service is marked not alive."""
     @admin
     async def handler(request: Request) -> Response:
-        node = node_of(request)
-        flag = node.store.service_flag(service_of(request).id)
+        flag = flag_of(request)
         if alive:
             flag.unlink(missing_ok=True)
         else:
@@ -255,6 +255,14 @@ def _service_flag(alive: bool) -> Any:
         return ok()
 
     return handler
+
+
+def _service_flag(request: Request) -> Path:
+    return node_of(request).store.service_flag(service_of(request).id)
+
+
+def _node_flag(request: Request) -> Path:
+    return node_of(request).store.node_flag
 
 
 # ---------------------------------------------------------------- endpoint settings and stats
@@ -525,19 +533,6 @@ async def delete_key_by_id(request: Request) -> Response:
     return _delete_key(request, "id", request.path_params["key_id"])
 
 
-def _node_flag(alive: bool) -> Any:
-    @admin
-    async def handler(request: Request) -> Response:
-        flag = node_of(request).store.node_flag
-        if alive:
-            flag.unlink(missing_ok=True)
-        else:
-            flag.touch()
-        return ok()
-
-    return handler
-
-
 # ---------------------------------------------------------------- health (no auth)
 
 
@@ -573,8 +568,8 @@ ROUTES = [
     Route(S + "/actions/setMapping", set_mapping, methods=["POST"]),
     Route(S + "/actions/switchToNewest", switch_to_newest, methods=["POST"]),
     Route(S + "/actions/switchTo/{generation}", switch_to, methods=["POST"]),
-    Route(S + "/actions/setNotAlive", _service_flag(alive=False), methods=["POST"]),
-    Route(S + "/actions/setAlive", _service_flag(alive=True), methods=["POST"]),
+    Route(S + "/actions/setNotAlive", _alive_flag(_service_flag, alive=False), methods=["POST"]),
+    Route(S + "/actions/setAlive", _alive_flag(_service_flag, alive=True), methods=["POST"]),
     Route(S + "/actions/reset-endpoints-settings", reset_endpoint_settings, methods=["POST"]),
     Route(S + "/mapping", get_mapping, methods=["GET"]),
     Route(S + "/endpoints/{endpoint}/settings", endpoint_settings, methods=["GET", "POST"]),
@@ -594,6 +589,6 @@ ROUTES = [
     Route("/admin/api/cached-code-envs", not_managed_here, methods=["POST", "DELETE"]),
     Route("/admin/api/register-global-code-env", not_managed_here, methods=["POST"]),
     Route("/admin/api/model-cache", not_managed_here, methods=["POST", "DELETE"]),
-    Route("/admin/api/set-not-alive", _node_flag(alive=False), methods=["POST"]),
-    Route("/admin/api/set-alive", _node_flag(alive=True), methods=["POST"]),
+    Route("/admin/api/set-not-alive", _alive_flag(_node_flag, alive=False), methods=["POST"]),
+    Route("/admin/api/set-alive", _alive_flag(_node_flag, alive=True), methods=["POST"]),
 ]
