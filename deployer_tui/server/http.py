@@ -142,6 +142,14 @@ async def read_json(request: Request, *, required: bool = True, what: str = "obj
     return parse_json_body(await request.body(), required=required, what=what)
 
 
+async def read_json_object(request: Request, refusal: str) -> dict[str, Any]:
+    """A required JSON object body; any other JSON is refused with `refusal` (say the shape expected)."""
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise bad_request(refusal)
+    return body
+
+
 def parse_json_body(raw: bytes, *, required: bool = True, what: str = "object") -> Any:
     """A request body as JSON; an empty one is None unless `required`. Errors are DSS MALFORMED_REQUEST."""
     if not raw.strip():

@@ -19,7 +19,14 @@ from deployer_tui.server.deployer.auth import Principal, infra_allows, require, 
 from deployer_tui.server.deployer.context import Deployer
 from deployer_tui.server.deployer.store import InUse
 from deployer_tui.server.deployer.views import Views
-from deployer_tui.server.http import DSSHTTPError, bad_request, conflict, json_response, read_json
+from deployer_tui.server.http import (
+    DSSHTTPError,
+    bad_request,
+    conflict,
+    json_response,
+    read_json,
+    read_json_object,
+)
 
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 IN_USE = "java.lang.IllegalStateException"
@@ -72,9 +79,8 @@ async def create_infra(request: Request) -> Response:
     ctx = ctx_of(request)
     who = await ctx.who(request)
     require(who.is_admin, "Only administrators may create infrastructures")
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise bad_request("The body must be a JSON object {id, stage, type, governCheckPolicy}")
+    body = await read_json_object(request,
+                                  "The body must be a JSON object {id, stage, type, governCheckPolicy}")
     infra_id = model.check_id(body.get("id"), "infra id")
     stage, type_ = body.get("stage"), body.get("type")
     policy = body.get("governCheckPolicy") or "NO_CHECK"
@@ -134,9 +140,7 @@ async def list_services(request: Request) -> Response:
 async def create_service(request: Request) -> Response:
     ctx = ctx_of(request)
     who = await ctx.who(request)
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise bad_request("The body must be a JSON object {publishedServiceId}")
+    body = await read_json_object(request, "The body must be a JSON object {publishedServiceId}")
     service_id = model.check_id(body.get("publishedServiceId"), "service id")
     doc = model.new_service(service_id, who.login)
     try:

@@ -27,6 +27,7 @@ from deployer_tui.server.http import (
     parse_bool,
     query_json,
     read_json,
+    read_json_object,
 )
 
 GOVERN_WARNING = "ApplicativeException"
@@ -100,9 +101,8 @@ async def create_deployment(request: Request) -> Response:
     ctx = ctx_of(request)
     who = await ctx.who(request)
     ignore_warnings = parse_bool(request.query_params.get("ignoreWarnings"))
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise bad_request("The body must be a JSON object {deploymentId, publishedServiceId, infraId, version}")
+    body = await read_json_object(
+        request, "The body must be a JSON object {deploymentId, publishedServiceId, infraId, version}")
     dep_id = model.check_id(body.get("deploymentId"), "deployment id")
     service_id, infra_id, version = body.get("publishedServiceId"), body.get("infraId"), body.get("version")
     if not isinstance(service_id, str) or not isinstance(infra_id, str):

@@ -14,7 +14,14 @@ from deployer_tui.server.deployer import model
 from deployer_tui.server.deployer.auth import require
 from deployer_tui.server.deployer.routes_catalog import ctx_of
 from deployer_tui.server.deployer.store import now_ms
-from deployer_tui.server.http import DSSHTTPError, bad_request, conflict, json_response, parse_bool, read_json
+from deployer_tui.server.http import (
+    DSSHTTPError,
+    bad_request,
+    conflict,
+    json_response,
+    parse_bool,
+    read_json_object,
+)
 
 
 # ---- futures -----------------------------------------------------------------------------------------
@@ -68,9 +75,7 @@ async def _admin(request: Request) -> Any:
 
 async def create_user(request: Request) -> Response:
     ctx, _ = await _admin(request)
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise bad_request("The body must be a JSON object {login, groups, displayName}")
+    body = await read_json_object(request, "The body must be a JSON object {login, groups, displayName}")
     login = model.check_id(body.get("login"), "user login")
     groups = body.get("groups") or []
     if not isinstance(groups, list) or any(not isinstance(g, str) or not g for g in groups):
@@ -99,9 +104,7 @@ async def get_user(request: Request) -> Response:
 
 async def create_key(request: Request) -> Response:
     ctx, who = await _admin(request)
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise bad_request("The body must be a JSON object {user, label, description}")
+    body = await read_json_object(request, "The body must be a JSON object {user, label, description}")
     login = body.get("user")
     if not isinstance(login, str) or ctx.store.get_user(login) is None:
         raise DSSHTTPError(404, f"User {login!r} does not exist: create it first (POST /admin/users/)")
@@ -135,9 +138,7 @@ async def get_general_settings(request: Request) -> Response:
 
 async def save_general_settings(request: Request) -> Response:
     ctx, _ = await _admin(request)
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise bad_request("General settings must be a JSON object")
+    body = await read_json_object(request, "General settings must be a JSON object")
     stages = (body.get("apiDeployerServerSettings") or {}).get("stages", ctx.stages())
     if not isinstance(stages, list) or not stages:
         raise bad_request("apiDeployerServerSettings.stages must be a non-empty list of {id, desc}")
