@@ -30,7 +30,11 @@ async def settle(pilot: Pilot, timeout: float = 30.0) -> None:
     while True:
         await pilot._wait_for_screen(timeout)
         app = pilot.app
-        pumps = [app, *app.screen.walk_children(with_self=True)]
+        try:
+            screen = app.screen
+        except Exception:  # noqa: BLE001 - no screen (the app is closing): nothing left to wait for
+            return
+        pumps = [app, *screen.walk_children(with_self=True)]
         if all(pump._message_queue.empty() for pump in pumps):
             return
         if time.monotonic() > deadline:
