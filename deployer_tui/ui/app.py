@@ -8,11 +8,12 @@ place (`dispatch`) when read-only.
 from __future__ import annotations
 
 import inspect
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 
@@ -73,6 +74,9 @@ class DeployerApp(App):
         register_builtin_actions(self.actions)
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
+        # Where each recent key was sent (see `on_event`); bounded, since keys a widget consumes never
+        # come back to the app.
+        self._key_targets: OrderedDict[events.Key, object] = OrderedDict()
 
     @property
     def client(self) -> DeployerClient:
@@ -132,6 +136,33 @@ class DeployerApp(App):
 
         for header in self.screen.query(HeaderBar):
             header.refresh_text()
+
+    # -- keys typed ahead of a focus change ------------------------------------------------
+    async def on_event(self, event: events.Event) -> None:
+        """Send a key typed ahead of a focus change to the widget that has focus now.
+
+        Textual forwards each key to the widget focused when the key *arrives*; in a burst (a fast
+        typist, a paste, keys batched by a slow SSH link) `/abc` would send `abc` to the table, whose
+        screen bindings would then fire, instead of to the filter box that `/` opened. A key that
+        comes back to the app unhandled from a widget that has lost the focus since is re-sent to the
+        focused widget, as if it had been typed after the focus moved.
+        """
+        if isinstance(event, events.Key):
+            if not event.is_forwarded:
+                self._key_targets[event] = self.focused
+                while len(self._key_targets) > 64:
+                    self._key_targets.popitem(last=False)
+            elif self._resend_typed_ahead(event):
+                return
+        await super().on_event(event)
+
+    def _resend_typed_ahead(self, event: events.Key) -> bool:
+        target = self._key_targets.pop(event, None)
+        focused = self.focused
+        if target is None or focused is None or focused is target:
+            return False
+        focused._forward_event(events.Key(event.key, event.character))
+        return True
 
     # -- the one place actions run ---------------------------------------------------------
     async def action_dispatch(self, action_id: str) -> None:

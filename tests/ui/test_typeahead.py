@@ -35,3 +35,19 @@ async def test_pane_key_then_action_key_act_on_the_new_pane(plain_server):
             assert isinstance(app.screen, CreateDeploymentScreen), f"{type(app.screen).__name__} opened"
             assert not isinstance(app.screen, CreateInfraScreen)
 
+
+
+async def test_keys_typed_right_after_slash_go_to_the_filter_box(plain_server):
+    proc, key = plain_server
+    async with DeployerClient(proc.url("deployer"), key) as client:
+        app = DeployerApp(client=client, config=Config(refresh_interval=0))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.store.loaded, what="the lists")
+            await pilot.press("3")
+            # `e` and `t` are bindings of the main screen (edit, enable/disable): typed ahead of the
+            # focus change they must still land in the filter box as text.
+            type_ahead(app, ("slash", "/"), ("t", "t"), ("e", "e"), ("s", "s"), ("t", "t"))
+            box = app.screen.query_one("#filter")
+            await wait_for(pilot, lambda: box.value == "test", what=f"the filter text (now {box.value!r})")
+            assert isinstance(app.screen, MainScreen)
+            assert app.focused is box

@@ -275,7 +275,9 @@ class MainScreen(Screen):
         box.border_title = f"filter {table.pane_title}"
         box.value = table.filter_text
         box.add_class("-active")
-        box.focus()
+        # Now, not deferred like `focus()`: keys typed right after `/` must find the box focused
+        # (DeployerApp.on_event re-sends them there).
+        self.set_focus(box)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
