@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from textual.binding import Binding
+
 if TYPE_CHECKING:
     from textual.app import App
     from textual.screen import Screen
@@ -62,3 +64,26 @@ class ActionRegistry:
     def __len__(self) -> int:
         self._load_pending()
         return len(self._actions)
+
+
+# The object actions bound on the main screen and on every detail screen, in footer order:
+# (key, action id, description, binding-id suffix). Each screen prefixes the binding ids with its
+# scope ("main.", "detail.") so that a keymap can remap them per screen.
+OBJECT_KEYS: tuple[tuple[str, str, str, str], ...] = (
+    ("n", "object.create", "New", "create"),
+    ("D", "object.delete", "Delete", "delete"),
+    ("i", "version.import", "Import version", "import_version"),
+    ("T", "deployment.test_queries", "Test", "test_queries"),
+    ("o", "deployment.openapi", "OpenAPI", "openapi"),
+    ("y", "object.copy", "Copy", "copy"),
+    ("e", "settings.edit", "Edit", "edit_settings"),
+    ("E", "settings.edit_external", "Edit in $EDITOR", "edit_settings_external"),
+    ("u", "deployment.update", "Update", "update"),
+    ("H", "deployment.update_history", "History", "update_history"),
+)
+
+
+def object_bindings(scope: str, shown: set[str]) -> list[Binding]:
+    """Bindings for OBJECT_KEYS with ids `<scope>.<suffix>`; those whose suffix is in `shown` are in the footer."""
+    return [Binding(key, f"app.dispatch('{action}')", description, show=suffix in shown, id=f"{scope}.{suffix}")
+            for key, action, description, suffix in OBJECT_KEYS]

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from deployer_tui.core.errors import ConnectionLost, DeployerError
 from deployer_tui.ui import rows
+from deployer_tui.ui.actions import object_bindings
 from deployer_tui.ui.messages import ConnectionChanged, DataChanged
 from deployer_tui.ui.widgets.banner import ConnectionBanner
 from deployer_tui.ui.widgets.header_bar import HeaderBar
@@ -52,19 +53,9 @@ class DetailScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.dispatch('app.back')", "Back", id="detail.back"),
         Binding("q", "app.dispatch('app.back')", "Back", show=False, id="detail.back_q"),
-        Binding("n", "app.dispatch('object.create')", "New", show=False, id="detail.create"),
-        Binding("D", "app.dispatch('object.delete')", "Delete", id="detail.delete"),
-        Binding("i", "app.dispatch('version.import')", "Import version", show=False, id="detail.import_version"),
-        Binding("T", "app.dispatch('deployment.test_queries')", "Test", show=False, id="detail.test_queries"),
-        Binding("o", "app.dispatch('deployment.openapi')", "OpenAPI", show=False, id="detail.openapi"),
+        *object_bindings("detail", {"delete", "copy", "edit_settings", "update"}),
         Binding("w", "app.dispatch('version.download')", "Download version", show=False,
                 id="detail.download_version"),
-        Binding("y", "app.dispatch('object.copy')", "Copy", id="detail.copy"),
-        Binding("e", "app.dispatch('settings.edit')", "Edit", id="detail.edit_settings"),
-        Binding("E", "app.dispatch('settings.edit_external')", "Edit in $EDITOR", show=False,
-                id="detail.edit_settings_external"),
-        Binding("u", "app.dispatch('deployment.update')", "Update", id="detail.update"),
-        Binding("H", "app.dispatch('deployment.update_history')", "History", show=False, id="detail.update_history"),
     ]
 
     def __init__(self, resource_id: str) -> None:

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input
 
 from deployer_tui.ui import rows
+from deployer_tui.ui.actions import object_bindings
 from deployer_tui.ui.messages import ConnectionChanged, DataChanged
 from deployer_tui.ui.updates import (
     UpdateFinished,
@@ -55,16 +56,7 @@ class MainScreen(Screen):
         Binding("s", "app.dispatch('main.sort')", "Sort", id="main.sort"),
         Binding("S", "app.dispatch('main.sort_reverse')", "Reverse sort", show=False, id="main.sort_reverse"),
         Binding("t", "app.dispatch('deployment.toggle_enabled')", "Enable/disable", id="main.toggle_enabled"),
-        Binding("n", "app.dispatch('object.create')", "New", id="main.create"),
-        Binding("D", "app.dispatch('object.delete')", "Delete", id="main.delete"),
-        Binding("i", "app.dispatch('version.import')", "Import version", show=False, id="main.import_version"),
-        Binding("T", "app.dispatch('deployment.test_queries')", "Test", id="main.test_queries"),
-        Binding("o", "app.dispatch('deployment.openapi')", "OpenAPI", show=False, id="main.openapi"),
-        Binding("y", "app.dispatch('object.copy')", "Copy", id="main.copy"),
-        Binding("e", "app.dispatch('settings.edit')", "Edit", id="main.edit_settings"),
-        Binding("E", "app.dispatch('settings.edit_external')", "Edit in $EDITOR", show=False, id="main.edit_settings_external"),
-        Binding("u", "app.dispatch('deployment.update')", "Update", id="main.update"),
-        Binding("H", "app.dispatch('deployment.update_history')", "History", show=False, id="main.update_history"),
+        *object_bindings("main", {"create", "delete", "test_queries", "copy", "edit_settings", "update"}),
         Binding("U", "app.dispatch('updates.show')", "Updates", show=False, id="main.updates"),
         Binding("q", "app.dispatch('app.back')", "Quit", id="main.quit"),
     ]
