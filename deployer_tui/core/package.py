@@ -199,9 +199,9 @@ def read_package(source: str | Path | bytes | BinaryIO, *, served_only: bool = F
                            test_queries=test_queries)
 
 
-def extract_package(source: str | Path | bytes | BinaryIO, dest: Path) -> PackageInfo:
-    """Check then extract into `dest` (which must not exist yet)."""
-    info = read_package(source)
+def extract_package(source: str | Path | bytes | BinaryIO, dest: Path, *, served_only: bool = False) -> PackageInfo:
+    """Check (as `read_package`) then extract into `dest` (which must not exist yet)."""
+    info = read_package(source, served_only=served_only)
     if hasattr(source, "seek"):
         source.seek(0)
     dest.mkdir(parents=True)

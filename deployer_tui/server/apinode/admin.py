@@ -42,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from deployer_tui.core.package import PackageError, build_package, extract_package, read_package, validate_id
+from deployer_tui.core.package import PackageError, build_package, extract_package, validate_id
 from deployer_tui.server.apinode import mapping as mappings
 from deployer_tui.server.apinode.metrics import prometheus
 from deployer_tui.server.apinode.pool import check_settings
@@ -359,17 +359,11 @@ def check_lookup_resources(folder: Path, config: dict[str, Any]) -> None:
 
 def install_generation(node: Node, service_id: str, archive: Path) -> str:
     """Check and unpack a package into services/<svc>/gens/<generation> (blocking; run in a thread)."""
-    try:
-        info = read_package(archive, served_only=True)
-    except PackageError as exc:
-        raise bad_request(f"Invalid version package: {exc}") from None
-    dest = node.store.generation_dir(service_id, info.version_id)
-    if dest.exists():
-        raise conflict(f"Generation {info.version_id} already exists on service {service_id}")
     staging = node.store.tmp_dir / f"import-{uuid.uuid4().hex}"
     try:
-        extract_package(archive, staging)
+        info = extract_package(archive, staging, served_only=True)
         check_lookup_resources(staging, info.config)
+        dest = node.store.generation_dir(service_id, info.version_id)
         if dest.exists():
             raise conflict(f"Generation {info.version_id} already exists on service {service_id}")
         dest.parent.mkdir(parents=True, exist_ok=True)
