@@ -84,14 +84,25 @@ def _after_change(app: Any, deleted: tuple[str, str] | None = None, created: str
         if reload is not None:
             reload()
         if created and isinstance(result, str):
-            app.run_worker(_select_when_listed(app, created, result), group="object.select-new", exclusive=True,
-                           exit_on_error=False)
+            focused_then = _main_screen_focus(app)
+            app.run_worker(_select_when_listed(app, created, result, focused_then), group="object.select-new",
+                           exclusive=True, exit_on_error=False)
 
     return done
 
 
-async def _select_when_listed(app: Any, kind: str, ident: str, timeout: float = 10.0) -> None:
-    """The refresh runs in the store's worker; wait (bounded) until the new row is there, then select it."""
+def _main_screen_focus(app: Any) -> Any:
+    from deployer_tui.ui.screens.main import MainScreen
+
+    main = next((s for s in app.screen_stack if isinstance(s, MainScreen)), None)
+    return main.focused if main is not None else None
+
+
+async def _select_when_listed(app: Any, kind: str, ident: str, focused_then: Any, timeout: float = 10.0) -> None:
+    """The refresh runs in the store's worker; wait (bounded) until the new row is there, then select it.
+
+    The pane takes the focus only if the person has not moved it meanwhile: a `2` typed while the list
+    reloads must not be undone when the new row shows up."""
     from deployer_tui.ui.screens.main import MainScreen
 
     pane = {v: k for k, v in PANE_KINDS.items()}[kind]
@@ -101,7 +112,8 @@ async def _select_when_listed(app: Any, kind: str, ident: str, timeout: float = 
         if isinstance(screen, MainScreen):
             table = screen.table(pane)
             if table.select_key(ident):
-                table.focus()
+                if screen.focused is focused_then:
+                    table.focus()
                 return
         await asyncio.sleep(0.1)
 

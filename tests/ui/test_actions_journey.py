@@ -162,8 +162,13 @@ async def test_whole_journey_by_keys(world, tmp_path):
         settings["apiNodes"] = [{"url": world["node_url"], "adminAPIKey": world["node_key"]}]
         await client.save_infra_settings("jr-dev", settings)  # node wiring is the settings editor's job
 
+        # The new infra gets the cursor once it is listed, but a pane chosen meanwhile keeps the focus.
+        await pilot.press("2")
+        await wait_for(pilot, lambda: table(pilot, "infras").current_key == "jr-dev", what="new infra selected")
+        assert app.focused is table(pilot, "services")
+
         # 2. create a service: n on the services pane
-        await pilot.press("2", "n")
+        await pilot.press("n")
         form = await on_screen(pilot, CreateServiceScreen)
         form.query_one("#service-id", Input).value = "jr-svc"
         await pilot.press("enter")
