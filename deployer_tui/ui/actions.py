@@ -87,3 +87,35 @@ def object_bindings(scope: str, shown: set[str]) -> list[Binding]:
     """Bindings for OBJECT_KEYS with ids `<scope>.<suffix>`; those whose suffix is in `shown` are in the footer."""
     return [Binding(key, f"app.dispatch('{action}')", description, show=suffix in shown, id=f"{scope}.{suffix}")
             for key, action, description, suffix in OBJECT_KEYS]
+
+
+def known_binding_ids() -> set[str]:
+    """Every binding id declared by the app's screens and widgets (and by the Textual widgets they use).
+
+    The keymap of the config file names bindings by id; an id nobody declares is a typo the person
+    should hear about rather than a remap that silently does nothing."""
+    import importlib
+    import pkgutil
+
+    from textual.dom import DOMNode
+
+    import deployer_tui.ui.screens
+    import deployer_tui.ui.widgets
+
+    for package in (deployer_tui.ui.screens, deployer_tui.ui.widgets):
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+    ids: set[str] = set()
+    pending: list[type] = [DOMNode]
+    seen: set[type] = set()
+    while pending:
+        cls = pending.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        pending.extend(cls.__subclasses__())
+        for binding in getattr(cls, "BINDINGS", ()):
+            binding_id = getattr(binding, "id", None)
+            if binding_id:
+                ids.add(binding_id)
+    return ids

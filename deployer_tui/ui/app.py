@@ -88,8 +88,13 @@ class DeployerApp(App):
             self.theme = self.config.theme
         except Exception:  # an unknown theme name must not stop the app
             self.notify(f"Unknown theme {self.config.theme!r}; using the default", severity="warning")
+        from deployer_tui.ui.actions import known_binding_ids
         from deployer_tui.ui.screens.main import MainScreen
 
+        unknown = sorted(set(self.config.keymap) - known_binding_ids())
+        if unknown:
+            self.notify(f"[keymap] names no binding: {', '.join(unknown)}. `?` lists the binding ids of each screen.",
+                        title="Config", severity="warning", timeout=15, markup=False)
         self.push_screen(MainScreen())
         if self.session is None:
             self._open_session()
