@@ -73,6 +73,7 @@ OBJECT_KEYS: tuple[tuple[str, str, str, str], ...] = (
     ("n", "object.create", "New", "create"),
     ("D", "object.delete", "Delete", "delete"),
     ("i", "version.import", "Import version", "import_version"),
+    ("w", "version.download", "Download version", "download_version"),
     ("T", "deployment.test_queries", "Test", "test_queries"),
     ("o", "deployment.openapi", "OpenAPI", "openapi"),
     ("y", "object.copy", "Copy", "copy"),

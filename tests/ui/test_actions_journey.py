@@ -432,8 +432,13 @@ async def test_download_version_to_a_file(world, tmp_path):
     async with running(world) as (pilot, app, client):
         target = tmp_path / "out.zip"
         target.write_bytes(b"old")
-        app.push_screen(DownloadVersionScreen(client, "tb", "v1", path=str(target)))
+        await select_row(pilot, "services", "tb")
+        await pilot.press("w")  # from the main screen: pick the version, then the file
+        picker = await on_screen(pilot, VersionPickScreen)
+        assert picker.versions == ["v1"]
+        await pilot.press("enter")
         form = await on_screen(pilot, DownloadVersionScreen)
+        form.query_one("#zip-path", Input).value = str(target)
         await press(pilot, "#submit")
         await wait_for(pilot, lambda: "exists" in form.error_shown, what="overwrite refusal")
         assert target.read_bytes() == b"old"

@@ -54,8 +54,6 @@ class DetailScreen(Screen):
         Binding("escape", "app.dispatch('app.back')", "Back", id="detail.back"),
         Binding("q", "app.dispatch('app.back')", "Back", show=False, id="detail.back_q"),
         *object_bindings("detail", {"delete", "copy", "edit_settings", "update"}),
-        Binding("w", "app.dispatch('version.download')", "Download version", show=False,
-                id="detail.download_version"),
     ]
 
     def __init__(self, resource_id: str) -> None:
