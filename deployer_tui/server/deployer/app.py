@@ -18,9 +18,15 @@ from starlette.routing import Mount
 
 from deployer_tui.server.deployer import routes_catalog, routes_deployments, routes_misc
 from deployer_tui.server.deployer.context import Deployer
-from deployer_tui.server.http import HeadersMiddleware, NormalizePathMiddleware, exception_handlers
+from deployer_tui.server.http import (
+    HeadersMiddleware,
+    NormalizePathMiddleware,
+    SegmentRouter,
+    exception_handlers,
+)
 
-PREFIXES = ("/dip/publicapi", "/public/api")
+# /public/api first: both dataikuapi and our client use it, and each request tries the mounts in order.
+PREFIXES = ("/public/api", "/dip/publicapi")
 DSS_VERSION = "15.2.0-local"
 log = logging.getLogger(__name__)
 
@@ -40,7 +46,7 @@ def create_app(data_dir: Path, admin_key: str,
             await deployer.stop()
 
     app = Starlette(
-        routes=[Mount(prefix, routes=routes) for prefix in PREFIXES],
+        routes=[Mount(prefix, app=SegmentRouter(routes)) for prefix in PREFIXES],
         middleware=[Middleware(NormalizePathMiddleware),
                     Middleware(HeadersMiddleware, headers={"DSS-Version": DSS_VERSION, "DSS-API-Version": "1"})],
         exception_handlers=exception_handlers("deployer"),

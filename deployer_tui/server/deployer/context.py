@@ -22,6 +22,13 @@ RESTART_LINE = "The deployer restarted while this update was running: it was int
                "API nodes is unknown; run the update again"
 
 
+def found(row: T | None, what: str, doc_id: str) -> T:
+    """`row`, or the 404 that names the missing `what`."""
+    if row is None:
+        raise not_found(f"{what} {doc_id!r} does not exist")
+    return row
+
+
 class Deployer:
     def __init__(self, data_dir: Path, admin_key: str,
                  local_nodes: Callable[[], list[tuple[str, str]]] | None = None) -> None:
@@ -84,11 +91,14 @@ class Deployer:
         """Run a blocking store write off the event loop (each commit fsyncs)."""
         return await asyncio.to_thread(fn, *args)
 
-    def row(self, table: str, doc_id: str, what: str) -> dict[str, Any]:
-        row = self.store.get(table, doc_id)
-        if row is None:
-            raise not_found(f"{what} {doc_id!r} does not exist")
-        return row
+    def row(self, table: str, doc_id: str, what: str, *, shared: bool = False) -> dict[str, Any]:
+        """One stored document's row, or a 404 naming `what`. `shared=True`: the row memoised until the
+        next write (Store.memo), for read-only handlers that never mutate it."""
+        if shared:
+            row = self.store.memo((table, doc_id), lambda: self.store.get(table, doc_id))
+        else:
+            row = self.store.get(table, doc_id)
+        return found(row, what, doc_id)
 
     def stages(self) -> list[dict[str, Any]]:
         return self.store.get_meta("stages", model.DEFAULT_STAGES)

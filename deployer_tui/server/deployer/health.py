@@ -21,11 +21,41 @@ else, ERROR when it cannot be asked), ``enabled``, ``activeMapping`` and ``error
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from deployer_tui.server.deployer import model
 from deployer_tui.server.deployer.nodes import ServiceListCache, describe_exc
+from deployer_tui.server.deployer.store import Store
 from deployer_tui.server.deployer.update import describe_summary, node_serves
+from deployer_tui.server.deployer.views import serving_version
+
+
+@dataclass(frozen=True)
+class Basis:
+    """What a heavy status needs from the store, read in one go so that it can be memoised (Store.memo)
+    until the next write. Shared between requests: never mutated."""
+
+    dep: dict[str, Any] | None  # the deployment's row; None when it does not exist
+    infra: dict[str, Any] | None  # its infra's row; None when that does not exist
+    version: str | None = None  # the version it serves
+    endpoints: tuple[dict[str, Any], ...] = ()  # that version's endpoints, each with its testQueries
+    fingerprint: str = ""  # model.deployed_fingerprint of the saved settings
+
+
+def basis(store: Store, dep_id: str) -> Basis:
+    dep = store.get("deployments", dep_id)
+    if dep is None:
+        return Basis(None, None)
+    infra = store.get("infras", dep["doc"]["infraId"])
+    wanted = serving_version(dep["doc"], dep.get("deployed"))
+    version = store.get_version(dep["doc"]["publishedServiceId"], wanted) if wanted else None
+    endpoints = []
+    if version:
+        tq = version["info"].get("testQueries") or {}
+        for ep in version["info"].get("config", {}).get("endpoints", []):
+            endpoints.append({**ep, "testQueries": tq.get(ep["id"], [])})
+    return Basis(dep, infra, wanted, tuple(endpoints), model.deployed_fingerprint(dep["doc"]))
 
 
 def _msg(severity: str, title: str, message: str, details: str | None = None) -> dict[str, Any]:
@@ -51,8 +81,10 @@ async def _node_entry(cache: ServiceListCache, node: dict[str, Any], service: st
     return entry
 
 
-async def compute(dep_row: dict[str, Any], infra: dict[str, Any], cache: ServiceListCache) -> dict[str, Any]:
-    """health, healthMessages and apiNodes of a heavy status."""
+async def compute(dep_row: dict[str, Any], infra: dict[str, Any], cache: ServiceListCache,
+                  fingerprint: str | None = None) -> dict[str, Any]:
+    """health, healthMessages and apiNodes of a heavy status (`fingerprint`: of the saved settings, when
+    already known)."""
     dep = dep_row["doc"]
     deployed = dep_row.get("deployed")
     nodes = [n for n in infra.get("apiNodes") or [] if isinstance(n, dict)]
@@ -68,12 +100,17 @@ async def compute(dep_row: dict[str, Any], infra: dict[str, Any], cache: Service
     if not nodes:
         return {"health": "ERROR", "apiNodes": [], "healthMessages": model.info_messages([_msg(
             "ERROR", "No API node", f"Infra {infra['id']} has no API nodes")])}
-    entries = await asyncio.gather(*(_node_entry(cache, n, deployed["service"], deployed) for n in nodes))
+    if len(nodes) == 1:  # no task to create: a cached node list answers without suspending
+        entries = [await _node_entry(cache, nodes[0], deployed["service"], deployed)]
+    else:
+        entries = await asyncio.gather(*(_node_entry(cache, n, deployed["service"], deployed) for n in nodes))
     failing = [e for e in entries if e["health"] != "HEALTHY"]
     limit = model.max_failing(dep, infra)
     messages = [_msg("ERROR" if len(failing) > limit else "WARNING", "API node failing",
                      f"Node {e['url']} is failing", e.get("error")) for e in failing]
-    out_of_sync = model.deployed_fingerprint(dep) != deployed.get("fingerprint")
+    if fingerprint is None:
+        fingerprint = model.deployed_fingerprint(dep)
+    out_of_sync = fingerprint != deployed.get("fingerprint")
     if len(failing) > limit:
         health = "UNHEALTHY"
     elif out_of_sync:

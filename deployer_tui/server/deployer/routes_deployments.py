@@ -13,15 +13,16 @@ from starlette.routing import Route
 
 from deployer_tui.server.deployer import health, model, openapi, queries
 from deployer_tui.server.deployer.auth import Principal, infra_allows, require, service_allows
-from deployer_tui.server.deployer.context import Deployer
+from deployer_tui.server.deployer.context import Deployer, found
 from deployer_tui.server.deployer.routes_catalog import ctx_of, in_use
 from deployer_tui.server.deployer.store import Missing, StillEnabled
 from deployer_tui.server.deployer.update import UpdateJob
-from deployer_tui.server.deployer.views import Views, serving_version
+from deployer_tui.server.deployer.views import deployment_light, deployments_light, serving_version
 from deployer_tui.server.http import (
     DSSHTTPError,
     bad_request,
     conflict,
+    json_bytes_response,
     json_response,
     not_found,
     parse_bool,
@@ -73,13 +74,15 @@ def _allow(who: Principal, infra: dict[str, Any], level: str, dep_id: str) -> No
             f"You may not {verb} deployment {dep_id!r} (needs '{level}' on infra {infra['id']!r})")
 
 
-async def _allowed(request: Request, level: str) -> tuple[Deployer, Principal, dict[str, Any], dict[str, Any]]:
+async def _allowed(request: Request, level: str, *, shared: bool = False
+                   ) -> tuple[Deployer, Principal, dict[str, Any], dict[str, Any]]:
     """The context, the caller, the deployment of the path and its infra, once the caller holds `level` on
-    it. Refusals come in this order: not authenticated, unknown deployment, unknown infra, not allowed."""
+    it. Refusals come in this order: not authenticated, unknown deployment, unknown infra, not allowed.
+    `shared=True`: memoised rows (Deployer.row), for handlers that only read them."""
     ctx = ctx_of(request)
     who = await ctx.who(request)
-    dep = _deployment(ctx, request)
-    infra = _infra_of(ctx, dep)
+    dep = ctx.row("deployments", request.path_params["deployment_id"], "Deployment", shared=shared)
+    infra = ctx.row("infras", dep["doc"]["infraId"], "Infra", shared=shared)
     _allow(who, infra, level, dep["id"])
     return ctx, who, dep, infra
 
@@ -92,9 +95,7 @@ def _known_versions(ctx: Deployer, service_id: str) -> set[str]:
 async def list_deployments(request: Request) -> Response:
     ctx = ctx_of(request)
     who = await ctx.who(request)
-    views = Views(ctx.store)
-    return json_response([views.deployment_status(d) for d in views.deployments.values()
-                          if views.can_read_deployment(who, d)])
+    return json_bytes_response(deployments_light(ctx.store, who))
 
 
 async def create_deployment(request: Request) -> Response:
@@ -133,12 +134,17 @@ async def create_deployment(request: Request) -> Response:
 
 
 async def get_deployment(request: Request) -> Response:
-    ctx, who, dep, _infra = await _allowed(request, "read")
-    return json_response(Views(ctx.store).deployment_status(dep))
+    ctx = ctx_of(request)
+    who = await ctx.who(request)
+    dep_id = request.path_params["deployment_id"]
+    dep, infra, body = deployment_light(ctx.store, dep_id)
+    dep = found(dep, "Deployment", dep_id)
+    _allow(who, found(infra, "Infra", dep["doc"]["infraId"]), "read", dep_id)
+    return json_bytes_response(body)
 
 
 async def get_settings(request: Request) -> Response:
-    ctx, who, dep, _infra = await _allowed(request, "read")
+    ctx, who, dep, _infra = await _allowed(request, "read", shared=True)
     return json_response(dep["doc"])
 
 
@@ -183,27 +189,28 @@ async def delete_deployment(request: Request) -> Response:
 
 # ---- statuses ----------------------------------------------------------------------------------------
 async def heavy_status(request: Request) -> Response:
-    ctx, who, dep, infra = await _allowed(request, "read")
+    """What the store says is memoised until the next write (health.Basis); what the nodes say comes
+    from the nodes' service lists (ServiceListCache), asked again at least every second."""
+    ctx = ctx_of(request)
+    who = await ctx.who(request)
+    dep_id = request.path_params["deployment_id"]
+    basis = ctx.store.memo(("heavy", dep_id), lambda: health.basis(ctx.store, dep_id))
+    dep = found(basis.dep, "Deployment", dep_id)
+    infra = found(basis.infra, "Infra", dep["doc"]["infraId"])
+    _allow(who, infra, "read", dep_id)
     assert ctx.cache is not None
     try:
-        status = await health.compute(dep, infra["doc"], ctx.cache)
+        status = await health.compute(dep, infra["doc"], ctx.cache, basis.fingerprint)
     except Exception as exc:  # status must be answerable even when computing it fails
         status = {"health": "ERROR", "apiNodes": [], "healthMessages": model.info_messages([{
             "severity": "ERROR", "title": "Status failed", "message": f"{type(exc).__name__}: {exc}"}])}
-    wanted = serving_version(dep["doc"], dep.get("deployed"))
-    version = ctx.store.get_version(dep["doc"]["publishedServiceId"], wanted) if wanted else None
-    endpoints = []
-    if version:
-        tq = version["info"].get("testQueries") or {}
-        for ep in version["info"].get("config", {}).get("endpoints", []):
-            endpoints.append({**ep, "testQueries": tq.get(ep["id"], [])})
-    status["endpoints"] = endpoints
-    status["version"] = wanted
+    status["endpoints"] = basis.endpoints
+    status["version"] = basis.version
     return json_response(status)
 
 
 async def governance_status(request: Request) -> Response:
-    ctx, who, dep, infra = await _allowed(request, "read")
+    ctx, who, dep, infra = await _allowed(request, "read", shared=True)
     version = request.query_params.get("version") or ""
     versions = [version] if version else [e["generation"] for e in model.mapping_entries(dep["doc"]["generationsMapping"])]
     return json_response(model.info_messages(governance_messages(infra["doc"], versions)))

@@ -11,6 +11,10 @@ deleted at the next start — never a row without its zip.
 
 All methods are blocking; the routes call them through ``asyncio.to_thread`` so that an fsync
 never stalls the event loop. One connection guarded by a lock: writes are serialised anyway.
+
+Reads that every status poll repeats (a deployment's row, its light status, ...) can be memoised with
+``memo``: a value is kept until the next commit of any write, so it is never older than the last
+acknowledged change.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -68,6 +72,9 @@ class Missing(Exception):
     """Refused because a referenced object does not exist (checked inside the write transaction)."""
 
 
+T = TypeVar("T")
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -95,6 +102,10 @@ class Store:
         # Reads use their own connection: in WAL mode they never wait for a writer's fsync.
         self._read_lock = threading.Lock()
         self._reader = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        # Bumped after every commit; memoised values belong to one generation.
+        self.generation = 0
+        self._memo: dict[Any, Any] = {}
+        self._memo_generation = 0
 
     def close(self) -> None:
         with self._lock:
@@ -113,6 +124,27 @@ class Store:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+            # After the commit, not before: a read labelled with the new generation must see the write.
+            self.generation += 1
+
+    def memo(self, key: Any, build: Callable[[], T]) -> T:
+        """`build()`, computed once per generation: any commit forgets every memoised value.
+
+        A value is labelled with the generation seen before it was built and kept only if no commit
+        happened meanwhile, so it can be older than a write only until that write's `tx()` returns.
+        Callers share the value: it must never be mutated.
+        """
+        generation = self.generation
+        if self._memo_generation != generation:
+            self._memo = {}
+            self._memo_generation = generation
+        memo = self._memo
+        if key in memo:
+            return memo[key]
+        value = build()
+        if self.generation == generation:
+            memo[key] = value
+        return value
 
     def _rows(self, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
         with self._read_lock:

@@ -1,5 +1,8 @@
 """Light statuses (protocol.md §2.4.2, §2.5.2, §2.6.2): computed views of the stored documents,
-filtered by what the caller may read."""
+filtered by what the caller may read.
+
+Deployment light statuses are what every list refresh and every `get_status()` asks for, so they are
+kept encoded (Store.memo) until the next write; who may read which is still decided per request."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from typing import Any
 from deployer_tui.server.deployer import model
 from deployer_tui.server.deployer.auth import Principal, infra_allows, service_allows
 from deployer_tui.server.deployer.store import Store
+from deployer_tui.server.http import json_bytes
 
 
 class Views:
@@ -116,3 +120,30 @@ def active_config(doc: dict[str, Any], deployed: dict[str, Any] | None,
         if v["version_id"] == wanted:
             return v["info"].get("config") or {}
     return {}
+
+
+def deployment_light(store: Store, dep_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None, bytes]:
+    """(deployment row, its infra's row, its light status as JSON bytes), memoised until the next write;
+    rows are None when missing. Rows are shared: never mutate them."""
+
+    def build() -> tuple[dict[str, Any] | None, dict[str, Any] | None, bytes]:
+        views = Views(store)
+        row = store.get("deployments", dep_id)
+        if row is None:
+            return None, None, b""
+        return row, views.infra(row["doc"]["infraId"]), json_bytes(views.deployment_status(row))
+
+    return store.memo(("light", dep_id), build)
+
+
+def deployments_light(store: Store, who: Principal) -> bytes:
+    """The JSON list of the light statuses of the deployments `who` may read, ordered by id."""
+
+    def build() -> tuple[dict[str, dict[str, Any]], list[tuple[str, bytes]]]:
+        views = Views(store)
+        items = [(row["doc"]["infraId"], json_bytes(views.deployment_status(row))) for row in views.deployments.values()]
+        return {infra_id: row["doc"] for infra_id, row in views.infras.items()}, items
+
+    infras, items = store.memo("light-list", build)
+    readable = {infra_id for infra_id, doc in infras.items() if infra_allows(who, doc, "read")}
+    return b"[" + b",".join(body for infra_id, body in items if infra_id in readable) + b"]"
