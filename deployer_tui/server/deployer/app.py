@@ -25,8 +25,7 @@ from deployer_tui.server.http import (
     exception_handlers,
 )
 
-# /public/api first: both dataikuapi and our client use it, and each request tries the mounts in order.
-PREFIXES = ("/public/api", "/dip/publicapi")
+PREFIXES = ("/dip/publicapi", "/public/api")
 DSS_VERSION = "15.2.0-local"
 log = logging.getLogger(__name__)
 
