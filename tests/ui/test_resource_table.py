@@ -88,3 +88,70 @@ async def test_columns_grow_to_fit_new_values():
         await pilot.pause()
         kind = next(c for c in table.ordered_columns if c.key.value == "kind")
         assert kind.content_width >= len("a much longer kind")
+
+
+def line_of(table: ResourceTable, key: str) -> str:
+    """The text painted for a row, or "" if it is out of sight."""
+    y = table.get_row_index(key) + (table.header_height if table.show_header else 0) - int(table.scroll_y)
+    if not 0 <= y < table.size.height:
+        return ""
+    return table.render_line(y).text
+
+
+async def test_patched_cells_are_repainted_in_sight_and_out_of_sight():
+    # A patch repaints only the rows it changed; a row painted earlier, patched while out of sight,
+    # must not come back with its old cells.
+    app = TableApp()
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = app.query_one(ResourceTable)
+        ids = [f"row-{i:03d}" for i in range(200)]
+        table.set_records(records(ids))
+        table.focus()
+        await pilot.pause()
+        table.select_key("row-150")
+        await pilot.pause()
+        assert "row-150" in line_of(table, "row-150") and " a" in line_of(table, "row-150")
+        table.select_key("row-000")
+        await pilot.pause()
+        assert line_of(table, "row-150") == ""
+        table.patch_records({"row-150": ("row-150", "zzz", 7), "row-001": ("row-001", "yyy", 7)})
+        await pilot.pause()
+        assert "yyy" in line_of(table, "row-001")
+        table.select_key("row-150")
+        await pilot.pause()
+        assert "zzz" in line_of(table, "row-150")
+        # The width of a column that had to grow is seen on every row, not only the patched one.
+        table.patch_records({"row-149": ("row-149", "xxx", 1234567890)})
+        await pilot.pause()
+        assert "1234567890" in line_of(table, "row-149")
+        assert line_of(table, "row-150").index("zzz") == line_of(table, "row-149").index("xxx")
+
+
+async def test_a_patch_that_hides_rows_keeps_every_other_row():
+    app = TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(ResourceTable)
+        table.set_records({f"r{i}": (f"r{i}", "match", i) for i in range(10)})
+        await pilot.pause()
+        table.set_filter("match")
+        assert table.row_count == 10
+        # Two of the three patched rows stop matching: only those two go.
+        table.patch_records({"r1": ("r1", "other", 1), "r2": ("r2", "other", 2), "r3": ("r3", "match", 3)})
+        assert sorted(table.visible_keys) == sorted(f"r{i}" for i in range(10) if i not in (1, 2))
+        assert "8/10" in table.border_title
+
+
+async def test_narrowing_filter_keeps_the_order_and_the_cursor():
+    app = TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(ResourceTable)
+        table.set_records({f"r{i:02d}": (f"r{i:02d}", "even" if i % 2 == 0 else "odd", i) for i in range(40)})
+        await pilot.pause()
+        table.reverse_sort()
+        table.select_key("r10")
+        table.set_filter("even")
+        assert table.visible_keys == [f"r{i:02d}" for i in range(38, -1, -2)]
+        assert table.current_key == "r10"
+        table.set_filter("")
+        assert table.visible_keys == [f"r{i:02d}" for i in range(39, -1, -1)]
+        assert table.current_key == "r10"

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import DataTable, Input
 
 from deployer_tui.ui import rows
 from deployer_tui.ui.actions import object_bindings
@@ -29,6 +29,7 @@ from deployer_tui.ui.updates import (
 from deployer_tui.ui.widgets.banner import ConnectionBanner
 from deployer_tui.ui.widgets.detail_panel import DetailPanel
 from deployer_tui.ui.widgets.header_bar import HeaderBar
+from deployer_tui.ui.widgets.key_footer import KeyFooter
 from deployer_tui.ui.widgets.resource_table import ResourceTable
 
 PANES = ("infras", "services", "deployments")
@@ -78,7 +79,7 @@ class MainScreen(Screen):
             yield ResourceTable(rows.DEPLOYMENT_COLUMNS, title="3 deployments", id="deployments",
                             display=rows.DEPLOYMENT_DISPLAY)
         yield Input(placeholder="filter (enter keeps it, esc clears)", id="filter")
-        yield Footer()
+        yield KeyFooter()
 
     # -- lifecycle -------------------------------------------------------------------------
     def on_mount(self) -> None:

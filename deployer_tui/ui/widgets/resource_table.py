@@ -17,9 +17,13 @@ from typing import Any
 from rich.cells import cell_len
 from rich.text import Text
 from textual import events
+from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding
+from textual.geometry import Region
+from textual.render import measure
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, ColumnKey, DuplicateKey, Row, RowKey
+from textual.widgets._data_table import default_cell_formatter
+from textual.widgets.data_table import CellDoesNotExist, CellKey, ColumnKey, DuplicateKey, Row, RowKey
 
 
 @dataclass(frozen=True)
@@ -61,10 +65,13 @@ class ResourceTable(DataTable):
                  display: Sequence[str] | None = None) -> None:
         """`columns` is the order of the cells in a record; `display` (column keys) the order on screen."""
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
-        # A few DataTable internals are used for speed (bulk insert, skipping re-measures, repainting
-        # after late width changes); with a Textual whose DataTable differs, the plain API is used.
+        # A few DataTable internals are used for speed (bulk insert, measuring cells without Rich,
+        # repainting only the rows whose cells changed); with a Textual whose DataTable differs, the
+        # plain API is used.
         self._internals_ok = all(hasattr(self, name) for name in (
-            "_row_locations", "_data", "_new_rows", "_require_update_dimensions", "_update_count"))
+            "_row_locations", "_data", "_new_rows", "_require_update_dimensions", "_update_count",
+            "_cell_render_cache", "_row_render_cache", "_row_renderable_cache", "_line_cache",
+            "_refresh_region"))
         self.columns_spec = list(columns)
         by_key = {column.key: column for column in self.columns_spec}
         self.display_columns = [by_key[key] for key in display] if display else list(self.columns_spec)
@@ -75,9 +82,6 @@ class ResourceTable(DataTable):
         self.pane_title = title
         self._records: dict[str, tuple[Any, ...]] = {}
         self._haystack: dict[str, str] = {}
-        # Rows whose current cells DataTable has measured for column widths: when a filter brings them
-        # back, measuring them again (Rich, every cell) cannot widen anything, so it is skipped.
-        self._measured: set[str] = set()
         self.filter_text = ""
         self.sort_index = 0
         self.sort_reverse = False
@@ -88,19 +92,34 @@ class ResourceTable(DataTable):
         self._update_border_title()
 
     async def _on_idle(self, event: events.Idle) -> None:
-        # DataTable measures new rows' column widths on idle, but its render caches are keyed by
-        # its update counter, not by widths: a row painted before that measurement would stay
-        # truncated (seen as "passeng" for "passengers"). Bump the counter when widths changed.
-        if not self._internals_ok:
-            await super()._on_idle(event)
-            return
+        # Rows added here are measured as they are added (`_add_rows`), but with the plain-API fallback
+        # DataTable measures new rows on idle, while its render caches are keyed by its update counter,
+        # not by widths: a row painted before that measurement would stay truncated (seen as "passeng"
+        # for "passengers"). Bump the counter when widths changed.
         before = [column.content_width for column in self.columns.values()]
-        pending = {key.value for key in self._new_rows}
         await super()._on_idle(event)
-        self._measured.update(key for key in pending if key is not None and RowKey(key) in self.rows)
         if [column.content_width for column in self.columns.values()] != before:
             self._update_count += 1
             self.refresh()
+
+    # Every row here is one line high, so line y is row y. DataTable finds a line's row in a list of
+    # every line of every row, rebuilt after each change (each sort, filter or row added): at 10,000
+    # rows that rebuild cost more than painting the rows on screen.
+    def _get_offsets(self, y: int) -> tuple[RowKey, int]:
+        if not self._internals_ok:
+            return super()._get_offsets(y)
+        if self.show_header:
+            if y < self.header_height:
+                return self._header_row_key, y
+            y -= self.header_height
+        row_key = self._row_locations.get_key(y) if y >= 0 else None
+        if row_key is None:
+            raise LookupError(f"Y coord {y!r} is greater than total height")
+        return row_key, 0
+
+    @property
+    def _total_row_height(self) -> int:
+        return len(self.rows) if self._internals_ok else super()._total_row_height
 
     # -- data ------------------------------------------------------------------------------
     @property
@@ -110,7 +129,6 @@ class ResourceTable(DataTable):
     def set_records(self, records: Mapping[str, Sequence[Any]]) -> None:
         new = {key: tuple(cells) for key, cells in records.items()}
         old = self._records
-        self._measured = {key for key in self._measured if key in new and old.get(key) == new[key]}
         self._haystack = {key: text for key, text in self._haystack.items() if key in new and old.get(key) == new[key]}
         self._records = new
         self._sync(changed=None)
@@ -121,7 +139,6 @@ class ResourceTable(DataTable):
         for key in changed:
             self._records[key] = tuple(records[key])
             self._haystack.pop(key, None)
-            self._measured.discard(key)
         if changed:
             self._sync(changed=changed)
 
@@ -167,11 +184,42 @@ class ResourceTable(DataTable):
             self._haystack[key] = haystack
         return self.filter_text in haystack
 
+    def _cell_width(self, value: Any) -> int:
+        """The width DataTable would measure for a cell of a one-line row, without Rich for the usual
+        cells (measuring with Rich cost about 0.3 s per 1,000 rows of 7 cells)."""
+        if isinstance(value, Text):
+            return max((cell_len(line) for line in value.plain.splitlines()), default=0)
+        if isinstance(value, int):  # bool too: str() is what DataTable shows
+            return cell_len(str(value))
+        if isinstance(value, str) and not any(c in value for c in "[:\n"):  # no markup, emoji code or cut
+            return max((cell_len(line) for line in value.splitlines()), default=0)
+        if value is None:
+            return 0
+        return measure(self.app.console, default_cell_formatter(value, wrap=False, height=1) or Text(), 1)
+
+    def _grow_columns(self, values: Mapping[int, Iterable[Any]]) -> bool:
+        """Widen the auto-width columns (by display index) to fit these values. Columns only grow here;
+        they never shrink (DataTable's own `update_width=True` re-measures the whole column whenever a
+        cell gets narrower: at 1,000 rows and a health cell per heavy status that was quadratic). True
+        if a column grew."""
+        columns = self.ordered_columns
+        grew = False
+        for index, cells in values.items():
+            column = columns[index]
+            if not column.auto_width:
+                continue
+            width = max(map(self._cell_width, cells), default=0)
+            if width > column.content_width:
+                column.content_width = width
+                grew = True
+        return grew
+
     def _add_rows(self, rows: list[tuple[str, list[Any]]]) -> None:
         """`add_row` for many rows at once. DataTable.add_row re-assigns its cursor reactive on every
-        row (watchers, message-pump context: about half the cost of a 1,000-row refill); this does
-        what add_row does for plain one-line rows and touches the cursor once. Falls back to add_row
-        if DataTable's internals are not the ones this was written against (Textual 8)."""
+        row (watchers, message-pump context: about half the cost of a 1,000-row refill), and measures
+        every cell with Rich on idle; this does what add_row does for plain one-line rows, measures
+        the cells itself and touches the cursor once. Falls back to add_row if DataTable's internals
+        are not the ones this was written against (Textual 8)."""
         if not rows:
             return
         if not self._internals_ok:
@@ -187,62 +235,130 @@ class ResourceTable(DataTable):
             self._row_locations[row_key] = len(self.rows)
             self._data[row_key] = {column.key: cell for column, cell in zip_longest(columns, cells)}
             self.rows[row_key] = Row(row_key, 1, None, False)
-            self._new_rows.add(row_key)
+        self._grow_columns({i: [cells[i] for _, cells in rows if i < len(cells)] for i in range(len(columns))})
+        # No `_new_rows`: they are measured above. The flag still has DataTable recompute its virtual
+        # size on idle.
         self._require_update_dimensions = True
         self._update_count += 1
         self.cursor_coordinate = self.cursor_coordinate  # once: re-validates the cursor against the rows
         if was_empty and self.columns and self.show_cursor and self.cursor_type != "none":
             self._highlight_cursor()
         self.check_idle()
+        self.refresh()
+
+    def _remove_rows(self, keys: set[str]) -> None:
+        """`remove_row` for many rows at once: DataTable.remove_row renumbers every row per call (about
+        5 ms each at 10,000 rows); this renumbers once, keeping the order of the rows that stay."""
+        if not keys:
+            return
+        if not self._internals_ok or len(keys) == 1:
+            for key in keys:
+                self.remove_row(key)
+            return
+        locations = self._row_locations
+        staying = [locations.get_key(index) for index in range(len(locations))]
+        staying = [row_key for row_key in staying if row_key.value not in keys]
+        for key in keys:
+            row_key = RowKey(key)
+            for column_key in self._data.get(row_key, ()):
+                self._updated_cells.discard(CellKey(row_key, column_key))
+            self.rows.pop(row_key, None)
+            self._data.pop(row_key, None)
+        self._row_locations = TwoWayDict({row_key: index for index, row_key in enumerate(staying)})
+        self._require_update_dimensions = True
+        self.check_idle()
+        self.cursor_coordinate = self.cursor_coordinate
+        self.hover_coordinate = self.hover_coordinate
+        self._update_count += 1
+        self.refresh(layout=True)
+
+    def _update_cells(self, changes: list[tuple[str, str, Any]]) -> None:
+        """`update_cell` for many cells, repainting only the rows they are in. DataTable.update_cell bumps
+        its update counter, which every render cache is keyed by: each change re-rendered every visible
+        cell through Rich (40-80 ms a paint) and rebuilt the row-order and line-offset lists of all rows,
+        even when the changed row was out of sight. Here the counter moves only if a column had to
+        grow (every row's layout moves then)."""
+        if not changes:
+            return
+        if not self._internals_ok:
+            by_key = {column.key: column for column in self.columns_spec}
+            for key, column_key, value in changes:
+                self.update_cell(key, column_key, value, update_width=self._widens(by_key[column_key], value))
+            return
+        touched: set[RowKey] = set()
+        for key, column_key, value in changes:
+            row_key = RowKey(key)
+            self._data[row_key][ColumnKey(column_key)] = value
+            touched.add(row_key)
+        position = {column.key: i for i, column in enumerate(self.ordered_columns)}
+        by_column: dict[int, list[Any]] = {}
+        for _, column_key, value in changes:
+            by_column.setdefault(position[ColumnKey(column_key)], []).append(value)
+        if self._grow_columns(by_column):
+            self._require_update_dimensions = True
+            self._update_count += 1
+            self.check_idle()
+            self.refresh()
+            return
+        self._forget_rendered(touched)
+
+    def _forget_rendered(self, row_keys: set[RowKey]) -> None:
+        """Drop what DataTable cached for these rows (one-line rows) and repaint those still in sight."""
+        header = self.header_height if self.show_header else 0
+        indexes = [index for index in map(self._row_locations.get, row_keys) if index is not None]
+        for index in indexes:
+            self._row_renderable_cache.discard((self._update_count, index))
+        # LRUCache has keys() but no __iter__. The cell and row caches are keyed by row key first, the
+        # line cache by line.
+        for cache in (self._cell_render_cache, self._row_render_cache):
+            for cache_key in [k for k in cache.keys() if k[0] in row_keys]:  # noqa: SIM118 (no __iter__)
+                cache.discard(cache_key)
+        lines = {header + index for index in indexes}
+        for cache_key in [k for k in self._line_cache.keys() if k[0] in lines]:  # noqa: SIM118
+            self._line_cache.discard(cache_key)
+        row_width = max(self.size.width, self.virtual_size.width)
+        for line in sorted(lines):
+            self._refresh_region(Region(0, line, row_width, 1))
 
     def _widens(self, column: Column, value: Any) -> bool:
-        """Whether a new cell value needs a wider column. DataTable's own `update_width=True` re-measures
-        the whole column whenever a cell gets narrower (every row, with Rich): at 1,000 rows and a health
-        cell per heavy status that was quadratic. Columns only grow here; they never shrink."""
+        """Whether a new cell value needs a wider column (the plain-API fallback's `update_width`)."""
         if column.width is not None:
             return False
-        return cell_len(plain(value)) > self.columns[ColumnKey(column.key)].content_width
+        return self._cell_width(value) > self.columns[ColumnKey(column.key)].content_width
 
     def _sync(self, changed: Iterable[str] | None, resort: bool = False, compare: bool = True) -> None:
         if not self.is_mounted:
             return
         anchor = self.current_key
-        keys = changed if changed is not None else self._records
-        wanted = {key for key in keys if self._matches(key)}
-        shown = {row_key.value for row_key in self.rows}
-        if changed is not None:
+        rows = self.rows
+        if changed is None:
+            wanted = {key for key in self._records if self._matches(key)}
+            shown = {row_key.value for row_key in rows}
+        else:
             # Only these rows can have moved in or out of the filter.
             scope = set(changed)
-            stale = (shown & scope) - wanted
-            new = wanted - shown
-            kept = wanted & shown
-        else:
-            stale = shown - wanted
-            new = wanted - shown
-            kept = wanted & shown
-        order_changed = bool(new or stale or resort)
+            wanted = {key for key in scope if self._matches(key)}
+            shown = {key for key in scope if RowKey(key) in rows}
+        stale = shown - wanted
+        new = wanted - shown
+        kept = wanted & shown
+        sort_key = self.display_columns[self.sort_index].key
+        # Removing rows keeps the order of the others: only new rows (or a new order) need a sort.
+        order_changed = bool(new or resort)
         with self.app.batch_update():
-            if stale and len(stale) > len(kept):
-                # Removing one row walks every row (about 5 ms at 10k); a refill is cheaper here.
-                self.clear()
-                new = wanted if changed is None else wanted | kept
-                kept = set()
-            else:
-                for key in stale:
-                    self.remove_row(key)
-            sort_key = self.display_columns[self.sort_index].key
+            self._remove_rows(stale)
             # A filter or sort change leaves the records as they were: nothing to compare.
+            changes = []
             for key in kept if compare else ():
                 row = self._records[key]
                 old = self._data[RowKey(key)]
                 for column, value in zip(self.columns_spec, row, strict=False):
                     if old.get(column.key) != value:
-                        self.update_cell(key, column.key, value, update_width=self._widens(column, value))
+                        changes.append((key, column.key, value))
                         if column.key == sort_key:
                             order_changed = True
+            self._update_cells(changes)
             self._add_rows([(key, [self._records[key][i] for i in self._perm]) for key in new])
-            if self._internals_ok:
-                self._new_rows.difference_update(RowKey(key) for key in new if key in self._measured)
             if order_changed and self.row_count:
                 first = self.display_columns[0].key
                 if sort_key == first:
