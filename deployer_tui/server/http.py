@@ -9,6 +9,7 @@ arrive without a Content-Type, booleans arrive as ``True``/``False``, and paths 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 from typing import Any
@@ -111,7 +112,13 @@ def extract_api_key(request: Request) -> str | None:
     Basic with an empty username and the key as password (the docs' curl form), and
     Bearer with the key as token.
     """
-    header = request.headers.get("authorization", "")
+    headers = request.headers
+    return _api_key(headers.get("authorization", ""), headers.get("x-dku-apiticket"))
+
+
+@functools.lru_cache(maxsize=256)
+def _api_key(header: str, ticket: str | None) -> str | None:
+    """extract_api_key's decoding, memoised per header value: every request of a client repeats it."""
     scheme, _, value = header.partition(" ")
     value = value.strip()
     if scheme.lower() == "bearer" and value:
@@ -123,7 +130,6 @@ def extract_api_key(request: Request) -> str | None:
             return None
         user, _, password = decoded.partition(":")
         return user or password or None
-    ticket = request.headers.get("x-dku-apiticket")
     return ticket or None
 
 

@@ -21,6 +21,7 @@ else, ERROR when it cannot be asked), ``enabled``, ``activeMapping`` and ``error
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from deployer_tui.server.deployer.nodes import ServiceListCache, describe_exc
 from deployer_tui.server.deployer.store import Store
 from deployer_tui.server.deployer.update import describe_summary, node_serves
 from deployer_tui.server.deployer.views import serving_version
+from deployer_tui.server.http import json_bytes
 
 
 @dataclass(frozen=True)
@@ -42,20 +44,38 @@ class Basis:
     endpoints: tuple[dict[str, Any], ...] = ()  # that version's endpoints, each with its testQueries
     fingerprint: str = ""  # model.deployed_fingerprint of the saved settings
 
+    @functools.cached_property
+    def tail(self) -> bytes:
+        """The end of the heavy status JSON, after what the nodes say: `,"endpoints":[...],"version":..}`."""
+        return b',"endpoints":' + json_bytes(list(self.endpoints)) + b',"version":' + json_bytes(self.version) + b"}"
+
+    def body(self, status: dict[str, Any]) -> bytes:
+        """The heavy status JSON: `status` (health, apiNodes, healthMessages) then endpoints and version,
+        the same bytes as encoding them all in one dict, with the memoised part encoded once."""
+        return json_bytes(status)[:-1] + self.tail
+
 
 def basis(store: Store, dep_id: str) -> Basis:
+    """The Basis of one deployment; its infra's row and its version's endpoints are memoised on their
+    own, so that the deployments sharing them read and decode them once per generation."""
     dep = store.get("deployments", dep_id)
     if dep is None:
         return Basis(None, None)
-    infra = store.get("infras", dep["doc"]["infraId"])
+    infra_id = dep["doc"]["infraId"]
+    infra = store.memo(("infras", infra_id), lambda: store.get("infras", infra_id))
     wanted = serving_version(dep["doc"], dep.get("deployed"))
-    version = store.get_version(dep["doc"]["publishedServiceId"], wanted) if wanted else None
-    endpoints = []
-    if version:
-        tq = version["info"].get("testQueries") or {}
-        for ep in version["info"].get("config", {}).get("endpoints", []):
-            endpoints.append({**ep, "testQueries": tq.get(ep["id"], [])})
-    return Basis(dep, infra, wanted, tuple(endpoints), model.deployed_fingerprint(dep["doc"]))
+    service_id = dep["doc"]["publishedServiceId"]
+    endpoints = store.memo(("endpoints", service_id, wanted), lambda: _endpoints(store, service_id, wanted))
+    return Basis(dep, infra, wanted, endpoints, model.deployed_fingerprint(dep["doc"]))
+
+
+def _endpoints(store: Store, service_id: str, version_id: str | None) -> tuple[dict[str, Any], ...]:
+    """A version's endpoint definitions, each with its test queries (protocol.md §2.6.3)."""
+    version = store.get_version(service_id, version_id) if version_id else None
+    if not version:
+        return ()
+    tq = version["info"].get("testQueries") or {}
+    return tuple({**ep, "testQueries": tq.get(ep["id"], [])} for ep in version["info"].get("config", {}).get("endpoints", []))
 
 
 def _msg(severity: str, title: str, message: str, details: str | None = None) -> dict[str, Any]:

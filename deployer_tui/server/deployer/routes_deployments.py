@@ -204,9 +204,7 @@ async def heavy_status(request: Request) -> Response:
     except Exception as exc:  # status must be answerable even when computing it fails
         status = {"health": "ERROR", "apiNodes": [], "healthMessages": model.info_messages([{
             "severity": "ERROR", "title": "Status failed", "message": f"{type(exc).__name__}: {exc}"}])}
-    status["endpoints"] = basis.endpoints
-    status["version"] = basis.version
-    return json_response(status)
+    return json_bytes_response(basis.body(status))
 
 
 async def governance_status(request: Request) -> Response:
