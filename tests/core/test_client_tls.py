@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from deployer_tui.core import http1
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.errors import ConnectionLost
 
@@ -76,3 +77,17 @@ async def test_ca_bundle(https_url: str, cert: tuple[Path, Path]) -> None:
 def test_missing_ca_bundle_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="CA bundle"):
         DeployerClient("https://h", "k", verify=str(tmp_path / "nope.pem"))
+
+
+async def test_lanes_verify_like_the_shared_pool(https_url: str, cert: tuple[Path, Path]) -> None:
+    """Bulk heavy statuses go through lean lanes (core/http1.py): same TLS context, same verification."""
+    async with DeployerClient(https_url, "k", retries=0) as client:
+        with pytest.raises(ConnectionLost) as info:
+            await client.get_deployment_status("d", lane=0)
+        assert isinstance(client._lanes[0], http1.Connection)
+    assert "TLS" in str(info.value) and "certificate" in str(info.value).lower()
+    for verify in (False, str(cert[0])):
+        async with DeployerClient(https_url, "k", verify=verify) as client:
+            assert (await client.get_deployment_status("d", lane=0))[0]["id"] == "Development"
+            assert (await client.get_deployment_status("e", lane=0))[0]["id"] == "Development"
+            assert isinstance(client._lanes[0], http1.Connection)
