@@ -13,6 +13,7 @@ delaying TCP proxy (a child process) between the clients and the deployer, as wh
 DSS across a network — there the concurrent client hides the latency the sequential one pays per call.
 
 Run:  python bench/bench_status.py [--deployments 500] [--concurrency 16] [--rtt-ms 0,10] [--repeat 1]
+                                   [--deploy-all]
 """
 
 from __future__ import annotations
@@ -40,14 +41,22 @@ from deployer_tui.core.futures import follow_future  # noqa: E402
 from tests import servers  # noqa: E402
 
 
-async def setup(url: str, key: str, node_url: str, node_key: str, work: Path, count: int) -> list[str]:
+async def setup(url: str, key: str, node_url: str, node_key: str, work: Path, count: int,
+                deploy_all: bool = False) -> list[str]:
     async with DeployerClient(url, key, max_connections=32) as client:
         ids = await populate(client, node_url, node_key, work, 0, count)
-        # Deploy once so heavy statuses reflect a live service on the node (what an operator would look at).
-        first = await client.start_update(ids[0])
-        async for event in follow_future(client, first["jobId"]):
-            if event.error:
-                raise event.error
+        # Deploy once so heavy statuses reflect a live service on the node (what an operator would look at);
+        # with --deploy-all every deployment is live, so every heavy status weighs what the node serves.
+        gate = asyncio.Semaphore(8)
+
+        async def deploy(dep_id: str) -> None:
+            async with gate:
+                job = await client.start_update(dep_id)
+                async for event in follow_future(client, job["jobId"]):
+                    if event.error:
+                        raise event.error
+
+        await asyncio.gather(*(deploy(d) for d in (ids if deploy_all else ids[:1])))
         return ids
 
 
@@ -168,7 +177,8 @@ def compare(url: str, key: str, concurrency: int, repeat: int, label: str, serve
         print(f"  dataikuapi:     list + {count} get_status() in {elapsed:.2f}s "
               f"(CPU client {cpu2 - cpu1:.2f}s, server {srv2 - srv1:.2f}s)")
     ratio = statistics.median(theirs) / statistics.median(ours)
-    print(f"  ratio dataikuapi / DeployerClient ({label}): {ratio:.1f}x  (median of {repeat})")
+    print(f"  ratio dataikuapi / DeployerClient ({label}): {ratio:.1f}x  (median of {repeat}; "
+          f"load average {os.getloadavg()[0]:.2f})")
     return ratio
 
 
@@ -178,6 +188,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rtt-ms", default="0,10", help="comma-separated simulated round-trip times, 0 = direct")
     parser.add_argument("--repeat", type=int, default=1, help="timed runs of each side (the median is reported)")
+    parser.add_argument("--deploy-all", action="store_true",
+                        help="update every deployment in setup (default: only the first one)")
     parser.add_argument("--proxy-to", help=argparse.SUPPRESS)
     parser.add_argument("--proxy-delay-ms", type=float, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -193,8 +205,9 @@ def main() -> int:
             url, node_url = proc.url("deployer"), proc.url("apinode")
             node_key = (work / "data" / "apinodes" / "node-1.admin-key").read_text().strip()
             t0 = time.perf_counter()
-            asyncio.run(setup(url, key, node_url, node_key, work, args.deployments))
-            print(f"setup: {args.deployments} deployments in {time.perf_counter() - t0:.1f}s")
+            asyncio.run(setup(url, key, node_url, node_key, work, args.deployments, args.deploy_all))
+            print(f"setup: {args.deployments} deployments ({'all' if args.deploy_all else 'one'} deployed) "
+                  f"in {time.perf_counter() - t0:.1f}s  (load average {os.getloadavg()[0]:.2f})")
             for rtt in rtts:
                 if rtt <= 0:
                     print("direct loopback:")
