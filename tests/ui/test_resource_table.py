@@ -155,3 +155,32 @@ async def test_narrowing_filter_keeps_the_order_and_the_cursor():
         table.set_filter("")
         assert table.visible_keys == [f"r{i:02d}" for i in range(39, -1, -1)]
         assert table.current_key == "r10"
+
+
+async def test_typing_on_searches_the_shown_rows_and_keeps_patched_ones():
+    app = TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(ResourceTable)
+        table.set_records({"r1": ("r1", "ab", 1), "r2": ("r2", "ax", 2), "r3": ("r3", "zz", 3)})
+        await pilot.pause()
+        table.set_filter("a")
+        assert sorted(table.visible_keys) == ["r1", "r2"]
+        table.patch_records({"r3": ("r3", "abc", 3)})  # now matches: shown under the same filter
+        table.set_filter("ab")
+        assert sorted(table.visible_keys) == ["r1", "r3"]
+        table.set_filter("a")  # widening searches every record again
+        assert sorted(table.visible_keys) == ["r1", "r2", "r3"]
+
+
+async def test_records_given_before_mount_are_shown():
+    table = ResourceTable(COLUMNS, title="early", display=["id", "n", "kind"])
+    table.set_records(records(["x", "y"]))
+
+    class EarlyApp(App):
+        def compose(self) -> ComposeResult:
+            yield table
+
+    async with EarlyApp().run_test() as pilot:
+        await pilot.pause()
+        assert table.visible_keys == ["x", "y"]
+        assert "[2]" in table.border_title

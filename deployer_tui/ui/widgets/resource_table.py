@@ -23,7 +23,7 @@ from textual.geometry import Region
 from textual.render import measure
 from textual.widgets import DataTable
 from textual.widgets._data_table import default_cell_formatter
-from textual.widgets.data_table import CellDoesNotExist, CellKey, ColumnKey, DuplicateKey, Row, RowKey
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, DuplicateKey, Row, RowKey
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,13 @@ class ResourceTable(DataTable):
         self._perm = [self.columns_spec.index(column) for column in self.display_columns]
         self.pane_title = title
         self._records: dict[str, tuple[Any, ...]] = {}
+        # Per record: its cells as one lowercase string, for the filter (built as records arrive, so the
+        # first keystroke does not build 10,000 of them).
         self._haystack: dict[str, str] = {}
+        # Records whose cells the column widths already fit: when a filter brings them back, they are
+        # not measured again (columns never shrink).
+        self._measured: set[str] = set()
+        self._columns_added = False
         self.filter_text = ""
         self.sort_index = 0
         self.sort_reverse = False
@@ -89,6 +95,9 @@ class ResourceTable(DataTable):
     def on_mount(self) -> None:
         for column in self.display_columns:
             self.add_column(column.label, key=column.key, width=column.width)
+        self._columns_added = True
+        if self._records:  # given before the table was mounted
+            self._sync(changed=None)
         self._update_border_title()
 
     async def _on_idle(self, event: events.Idle) -> None:
@@ -128,8 +137,16 @@ class ResourceTable(DataTable):
 
     def set_records(self, records: Mapping[str, Sequence[Any]]) -> None:
         new = {key: tuple(cells) for key, cells in records.items()}
-        old = self._records
-        self._haystack = {key: text for key, text in self._haystack.items() if key in new and old.get(key) == new[key]}
+        old, haystack, measured = self._records, self._haystack, self._measured
+        fresh: dict[str, str] = {}
+        for key, cells in new.items():
+            text = haystack.get(key)
+            if text is None or old.get(key) != cells:
+                text = _haystack(cells)
+                measured.discard(key)
+            fresh[key] = text
+        self._haystack = fresh
+        self._measured = {key for key in measured if key in new}
         self._records = new
         self._sync(changed=None)
 
@@ -137,14 +154,19 @@ class ResourceTable(DataTable):
         """Change some rows (e.g. health cells as heavy statuses arrive); unknown keys are ignored."""
         changed = [key for key in records if key in self._records]
         for key in changed:
-            self._records[key] = tuple(records[key])
-            self._haystack.pop(key, None)
+            cells = self._records[key] = tuple(records[key])
+            self._haystack[key] = _haystack(cells)
+            self._measured.discard(key)
         if changed:
             self._sync(changed=changed)
 
     def set_filter(self, text: str) -> None:
-        self.filter_text = text.strip().lower()
-        self._sync(changed=None, compare=False)
+        text = text.strip().lower()
+        # Typing on: what matches the longer text is among what matched the shorter one, so only the
+        # rows shown now are searched (10,000 records otherwise, on each keystroke).
+        narrowing = bool(self.filter_text) and self.filter_text in text
+        self.filter_text = text
+        self._sync(changed=None, compare=False, narrowing=narrowing)
 
     def cycle_sort(self) -> None:
         self.sort_index = (self.sort_index + 1) % len(self.display_columns)
@@ -180,8 +202,7 @@ class ResourceTable(DataTable):
             return True
         haystack = self._haystack.get(key)
         if haystack is None:
-            haystack = " ".join(plain(cell) for cell in self._records[key]).lower()
-            self._haystack[key] = haystack
+            haystack = self._haystack[key] = _haystack(self._records[key])
         return self.filter_text in haystack
 
     def _cell_width(self, value: Any) -> int:
@@ -235,7 +256,11 @@ class ResourceTable(DataTable):
             self._row_locations[row_key] = len(self.rows)
             self._data[row_key] = {column.key: cell for column, cell in zip_longest(columns, cells)}
             self.rows[row_key] = Row(row_key, 1, None, False)
-        self._grow_columns({i: [cells[i] for _, cells in rows if i < len(cells)] for i in range(len(columns))})
+        measured = self._measured
+        unmeasured = [cells for key, cells in rows if key not in measured]
+        if unmeasured:
+            self._grow_columns({i: [cells[i] for cells in unmeasured if i < len(cells)] for i in range(len(columns))})
+            measured.update(key for key, _ in rows)
         # No `_new_rows`: they are measured above. The flag still has DataTable recompute its virtual
         # size on idle.
         self._require_update_dimensions = True
@@ -258,12 +283,13 @@ class ResourceTable(DataTable):
         locations = self._row_locations
         staying = [locations.get_key(index) for index in range(len(locations))]
         staying = [row_key for row_key in staying if row_key.value not in keys]
+        if self._updated_cells:  # cells waiting to be measured on idle (plain-API updates only)
+            self._updated_cells = {cell for cell in self._updated_cells if cell.row_key.value not in keys}
+        rows, data = self.rows, self._data
         for key in keys:
             row_key = RowKey(key)
-            for column_key in self._data.get(row_key, ()):
-                self._updated_cells.discard(CellKey(row_key, column_key))
-            self.rows.pop(row_key, None)
-            self._data.pop(row_key, None)
+            rows.pop(row_key, None)
+            data.pop(row_key, None)
         self._row_locations = TwoWayDict({row_key: index for index, row_key in enumerate(staying)})
         self._require_update_dimensions = True
         self.check_idle()
@@ -316,9 +342,12 @@ class ResourceTable(DataTable):
         lines = {header + index for index in indexes}
         for cache_key in [k for k in self._line_cache.keys() if k[0] in lines]:  # noqa: SIM118
             self._line_cache.discard(cache_key)
-        row_width = max(self.size.width, self.virtual_size.width)
-        for line in sorted(lines):
-            self._refresh_region(Region(0, line, row_width, 1))
+        top = int(self.scroll_y)
+        in_sight = sorted(line for line in lines if top <= line < top + self.size.height)
+        if in_sight:
+            row_width = max(self.size.width, self.virtual_size.width)
+            for line in in_sight:
+                self._refresh_region(Region(0, line, row_width, 1))
 
     def _widens(self, column: Column, value: Any) -> bool:
         """Whether a new cell value needs a wider column (the plain-API fallback's `update_width`)."""
@@ -326,14 +355,15 @@ class ResourceTable(DataTable):
             return False
         return self._cell_width(value) > self.columns[ColumnKey(column.key)].content_width
 
-    def _sync(self, changed: Iterable[str] | None, resort: bool = False, compare: bool = True) -> None:
-        if not self.is_mounted:
+    def _sync(self, changed: Iterable[str] | None, resort: bool = False, compare: bool = True,
+              narrowing: bool = False) -> None:
+        if not self._columns_added:
             return
         anchor = self.current_key
         rows = self.rows
         if changed is None:
-            wanted = {key for key in self._records if self._matches(key)}
             shown = {row_key.value for row_key in rows}
+            wanted = {key for key in (shown if narrowing else self._records) if self._matches(key)}
         else:
             # Only these rows can have moved in or out of the filter.
             scope = set(changed)
@@ -379,6 +409,10 @@ class ResourceTable(DataTable):
         flt = f" /{self.filter_text}" if self.filter_text else ""
         self.border_title = f"{self.pane_title} [{count}]{flt}"
         self.border_subtitle = f"sort: {column}{arrow}"
+
+
+def _haystack(cells: Sequence[Any]) -> str:
+    return " ".join(plain(cell) for cell in cells).lower()
 
 
 def _sortable_pair(values: tuple[Any, Any]) -> tuple[tuple[int, Any], tuple[int, Any]]:
