@@ -4,6 +4,7 @@ version imports, permissions, deletions — while what the nodes say is still as
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -12,7 +13,9 @@ import httpx
 import pytest
 from dataikuapi.utils import DataikuException
 
+from deployer_tui.server.deployer.health import Basis
 from deployer_tui.server.deployer.store import Store
+from deployer_tui.server.http import json_bytes
 from tests.deployer.conftest import ADMIN_KEY, client, make_package, wait_for
 from tests.servers import serve
 
@@ -179,3 +182,13 @@ def test_memo_drops_a_value_built_while_a_write_committed(tmp_path: Path):
     # Not kept: it was built under a generation the write has since ended.
     assert store.memo("k", lambda: "rebuilt") == "rebuilt"
     store.close()
+
+
+def test_heavy_body_splices_the_same_bytes_as_one_encoding():
+    endpoints = ({"id": "é", "type": "PY_FUNCTION", "testQueries": [{"q": {"x": [1, 2.5, None]}}]},)
+    status = {"health": "HEALTHY", "apiNodes": [{"url": "http://n", "health": "HEALTHY"}], "healthMessages": {}}
+    for version, eps in (("v1", endpoints), (None, ())):
+        basis = Basis({"id": "d"}, {"id": "i"}, version, eps, "fp")
+        whole = json_bytes({**status, "endpoints": list(eps), "version": version})
+        assert basis.body(status) == whole
+        assert json.loads(basis.body(status))["version"] == version
