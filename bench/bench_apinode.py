@@ -45,9 +45,10 @@ def bare_app():
 
 
 def serve_bare() -> None:
-    from deployer_tui.server.runner import Listener, serve_all
+    from deployer_tui.server.runner import Listener, run, serve_all
 
-    asyncio.run(serve_all([Listener("bare", bare_app(), "127.0.0.1", 0)]))
+    # The same event loop as the node's (runner.run: uvloop when installed), so the ratio compares servers.
+    run(serve_all([Listener("bare", bare_app(), "127.0.0.1", 0)]))
 
 
 def start(cmd: list[str], name: str) -> tuple[subprocess.Popen, str]:

@@ -12,11 +12,28 @@ import contextlib
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import uvicorn
 from starlette.types import ASGIApp
+
+T = TypeVar("T")
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run, on uvloop when it is installed.
+
+    A server's event loop is its hot path: uvloop's C loop and pipe/socket transports cost less CPU per
+    request than asyncio's, which on a loaded machine is also less latency. Without it (Windows, PyPy)
+    the servers run on asyncio's loop, unchanged.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 @dataclass

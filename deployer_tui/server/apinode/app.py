@@ -1,9 +1,9 @@
-"""The local API node as a Starlette app: `create_app(data_dir, admin_key)`.
+"""The local API node as an ASGI app: `create_app(data_dir, admin_key)`.
 
 The app's lifespan loads the node's state from `data_dir` (see `store.py`), starts the worker
 processes of every enabled service's mapped generations, and stops them all on shutdown. Routes:
-the admin API (`admin.py`), the user API (`user.py`; its queries are answered by the `UserAPI`
-middleware, the hot path, before Starlette's router), `/isAlive` and per-service `isAliveSimple`.
+the admin API (`admin.py`), the user API (`user.py`; its queries are answered by `UserAPI`, the
+hot path, which wraps the Starlette app), `/isAlive` and per-service `isAliveSimple`.
 Every error is DSS-shaped JSON; every response carries `DSS-Version` and `DSS-APINode-API-Version`.
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.types import ASGIApp
 
 import deployer_tui
 from deployer_tui.server.apinode import admin, user
@@ -25,7 +26,7 @@ from deployer_tui.server.http import HeadersMiddleware, NormalizePathMiddleware,
 RESPONSE_HEADERS = {"DSS-Version": f"deployer-tui-{deployer_tui.__version__}", "DSS-APINode-API-Version": "1"}
 
 
-def create_app(data_dir: Path, admin_key: str) -> Starlette:
+def create_app(data_dir: Path, admin_key: str) -> ASGIApp:
     """An API node keeping its state in `data_dir`; `admin_key` is (also) accepted on the admin API."""
     store = Store(Path(data_dir))
     store.install_startup_key(admin_key)
@@ -42,10 +43,10 @@ def create_app(data_dir: Path, admin_key: str) -> Starlette:
         finally:
             await node.stop()
 
-    return Starlette(
+    app = Starlette(
         routes=[*user.ROUTES, *admin.ROUTES],
-        middleware=[Middleware(NormalizePathMiddleware), Middleware(HeadersMiddleware, headers=RESPONSE_HEADERS),
-                    Middleware(user.UserAPI)],
+        middleware=[Middleware(NormalizePathMiddleware), Middleware(HeadersMiddleware, headers=RESPONSE_HEADERS)],
         exception_handlers=exception_handlers("API node"),
         lifespan=lifespan,
     )
+    return user.UserAPI(app, RESPONSE_HEADERS)

@@ -15,8 +15,12 @@ HEADER = struct.Struct(">I")
 MAX_FRAME = 256 * 1024 * 1024
 
 
+# Built once: json.dumps with options builds a new encoder on every call, on both sides of every query.
+_to_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
 def encode(message: Any) -> bytes:
-    payload = json.dumps(message, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    payload = _to_json(message).encode("utf-8")
     return HEADER.pack(len(payload)) + payload
 
 
@@ -43,4 +47,4 @@ def read_frame(stream: BinaryIO) -> Any:
     payload = read_exact(stream, size)
     if payload is None:
         return None
-    return json.loads(payload)
+    return json.loads(payload.decode("utf-8"))

@@ -7,13 +7,12 @@ Without `--admin-key`, a key is generated on first start and kept in `<data dir>
 from __future__ import annotations
 
 import argparse
-import asyncio
 import secrets
 import sys
 from pathlib import Path
 
 from deployer_tui.core.paths import ADMIN_KEY_FILE, data_dir, write_secret
-from deployer_tui.server.runner import Listener, serve_all
+from deployer_tui.server.runner import Listener, run, serve_all
 
 
 def default_data_dir() -> Path:
@@ -48,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
     if not args.admin_key:
         print(f"deployer-tui apinode: admin key in {folder / ADMIN_KEY_FILE}", file=sys.stderr, flush=True)
     try:
-        asyncio.run(serve_all([Listener("apinode", app, args.host, args.port)]))
+        run(serve_all([Listener("apinode", app, args.host, args.port)]))
     except OSError as exc:
         print(f"deployer-tui apinode: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2

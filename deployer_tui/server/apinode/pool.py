@@ -104,6 +104,8 @@ class WorkerPool:
         self._load_error_at = 0.0
         self._load_failures = 0
         self._tasks: set[asyncio.Task] = set()
+        # Waiters that timed out or were cancelled since the last prune (an upper bound).
+        self._gave_up = 0
 
     @property
     def size(self) -> int:
@@ -174,7 +176,8 @@ class WorkerPool:
 
     def _prune_waiters(self) -> None:
         """Forget waiters that gave up (timed out or cancelled) so that they are not counted."""
-        if any(w.done() for w in self.waiters):
+        if self._gave_up:  # only then can a queued waiter be done: skip the scan on the hot path
+            self._gave_up = 0
             self.waiters = deque(w for w in self.waiters if not w.done())
 
     def _record_load_error(self, exc: WorkerLoadError) -> None:
@@ -222,23 +225,28 @@ class WorkerPool:
             raise PoolError(503, f"Endpoint {self.name} is overloaded: {self.busy} requests running and "
                                  f"{len(self.waiters)} queued (pool ceil {self.settings.ceil}, "
                                  f"queue {self.settings.queue})")
-        waiter: asyncio.Future[Worker] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Worker] = loop.create_future()
         self.waiters.append(waiter)
         self._replenish()
+        # A timer on the waiter itself: cheaper per queued request than wait_for(shield(...)).
+        timer = loop.call_later(self.settings.timeout_ms / 1000, _expire, waiter)
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter), self.settings.timeout_ms / 1000)
-        except asyncio.TimeoutError:
-            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                return waiter.result()
-            waiter.cancel()
+            return await waiter
+        except _QueueTimeout:
+            self._gave_up += 1
             raise PoolError(503, f"Endpoint {self.name} had no free worker within {self.settings.timeout_ms} ms "
                                  f"(pool ceil {self.settings.ceil})") from None
         except asyncio.CancelledError:
+            # Cancelled (client gone, shutdown) after a worker was handed over: give it back.
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self.release(waiter.result())
             else:
+                self._gave_up += 1
                 waiter.cancel()
             raise
+        finally:
+            timer.cancel()
 
     def release(self, worker: Worker) -> None:
         self.busy -= 1
@@ -306,6 +314,15 @@ class WorkerPool:
         self.waiters.clear()
         idle, self.idle = self.idle, []
         await asyncio.gather(*(w.stop(0.5) for w in idle), return_exceptions=True)
+
+
+class _QueueTimeout(Exception):
+    """A queued request waited `timeout` ms without getting a worker."""
+
+
+def _expire(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_exception(_QueueTimeout())
 
 
 def _as_pool_error(exc: BaseException | None) -> PoolError:

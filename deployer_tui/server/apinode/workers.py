@@ -188,7 +188,7 @@ class Worker:
         finally:
             if timer is not None:
                 timer.cancel()
-        return json.loads(frame)
+        return json.loads(frame.decode("utf-8"))  # str: json.loads on bytes sniffs the encoding first
 
     def _exit_text(self) -> str:
         code = self.transport.get_returncode()
