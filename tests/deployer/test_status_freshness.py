@@ -13,7 +13,7 @@ import httpx
 import pytest
 from dataikuapi.utils import DataikuException
 
-from deployer_tui.server.deployer.health import Basis
+from deployer_tui.server.deployer.health import Basis, tail
 from deployer_tui.server.deployer.store import Store
 from deployer_tui.server.http import json_bytes
 from tests.deployer.conftest import ADMIN_KEY, client, make_package, wait_for
@@ -157,9 +157,12 @@ def test_memo_keeps_a_value_until_the_next_commit(tmp_path: Path):
         builds.append(store.generation)
         return len(builds)
 
+    assert store.peek("k") is None  # peek never builds
     assert store.memo("k", build) == 1
     assert store.memo("k", build) == 1
+    assert store.peek("k") == 1
     store.set_meta("x", 1)
+    assert store.peek("k") is None
     assert store.memo("k", build) == 2
     assert store.memo("other", build) == 3
     assert builds == [0, 1, 1]
@@ -188,7 +191,7 @@ def test_heavy_body_splices_the_same_bytes_as_one_encoding():
     endpoints = ({"id": "é", "type": "PY_FUNCTION", "testQueries": [{"q": {"x": [1, 2.5, None]}}]},)
     status = {"health": "HEALTHY", "apiNodes": [{"url": "http://n", "health": "HEALTHY"}], "healthMessages": {}}
     for version, eps in (("v1", endpoints), (None, ())):
-        basis = Basis({"id": "d"}, {"id": "i"}, version, eps, "fp")
+        basis = Basis({"id": "d"}, {"id": "i"}, version, tail(list(eps), version), "fp")
         whole = json_bytes({**status, "endpoints": list(eps), "version": version})
         assert basis.body(status) == whole
         assert json.loads(basis.body(status))["version"] == version

@@ -21,15 +21,13 @@ else, ERROR when it cannot be asked), ``enabled``, ``activeMapping`` and ``error
 from __future__ import annotations
 
 import asyncio
-import functools
 from dataclasses import dataclass
 from typing import Any
 
-from deployer_tui.server.deployer import model
+from deployer_tui.server.deployer import model, views
 from deployer_tui.server.deployer.nodes import ServiceListCache, describe_exc
 from deployer_tui.server.deployer.store import Store
 from deployer_tui.server.deployer.update import describe_summary, node_serves
-from deployer_tui.server.deployer.views import serving_version
 from deployer_tui.server.http import json_bytes
 
 
@@ -41,13 +39,8 @@ class Basis:
     dep: dict[str, Any] | None  # the deployment's row; None when it does not exist
     infra: dict[str, Any] | None  # its infra's row; None when that does not exist
     version: str | None = None  # the version it serves
-    endpoints: tuple[dict[str, Any], ...] = ()  # that version's endpoints, each with its testQueries
+    tail: bytes = b',"endpoints":[],"version":null}'  # see tail()
     fingerprint: str = ""  # model.deployed_fingerprint of the saved settings
-
-    @functools.cached_property
-    def tail(self) -> bytes:
-        """The end of the heavy status JSON, after what the nodes say: `,"endpoints":[...],"version":..}`."""
-        return b',"endpoints":' + json_bytes(list(self.endpoints)) + b',"version":' + json_bytes(self.version) + b"}"
 
     def body(self, status: dict[str, Any]) -> bytes:
         """The heavy status JSON: `status` (health, apiNodes, healthMessages) then endpoints and version,
@@ -55,27 +48,34 @@ class Basis:
         return json_bytes(status)[:-1] + self.tail
 
 
+def tail(endpoints: list[dict[str, Any]], version: str | None) -> bytes:
+    """The end of a heavy status JSON, after what the nodes say: `,"endpoints":[...],"version":...}`."""
+    return b',"endpoints":' + json_bytes(endpoints) + b',"version":' + json_bytes(version) + b"}"
+
+
 def basis(store: Store, dep_id: str) -> Basis:
-    """The Basis of one deployment; its infra's row and its version's endpoints are memoised on their
-    own, so that the deployments sharing them read and decode them once per generation."""
-    dep = store.get("deployments", dep_id)
+    """The Basis of one deployment. What deployments share is memoised on its own (their infra's row, the
+    JSON of their version's endpoints), and a deployment's row comes from the whole table when a list
+    already loaded it in this generation: 500 statuses after a write cost one read of each, not 500."""
+    rows = store.peek(views.DEPLOYMENT_ROWS)
+    dep = rows.get(dep_id) if rows is not None else store.get("deployments", dep_id)
     if dep is None:
         return Basis(None, None)
     infra_id = dep["doc"]["infraId"]
     infra = store.memo(("infras", infra_id), lambda: store.get("infras", infra_id))
-    wanted = serving_version(dep["doc"], dep.get("deployed"))
+    wanted = views.serving_version(dep["doc"], dep.get("deployed"))
     service_id = dep["doc"]["publishedServiceId"]
-    endpoints = store.memo(("endpoints", service_id, wanted), lambda: _endpoints(store, service_id, wanted))
-    return Basis(dep, infra, wanted, endpoints, model.deployed_fingerprint(dep["doc"]))
+    end = store.memo(("heavy-tail", service_id, wanted), lambda: tail(_endpoints(store, service_id, wanted), wanted))
+    return Basis(dep, infra, wanted, end, model.deployed_fingerprint(dep["doc"]))
 
 
-def _endpoints(store: Store, service_id: str, version_id: str | None) -> tuple[dict[str, Any], ...]:
+def _endpoints(store: Store, service_id: str, version_id: str | None) -> list[dict[str, Any]]:
     """A version's endpoint definitions, each with its test queries (protocol.md §2.6.3)."""
     version = store.get_version(service_id, version_id) if version_id else None
     if not version:
-        return ()
+        return []
     tq = version["info"].get("testQueries") or {}
-    return tuple({**ep, "testQueries": tq.get(ep["id"], [])} for ep in version["info"].get("config", {}).get("endpoints", []))
+    return [{**ep, "testQueries": tq.get(ep["id"], [])} for ep in version["info"].get("config", {}).get("endpoints", [])]
 
 
 def _msg(severity: str, title: str, message: str, details: str | None = None) -> dict[str, Any]:

@@ -146,6 +146,10 @@ class Store:
             memo[key] = value
         return value
 
+    def peek(self, key: Any) -> Any:
+        """The value memoised under `key` in this generation, or None: never builds it."""
+        return self._memo.get(key) if self._memo_generation == self.generation else None
+
     def _rows(self, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
         with self._read_lock:
             cur = self._reader.execute(sql, args)

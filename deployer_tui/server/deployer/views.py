@@ -136,13 +136,18 @@ def deployment_light(store: Store, dep_id: str) -> tuple[dict[str, Any] | None, 
     return store.memo(("light", dep_id), build)
 
 
+DEPLOYMENT_ROWS = "deployment-rows"  # Store.memo key: every deployment's row by id, ordered by id
+
+
 def deployments_light(store: Store, who: Principal) -> bytes:
     """The JSON list of the light statuses of the deployments `who` may read, ordered by id."""
 
     def build() -> tuple[dict[str, dict[str, Any]], list[tuple[str, bytes]]]:
         views = Views(store)
-        items = [(row["doc"]["infraId"], json_bytes(views.deployment_status(row))) for row in views.deployments.values()]
-        return {infra_id: row["doc"] for infra_id, row in views.infras.items()}, items
+        # Memoised on its own: heavy statuses asked after a list read their rows from it (health.basis).
+        rows = store.memo(DEPLOYMENT_ROWS, lambda: {r["id"]: r for r in store.list("deployments")})
+        infras = {infra_id: row["doc"] for infra_id, row in views.infras.items()}
+        return infras, [(row["doc"]["infraId"], json_bytes(views.deployment_status(row))) for row in rows.values()]
 
     infras, items = store.memo("light-list", build)
     readable = {infra_id for infra_id, doc in infras.items() if infra_allows(who, doc, "read")}
