@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from deployer_tui.core import paths
-from deployer_tui.server.runner import Listener, serve_all
+from deployer_tui.server.runner import Listener, run, serve_all
 
 NODE_BASE_PORT = 12000
 
@@ -101,7 +101,7 @@ def main(args: argparse.Namespace) -> int:
                 print(f"deployer-tui serve: demo content incomplete: {exc}", file=sys.stderr, flush=True)
 
     try:
-        asyncio.run(serve_all(listeners, on_ready=on_ready))
+        run(serve_all(listeners, on_ready=on_ready))  # uvloop when installed, as the standalone node
     except OSError as exc:
         print(f"deployer-tui serve: {exc}", file=sys.stderr)
         return 1
