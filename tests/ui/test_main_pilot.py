@@ -3,6 +3,7 @@ sort, go-to, palette, help (with a keymap remap), read-only refusal and the firs
 
 from __future__ import annotations
 
+import gc
 from contextlib import asynccontextmanager
 
 from deployer_tui.core import models
@@ -132,6 +133,8 @@ async def test_live_filter_keeps_and_clears(demo_server, ui_api_key):
         target = sorted(everything)[-1]
         await pilot.press("slash", *target)
         assert target in deps.visible_keys
+        # No garbage-collector pause between keystrokes (gc_pause); given back once typing stops.
+        assert pilot.app.screen._typing.holding and not gc.isenabled()
         assert all(target.lower() in " ".join(cell(deps, k, c.key) for c in deps.columns_spec).lower()
                    for k in deps.visible_keys)
         await pilot.press("enter")  # keep the filter, back in the table
@@ -142,6 +145,7 @@ async def test_live_filter_keeps_and_clears(demo_server, ui_api_key):
         assert deps.row_count == 0
         await pilot.press("escape")
         assert deps.row_count == len(everything)
+        await wait_for(pilot, gc.isenabled, what="the collector given back after typing")
 
 
 async def test_sort_cycles_and_reverses_keeping_cursor(demo_server, ui_api_key):

@@ -184,3 +184,43 @@ async def test_records_given_before_mount_are_shown():
         await pilot.pause()
         assert table.visible_keys == ["x", "y"]
         assert "[2]" in table.border_title
+
+
+async def test_cells_render_as_datatable_renders_them():
+    # Cells are rendered from a cache keyed by value and the row/column metadata added after; the
+    # result must be what DataTable itself draws, cursor and hover rows included.
+    from rich.style import Style
+    from rich.text import Text
+    from textual.widgets import DataTable
+
+    cells = {
+        "plain": ("plain", "word", 3),
+        "styled": ("styled", Text("HEALTHY", style="bold green"), None),
+        "spans": ("spans", Text.assemble(("id", "magenta"), (" ✓", "bold")), 12.5),
+        "markup": ("markup", "[b]bold[/b] text", True),
+        "clicky": ("clicky", Text.from_markup("[@click=app.bell]ring[/]"), 0),
+        "wide": ("wide", "日本語の列", -7),
+    }
+    app = TableApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(ResourceTable)
+        table.set_records(cells)
+        table.focus()
+        await pilot.pause()
+        table.select_key("styled")
+        await pilot.pause()
+        style = table.rich_style
+        for row_index in range(table.row_count):
+            for column_index, column in enumerate(table.ordered_columns):
+                for cursor, hover in ((False, False), (True, False), (False, True)):
+                    width = column.get_render_width(table)
+                    ours = table._render_cell(row_index, column_index, style, width, cursor, hover)
+                    theirs = DataTable._render_cell(table, row_index, column_index, style, width, cursor, hover)
+                    assert ours == theirs, (row_index, column.key, cursor, hover)
+                    metas = {s.style.meta.get("row") for line in ours for s in line if s.style}
+                    assert metas == {row_index}
+        # Twice the same value in one column renders once; each keeps its own row in the metadata.
+        first = table._render_cell(0, 0, style, 10)
+        again = table._render_cell(0, 0, style, 10)
+        assert first == again and first[0][0] is not again[0][0]
+        assert Style.combine(s.style for s in first[0]).meta["row"] == 0

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Input
 
 from deployer_tui.ui import rows
 from deployer_tui.ui.actions import object_bindings
+from deployer_tui.ui.gc_pause import GcPause
 from deployer_tui.ui.messages import ConnectionChanged, DataChanged
 from deployer_tui.ui.updates import (
     UpdateFinished,
@@ -67,6 +68,7 @@ class MainScreen(Screen):
         self.narrow: tuple[str, str] | None = None  # ("infra"|"service", id)
         self._filter_target: ResourceTable | None = None
         self._refresh_timer = None
+        self._typing = GcPause(self)
 
     def compose(self) -> ComposeResult:
         yield HeaderBar()
@@ -95,6 +97,7 @@ class MainScreen(Screen):
             self.query_one(ConnectionBanner).show_error(store.connection_error, store.retry_in)
 
     def on_unmount(self) -> None:
+        self._typing.release()
         self.app.store.unsubscribe(self)
         self.app.store.display_order = None
         tracker_for(self.app).unsubscribe(self)
@@ -250,6 +253,7 @@ class MainScreen(Screen):
             return
         table = self.focused_table()
         if table is not None and table.filter_text:
+            self._typing.hold()
             table.set_filter("")
             return
         if self.narrow is not None:
@@ -274,6 +278,7 @@ class MainScreen(Screen):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
+        self._typing.hold()  # no collector pause between keystrokes (see gc_pause)
         if self._filter_target is not None:
             self._filter_target.set_filter(event.value)
 
@@ -282,6 +287,7 @@ class MainScreen(Screen):
         self._close_filter(clear=False)
 
     def _close_filter(self, clear: bool) -> None:
+        self._typing.hold()  # esc re-shows every row: one more keystroke to keep smooth
         box = self.query_one("#filter", Input)
         box.remove_class("-active")
         target = self._filter_target or self.table("deployments")
