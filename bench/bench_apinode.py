@@ -165,6 +165,10 @@ async def load(url: str, clients: int, seconds: float, warmup: float,
 
 
 def main() -> int:
+    # The load generator shares the CPUs with the servers: on the servers' event loop (uvloop when
+    # installed) it takes less of them from either.
+    from deployer_tui.server.runner import run
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=3.0)
@@ -195,7 +199,7 @@ def main() -> int:
             # weighs on both alike; report the median round of each.
             for _ in range(args.rounds):
                 for name, (url, pid) in names.items():
-                    rounds[name].append(asyncio.run(load(url, args.clients, args.seconds, args.warmup, pid)))
+                    rounds[name].append(run(load(url, args.clients, args.seconds, args.warmup, pid)))
             print(f"{args.clients} concurrent clients, {args.rounds} rounds of {args.seconds:g} s per server "
                   f"(each after {args.warmup:g} s warm-up), medians:")
             medians = {}

@@ -33,13 +33,13 @@ class Meter:
         self._rates = {name: 0.0 for name in self._ALPHAS}
         self._initialised = False
 
-    def mark(self) -> None:
-        self._tick()
+    def mark(self, now: float | None = None) -> None:
+        self._tick(now)
         self.count += 1
         self._uncounted += 1
 
-    def _tick(self) -> None:
-        ticks = int((_now() - self._last_tick) // TICK_S)
+    def _tick(self, now: float | None = None) -> None:
+        ticks = int(((_now() if now is None else now) - self._last_tick) // TICK_S)
         if ticks <= 0:
             return
         instant = self._uncounted / TICK_S
@@ -63,8 +63,8 @@ class Timer(Meter):
         self.samples: deque[float] = deque(maxlen=RESERVOIR)
         self.total_ms = 0.0
 
-    def update(self, ms: float) -> None:
-        self.mark()
+    def update(self, ms: float, now: float | None = None) -> None:
+        self.mark(now)
         self.samples.append(ms)
         self.total_ms += ms
 
@@ -96,10 +96,10 @@ class Counters:
         self.errors = Meter()
         self.processing = Timer()
 
-    def record(self, ok: bool, ms: float) -> None:
-        self.requests.mark()
-        (self.success if ok else self.errors).mark()
-        self.processing.update(ms)
+    def record(self, ok: bool, ms: float, now: float) -> None:
+        self.requests.mark(now)
+        (self.success if ok else self.errors).mark(now)
+        self.processing.update(ms, now)
 
     def to_json(self) -> dict[str, Any]:
         return {"requests": self.requests.to_json(), "successRequests": self.success.to_json(),
@@ -117,13 +117,14 @@ class Metrics:
         counters = self.endpoints.get(key)
         if counters is None:
             counters = self.endpoints[key] = Counters()
-        counters.record(ok, ms)
+        now = _now()  # one clock read for the query's six meters
+        counters.record(ok, ms, now)
         if generation:
             vkey = (service, endpoint, generation)
             version = self.versions.get(vkey)
             if version is None:
                 version = self.versions[vkey] = Counters()
-            version.record(ok, ms)
+            version.record(ok, ms, now)
 
     def forget_service(self, service: str) -> None:
         self.endpoints = {k: v for k, v in self.endpoints.items() if k[0] != service}
