@@ -100,3 +100,30 @@ def test_meter_rates_decay_after_a_long_idle(monkeypatch: pytest.MonkeyPatch) ->
     now[0] += 24 * 3600  # a day without a query: one step, not 17280
     idle = meter.to_json()
     assert idle["m1_rate"] < 1e-6 < busy["m1_rate"] and idle["count"] == 50
+
+
+def test_function_arguments_are_the_callers_error_a_type_error_inside_is_the_codes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from deployer_tui.server.apinode.endpoint_code import QueryError, python_function
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setitem(sys.modules, "endpoint_code_module", None)
+    (tmp_path / "endpoint-fn").mkdir()
+    (tmp_path / "endpoint-fn" / "code.py").write_text(
+        "calls = []\n"
+        "def f(x, y=1):\n"
+        "    calls.append(x)\n"
+        "    return x + y\n")
+    run = python_function({"id": "fn", "userFunctionName": "f"}, tmp_path, {})
+    calls = sys.modules["endpoint_code_module"].calls
+    assert run({"args": {"x": 2}}) == 3
+    with pytest.raises(QueryError, match="unexpected keyword argument 'z'"):
+        run({"args": {"x": 2, "z": 0}})
+    with pytest.raises(QueryError, match="missing a required argument: 'x'"):
+        run({"args": {}})
+    with pytest.raises(TypeError, match="can only concatenate") as raised:
+        run({"args": {"x": "a"}})
+    assert not isinstance(raised.value, QueryError)
+    assert calls == [2, "a"]  # arguments that do not bind never reach the function

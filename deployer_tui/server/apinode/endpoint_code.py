@@ -109,10 +109,15 @@ def python_function(endpoint: dict[str, Any], gen_dir: Path, ctx: dict[str, Any]
     def run(message: dict[str, Any]) -> Any:
         args = message["args"]
         try:
-            signature.bind(**args)
-        except TypeError as exc:
-            raise QueryError(f"Arguments do not match {function.__name__}{signature}: {exc}") from None
-        return function(**args)
+            return function(**args)
+        except TypeError:
+            # Checked only on failure (binding costs as much as a trivial function): arguments that do not
+            # bind are the caller's error; a TypeError raised inside the function is the code's.
+            try:
+                signature.bind(**args)
+            except TypeError as exc:
+                raise QueryError(f"Arguments do not match {function.__name__}{signature}: {exc}") from None
+            raise
 
     return run
 
