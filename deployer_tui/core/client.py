@@ -193,7 +193,8 @@ class DeployerClient:
 
     def _target(self, path: str, params: dict | None) -> str:
         """The request target of a lean GET, as httpx would build it from base_url, path and params."""
-        target = self._parts.path + self.prefix + path
+        # The URL's own path may hold characters a request line cannot: encoded as httpx does.
+        target = quote(self._parts.path, safe="/%!$&'()*+,;=:@~") + self.prefix + path
         return target + "?" + urlencode(params) if params else target
 
     def __repr__(self) -> str:

@@ -190,16 +190,16 @@ async def test_client_lanes_map_errors_retry_and_fall_back_to_httpx(scripted) ->
         b"HTTP/1.1 103 Early Hints\r\n\r\n" + ok(b'{"health": "WARNING"}'),
         b"HTTP/1.1 103 Early Hints\r\n\r\n" + ok(b'{"health": "WARNING"}'),
     ]))
-    async with DeployerClient(f"http://127.0.0.1:{server.port}/dss", "secret", sleep=no_sleep) as client:
+    async with DeployerClient(f"http://127.0.0.1:{server.port}/dss é", "secret", sleep=no_sleep) as client:
         assert await client.get_deployment_status("a", lane=0) == {"health": "HEALTHY"}  # after one retry
         with pytest.raises(DeployerError) as info:
             await client.get_deployment_status("b", lane=0)
         assert info.value.status == 404 and info.value.short_type == "NotFoundException"
         assert await client.get_deployment_status("c d", lane=0) == {"health": "WARNING"}
         assert isinstance(client._lanes[0], http1.Connection)
-    assert server.requests[0].startswith(b"GET /dss/public/api/api-deployer/deployments/a/status HTTP/1.1")
+    assert server.requests[0].startswith(b"GET /dss%20%C3%A9/public/api/api-deployer/deployments/a/status HTTP/1.1")
     for request in server.requests[3:]:  # the lean lane's, then httpx's
-        assert request.startswith(b"GET /dss/public/api/api-deployer/deployments/c%20d/status HTTP/1.1")
+        assert request.startswith(b"GET /dss%20%C3%A9/public/api/api-deployer/deployments/c%20d/status HTTP/1.1")
     assert len(server.requests) == 5
     assert b"Authorization: Basic c2VjcmV0Og==" in server.requests[0]
 
