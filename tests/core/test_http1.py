@@ -233,3 +233,48 @@ def test_lanes_go_through_httpx_when_a_proxy_applies(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("NO_PROXY")
     client = DeployerClient("https://dss.example.com", "k")
     assert not client._lean_lanes and not isinstance(client._lane(0), http1.Connection)
+
+
+class _Transport:
+    aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+async def feed(raw: bytes, step: int) -> tuple[http1.Reply, http1._Answers]:
+    """An answer handed to the parser `step` bytes at a time, as TCP may split it."""
+    answers = http1._Answers()
+    answers.connection_made(_Transport())  # type: ignore[arg-type]
+    waiter = asyncio.get_running_loop().create_future()
+    answers.expect(waiter)
+    for i in range(0, len(raw), step):
+        assert not waiter.done(), "answered before its last byte"
+        answers.data_received(raw[i:i + step])
+    return await waiter, answers
+
+
+async def test_answers_split_anywhere_are_parsed_whole() -> None:
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"4;ext=1\r\n{\"a\"\r\n3\r\n: 1\r\n1\r\n}\r\n0\r\nX-Trailer: t\r\n\r\n")
+    for raw, expected in ((ok(b'{"a": 1}'), {"a": 1}), (chunked, {"a": 1}),
+                          (ok(gzip.compress(b"[7]"), "Content-Encoding: gzip"), [7])):
+        for step in (1, 2, 7, len(raw)):
+            reply, answers = await feed(raw, step)
+            assert reply.json() == expected, (raw, step)
+            assert answers.reusable and not answers.closed
+
+
+async def test_bytes_after_an_answer_make_the_connection_unusable() -> None:
+    reply, answers = await feed(ok(b"[1]") + b"HTTP/1.1 200 OK\r\n", 1000)
+    assert reply.json() == [1] and not answers.reusable
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_written_to(scripted) -> None:
+    server = await started(scripted([Close(ok(b"1")), ok(b"2")]))
+    c = conn(server)
+    assert (await c.get("/a")).content == b"1"
+    assert (await c.get("/b")).content == b"2"
+    # Noticed while idle, or when the request on it failed: either way a second connection answers.
+    assert (server.connections, len(server.requests)) == (2, 2)
+    await c.aclose()
