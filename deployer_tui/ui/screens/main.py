@@ -192,8 +192,9 @@ class MainScreen(Screen):
         self._show_detail()
 
     def _patch_health(self, ids: frozenset[str]) -> None:
-        visible = set(self._deployment_ids())
-        self.table("deployments").patch_records(self._deployment_records(i for i in ids if i in visible))
+        table = self.table("deployments")
+        shown = table.records  # the deployments of the pane (narrowed or not), filtered or not
+        table.patch_records(self._deployment_records(i for i in ids if i in shown))
         focused = self.focused
         if isinstance(focused, ResourceTable) and focused.id == "deployments" and focused.current_key in ids:
             self._show_detail()

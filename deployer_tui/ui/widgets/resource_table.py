@@ -217,17 +217,19 @@ class ResourceTable(DataTable):
         self._haystack = fresh
         self._measured = {key for key in measured if key in new}
         self._records = new
-        self._sync(changed=None)
+        self._sync(changed=None, previous=old)
 
     def patch_records(self, records: Mapping[str, Sequence[Any]]) -> None:
         """Change some rows (e.g. health cells as heavy statuses arrive); unknown keys are ignored."""
         changed = [key for key in records if key in self._records]
+        previous = {}
         for key in changed:
+            previous[key] = self._records[key]
             cells = self._records[key] = tuple(records[key])
             self._haystack[key] = _haystack(cells)
             self._measured.discard(key)
         if changed:
-            self._sync(changed=changed)
+            self._sync(changed=changed, previous=previous)
 
     def set_filter(self, text: str) -> None:
         text = text.strip().lower()
@@ -273,6 +275,16 @@ class ResourceTable(DataTable):
         if haystack is None:
             haystack = self._haystack[key] = _haystack(self._records[key])
         return self.filter_text in haystack
+
+    def _matching(self, keys: Iterable[str]) -> set[str]:
+        """`_matches` over many keys (one keystroke at 10,000 rows: the loop itself matters)."""
+        needle = self.filter_text
+        if not needle:
+            return set(keys)
+        haystacks = self._haystack
+        if haystacks.keys() == self._records.keys():  # always, as records get one when they arrive
+            return {key for key in keys if needle in haystacks[key]}
+        return {key for key in keys if self._matches(key)}
 
     def _cell_width(self, value: Any) -> int:
         """The width DataTable would measure for a cell of a one-line row, without Rich for the usual
@@ -349,16 +361,18 @@ class ResourceTable(DataTable):
             for key in keys:
                 self.remove_row(key)
             return
-        locations = self._row_locations
-        staying = [locations.get_key(index) for index in range(len(locations))]
-        staying = [row_key for row_key in staying if row_key.value not in keys]
+        rows, data = self.rows, self._data
+        ordered = list(map(self._row_locations.get_key, range(len(rows))))
+        staying = [row_key for row_key in ordered if row_key.value not in keys]
         if self._updated_cells:  # cells waiting to be measured on idle (plain-API updates only)
             self._updated_cells = {cell for cell in self._updated_cells if cell.row_key.value not in keys}
-        rows, data = self.rows, self._data
-        for key in keys:
-            row_key = RowKey(key)
-            rows.pop(row_key, None)
-            data.pop(row_key, None)
+        if len(staying) < len(keys):  # most rows go: copying the others is cheaper than removing those
+            self.rows = {row_key: rows[row_key] for row_key in staying}
+            self._data = {row_key: data[row_key] for row_key in staying}
+        else:
+            for row_key in ordered:
+                if row_key.value in keys:
+                    del rows[row_key], data[row_key]
         self._row_locations = TwoWayDict({row_key: index for index, row_key in enumerate(staying)})
         self._require_update_dimensions = True
         self.check_idle()
@@ -412,7 +426,8 @@ class ResourceTable(DataTable):
         for cache_key in [k for k in self._line_cache.keys() if k[0] in lines]:  # noqa: SIM118
             self._line_cache.discard(cache_key)
         top = int(self.scroll_y)
-        in_sight = sorted(line for line in lines if top <= line < top + self.size.height)
+        bottom = top + self.size.height
+        in_sight = sorted(line for line in lines if top <= line < bottom)
         if in_sight:
             row_width = max(self.size.width, self.virtual_size.width)
             for line in in_sight:
@@ -425,14 +440,17 @@ class ResourceTable(DataTable):
         return self._cell_width(value) > self.columns[ColumnKey(column.key)].content_width
 
     def _sync(self, changed: Iterable[str] | None, resort: bool = False, compare: bool = True,
-              narrowing: bool = False) -> None:
+              narrowing: bool = False, previous: Mapping[str, tuple] | None = None) -> None:
+        """Bring the rows in line with the records, the filter and the sort. `changed`: only these records
+        changed; `previous`: the records as they were at the last sync (which the rows shown still
+        show), to find changed cells without reading them back from the table."""
         if not self._columns_added:
             return
         anchor = self.current_key
         rows = self.rows
         if changed is None:
             shown = {row_key.value for row_key in rows}
-            wanted = {key for key in (shown if narrowing else self._records) if self._matches(key)}
+            wanted = self._matching(shown if narrowing else self._records)
         else:
             # Only these rows can have moved in or out of the filter.
             scope = set(changed)
@@ -448,13 +466,19 @@ class ResourceTable(DataTable):
             self._remove_rows(stale)
             # A filter or sort change leaves the records as they were: nothing to compare.
             changes = []
+            column_keys = [column.key for column in self.columns_spec]
             for key in kept if compare else ():
                 row = self._records[key]
-                old = self._data[RowKey(key)]
-                for column, value in zip(self.columns_spec, row, strict=False):
-                    if old.get(column.key) != value:
-                        changes.append((key, column.key, value))
-                        if column.key == sort_key:
+                before = previous.get(key) if previous is not None else None
+                if before is None:
+                    old = self._data[RowKey(key)]
+                    before = tuple(old.get(column_key) for column_key in column_keys)
+                elif before == row:
+                    continue
+                for column_key, was, value in zip(column_keys, before, row, strict=False):
+                    if was != value:
+                        changes.append((key, column_key, value))
+                        if column_key == sort_key:
                             order_changed = True
             self._update_cells(changes)
             self._add_rows([(key, [self._records[key][i] for i in self._perm]) for key in new])
