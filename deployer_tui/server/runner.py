@@ -50,6 +50,10 @@ class Listener:
     url: str = field(default="", init=False)
 
 
+# Writes are held back (until the end of the loop step) only while they total at most this much.
+COALESCE_MAX_BYTES = 64 * 1024
+
+
 class _CoalescingTransport:
     """A transport whose writes within one event-loop step go out as one send.
 
@@ -58,17 +62,23 @@ class _CoalescingTransport:
     step, before any I/O wait) halves the sends and the client's wake-ups per response.
     """
 
-    __slots__ = ("_transport", "_loop", "_pending")
+    __slots__ = ("_transport", "_loop", "_pending", "_size")
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
         self._loop = asyncio.get_running_loop()
         self._pending: list[bytes] = []
+        self._size = 0
 
     def write(self, data: bytes) -> None:
         if not self._pending:
             self._loop.call_soon(self._flush)
         self._pending.append(data)
+        self._size += len(data)
+        if self._size > COALESCE_MAX_BYTES:
+            # A big body goes out now, so that the transport's flow control (pause_writing) still
+            # stops a producer that streams without yielding to the loop.
+            self._flush()
 
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
@@ -78,11 +88,12 @@ class _CoalescingTransport:
         if self._pending:
             data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
             self._pending.clear()
+            self._size = 0
             if not self._transport.is_closing():
                 self._transport.write(data)
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(map(len, self._pending))
+        return self._transport.get_write_buffer_size() + self._size
 
     def write_eof(self) -> None:
         self._flush()
