@@ -9,6 +9,12 @@ per second, p50 and p99 latency of each, and the node/bare throughput ratio.
 Target (issue 3): ratio >= 0.5 and node p99 <= 20 ms at 16 clients. Also printed: the servers' CPU
 time per request (the node's includes its worker processes), which other load on the machine
 disturbs far less than throughput and latency do, and the load average during the run.
+
+Both servers run through `runner.serve_all` on `runner.run`, so they share every server setting: the
+uvloop event loop and uvicorn's httptools parser when installed (project dependencies), and the
+runner's coalesced writes. The load generator runs on the same loop. With 16 connections in flight,
+latency is about 16 / throughput plus whatever stalls the machine adds: on 2 shared CPUs, p99 moves
+with the load average as much as with the code, so compare the two servers of one run.
 """
 
 from __future__ import annotations
