@@ -185,7 +185,9 @@ async def test_failure_with_the_api_node_down(client: DeployerClient, extra_node
         assert run.state == "FAILED", run.summary()
         assert run.result["nbOKNodes"] == 0 and run.result["nbNOKNodes"] == 1
         assert [n.state for n in run.nodes.values()] == ["failed"]
-        await wait_for(pilot, lambda: screen.log_view.pending == 0 and screen.log_view.lines)
+        # The screen hears of the end through the tracker's messages, after the run itself.
+        await wait_for(pilot, lambda: screen.log_view.pending == 0 and len(screen.log_view.lines) == run.total_lines
+                       and "FAILED" in screen_text(pilot), what="the screen to show the end")
         # The error lines are easy to find: the hint says how, and the view opened at the first error.
         assert "e: jump to the first error line" in screen_text(pilot)
         log = screen.log_view
