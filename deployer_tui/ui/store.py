@@ -44,6 +44,8 @@ class DataStore(Publisher):
         self.infras: dict[str, dict] = {}
         self.services: dict[str, dict] = {}
         self.deployments: dict[str, dict] = {}
+        # Per deployment, what the lists show of its heavy status (`heavy_summary`): the whole documents
+        # of a 10,000-deployment pass were 40 MB. A screen that needs one whole fetches it.
         self.heavy: dict[str, dict | DeployerError] = {}
         self.loaded = False
         self.refreshed_at: float | None = None
@@ -156,7 +158,7 @@ class DataStore(Publisher):
             async for deployment, result in iter_heavy_statuses(self.client, ids, concurrency=self.heavy_concurrency):
                 if deployment not in self.deployments:
                     continue
-                self.heavy[deployment] = result
+                self.heavy[deployment] = heavy_summary(result)
                 pending.add(deployment)
                 now = time.monotonic()
                 every = HEALTH_FLUSH_SECONDS if now - started < HEALTH_FLUSH_SLOW_AFTER else HEALTH_FLUSH_SLOW_SECONDS
@@ -176,6 +178,14 @@ class DataStore(Publisher):
     def forget_heavy(self, deployment_id: str) -> None:
         """After a change (enable/disable), show LOADING until the next heavy status arrives."""
         self.heavy.pop(deployment_id, None)
+
+
+def heavy_summary(status: dict | DeployerError) -> dict | DeployerError:
+    """A heavy status cut to its health and its three most severe health messages, in the same shape,
+    so that `models.display_health` and `models.health_messages` read it as they read the whole."""
+    if not isinstance(status, dict):
+        return status
+    return {"health": status.get("health"), "healthMessages": {"messages": models.health_messages(status)[:3]}}
 
 
 def _basic(light: dict) -> dict:
