@@ -310,7 +310,14 @@ class ResourceTable(DataTable):
             column = columns[index]
             if not column.auto_width:
                 continue
-            width = max(map(self._cell_width, cells), default=0)
+            # Most columns repeat a few values (service, stage, health): each distinct one is measured once.
+            distinct: dict[tuple, Any] = {}
+            for cell in cells:
+                key = _value_key(cell)
+                if key is None:
+                    key = (id(cell),)
+                distinct.setdefault(key, cell)
+            width = max(map(self._cell_width, distinct.values()), default=0)
             if width > column.content_width:
                 column.content_width = width
                 grew = True
