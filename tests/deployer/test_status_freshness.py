@@ -166,6 +166,8 @@ def test_memo_keeps_a_value_until_the_next_commit(tmp_path: Path):
     assert store.memo("k", build) == 2
     assert store.memo("other", build) == 3
     assert builds == [0, 1, 1]
+    assert store.memo("missing", lambda: None) is None
+    assert store.memo("missing", lambda: "found since") == "found since"  # None is never kept
     store.close()
 
 

@@ -36,7 +36,7 @@ class Basis:
     """What a heavy status needs from the store, read in one go so that it can be memoised (Store.memo)
     until the next write. Shared between requests: never mutated."""
 
-    dep: dict[str, Any] | None  # the deployment's row; None when it does not exist
+    dep: dict[str, Any]  # the deployment's row
     infra: dict[str, Any] | None  # its infra's row; None when that does not exist
     version: str | None = None  # the version it serves
     tail: bytes = b',"endpoints":[],"version":null}'  # see tail()
@@ -53,14 +53,15 @@ def tail(endpoints: list[dict[str, Any]], version: str | None) -> bytes:
     return b',"endpoints":' + json_bytes(endpoints) + b',"version":' + json_bytes(version) + b"}"
 
 
-def basis(store: Store, dep_id: str) -> Basis:
+def basis(store: Store, dep_id: str) -> Basis | None:
     """The Basis of one deployment. What deployments share is memoised on its own (their infra's row, the
     JSON of their version's endpoints), and a deployment's row comes from the whole table when a list
-    already loaded it in this generation: 500 statuses after a write cost one read of each, not 500."""
+    already loaded it in this generation: 500 statuses after a write cost one read of each, not 500.
+    None when the deployment does not exist."""
     rows = store.peek(views.DEPLOYMENT_ROWS)
     dep = rows.get(dep_id) if rows is not None else store.get("deployments", dep_id)
     if dep is None:
-        return Basis(None, None)
+        return None
     infra_id = dep["doc"]["infraId"]
     infra = store.memo(("infras", infra_id), lambda: store.get("infras", infra_id))
     wanted = views.serving_version(dep["doc"], dep.get("deployed"))

@@ -137,8 +137,7 @@ async def get_deployment(request: Request) -> Response:
     ctx = ctx_of(request)
     who = await ctx.who(request)
     dep_id = request.path_params["deployment_id"]
-    dep, infra, body = deployment_light(ctx.store, dep_id)
-    dep = found(dep, "Deployment", dep_id)
+    dep, infra, body = found(deployment_light(ctx.store, dep_id), "Deployment", dep_id)
     _allow(who, found(infra, "Infra", dep["doc"]["infraId"]), "read", dep_id)
     return json_bytes_response(body)
 
@@ -195,7 +194,7 @@ async def heavy_status(request: Request) -> Response:
     who = await ctx.who(request)
     dep_id = request.path_params["deployment_id"]
     basis = ctx.store.memo(("heavy", dep_id), lambda: health.basis(ctx.store, dep_id))
-    dep = found(basis.dep, "Deployment", dep_id)
+    dep = found(basis, "Deployment", dep_id).dep
     infra = found(basis.infra, "Infra", dep["doc"]["infraId"])
     _allow(who, infra, "read", dep_id)
     assert ctx.cache is not None

@@ -132,7 +132,8 @@ class Store:
 
         A value is labelled with the generation seen before it was built and kept only if no commit
         happened meanwhile, so it can be older than a write only until that write's `tx()` returns.
-        Callers share the value: it must never be mutated.
+        None is never kept: asking for what does not exist reads again each time, and ids nobody
+        stored cannot grow the memo. Callers share the value: it must never be mutated.
         """
         generation = self.generation
         if self._memo_generation != generation:
@@ -142,7 +143,7 @@ class Store:
         if key in memo:
             return memo[key]
         value = build()
-        if self.generation == generation:
+        if value is not None and self.generation == generation:
             memo[key] = value
         return value
 

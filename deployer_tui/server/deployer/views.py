@@ -122,15 +122,15 @@ def active_config(doc: dict[str, Any], deployed: dict[str, Any] | None,
     return {}
 
 
-def deployment_light(store: Store, dep_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None, bytes]:
-    """(deployment row, its infra's row, its light status as JSON bytes), memoised until the next write;
-    rows are None when missing. Rows are shared: never mutate them."""
+def deployment_light(store: Store, dep_id: str) -> tuple[dict[str, Any], dict[str, Any] | None, bytes] | None:
+    """(deployment row, its infra's row or None, its light status as JSON bytes), memoised until the next
+    write; None when the deployment does not exist. Rows are shared: never mutate them."""
 
-    def build() -> tuple[dict[str, Any] | None, dict[str, Any] | None, bytes]:
+    def build() -> tuple[dict[str, Any], dict[str, Any] | None, bytes] | None:
         views = Views(store)
         row = store.get("deployments", dep_id)
         if row is None:
-            return None, None, b""
+            return None
         return row, views.infra(row["doc"]["infraId"]), json_bytes(views.deployment_status(row))
 
     return store.memo(("light", dep_id), build)
