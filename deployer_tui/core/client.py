@@ -60,8 +60,6 @@ def _reason(exc: BaseException) -> str:
             return "connection refused"
         if isinstance(cur, ConnectionResetError):
             return "connection reset by the server"
-        if isinstance(cur, asyncio.IncompleteReadError):
-            return "the server closed the connection before answering in full"
         if isinstance(cur, OSError) and cur.strerror:
             return cur.strerror.lower()
         cur = cur.__cause__ or cur.__context__
