@@ -23,6 +23,8 @@ latest `tag.json` `createdOn` (ties: the greatest id). `DELETE /admin/api/servic
 deletes disabled services and generations neither mapped nor mounted, and answers
 `{"deletedServices": [ids], "deletedGenerations": [{serviceId, generationId}]}`. Code-env and
 model-cache routes answer 400: endpoint code runs in the node's own Python environment.
+`GET|PUT|DELETE …/services/{id}/auth-override` is our own extension: the deployer sets who may query a
+service from the deployment's `auth` (`{"publicAccess", "queryKeys"}`), over every version's config.json.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from deployer_tui.core.package import PackageError, build_package, extract_package, validate_id
@@ -286,6 +288,34 @@ async def endpoint_settings(request: Request) -> Response:
         raise bad_request(str(exc)) from None
     node.store.save_endpoint_settings(service.id, endpoint_id, body)
     node.apply_settings(service.id)
+    return ok()
+
+
+def check_auth_override(body: Any) -> dict[str, Any]:
+    """`{"publicAccess": bool, "queryKeys": [{"key": str, ...}]}`; other keys of each entry are kept."""
+    if not isinstance(body, dict) or not isinstance(body.get("publicAccess"), bool):
+        raise bad_request("An auth override is an object {\"publicAccess\": true|false, \"queryKeys\": [...]}")
+    keys = body.get("queryKeys") or []
+    if not isinstance(keys, list) or any(not isinstance(k, dict) or not isinstance(k.get("key"), str) or not k["key"]
+                                         for k in keys):
+        raise bad_request("queryKeys must be a list of objects each with a non-empty string \"key\"")
+    if not body["publicAccess"] and not keys:
+        raise bad_request("An auth override that is not public needs at least one query key")
+    return {"publicAccess": body["publicAccess"], "queryKeys": keys}
+
+
+@admin
+async def auth_override(request: Request) -> Response:
+    """Who may query the service, set by the deployer from the deployment's `auth` (an extension of the
+    admin API: DSS rewrites the package instead). GET shows it (null: each version's config.json decides),
+    PUT sets it, DELETE removes it."""
+    if request.method == "GET":
+        return JSONResponse(service_of(request).auth_override)  # null, not 204, when there is none
+    body = None if request.method == "DELETE" else check_auth_override(await read_json(request, what="auth override"))
+    async with locked_service(request) as (node, service):
+        node.store.save_auth_override(service.id, body)
+        service.auth_override = body
+        service.refresh_auth()
     return ok()
 
 
@@ -567,6 +597,7 @@ ROUTES = [
     Route(S + "/actions/reset-endpoints-settings", reset_endpoint_settings, methods=["POST"]),
     Route(S + "/mapping", get_mapping, methods=["GET"]),
     Route(S + "/endpoints/{endpoint}/settings", endpoint_settings, methods=["GET", "POST"]),
+    Route(S + "/auth-override", auth_override, methods=["GET", "PUT", "DELETE"]),
     Route(S + "/stats", service_stats, methods=["GET"]),
     Route(S + "/generations", list_generations, methods=["GET"]),
     Route(S + "/generations/actions/importFromStream", import_from_stream, methods=["POST"]),

@@ -101,11 +101,18 @@ class ServiceRuntime:
         self.lock = asyncio.Lock()
         self.public_any = False
         self.keys_any: frozenset[str] = frozenset()
+        # Set by the deployer from the deployment's `auth`: when present it decides for every
+        # generation, instead of each generation's config.json.
+        self.auth_override: dict[str, Any] | None = None
 
     def serving(self) -> bool:
         return self.enabled and bool(self.mapping)
 
     def refresh_auth(self) -> None:
+        if self.auth_override is not None:
+            self.public_any = bool(self.auth_override.get("publicAccess"))
+            self.keys_any = frozenset(k["key"] for k in self.auth_override.get("queryKeys") or [])
+            return
         mapped = [self.gens[g] for g in mappings.generations(self.mapping) if g in self.gens]
         self.public_any = any(g.public for g in mapped)
         self.keys_any = frozenset().union(*(g.keys for g in mapped)) if mapped else frozenset()
@@ -140,6 +147,13 @@ class Node:
                 continue
             service = ServiceRuntime(service_id, state)
             self.services[service_id] = service
+            try:
+                service.auth_override = self.store.auth_override(service_id)
+            except StoreError as exc:
+                # Serving with the versions' own keys instead would open what the deployer closed.
+                service.start_aborted_reason = str(exc)
+                service.enabled = False
+                continue
             if service.serving():
                 self._mount_at_start(service)
         self._housekeeper = asyncio.create_task(self._housekeeping())

@@ -4,6 +4,7 @@
       config/adminkeys.json                   {"keys": [{key, label, description, createdBy, createdOn, id}]}, 0600
       config/server.json                      optional, read only: remappedConnections, endpointDefaults
       config/services/<svc>/<endpoint>.json   per-endpoint settings: {"pool": {...}, "executionTimeoutMs": n}
+      services/<svc>/auth-override.json       the deployer's {publicAccess, queryKeys} over config.json, 0600
       services/<svc>/state.json               {"enabled": bool, "activeMapping": mapping or null}
       services/<svc>/gens/<generation>/       an unpacked version package
       apinode-not-alive.txt                   present: /isAlive answers 503
@@ -103,6 +104,20 @@ class Store:
 
     def reset_endpoint_settings(self, service_id: str) -> None:
         shutil.rmtree(self.config_dir / "services" / service_id, ignore_errors=True)
+
+    # The deployer's override of who may query a service; it holds query keys, hence 0600.
+    def auth_override(self, service_id: str) -> dict[str, Any] | None:
+        doc = read_json_file(self.service_dir(service_id) / "auth-override.json")
+        if doc is not None and not isinstance(doc, dict):
+            raise StoreError(f"{self.service_dir(service_id) / 'auth-override.json'} must hold a JSON object")
+        return doc
+
+    def save_auth_override(self, service_id: str, doc: dict[str, Any] | None) -> None:
+        path = self.service_dir(service_id) / "auth-override.json"
+        if doc is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_secret(path, json.dumps(doc, indent=2))
 
     # -- services ------------------------------------------------------------
 

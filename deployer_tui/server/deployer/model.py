@@ -223,6 +223,11 @@ def deployed_fingerprint(dep: dict[str, Any]) -> str:
         if dep["generationsMapping"].get("mode") == "MULTI_GENERATION" else None,
         "tuning": dep.get("endpointsServerSideConfigs") or [],
     }
+    auth = dep.get("auth")
+    if isinstance(auth, dict) and (auth.get("authMode") or "INHERIT_DEV") != "INHERIT_DEV":
+        # Only when overridden: deployments that inherit keep the fingerprint they were deployed with.
+        relevant["auth"] = {"mode": auth.get("authMode"), "keys": sorted(
+            str(k.get("key")) for k in auth.get("apiKeys") or [] if isinstance(k, dict))}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -288,3 +293,47 @@ def info_messages(messages: list[dict[str, Any]]) -> dict[str, Any]:
         body["warning"] = worst == "WARNING"
         body["error"] = worst == "ERROR"
     return body
+
+
+AUTH_MODES = ("INHERIT_DEV", "PUBLIC", "API_KEYS")
+
+
+def auth_override(dep: dict[str, Any]) -> dict[str, Any] | None:
+    """How the deployment's `auth` changes who may query it on the nodes, as the node's auth-override
+    document (`{"publicAccess", "queryKeys"}`); None when the version's own `config.json` decides
+    (`INHERIT_DEV`, or no `auth`). Raises ValueError naming what the local nodes cannot apply.
+
+    INFERRED (protocol.md Appendix C.6): DSS pushes this inside the package; our nodes take it through
+    their own admin call, so that changing the keys needs no re-import of any version."""
+    auth = dep.get("auth")
+    if auth is None:
+        return None
+    if not isinstance(auth, dict):
+        raise ValueError("auth must be an object {authMode, apiKeys}")
+    mode = auth.get("authMode") or "INHERIT_DEV"
+    if mode == "INHERIT_DEV":
+        return None
+    if mode == "PUBLIC":
+        return {"publicAccess": True, "queryKeys": []}
+    if mode != "API_KEYS":
+        raise ValueError(f"auth mode {mode!r} is not supported by the local API nodes "
+                         f"(they support {', '.join(AUTH_MODES)})")
+    keys = auth.get("apiKeys") or []
+    if not isinstance(keys, list) or any(not isinstance(k, dict) or not isinstance(k.get("key"), str) or not k["key"]
+                                         for k in keys):
+        raise ValueError("auth.apiKeys must be a list of objects each with a non-empty string \"key\"")
+    if not keys:
+        raise ValueError("auth mode API_KEYS needs at least one key in auth.apiKeys (or nobody could query it)")
+    return {"publicAccess": False, "queryKeys": keys}
+
+
+def effective_auth(dep: dict[str, Any], config: dict[str, Any]) -> tuple[bool, list[dict[str, Any]]]:
+    """(public, query keys) as the nodes apply them: the deployment's override, else the version's config."""
+    try:
+        override = auth_override(dep)
+    except ValueError:
+        override = None  # not applicable: the update refuses it, so the nodes keep the version's own
+    source = override if override is not None else {
+        "publicAccess": bool(config.get("publicAccess")),
+        "queryKeys": (config.get("authRealm") or {}).get("queryKeys") or []}
+    return bool(source["publicAccess"]), list(source["queryKeys"])

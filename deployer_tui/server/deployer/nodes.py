@@ -105,6 +105,13 @@ class NodeAdmin:
     async def set_endpoint_settings(self, service_id: str, endpoint_id: str, config: dict[str, Any]) -> None:
         await self._call("POST", f"/services/{service_id}/endpoints/{endpoint_id}/settings", json=config)
 
+    async def set_auth_override(self, service_id: str, override: dict[str, Any] | None) -> None:
+        """Who may query the service, over what its versions' `config.json` say; None: the versions decide."""
+        if override is None:
+            await self._call("DELETE", f"/services/{service_id}/auth-override")
+        else:
+            await self._call("PUT", f"/services/{service_id}/auth-override", json=override)
+
 
 class ServiceListCache:
     def __init__(self, http: httpx.AsyncClient, ttl: float = CACHE_TTL_S) -> None:

@@ -3,8 +3,9 @@
 Each query ``{"q": body, "headers": [{key, value}]}`` goes to the first API node of the infra that
 answers (the next one is tried only when a node cannot be reached), at
 ``/public/api/v1/<service>/<endpoint>/<verb>``. The verb follows the endpoint type; a body with
-``items`` goes to the ``-multi`` verb. When the deployed version is not public, the first query key
-of its ``config.json`` authenticates the call. The answer is
+``items`` goes to the ``-multi`` verb. When the deployment is not public, its first query key authenticates the
+call: the deployment's own keys when its ``auth`` overrides the version's, else the first of the
+version's ``config.json``. The answer is
 ``{"responses": [{"response": <node answer>} | {"error": <DSS error JSON>}]}``.
 """
 
@@ -59,18 +60,18 @@ def check_queries(queries: Any) -> list[dict[str, Any]]:
     return queries
 
 
-def query_key(config: dict[str, Any]) -> str | None:
-    if config.get("publicAccess"):
+def query_key(public: bool, keys: list[dict[str, Any]]) -> str | None:
+    if public:
         return None
-    keys = (config.get("authRealm") or {}).get("queryKeys") or []
     return keys[0].get("key") if keys and isinstance(keys[0], dict) else None
 
 
 async def run(http: httpx.AsyncClient, node_urls: list[str], service: str, endpoint: dict[str, Any],
-              config: dict[str, Any], queries: list[dict[str, Any]]) -> dict[str, Any]:
+              auth: tuple[bool, list[dict[str, Any]]], queries: list[dict[str, Any]]) -> dict[str, Any]:
+    """`auth` is (public, query keys) as the nodes apply them (model.effective_auth)."""
     if not node_urls:
         raise bad_request("The deployment's infra has no API node to send queries to")
-    key = query_key(config)
+    key = query_key(*auth)
     responses = []
     for query in queries:
         body = query.get("q")

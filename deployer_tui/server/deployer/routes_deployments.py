@@ -332,7 +332,7 @@ async def _run_queries(ctx: Deployer, dep: dict[str, Any], infra: dict[str, Any]
     urls = [n.get("url") for n in infra["doc"].get("apiNodes") or [] if isinstance(n, dict) and n.get("url")]
     assert ctx.http is not None
     return json_response(await queries.run(ctx.http, urls, model.service_id_on_nodes(dep["doc"]), endpoint,
-                                           config, query_list))
+                                           model.effective_auth(dep["doc"], config), query_list))
 
 
 async def run_test_queries(request: Request) -> Response:

@@ -6,6 +6,8 @@ For every API node of the infra, in parallel:
 2. ``GET  …/generations`` then ``importFromStream`` for each version of the mapping it lacks;
 3. ``POST …/generations/{v}/preload`` for each version of the mapping;
 4. FULL mode only: ``reset-endpoints-settings``; then the deployment's ``endpointsServerSideConfigs``;
+   then the deployment's ``auth`` as the service's ``auth-override`` (PUT), or none (DELETE) when it
+   inherits the version's ``config.json``;
 5. enabled: ``setMapping`` with the saved mapping (plus explicit ``entries``); disabled: ``disable``;
 6. verify with ``GET /admin/api/services`` that the node serves what was asked.
 
@@ -63,6 +65,15 @@ def describe_summary(summary: dict[str, Any] | None) -> str:
     return f"the node serves {gens}"
 
 
+def describe_auth(override: dict[str, Any] | None) -> str:
+    """For the update log: never the keys themselves."""
+    if override is None:
+        return "query auth from the version's config.json"
+    if override.get("publicAccess"):
+        return "public access (the deployment's auth)"
+    return f"query keys of the deployment's auth ({len(override.get('queryKeys') or [])} key(s))"
+
+
 class UpdateJob:
     def __init__(self, store: Store, http: httpx.AsyncClient, dep_row: dict[str, Any], infra: dict[str, Any],
                  start_ts: int, mode: str) -> None:
@@ -76,6 +87,7 @@ class UpdateJob:
         self.entries = model.mapping_entries(self.dep["generationsMapping"])
         self.strategy = self.dep["generationsMapping"].get("strategy") or "RANDOM"
         self.enabled = bool(self.dep.get("enabled", True))
+        self.auth: dict[str, Any] | None = None  # the nodes' auth-override; checked when the job starts
         self.done_nodes = 0
         self.finished = False  # the record got its final status
 
@@ -126,6 +138,10 @@ class UpdateJob:
         nodes = [n for n in self.infra.get("apiNodes") or [] if isinstance(n, dict)]
         if not nodes:
             raise JobFailed(f"Infra {self.infra['id']!r} has no API nodes: add one to its settings (apiNodes)")
+        try:
+            self.auth = model.auth_override(self.dep)
+        except ValueError as exc:  # refused before any node is touched: nothing half-applied
+            raise JobFailed(f"Deployment {self.dep['id']!r}: {exc}") from None
         job.set_progress("Updating API nodes", 0, len(nodes))
         versions = ", ".join(f"{e['generation']} ({e['proba']:g})" for e in self.entries)
         what = f"activate {versions}" if self.enabled else "disable the service"
@@ -240,6 +256,9 @@ class UpdateJob:
         if self.enabled:
             step[0] = "applying endpoint settings"
             await self._tuning(job, admin, url)
+            step[0] = "applying the deployment's auth"
+            await admin.set_auth_override(self.service, self.auth)
+            await self._log(job, INFO, f"[{url}] {describe_auth(self.auth)}")
             step[0] = "activating the mapping"
             await admin.set_mapping(self.service, model.node_mapping(self.dep["generationsMapping"]))
             await self._log(job, INFO, f"[{url}] activated the mapping")

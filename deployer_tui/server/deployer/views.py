@@ -88,15 +88,7 @@ class Views:
         service = self.service(doc["publishedServiceId"])
         versions = self.versions(doc["publishedServiceId"])
         config = active_config(doc, row.get("deployed"), versions)
-        auth = doc.get("auth") or {}
-        if auth.get("authMode") == "PUBLIC":
-            public = True
-        elif auth.get("authMode") == "API_KEYS":
-            public = False
-        else:
-            public = bool(config.get("publicAccess"))
-        keys = auth.get("apiKeys") if auth.get("authMode") == "API_KEYS" else \
-            (config.get("authRealm") or {}).get("queryKeys")
+        public, keys = model.effective_auth(doc, config)
         return {"deploymentBasicInfo": model.deployment_basic_info(row),
                 "infraBasicInfo": model.infra_basic_info(infra) if infra else {"id": doc["infraId"]},
                 "serviceBasicInfo": model.service_basic_info(service) if service else {"id": doc["publishedServiceId"]},
