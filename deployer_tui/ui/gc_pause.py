@@ -16,15 +16,19 @@ second.)
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 
 from textual.message_pump import MessagePump
 from textual.timer import Timer
 
 
 class GcPause:
-    def __init__(self, owner: MessagePump, quiet_seconds: float = 2.0) -> None:
+    def __init__(self, owner: MessagePump, quiet_seconds: float = 2.0,
+                 on_release: Callable[[], None] | None = None) -> None:
+        """`on_release` runs when the collector is given back: work put off while keys arrived can run."""
         self.owner = owner
         self.quiet_seconds = quiet_seconds
+        self.on_release = on_release
         self._timer: Timer | None = None
         self._holding = False
 
@@ -50,3 +54,5 @@ class GcPause:
         if self._holding:
             self._holding = False
             gc.enable()
+            if self.on_release is not None:
+                self.on_release()

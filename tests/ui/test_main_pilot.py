@@ -148,6 +148,22 @@ async def test_live_filter_keeps_and_clears(demo_server, ui_api_key):
         await wait_for(pilot, gc.isenabled, what="the collector given back after typing")
 
 
+async def test_health_arriving_while_typing_waits_for_a_quiet_moment(demo_server, ui_api_key):
+    async with running(demo_server, ui_api_key) as (pilot, _client):
+        app, deps = pilot.app, table(pilot, "deployments")
+        await wait_for(pilot, lambda: health_filled(deps) and not app.store._heavy_running, what="health")
+        dep = next(d for d in deps.visible_keys if models.is_enabled(app.store.deployments[d]))
+        before = cell(deps, dep, "health")
+        await pilot.press("slash", dep[0])
+        assert app.screen._typing.holding
+        app.store.heavy[dep] = {"health": "UNHEALTHY", "healthMessages": {"messages": []}}
+        app.store._flush_health({dep})
+        await pilot.pause()
+        assert cell(deps, dep, "health") == before  # not between two keystrokes
+        app.screen._typing.release()  # what the quiet moment does
+        assert "UNHEALTHY" in cell(deps, dep, "health")
+
+
 async def test_sort_cycles_and_reverses_keeping_cursor(demo_server, ui_api_key):
     async with running(demo_server, ui_api_key) as (pilot, _client):
         deps = table(pilot, "deployments")
