@@ -289,3 +289,33 @@ def test_replaced_placeholder_takes_the_new_value_and_garbled_ones_are_found() -
     revealed = se.reveal_secrets(shown, secrets)
     assert revealed["apiNodes"][0]["adminAPIKey"] == "typed-new-key"
     assert se.stray_placeholders(revealed) == ["apiNodes[1].adminAPIKey"]
+
+
+def test_auth_keys_and_modes_keep_everything_else() -> None:
+    dep = {"id": "d", "enabled": True, "auth": {"authMode": "INHERIT_DEV", "apiKeys": [], "x-unknown": 1}}
+    with pytest.raises(se.SettingsEditError, match="at least one key"):
+        se.set_auth_mode(dep, "API_KEYS")
+    with_key = se.add_query_key(dep, " ops ", "k" * 20, 123, "admin")
+    assert dep["auth"]["apiKeys"] == []  # the input is never mutated
+    assert with_key["auth"]["apiKeys"] == [
+        {"key": "k" * 20, "label": "ops", "description": "", "createdOn": 123, "createdBy": "admin"}]
+    keyed = se.set_auth_mode(with_key, "API_KEYS")
+    assert keyed["auth"]["authMode"] == "API_KEYS" and keyed["auth"]["x-unknown"] == 1 and keyed["enabled"] is True
+    with pytest.raises(se.SettingsEditError, match="change the mode first"):
+        se.remove_query_key(keyed, "k" * 20)
+    public = se.set_auth_mode(keyed, "PUBLIC")
+    assert public["auth"]["apiKeys"] == keyed["auth"]["apiKeys"]  # kept for a later switch back
+    assert se.remove_query_key(public, "k" * 20)["auth"]["apiKeys"] == []
+    assert se.set_auth_mode({"id": "d"}, "PUBLIC")["auth"] == {"authMode": "PUBLIC", "apiKeys": []}
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda: se.set_auth_mode({}, "OAUTH"), "Unknown auth mode"),
+    (lambda: se.add_query_key({}, "", "short", 0), "at least 16"),
+    (lambda: se.add_query_key(se.add_query_key({}, "", "k" * 20, 0), "", "k" * 20, 0), "already"),
+    (lambda: se.remove_query_key({}, "nope"), "No such key"),
+    (lambda: se.set_auth_mode({"auth": "PUBLIC"}, "PUBLIC"), "fix it in the JSON"),
+])
+def test_auth_refusals(call, match) -> None:
+    with pytest.raises(se.SettingsEditError, match=match):
+        call()

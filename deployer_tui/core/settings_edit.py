@@ -376,6 +376,72 @@ def remove_permission(settings: Mapping, group: str) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# Who may query a deployment (its `auth`, protocol.md §2.6.5)
+
+AUTH_MODES = ("INHERIT_DEV", "PUBLIC", "API_KEYS")
+
+
+def _auth_of(settings: Mapping) -> dict:
+    auth = settings.get("auth")
+    if auth is None:
+        return {"authMode": "INHERIT_DEV", "apiKeys": []}
+    if not isinstance(auth, Mapping) or not isinstance(auth.get("apiKeys") or [], list):
+        raise SettingsEditError("auth is not an object with an apiKeys list; fix it in the JSON first")
+    return copy.deepcopy(dict(auth))
+
+
+def query_keys(settings: Mapping) -> list[dict]:
+    """The deployment's own API keys (whatever its mode)."""
+    return [k for k in _auth_of(settings).get("apiKeys") or [] if isinstance(k, dict)]
+
+
+def set_auth_mode(settings: Mapping, mode: str) -> dict:
+    """INHERIT_DEV: the served version's config.json decides; PUBLIC: anyone; API_KEYS: the deployment's keys.
+    Keys are kept whatever the mode, so switching back to API_KEYS finds them again."""
+    if mode not in AUTH_MODES:
+        raise SettingsEditError(f"Unknown auth mode {mode!r} (allowed: {', '.join(AUTH_MODES)})")
+    auth = _auth_of(settings)
+    if mode == "API_KEYS" and not any(k.get("key") for k in query_keys(settings)):
+        raise SettingsEditError("API_KEYS needs at least one key: add one first")
+    auth["authMode"] = mode
+    auth.setdefault("apiKeys", [])
+    out = copy.deepcopy(dict(settings))
+    out["auth"] = auth
+    return out
+
+
+def add_query_key(settings: Mapping, label: str, key: str, created_on_ms: int, created_by: str = "") -> dict:
+    """Append a key `{key, label, description, createdOn, createdBy}`; the mode is left as it is."""
+    key = (key or "").strip()
+    if len(key) < 16:
+        raise SettingsEditError("A query key needs at least 16 characters")
+    if any(k.get("key") == key for k in query_keys(settings)):
+        raise SettingsEditError("That key is already one of the deployment's keys")
+    auth = _auth_of(settings)
+    auth.setdefault("authMode", "INHERIT_DEV")
+    auth["apiKeys"] = list(auth.get("apiKeys") or []) + [
+        {"key": key, "label": (label or "").strip(), "description": "", "createdOn": created_on_ms,
+         "createdBy": created_by}]
+    out = copy.deepcopy(dict(settings))
+    out["auth"] = auth
+    return out
+
+
+def remove_query_key(settings: Mapping, key: str) -> dict:
+    auth = _auth_of(settings)
+    keys = list(auth.get("apiKeys") or [])
+    kept = [k for k in keys if not (isinstance(k, Mapping) and k.get("key") == key)]
+    if len(kept) == len(keys):
+        raise SettingsEditError("No such key in the deployment's auth")
+    if auth.get("authMode") == "API_KEYS" and not any(isinstance(k, Mapping) and k.get("key") for k in kept):
+        raise SettingsEditError("The last key of an API_KEYS deployment cannot go: change the mode first")
+    auth["apiKeys"] = kept
+    out = copy.deepcopy(dict(settings))
+    out["auth"] = auth
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # Conflicts: putting my edits on top of the server's newer copy
 
 

@@ -468,6 +468,55 @@ async def test_helper_add_and_remove_api_node_with_masked_key(deployer, client) 
     assert (await client.get_infra_settings(INFRA))["apiNodes"] == before["apiNodes"]
 
 
+async def test_helpers_with_nothing_picked_say_so(deployer, client) -> None:
+    app = EditorHarness(deployer.url(), KEY, "infra", INFRA)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        before = app.screen.draft
+        form = await open_helper(pilot, app, "remove_api_node")
+        assert form.query_one("#node", Select).is_blank()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, HelperForm)
+        assert "Pick the node to remove" in str(form.query_one("#form-error").render())
+        await pilot.press("escape")
+        await screen_is(pilot, app, SettingsEditorScreen)
+        assert app.screen.draft == before
+
+
+async def test_helper_auth_generates_a_key_sets_the_mode_and_never_shows_the_key(deployer, client) -> None:
+    dep = await new_deployment(client)
+    app = EditorHarness(deployer.url(), KEY, "deployment", dep)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await loaded(pilot, app)
+        form = await open_helper(pilot, app, "auth")
+        form.query_one("#mode", Select).value = "API_KEYS"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, HelperForm), "API_KEYS without any key is refused"
+        assert "at least one key" in str(form.query_one("#form-error").render())
+        form.query_one("#label", Input).value = "mobile app"
+        await wait_for(pilot, lambda: form.query_one("#add-key", Checkbox).value, "a label typed asks for a key")
+        await apply_form(pilot, app)
+        keys = app.screen.draft["auth"]["apiKeys"]
+        assert app.screen.draft["auth"]["authMode"] == "API_KEYS" and [k["label"] for k in keys] == ["mobile app"]
+        generated = keys[0]["key"]
+        assert len(generated) >= 32 and generated not in editor.text, "the editor shows a placeholder"
+        await save_and_confirm(pilot, app)
+        saved = await client.get_deployment_settings(dep)
+        assert saved["auth"]["authMode"] == "API_KEYS" and saved["auth"]["apiKeys"][0]["key"] == generated
+
+        # Back to the version's own auth, dropping that key, in one form.
+        form = await open_helper(pilot, app, "auth")
+        assert generated not in "".join(str(w.render()) for w in form.query("Static"))
+        form.query_one("#mode", Select).value = "INHERIT_DEV"
+        form.query_one("#remove-key", Select).value = generated
+        await apply_form(pilot, app)
+        app.messages.clear()
+        await save_and_confirm(pilot, app)
+    assert (await client.get_deployment_settings(dep))["auth"] == {"authMode": "INHERIT_DEV", "apiKeys": []}
+
+
 @pytest.mark.parametrize(("kind", "object_id", "flags"), [
     ("infra", GOVERNED_INFRA, {"read": True, "deploy": True, "admin": False}),
     ("service", SERVICE, {"read": True, "write": True, "deploy": False, "admin": False}),

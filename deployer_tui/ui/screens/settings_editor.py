@@ -30,6 +30,7 @@ from deployer_tui.ui import external_editor
 from deployer_tui.ui.screens.settings_diff import AskScreen, ConflictScreen, SettingsDiffScreen
 from deployer_tui.ui.screens.settings_forms import (
     AddApiNodeForm,
+    AuthForm,
     EnabledForm,
     HelperMenu,
     PermissionsForm,
@@ -294,6 +295,8 @@ class SettingsEditorScreen(Screen):
     async def _form(self, helper: str, document: dict) -> Any:
         if helper == "enabled":
             return EnabledForm(document)
+        if helper == "auth":
+            return AuthForm(document)
         if helper in ("single_version", "traffic_split"):
             versions = await self._service_versions(document)
             if versions is None:

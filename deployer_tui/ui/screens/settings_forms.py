@@ -9,6 +9,8 @@ node that is already listed…) are shown in the form, which stays open with wha
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +28,7 @@ HELPERS: list[tuple[str, str, tuple[str, ...]]] = [
     ("enabled", "Enable / disable the deployment", ("deployment",)),
     ("single_version", "Serve a single version", ("deployment",)),
     ("traffic_split", "Split traffic between versions", ("deployment",)),
+    ("auth", "Who may query it: auth mode and API keys", ("deployment",)),
     ("add_api_node", "Add an API node", ("infra",)),
     ("remove_api_node", "Remove an API node", ("infra",)),
     ("permissions", "Set a group's permissions", ("infra", "service")),
@@ -173,7 +176,7 @@ class SingleVersionForm(HelperForm):
 
     def fields(self) -> ComposeResult:
         current = se.mapping_versions(self.document)
-        value = current[0][0] if len(current) == 1 and current[0][0] in self.versions else Select.BLANK
+        value = current[0][0] if len(current) == 1 and current[0][0] in self.versions else Select.NULL
         yield _row("Version", Select([(v, v) for v in self.versions], value=value, id="version",
                                      prompt="pick a version", allow_blank=True))
         if not self.versions:
@@ -181,7 +184,7 @@ class SingleVersionForm(HelperForm):
 
     def build(self) -> dict:
         value = self.query_one("#version", Select).value
-        version = "" if value is Select.BLANK else str(value)
+        version = "" if value is Select.NULL else str(value)
         return se.set_single_version(self.document, version, self.versions)
 
 
@@ -281,7 +284,7 @@ class RemoveApiNodeForm(HelperForm):
 
     def build(self) -> dict:
         value = self.query_one("#node", Select).value
-        if value is Select.BLANK:
+        if value is Select.NULL:
             raise se.SettingsEditError("Pick the node to remove")
         return se.remove_api_node(self.document, str(value))
 
@@ -331,3 +334,59 @@ class PermissionsForm(HelperForm):
                 self.dismiss(se.remove_permission(self.document, self.query_one("#group", Input).value.strip()))
             except se.SettingsEditError as err:
                 self.refuse(str(err))
+
+
+AUTH_MODE_LABELS = {
+    "INHERIT_DEV": "as the served version says (its config.json)",
+    "PUBLIC": "public: no key needed",
+    "API_KEYS": "the deployment's own API keys",
+}
+
+
+class AuthForm(HelperForm):
+    """The deployment's `auth`: its mode, a new generated key, a key removed. Keys are shown masked;
+    a new one is generated here (never typed), and `f3` in the editor or the copy menu's
+    "curl + API key" shows it once saved."""
+
+    TITLE_TEXT = "Who may query the deployment"
+
+    def _keys(self) -> list[dict]:
+        return se.query_keys(self.document)
+
+    def fields(self) -> ComposeResult:
+        auth = self.document.get("auth") if isinstance(self.document.get("auth"), dict) else {}
+        mode = auth.get("authMode") or "INHERIT_DEV"
+        keys = self._keys()
+        lines = [f"• {k.get('label') or '(no label)'}  {se.mask_secret(k.get('key'))}" for k in keys]
+        yield Static("Keys of the deployment:\n" + "\n".join(lines) if lines else "The deployment has no key yet.",
+                     classes="hint")
+        options = [(f"{label} ({m})", m) for m, label in AUTH_MODE_LABELS.items()]
+        if mode not in AUTH_MODE_LABELS:
+            options.append((f"{mode} (kept as it is)", mode))
+        yield _row("Mode", Select(options, value=mode, allow_blank=False, id="mode"))
+        yield _row("New key", Checkbox("generate a new key", value=False, id="add-key"))
+        yield _row("Its label", Input(placeholder="who will use it (optional)", id="label"))
+        removable = [(f"{k.get('label') or '(no label)'}  {se.mask_secret(k.get('key'))}", str(k.get("key")))
+                     for k in keys if k.get("key")]
+        yield _row("Remove key", Select(removable, prompt="none", id="remove-key"))
+        yield Static("The nodes apply it at the deployment's next update.", classes="hint")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        # A label typed means a key is wanted.
+        if event.input.id == "label" and event.value.strip():
+            self.query_one("#add-key", Checkbox).value = True
+
+    def build(self) -> dict:
+        doc = self.document
+        mode = str(self.query_one("#mode", Select).value)
+        if self.query_one("#add-key", Checkbox).value:
+            doc = se.add_query_key(doc, self.query_one("#label", Input).value, secrets.token_urlsafe(24),
+                                   int(time.time() * 1000), str(getattr(self.app, "user", "") or ""))
+        removed = self.query_one("#remove-key", Select).value
+        if mode in se.AUTH_MODES and mode != "API_KEYS":
+            doc = se.set_auth_mode(doc, mode)  # first, so that the last key of API_KEYS may then go
+        if removed is not Select.NULL:
+            doc = se.remove_query_key(doc, str(removed))
+        if mode == "API_KEYS":
+            doc = se.set_auth_mode(doc, mode)
+        return doc
