@@ -319,3 +319,11 @@ def test_auth_keys_and_modes_keep_everything_else() -> None:
 def test_auth_refusals(call, match) -> None:
     with pytest.raises(se.SettingsEditError, match=match):
         call()
+
+
+def test_mask_secrets_at_knows_where_a_value_came_from() -> None:
+    entry = {"key": "k" * 20, "label": "ops"}
+    assert se.mask_secrets_at(entry, ("auth", "apiKeys", 0))["key"] == se.mask_secret("k" * 20)
+    assert se.mask_secrets_at("k" * 20, ("auth", "apiKeys", 0, "key")) == se.mask_secret("k" * 20)
+    assert se.mask_secrets_at("secret-admin-key", ("apiNodes", 0, "adminAPIKey")) == se.mask_secret("secret-admin-key")
+    assert se.mask_secrets_at({"key": "name"}, ("properties", 0)) == {"key": "name"}  # not a credential there

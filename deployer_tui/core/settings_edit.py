@@ -523,6 +523,16 @@ def mask_secrets(doc: Any, _in_api_keys: bool = False) -> Any:
     return doc
 
 
+def mask_secrets_at(value: Any, path: Sequence[Any]) -> Any:
+    """`mask_secrets` for a value found at `path` inside a document: a key of `auth.apiKeys[0]` shown
+    alone is still a key, though the value no longer says where it came from."""
+    in_api_keys = "apiKeys" in path
+    last = path[-1] if path else None
+    if isinstance(value, str) and isinstance(last, str) and (last in SECRET_KEYS or (in_api_keys and last == "key")):
+        return mask_secret(value)
+    return mask_secrets(value, in_api_keys)
+
+
 def is_governance_warning(error: Exception) -> bool:
     """Whether a refused deployment save is a governance warning that `ignoreWarnings` bypasses.
 

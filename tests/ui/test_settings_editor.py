@@ -502,6 +502,12 @@ async def test_helper_auth_generates_a_key_sets_the_mode_and_never_shows_the_key
         assert app.screen.draft["auth"]["authMode"] == "API_KEYS" and [k["label"] for k in keys] == ["mobile app"]
         generated = keys[0]["key"]
         assert len(generated) >= 32 and generated not in editor.text, "the editor shows a placeholder"
+        await pilot.press("ctrl+s")
+        await screen_is(pilot, app, SettingsDiffScreen)
+        shown = "".join(str(w.render()) for w in app.screen.query("Static"))
+        assert "auth.apiKeys[0]" in shown and generated not in shown, "the review, summary included, masks the key"
+        await pilot.press("escape")
+        await screen_is(pilot, app, SettingsEditorScreen)
         await save_and_confirm(pilot, app)
         saved = await client.get_deployment_settings(dep)
         assert saved["auth"]["authMode"] == "API_KEYS" and saved["auth"]["apiKeys"][0]["key"] == generated

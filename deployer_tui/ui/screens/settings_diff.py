@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from rich.text import Text
@@ -19,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from deployer_tui.core import jsondiff
-from deployer_tui.core.settings_edit import mask_secrets
+from deployer_tui.core.settings_edit import mask_secrets, mask_secrets_at
 
 _DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -66,8 +67,8 @@ def marked_document(doc: Any, base: Any, style: str) -> Text:
     return text
 
 
-def _short(value: Any) -> str:
-    text = json.dumps(mask_secrets(value), ensure_ascii=False, separators=(", ", ": "))
+def _short(value: Any, path: Sequence[Any]) -> str:
+    text = json.dumps(mask_secrets_at(value, path), ensure_ascii=False, separators=(", ", ": "))
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -75,11 +76,12 @@ def change_summary(changes: list[jsondiff.Change]) -> Text:
     text = Text()
     for change in changes:
         if change.kind == "added":
-            text.append(f"+ {change.where} = {_short(change.new)}\n", style="green")
+            text.append(f"+ {change.where} = {_short(change.new, change.path)}\n", style="green")
         elif change.kind == "removed":
-            text.append(f"- {change.where} (was {_short(change.old)})\n", style="red")
+            text.append(f"- {change.where} (was {_short(change.old, change.path)})\n", style="red")
         else:
-            text.append(f"~ {change.where}: {_short(change.old)} → {_short(change.new)}\n", style="yellow")
+            old, new = _short(change.old, change.path), _short(change.new, change.path)
+            text.append(f"~ {change.where}: {old} → {new}\n", style="yellow")
     return text
 
 
@@ -214,10 +216,10 @@ class ConflictScreen(ModalScreen[str]):
 
 def _describe(change: jsondiff.Change) -> str:
     if change.kind == "added":
-        return f"added {change.where} = {_short(change.new)}"
+        return f"added {change.where} = {_short(change.new, change.path)}"
     if change.kind == "removed":
         return f"removed {change.where}"
-    return f"{change.where}: {_short(change.old)} → {_short(change.new)}"
+    return f"{change.where}: {_short(change.old, change.path)} → {_short(change.new, change.path)}"
 
 
 class AskScreen(ModalScreen[str]):

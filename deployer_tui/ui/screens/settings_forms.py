@@ -337,9 +337,9 @@ class PermissionsForm(HelperForm):
 
 
 AUTH_MODE_LABELS = {
-    "INHERIT_DEV": "as the served version says (its config.json)",
-    "PUBLIC": "public: no key needed",
-    "API_KEYS": "the deployment's own API keys",
+    "INHERIT_DEV": "the version's config.json",
+    "PUBLIC": "public, no key",
+    "API_KEYS": "the deployment's keys",
 }
 
 
