@@ -296,8 +296,8 @@ class DeployerClient:
     async def _empty(self, method: str, path: str, **kwargs: Any) -> None:
         await self._send(method, path, **kwargs)
 
-    async def _list(self, path: str) -> list[dict]:
-        data = await self._json("GET", path)
+    async def _list(self, path: str, params: dict[str, str] | None = None) -> list[dict]:
+        data = await self._json("GET", path, params=params)
         if not isinstance(data, list):
             raise DeployerError(f"expected a list from GET {path}", error_type="MalformedResponse", path=path)
         return data
@@ -525,5 +525,8 @@ class DeployerClient:
     async def abort_future(self, job_id: str) -> None:
         await self._empty("DELETE", f"/futures/{_seg(job_id)}")
 
-    async def list_futures(self) -> list[dict]:
+    async def list_futures(self, all_users: bool = False) -> list[dict]:
+        """Running futures: this key's own, or everyone's (`all_users`, administrators only on DSS)."""
+        if all_users:
+            return await self._list("/futures/", params={"allUsers": "true"})
         return await self._list("/futures/")

@@ -74,7 +74,7 @@ def _states(state: dict) -> list[dict]:
 
 async def follow_future(
     client: Any, job_id: str, *, interval: float = 0.25, max_interval: float = 2.0,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, claim: bool = True,
 ) -> AsyncIterator[FutureEvent]:
     """Poll a future until it is done, aborted or failing; yield one FutureEvent per poll.
 
@@ -82,6 +82,11 @@ async def follow_future(
     `error` set to why following it stopped (e.g. ConnectionLost when the deployer went away).
     Polling speeds back up to `interval` whenever something new shows, and slows down to `max_interval`.
     Cancel (or `aclose()`) the iterator to stop following; that does not abort the job (see `abort`).
+
+    `claim=False` follows someone else's future (another session, a CI script) without taking its
+    result: a non-peek GET of a finished future hands the result over and DSS then forgets the job, so
+    its owner's `wait_for_result()` would fail. The last event is then `done` with no result; the
+    outcome is in the deployment's update record.
     """
     seen = 0
     started = time.monotonic()
@@ -121,6 +126,9 @@ async def follow_future(
 
         # Finished: claim the result (or the job's error) with a non-peek GET.
         saw_finished = True
+        if not claim:
+            yield FutureEvent(job_id, False, True, False, progress, lines, elapsed(state))
+            return
         try:
             final = await client.get_future(job_id, peek=False)
         except DeployerError as err:

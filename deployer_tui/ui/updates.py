@@ -235,6 +235,24 @@ class UpdateTracker(Publisher):
         """Follow an update someone else started (its future `job_id`), as if it were ours."""
         return self._launch(deployment_id, node_urls, job_id=job_id)
 
+    async def adopt_running(self) -> list[str]:
+        """Follow every deployment update running on the server that this app does not follow yet — started
+        by another session, a colleague or a CI script — so that the panes show it running and its log can
+        be watched here too. Their results are left for whoever started them. Returns the adopted ids."""
+        if self.client is None:
+            return []
+        adopted = []
+        for deployment_id, job_id in (await self._running_jobs()).items():
+            current = self.runs.get(deployment_id)
+            if current is not None and (current.running or current.job_id == job_id):
+                continue
+            self.follow(deployment_id, job_id)
+            adopted.append(deployment_id)
+        if adopted:
+            self.app.notify(f"Started elsewhere, followed here: {', '.join(sorted(adopted))}",
+                            title="Updates running", severity="information")
+        return adopted
+
     async def find_running(self, deployment_id: str) -> str | None:
         """The job id of an update of this deployment running on the server (any client's), if any."""
         return await self._running_job(deployment_id)
@@ -272,6 +290,7 @@ class UpdateTracker(Publisher):
         return True
 
     async def _run(self, run: UpdateRun, job_id: str | None = None) -> None:
+        ours = job_id is None  # only our own futures are claimed (see futures.follow_future)
         try:
             response = {"jobId": job_id} if job_id else await self.client.start_update(run.deployment_id)
         except DeployerError as exc:
@@ -281,6 +300,7 @@ class UpdateTracker(Publisher):
                 return
             # Someone else (another session, a CI job) is updating it: follow that update instead.
             response = {"jobId": running}
+            ours = False
             self.app.notify(f"An update of {run.deployment_id} was already running: following it",
                             title="Update", severity="warning")
         run.job_id = str(response.get("jobId") or "") if isinstance(response, dict) else ""
@@ -292,7 +312,7 @@ class UpdateTracker(Publisher):
         self._publish(lambda: UpdateProgressed(run, []))
         last: futures.FutureEvent | None = None
         async for event in futures.follow_future(self.client, run.job_id, interval=self.poll_interval,
-                                                 max_interval=self.max_poll_interval):
+                                                 max_interval=self.max_poll_interval, claim=ours):
             last = event
             if event.progress:  # a finished job may report none: keep the last known steps
                 run.progress = event.progress
@@ -306,23 +326,47 @@ class UpdateTracker(Publisher):
         if last is None:
             self._finish(run, "LOST", error=DeployerError("Stopped following the update before any news"))
             return
+        if not ours and last.done and last.error is None and not last.aborted:
+            # Not claimed: the outcome is the one the deployer recorded for that update.
+            state, result = await self._recorded_outcome(run.deployment_id)
+            self._finish(run, state, result=result, new_lines=last.new_lines)
+            return
         self._finish(run, outcome(last), result=last.result, error=last.error, new_lines=last.new_lines)
 
-    async def _running_job(self, deployment_id: str) -> str | None:
-        """The id of a running future that updates this deployment, from the futures list (payload targets)."""
+    async def _recorded_outcome(self, deployment_id: str) -> tuple[str, Any]:
         try:
-            listed = await self.client.list_futures()
+            record = await self.client.get_update(deployment_id)
         except DeployerError:
-            return None
+            return "DONE", None
+        record = record if isinstance(record, dict) else {}
+        status = str(record.get("status") or "DONE")
+        return (status if status in ("SUCCESS", "WARNING", "FAILED", "ABORTED") else "DONE"), record.get("result")
+
+    async def _running_jobs(self) -> dict[str, str]:
+        """Deployment id -> job id of every running update future the key may see (everyone's when allowed)."""
+        try:
+            listed = await self.client.list_futures(all_users=True)
+        except DeployerError:
+            try:
+                listed = await self.client.list_futures()
+            except DeployerError:
+                return {}
+        running: dict[str, str] = {}
         for future in listed if isinstance(listed, list) else []:
             payload = future.get("payload") if isinstance(future, dict) else None
             targets = payload.get("targets") if isinstance(payload, dict) else None
-            if not future.get("alive", True) or not isinstance(targets, list):
+            job_id = str(future.get("jobId") or "") if isinstance(future, dict) else ""
+            if not job_id or not future.get("alive", True) or not isinstance(targets, list):
                 continue
-            if any(isinstance(t, dict) and t.get("objectId") == deployment_id
-                   and t.get("objectType") in (None, "API_DEPLOYER_DEPLOYMENT") for t in targets):
-                return str(future.get("jobId") or "") or None
-        return None
+            for target in targets:
+                if isinstance(target, dict) and target.get("objectId") and \
+                        target.get("objectType") in (None, "API_DEPLOYER_DEPLOYMENT"):
+                    running.setdefault(str(target["objectId"]), job_id)
+        return running
+
+    async def _running_job(self, deployment_id: str) -> str | None:
+        """The id of a running future that updates this deployment, from the futures list (payload targets)."""
+        return (await self._running_jobs()).get(deployment_id)
 
     def _finish(self, run: UpdateRun, state: str, *, result: Any = None, error: DeployerError | None = None,
                 new_lines: list[str] | None = None) -> None:

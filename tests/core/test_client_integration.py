@@ -336,3 +336,33 @@ async def test_deployer_killed_while_a_future_is_followed(tmp_path: Path, black_
     finally:
         proc.stop()
     assert isinstance(events[-1].error, ConnectionLost) and not events[-1].done
+
+
+class PeekRecorder:
+    """The real client, with a note of every `get_future` call's `peek` (to prove nothing was claimed)."""
+
+    def __init__(self, client: DeployerClient) -> None:
+        self.client = client
+        self.peeks: list[bool] = []
+
+    async def get_future(self, job_id: str, peek: bool = True) -> dict:
+        self.peeks.append(peek)
+        return await self.client.get_future(job_id, peek=peek)
+
+
+async def test_following_someone_elses_future_leaves_its_result_to_them(
+        client: DeployerClient, deployer: servers.Proc, data_dir: Path, work: Path) -> None:
+    await static_infra(client, "watch-infra", [deployer.url("apinode")], node_key(data_dir))
+    await client.create_service("watch-svc")
+    await client.import_version("watch-svc", make_package(work, "watch-svc", "v1"))
+    await client.create_deployment("watch-dep", "watch-svc", "watch-infra", "v1")
+    job = (await client.start_update("watch-dep"))["jobId"]
+    spy = PeekRecorder(client)
+    events = [event async for event in follow_future(spy, job, interval=0.05, claim=False)]
+    last = events[-1]
+    assert last.done and last.result is None and last.error is None
+    assert spy.peeks and all(spy.peeks), "only peeks: the result is still the starter's to claim"
+    lines = [line for event in events for line in event.new_lines]
+    assert any("Update finished" in line for line in lines)
+    claimed = await client.get_future(job, peek=False)  # what the starter's wait_for_result() does
+    assert claimed["hasResult"] and claimed["result"]["nbOKNodes"] == 1

@@ -395,3 +395,30 @@ async def test_an_update_started_elsewhere_is_followed_not_refused(client: Deplo
         for job in elsewhere.values():
             with contextlib.suppress(DeployerError):
                 await client.abort_future(job)
+
+
+async def test_updates_started_elsewhere_show_up_running_without_pressing_anything(
+        client: DeployerClient, blackhole: str) -> None:
+    await make_deployment(client, "hanging-infra", [{"url": blackhole, "adminAPIKey": NODE_KEY}],
+                          "toolbox-on-hanging-4")
+    job = (await client.start_update("toolbox-on-hanging-4"))["jobId"]  # e.g. a CI job, before the app starts
+    try:
+        app = DeployerApp(client=client)
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await wait_for(pilot, lambda: app.store.loaded and "toolbox-on-hanging-4" in app.store.deployments)
+            deployments = table(pilot, "deployments")
+            await wait_for(pilot, lambda: cell(deployments, "toolbox-on-hanging-4", "health") == "⟳ UPDATING",
+                           what="the pane to show the update started elsewhere")
+            run = tracker_for(app).get("toolbox-on-hanging-4")
+            assert run.running and run.job_id == job
+            await wait_for(pilot, lambda: any("Started elsewhere" in str(n.message) and "toolbox-on-hanging-4"
+                                              in str(n.message) for n in app._notifications), what="the toast")
+            await client.abort_future(job)  # its owner aborts it
+            await wait_for(pilot, lambda: not run.running, what="the end to be seen")
+            assert run.state == "ABORTED"
+            await wait_for(pilot, lambda: cell(deployments, "toolbox-on-hanging-4", "health") != "⟳ UPDATING")
+            assert await tracker_for(app).adopt_running() == []  # an ended job is not adopted again
+            assert tracker_for(app).get("toolbox-on-hanging-4") is run
+    finally:
+        with contextlib.suppress(DeployerError):
+            await client.abort_future(job)

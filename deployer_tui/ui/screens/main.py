@@ -133,6 +133,9 @@ class MainScreen(Screen):
         if message.kinds & {"infras", "services", "deployments"}:
             self._deferred_health.clear()  # the refill reads every health
             self._fill_all()
+            # Each refresh of the lists also looks for updates started elsewhere (one futures list call).
+            self.run_worker(tracker_for(self.app).adopt_running(), group="adopt-updates", exclusive=True,
+                            exit_on_error=False)
         elif "health" in message.kinds:
             if self._typing.holding:
                 # Keys are arriving: health cells wait for the first quiet moment, so that a batch of
