@@ -105,6 +105,13 @@ class NodeAdmin:
     async def set_endpoint_settings(self, service_id: str, endpoint_id: str, config: dict[str, Any]) -> None:
         await self._call("POST", f"/services/{service_id}/endpoints/{endpoint_id}/settings", json=config)
 
+    async def delete_service(self, service_id: str) -> bool:
+        """Remove the service (all its versions) from the node; False if the node did not have it."""
+        if service_id not in {s.get("serviceId") for s in await self.list_services()}:
+            return False
+        await self._call("DELETE", f"/services/{service_id}")
+        return True
+
     async def set_auth_override(self, service_id: str, override: dict[str, Any] | None) -> None:
         """Who may query the service, over what its versions' `config.json` say; None: the versions decide."""
         if override is None:

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from deployer_tui.server.deployer import health, model, openapi, queries
 from deployer_tui.server.deployer.auth import Principal, infra_allows, require, service_allows
 from deployer_tui.server.deployer.context import Deployer, found
+from deployer_tui.server.deployer.nodes import NodeAdmin, describe_exc
 from deployer_tui.server.deployer.routes_catalog import ctx_of, in_use
 from deployer_tui.server.deployer.store import Missing, StillEnabled
 from deployer_tui.server.deployer.update import UpdateJob
@@ -169,14 +170,20 @@ async def save_settings(request: Request) -> Response:
 async def delete_deployment(request: Request) -> Response:
     ctx = ctx_of(request)
     who = await ctx.who(request)
-    parse_bool(request.query_params.get("ignorePreDeleteErrors"))
+    ignore_errors = parse_bool(request.query_params.get("ignorePreDeleteErrors"))
     dep = _deployment(ctx, request)
-    _allow(who, _infra_of(ctx, dep), "deploy", dep["id"])
+    infra = _infra_of(ctx, dep)
+    _allow(who, infra, "deploy", dep["id"])
     enabled = in_use(f"Deployment {dep['id']!r} is enabled: disable it first (delete with disable_first=True)")
     if dep["doc"].get("enabled", True):
         raise enabled
     if dep["id"] in ctx.running_updates:
         raise conflict(f"Deployment {dep['id']!r} has an update running; wait for it or abort it")
+    failures = await _remove_from_nodes(ctx, dep, infra)
+    if failures and not ignore_errors:
+        raise in_use(f"Deployment {dep['id']!r} was not deleted: its service could not be removed from "
+                     f"{'; '.join(failures)}. Delete with ignorePreDeleteErrors=true to delete it anyway "
+                     f"(the service then stays on that node).")
     try:
         await ctx.write(ctx.store.delete_deployment, dep["id"])
     except StillEnabled:  # enabled again since it was read
@@ -184,6 +191,33 @@ async def delete_deployment(request: Request) -> Response:
     except Missing as exc:
         raise not_found(str(exc)) from None
     return Response(status_code=200)
+
+
+async def _remove_from_nodes(ctx: Deployer, dep: dict[str, Any], infra: dict[str, Any]) -> list[str]:
+    """The pre-delete clean-up (protocol.md §2.6.7): the deployment's service leaves every API node of a
+    STATIC infra, unless another deployment on that infra serves under the same name. Returns what failed,
+    as "<node url>: <why>"."""
+    doc = dep["doc"]
+    service = model.service_id_on_nodes(doc)
+    if infra["doc"].get("type") != "STATIC" or not dep.get("deployed"):
+        return []
+    others = [d for d in ctx.store.list_where("deployments", "infraId", infra["id"])
+              if d["id"] != dep["id"] and model.service_id_on_nodes(d["doc"]) == service]
+    if others:
+        return []
+    nodes = [n for n in infra["doc"].get("apiNodes") or [] if isinstance(n, dict) and n.get("url")]
+    assert ctx.http is not None and ctx.cache is not None
+
+    async def one(node: dict[str, Any]) -> str | None:
+        try:
+            await NodeAdmin(ctx.http, node["url"], node.get("adminAPIKey") or "").delete_service(service)
+        except Exception as exc:  # noqa: BLE001 - reported per node
+            return f"{node['url']}: {describe_exc(exc)}"
+        finally:
+            ctx.cache.invalidate(node["url"])
+        return None
+
+    return [failure for failure in await asyncio.gather(*(one(n) for n in nodes)) if failure]
 
 
 # ---- statuses ----------------------------------------------------------------------------------------
