@@ -51,6 +51,16 @@ def client(url: str, key: str = ADMIN_KEY) -> dataikuapi.DSSClient:
     return dataikuapi.DSSClient(url, key)
 
 
+def serve_with_node(root: Path) -> tuple[Any, Any, str]:
+    """`deployer-tui serve` with one API node, data in `root/data`: (the process, the official client's
+    API Deployer, the node's admin key)."""
+    from tests.servers import serve
+
+    proc = serve(root / "data", ADMIN_KEY, apinodes=1)
+    node_key = (root / "data" / "apinodes" / "node-1.admin-key").read_text().strip()
+    return proc, client(proc.url()).get_apideployer(), node_key
+
+
 def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while True:

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from dataikuapi.utils import DataikuException
 
-from tests.deployer.conftest import ADMIN_KEY, client, make_package
-from tests.servers import apinode, serve
+from tests.deployer.conftest import make_package, serve_with_node
+from tests.servers import apinode
 
 PACKAGE_KEY = "package-key-1"
 DEPLOYMENT_KEY = "deployment-key-9"
@@ -21,9 +21,7 @@ DEPLOYMENT_KEY = "deployment-key-9"
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("auth-override")
-    proc = serve(root / "data", ADMIN_KEY, apinodes=1)
-    node_key = (root / "data" / "apinodes" / "node-1.admin-key").read_text().strip()
-    deployer = client(proc.url()).get_apideployer()
+    proc, deployer, node_key = serve_with_node(root)
     service = deployer.create_service("guarded")
     with open(make_package(root, "v1", public=False, query_key=PACKAGE_KEY), "rb") as fh:
         service.import_version(fh)

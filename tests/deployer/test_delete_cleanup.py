@@ -9,16 +9,13 @@ import dataikuapi
 import pytest
 from dataikuapi.utils import DataikuException
 
-from tests.deployer.conftest import ADMIN_KEY, client, make_package
-from tests.servers import serve
+from tests.deployer.conftest import make_package, serve_with_node
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("delete-cleanup")
-    proc = serve(root / "data", ADMIN_KEY, apinodes=1)
-    node_key = (root / "data" / "apinodes" / "node-1.admin-key").read_text().strip()
-    deployer = client(proc.url()).get_apideployer()
+    proc, deployer, node_key = serve_with_node(root)
     for service_id in ("gone", "kept", "shared"):
         with open(make_package(root, "v1"), "rb") as fh:
             deployer.create_service(service_id).import_version(fh)

@@ -9,8 +9,7 @@ import dataikuapi
 import httpx
 import pytest
 
-from tests.deployer.conftest import ADMIN_KEY, client, make_package, wait_for
-from tests.servers import serve
+from tests.deployer.conftest import ADMIN_KEY, client, make_package, serve_with_node, wait_for
 
 
 def dead_url() -> str:
@@ -23,9 +22,7 @@ def dead_url() -> str:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("health")
-    proc = serve(root / "data", ADMIN_KEY, apinodes=1)
-    node_key = (root / "data" / "apinodes" / "node-1.admin-key").read_text().strip()
-    deployer = client(proc.url()).get_apideployer()
+    proc, deployer, node_key = serve_with_node(root)
     service = deployer.create_service("svc")
     for version in ("v1", "v2"):
         with open(make_package(root, version), "rb") as fh:
