@@ -88,18 +88,24 @@ class DeployerApp(App):
             self.theme = self.config.theme
         except Exception:  # an unknown theme name must not stop the app
             self.notify(f"Unknown theme {self.config.theme!r}; using the default", severity="warning")
-        from deployer_tui.ui.actions import known_binding_ids
         from deployer_tui.ui.screens.main import MainScreen
 
-        unknown = sorted(set(self.config.keymap) - known_binding_ids())
-        if unknown:
-            self.notify(f"[keymap] names no binding: {', '.join(unknown)}. `?` lists the binding ids of each screen.",
-                        title="Config", severity="warning", timeout=15, markup=False)
+        if self.config.keymap:
+            # After the first paint: knowing every binding id imports every screen (~0.2 s).
+            self.call_after_refresh(self._check_keymap)
         self.push_screen(MainScreen())
         if self.session is None:
             self._open_session()
         else:
             self._connected()
+
+    def _check_keymap(self) -> None:
+        from deployer_tui.ui.actions import known_binding_ids
+
+        unknown = sorted(set(self.config.keymap) - known_binding_ids())
+        if unknown:
+            self.notify(f"[keymap] names no binding: {', '.join(unknown)}. `?` lists the binding ids of each screen.",
+                        title="Config", severity="warning", timeout=15, markup=False)
 
     async def on_unmount(self) -> None:
         # A session this app opened (e.g. the embedded local deployer) is closed here, in the app's
