@@ -181,3 +181,29 @@ def test_store_guards_are_checked_inside_the_write(tmp_path: Path):
     store.delete_service("svc")
     store.delete_infra("i")
     assert store.list("infras") == [] and store.list("services") == [] and not (tmp_path / "versions" / "svc").exists()
+
+
+def test_a_node_without_auth_override_is_fine_unless_an_override_is_needed() -> None:
+    """A DSS API node has no `auth-override` route (404): nothing to remove when the versions decide, and a
+    clear refusal when the deployment has its own auth."""
+    import httpx
+
+    from deployer_tui.server.deployer.nodes import NodeAdmin, NodeError
+
+    seen: list[tuple[str, str]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path))
+        return httpx.Response(404, json={"errorType": "NotFound", "message": "no such route"})
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+            admin = NodeAdmin(http, "http://dss-node:12000", "k")
+            await admin.set_auth_override("svc", None)
+            with pytest.raises(NodeError, match="INHERIT_DEV") as info:
+                await admin.set_auth_override("svc", {"publicAccess": True, "queryKeys": []})
+            assert info.value.status == 404
+
+    asyncio.run(run())
+    assert seen == [("DELETE", "/admin/api/services/svc/auth-override"),
+                    ("PUT", "/admin/api/services/svc/auth-override")]

@@ -24,7 +24,9 @@ CACHE_TTL_S = 1.0
 
 
 class NodeError(Exception):
-    pass
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the node's HTTP status, when it answered
 
 
 def _describe(resp: httpx.Response) -> str:
@@ -64,7 +66,7 @@ class NodeAdmin:
         except httpx.HTTPError as exc:
             raise NodeError(describe_exc(exc)) from None
         if resp.status_code >= 400:
-            raise NodeError(_describe(resp))
+            raise NodeError(_describe(resp), resp.status_code)
         return resp
 
     async def list_services(self, timeout: httpx.Timeout = STATUS_TIMEOUT) -> list[dict[str, Any]]:
@@ -113,11 +115,21 @@ class NodeAdmin:
         return True
 
     async def set_auth_override(self, service_id: str, override: dict[str, Any] | None) -> None:
-        """Who may query the service, over what its versions' `config.json` say; None: the versions decide."""
-        if override is None:
-            await self._call("DELETE", f"/services/{service_id}/auth-override")
-        else:
-            await self._call("PUT", f"/services/{service_id}/auth-override", json=override)
+        """Who may query the service, over what its versions' `config.json` say; None: the versions decide.
+
+        `auth-override` is a route of deployer-tui's own nodes. A node without it (a DSS API node) has no
+        override to remove, so None is then a no-op; an override it cannot take fails with a clear message."""
+        try:
+            if override is None:
+                await self._call("DELETE", f"/services/{service_id}/auth-override")
+            else:
+                await self._call("PUT", f"/services/{service_id}/auth-override", json=override)
+        except NodeError as exc:
+            if exc.status not in (404, 405):
+                raise
+            if override is not None:
+                raise NodeError("this API node cannot take a deployment's own auth (it is not a deployer-tui "
+                                "node): set the deployment's auth mode to INHERIT_DEV", exc.status) from None
 
 
 class ServiceListCache:
