@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from deployer_tui.core.errors import ConnectionLost, DeployerError
 from deployer_tui.ui import rows
@@ -20,6 +20,7 @@ from deployer_tui.ui.actions import object_bindings
 from deployer_tui.ui.messages import ConnectionChanged, DataChanged
 from deployer_tui.ui.widgets.banner import ConnectionBanner
 from deployer_tui.ui.widgets.header_bar import HeaderBar
+from deployer_tui.ui.widgets.key_footer import KeyFooter
 from deployer_tui.ui.widgets.resource_table import ResourceTable
 
 
@@ -67,7 +68,7 @@ class DetailScreen(Screen):
         with VerticalScroll(id="body"):
             yield Static(Text("loading…", style="dim italic"), id="summary")
             yield from self.compose_extra()
-        yield Footer()
+        yield KeyFooter()
 
     def compose_extra(self) -> ComposeResult:
         return iter(())

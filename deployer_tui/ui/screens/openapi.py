@@ -16,12 +16,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Static, TextArea
+from textual.widgets import DataTable, Label, Static, TextArea
 
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.clipboard import copy_text
 from deployer_tui.ui.formatting import SEVERITY_STYLES
 from deployer_tui.ui.screens.create_forms import error_text
+from deployer_tui.ui.widgets.key_footer import KeyFooter
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -68,7 +69,7 @@ class OpenAPIScreen(Screen[None]):
         table.add_columns("method", "path", "summary")
         yield table
         yield TextArea("", language="json", read_only=True, id="oa-raw")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#oa-raw").display = False
@@ -149,7 +150,7 @@ class GovernanceScreen(Screen[None]):
         which = f"version {self.version}" if self.version else "the versions it serves"
         yield Label(f"Governance status — deployment {self.deployment_id}, {which}", id="gov-header")
         yield Static("Loading…", id="gov-body")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.load()

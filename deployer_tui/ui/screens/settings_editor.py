@@ -22,7 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from deployer_tui.core import settings_edit as se
 from deployer_tui.core.errors import DeployerError
@@ -40,6 +40,7 @@ from deployer_tui.ui.screens.settings_forms import (
     helpers_for,
 )
 from deployer_tui.ui.widgets.json_editor import JsonEditor
+from deployer_tui.ui.widgets.key_footer import KeyFooter
 
 Kind = Literal["infra", "service", "deployment"]
 KIND_LABELS = {"infra": "infrastructure", "service": "service", "deployment": "deployment"}
@@ -116,7 +117,7 @@ class SettingsEditorScreen(Screen):
         with VerticalScroll(id="settings-error"):
             yield Static("", id="settings-error-text")
         yield JsonEditor("", id="settings-json")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def editor(self) -> JsonEditor:

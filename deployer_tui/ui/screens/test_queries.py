@@ -20,12 +20,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, DataTable, Footer, Label, Select, Static, TextArea
+from textual.widgets import Button, Checkbox, DataTable, Label, Select, Static, TextArea
 
 from deployer_tui.core import models
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.clipboard import copy_text
 from deployer_tui.ui.screens.create_forms import error_text
+from deployer_tui.ui.widgets.key_footer import KeyFooter
 
 # Parts of a node's timing that are sub-parts of another one (not added to the total).
 _TIMING_SUBPARTS = ("functionInternal", "predictionPredict", "predictionExplain")
@@ -152,7 +153,7 @@ class ResponseDetailScreen(ModalScreen[None]):
         with Vertical():
             yield Label(self.title_text, id="detail-title")
             yield TextArea(self.text, language="json", read_only=True, id="detail-json")
-            yield Footer()
+            yield KeyFooter()
 
     def action_copy(self) -> None:
         copy_text(self.app, self.text, "response JSON")
@@ -207,7 +208,7 @@ class TestQueriesScreen(Screen[None]):
         table: DataTable = DataTable(id="tq-results", cursor_type="row", zebra_stripes=True)
         table.add_columns("#", "status", "response", "latency")
         yield table
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.load()

@@ -15,13 +15,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.formatting import Presentation
 from deployer_tui.ui.screens.update_screen import STATE_STYLES, UpdateBaseScreen, duration
 from deployer_tui.ui.updates import UpdateFinished, UpdateTracker
 from deployer_tui.ui.widgets.header_bar import HeaderBar
+from deployer_tui.ui.widgets.key_footer import KeyFooter
 from deployer_tui.ui.widgets.log_view import LogView
 
 COLUMNS = (("start", "Start"), ("end", "End"), ("duration", "Duration"), ("requester", "Requester"),
@@ -74,7 +75,7 @@ class UpdateHistoryScreen(UpdateBaseScreen):
             table.add_column(label, key=key)
         yield table
         yield Static("", id="history-empty")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         if self.tracker is not None:
@@ -195,7 +196,7 @@ class UpdateLogScreen(UpdateBaseScreen):
         yield Static(Text.assemble(("Update of ", "dim"), (self.deployment_id, "bold"), ("  loading…", "dim")),
                      id="update-log-title")
         yield LogView(name=f"update-{self.deployment_id}-{self.start_timestamp}", id="update-log")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.log_view.lines_widget.focus()

@@ -21,13 +21,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Static
+from textual.widgets import Button, DataTable, Static
 
 from deployer_tui.core import models
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.formatting import Presentation
 from deployer_tui.ui.updates import UpdateFinished, UpdateProgressed, UpdateRun, UpdateTracker, tracker_for
 from deployer_tui.ui.widgets.header_bar import HeaderBar
+from deployer_tui.ui.widgets.key_footer import KeyFooter
 from deployer_tui.ui.widgets.log_view import LogView
 
 STATE_STYLES = {
@@ -337,7 +338,7 @@ class UpdateScreen(UpdateBaseScreen):
         yield Static("", id="update-nodes")
         yield Static("", id="update-hint")
         yield LogView(name=f"update-{self.deployment_id}", id="update-log")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.tracker.subscribe(self)
@@ -456,7 +457,7 @@ class UpdatesScreen(UpdateBaseScreen):
         for key, label in self.COLUMNS:
             table.add_column(label, key=key)
         yield table
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.tracker.subscribe(self)
