@@ -171,6 +171,20 @@ def test_memo_keeps_a_value_until_the_next_commit(tmp_path: Path):
     store.close()
 
 
+def test_update_log_lines_keep_the_memo_and_the_update_record_does_not(tmp_path: Path):
+    store = Store(tmp_path)
+    assert store.memo("k", lambda: "before") == "before"
+    start = store.start_update("dep", "UPDATE", "admin")
+    assert store.memo("k", lambda: "after the record") == "after the record"  # a new update: a document write
+    store.append_update_log("dep", start, 1, "a line")
+    store.append_update_log("dep", start, 1, "another line")
+    assert store.memo("k", lambda: "rebuilt") == "after the record"  # log lines: nothing memoised reads them
+    assert [u["status"] for u in store.list_updates("dep")] == ["RUNNING"]
+    store.finish_update("dep", start, "SUCCESS")
+    assert store.memo("k", lambda: "after the end") == "after the end"
+    store.close()
+
+
 def test_memo_drops_a_value_built_while_a_write_committed(tmp_path: Path):
     store = Store(tmp_path)
     committed = threading.Event()

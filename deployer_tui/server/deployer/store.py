@@ -114,8 +114,11 @@ class Store:
             self._reader.close()
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: committed when the block ends, rolled back if it raises."""
+    def tx(self, *, memoised: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed when the block ends, rolled back if it raises.
+
+        `memoised=False` for writes nothing in `memo` reads (update log lines): they keep the memo, so
+        statuses stay cheap while an update writes its log."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -125,7 +128,8 @@ class Store:
                 raise
             self._conn.execute("COMMIT")
             # After the commit, not before: a read labelled with the new generation must see the write.
-            self.generation += 1
+            if memoised:
+                self.generation += 1
 
     def memo(self, key: Any, build: Callable[[], T]) -> T:
         """`build()`, computed once per generation: any commit forgets every memoised value.
@@ -372,7 +376,7 @@ class Store:
         return ts
 
     def append_update_log(self, deployment_id: str, start_ts: int, level: int, line: str) -> None:
-        with self.tx() as c:
+        with self.tx(memoised=False) as c:  # no memoised view reads update_logs
             seq = c.execute("SELECT COUNT(*) FROM update_logs WHERE deployment_id=? AND start_ts=?",
                             (deployment_id, start_ts)).fetchone()[0]
             c.execute("INSERT INTO update_logs VALUES (?, ?, ?, ?, ?)", (deployment_id, start_ts, seq, level, line))
