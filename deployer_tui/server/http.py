@@ -185,9 +185,13 @@ def query_json(request: Request, name: str, *, required: bool = False) -> Any:
         raise bad_request(f"Parameter {name} is not valid JSON: {exc}") from None
 
 
+# Built once: json.dumps with options builds a new JSONEncoder on every call.
+_to_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode
+
+
 def json_bytes(data: Any) -> bytes:
     """`data` encoded exactly as Starlette's JSONResponse encodes it (so cached bodies match fresh ones)."""
-    return json.dumps(data, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
+    return _to_json(data).encode("utf-8")
 
 
 def json_bytes_response(body: bytes, status: int = 200) -> Response:

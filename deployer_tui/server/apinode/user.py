@@ -20,7 +20,6 @@ the execution timeout, or no worker free within the pool's queue limits, 503; a 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import SimpleNamespace
@@ -47,6 +46,7 @@ from deployer_tui.server.http import (
     bad_request,
     error_body,
     extract_api_key,
+    json_bytes,
     not_found,
     parse_json_body,
 )
@@ -240,12 +240,8 @@ def shape(verb: str, reply: dict[str, Any], waited: int, preparation: int, execu
             "apiContext": context}
 
 
-# One encoder for every response: json.dumps with options builds a new JSONEncoder per call.
-_to_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
-
-
 def encode(status: int, body: dict[str, Any]) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    data = _to_json(body).encode("utf-8")
+    data = json_bytes(body)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
     if status == 401:
         headers.append((b"www-authenticate", b'Basic realm="DSS API"'))
