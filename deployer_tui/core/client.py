@@ -527,6 +527,4 @@ class DeployerClient:
 
     async def list_futures(self, all_users: bool = False) -> list[dict]:
         """Running futures: this key's own, or everyone's (`all_users`, administrators only on DSS)."""
-        if all_users:
-            return await self._list("/futures/", params={"allUsers": "true"})
-        return await self._list("/futures/")
+        return await self._list("/futures/", params={"allUsers": "true"} if all_users else None)

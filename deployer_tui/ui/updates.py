@@ -255,7 +255,7 @@ class UpdateTracker(Publisher):
 
     async def find_running(self, deployment_id: str) -> str | None:
         """The job id of an update of this deployment running on the server (any client's), if any."""
-        return await self._running_job(deployment_id)
+        return (await self._running_jobs()).get(deployment_id)
 
     def _launch(self, deployment_id: str, node_urls: list[str] | None, job_id: str | None) -> UpdateRun:
         current = self.runs.get(deployment_id)
@@ -294,7 +294,7 @@ class UpdateTracker(Publisher):
         try:
             response = {"jobId": job_id} if job_id else await self.client.start_update(run.deployment_id)
         except DeployerError as exc:
-            running = await self._running_job(run.deployment_id) if exc.status == 409 else None
+            running = await self.find_running(run.deployment_id) if exc.status == 409 else None
             if running is None:
                 self._finish(run, "FAILED", error=exc)
                 return
@@ -363,10 +363,6 @@ class UpdateTracker(Publisher):
                         target.get("objectType") in (None, "API_DEPLOYER_DEPLOYMENT"):
                     running.setdefault(str(target["objectId"]), job_id)
         return running
-
-    async def _running_job(self, deployment_id: str) -> str | None:
-        """The id of a running future that updates this deployment, from the futures list (payload targets)."""
-        return (await self._running_jobs()).get(deployment_id)
 
     def _finish(self, run: UpdateRun, state: str, *, result: Any = None, error: DeployerError | None = None,
                 new_lines: list[str] | None = None) -> None:
