@@ -37,7 +37,7 @@ from bench.fixtures import populate  # noqa: E402
 from deployer_tui.core.bulk import iter_heavy_statuses  # noqa: E402
 from deployer_tui.core.client import DeployerClient  # noqa: E402
 from deployer_tui.core.errors import DeployerError  # noqa: E402
-from deployer_tui.core.futures import follow_future  # noqa: E402
+from deployer_tui.core.job_follower import follow_future  # noqa: E402
 from tests import servers  # noqa: E402
 
 

@@ -113,7 +113,7 @@ async def shoot_actions(pilot, out: Path) -> None:
     from deployer_tui.ui.screens.copy_menu import CopyMenuScreen
     from deployer_tui.ui.screens.create_forms import CreateDeploymentScreen
     from deployer_tui.ui.screens.openapi import OpenAPIScreen
-    from deployer_tui.ui.screens.test_queries import TestQueriesScreen
+    from deployer_tui.ui.screens.query_runner import TestQueriesScreen
 
     app = pilot.app
     app.push_screen(CreateDeploymentScreen(app.client, service_id="toolbox"))

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from deployer_tui.core.errors import DeployerError
-from deployer_tui.core.models import deployment_id, is_enabled
+from deployer_tui.core.readers import deployment_id, is_enabled
 
 
 async def iter_heavy_statuses(

@@ -22,8 +22,8 @@ from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.actions import ActionRegistry
 from deployer_tui.ui.builtin_actions import register_builtin_actions
 from deployer_tui.ui.commands import ActionsProvider, ResourcesProvider
-from deployer_tui.ui.formatting import Presentation
-from deployer_tui.ui.store import DataStore
+from deployer_tui.ui.state.data_store import DataStore
+from deployer_tui.ui.view.formatting import Presentation
 
 if TYPE_CHECKING:
     from deployer_tui.core.client import DeployerClient

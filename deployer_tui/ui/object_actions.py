@@ -229,7 +229,7 @@ def _deployment_or_warn(app: Any) -> str | None:
 
 
 def open_test_queries(app: Any) -> None:
-    from deployer_tui.ui.screens.test_queries import TestQueriesScreen
+    from deployer_tui.ui.screens.query_runner import TestQueriesScreen
 
     deployment = _deployment_or_warn(app)
     if deployment:

@@ -10,8 +10,8 @@ import pytest
 
 from deployer_tui.server.apinode import mapping
 from deployer_tui.server.apinode.endpoint_code import cell, match_key, to_json
+from deployer_tui.server.apinode.node_files import Store
 from deployer_tui.server.apinode.pool import PoolSettings, check_settings
-from deployer_tui.server.apinode.store import Store
 
 
 def test_single_generation_forms_normalize_alike() -> None:

@@ -98,7 +98,7 @@ def test_importing_bulk_does_not_import_httpx() -> None:
     import subprocess
     import sys
 
-    code = "import sys, deployer_tui.core.bulk, deployer_tui.core.models, deployer_tui.core.futures, " \
+    code = "import sys, deployer_tui.core.bulk, deployer_tui.core.readers, deployer_tui.core.job_follower, " \
            "deployer_tui.core.profiles, deployer_tui.core.local; print('httpx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

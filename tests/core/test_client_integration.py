@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from deployer_tui.core import models
+from deployer_tui.core import readers
 from deployer_tui.core.bulk import iter_heavy_statuses
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.errors import ConnectionLost, DeployerError
-from deployer_tui.core.futures import abort, follow_future
+from deployer_tui.core.job_follower import abort, follow_future
 from deployer_tui.core.package import read_package
 from tests import servers
 from tests.core.conftest import make_package
@@ -111,8 +111,8 @@ async def test_infra_crud_keeps_unknown_keys(client: DeployerClient, deployer: s
     again = await client.get_infra_settings("crud-infra")
     assert again["someFutureKey"] == {"kept": [1, 2]} and again["apiNodes"][0]["url"] == deployer.url("apinode")
     light = await client.get_infra("crud-infra")
-    assert models.infra_id(light) == "crud-infra"
-    assert "crud-infra" in {models.infra_id(i) for i in await client.list_infras()}
+    assert readers.infra_id(light) == "crud-infra"
+    assert "crud-infra" in {readers.infra_id(i) for i in await client.list_infras()}
     await client.delete_infra("crud-infra")
     with pytest.raises(DeployerError) as info:
         await client.get_infra("crud-infra")
@@ -131,9 +131,9 @@ async def test_service_versions_upload_download(client: DeployerClient, work: Pa
     assert progress[-1] == (package.stat().st_size, package.stat().st_size)
     await client.import_version("svc-files", make_package(work, "svc-files", "v2"))
     light = await client.get_service("svc-files")
-    assert models.service_id(light) == "svc-files"
+    assert readers.service_id(light) == "svc-files"
     assert [p["id"] for p in light["packages"]] == ["v2", "v1"]  # newest first
-    assert "svc-files" in {models.service_id(s) for s in await client.list_services()}
+    assert "svc-files" in {readers.service_id(s) for s in await client.list_services()}
 
     target = work / "downloaded.zip"
     await client.download_version("svc-files", "v1", target)
@@ -171,9 +171,9 @@ async def test_deployment_lifecycle(client: DeployerClient, deployer: servers.Pr
     assert created["id"] == "life-dep"
 
     light = await client.get_deployment("life-dep")
-    assert models.deployment_id(light) == "life-dep"
-    assert models.mapping_summary(light["deploymentBasicInfo"]["generationsMapping"]) == "v1"
-    assert "life-dep" in {models.deployment_id(d) for d in await client.list_deployments()}
+    assert readers.deployment_id(light) == "life-dep"
+    assert readers.mapping_summary(light["deploymentBasicInfo"]["generationsMapping"]) == "v1"
+    assert "life-dep" in {readers.deployment_id(d) for d in await client.list_deployments()}
 
     settings = await client.get_deployment_settings("life-dep")
     settings["tags"] = ["bench", "kept"]
@@ -191,10 +191,10 @@ async def test_deployment_lifecycle(client: DeployerClient, deployer: servers.Pr
     assert lines and not any("not kept by the server" in line for line in lines)
 
     heavy = await client.get_deployment_status("life-dep")
-    assert models.display_health(light, heavy) == "HEALTHY", heavy
-    urls = models.service_urls(light, heavy)
+    assert readers.display_health(light, heavy) == "HEALTHY", heavy
+    urls = readers.service_urls(light, heavy)
     assert urls == [f"{deployer.url('apinode')}/public/api/v1/life-svc"]
-    endpoints = models.endpoint_urls(light, heavy)
+    endpoints = readers.endpoint_urls(light, heavy)
     assert [(e.endpoint_id, e.verb) for e in endpoints] == [("hello", "run")]
 
     tested = await client.run_test_queries("life-dep", "hello")

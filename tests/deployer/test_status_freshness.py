@@ -13,8 +13,8 @@ import httpx
 import pytest
 from dataikuapi.utils import DataikuException
 
+from deployer_tui.server.deployer.database import Store
 from deployer_tui.server.deployer.health import Basis, tail
-from deployer_tui.server.deployer.store import Store
 from deployer_tui.server.http import json_bytes
 from tests.deployer.conftest import ADMIN_KEY, client, make_package, wait_for
 from tests.servers import serve

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from deployer_tui.server.deployer import model
-from deployer_tui.server.deployer.futures import FutureRegistry, JobFailed
-from deployer_tui.server.deployer.store import ERROR, Store
+from deployer_tui.server.deployer.database import ERROR, Store
+from deployer_tui.server.deployer.jobs import FutureRegistry, JobFailed
 from deployer_tui.server.http import DSSHTTPError
 
 
@@ -152,7 +152,7 @@ def test_node_serves_compares_versions_weights_and_strategy():
 
 
 def test_store_guards_are_checked_inside_the_write(tmp_path: Path):
-    from deployer_tui.server.deployer.store import InUse, Missing, StillEnabled
+    from deployer_tui.server.deployer.database import InUse, Missing, StillEnabled
 
     store = Store(tmp_path)
     store.insert("infras", model.new_infra("i", "Test", "STATIC", "NO_CHECK"), "admin")

@@ -18,7 +18,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, OptionList, Sele
 
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.errors import DeployerError
-from deployer_tui.core.futures import follow_future
+from deployer_tui.core.job_follower import follow_future
 from deployer_tui.core.package import build_package, read_package
 from deployer_tui.ui.app import DeployerApp
 from deployer_tui.ui.screens.copy_menu import CopyMenuScreen
@@ -30,10 +30,10 @@ from deployer_tui.ui.screens.create_forms import (
 from deployer_tui.ui.screens.delete_confirm import DeleteScreen
 from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.openapi import GovernanceScreen, OpenAPIScreen
-from deployer_tui.ui.screens.test_queries import ResponseDetailScreen, TestQueriesScreen
+from deployer_tui.ui.screens.query_runner import ResponseDetailScreen, TestQueriesScreen
 from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen
 from deployer_tui.ui.screens.versions import DownloadVersionScreen, ImportVersionScreen, VersionPickScreen
-from deployer_tui.ui.updates import tracker_for
+from deployer_tui.ui.state.update_tracker import tracker_for
 from tests import servers
 from tests.ui.conftest import needs_server
 from tests.ui.helpers import table, wait_for

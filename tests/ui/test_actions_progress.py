@@ -12,7 +12,7 @@ from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select,
 from deployer_tui.core.errors import ConnectionLost, DeployerError
 from deployer_tui.core.package import build_package
 from deployer_tui.ui.screens.create_forms import CreateDeploymentScreen, CreateInfraScreen
-from deployer_tui.ui.screens.test_queries import TestQueriesScreen
+from deployer_tui.ui.screens.query_runner import TestQueriesScreen
 from deployer_tui.ui.screens.versions import DownloadVersionScreen, ImportVersionScreen
 from tests.ui.helpers import wait_for
 

@@ -14,15 +14,15 @@ from textual.widgets import DataTable, Input, Label, Select
 
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.package import build_package
-from deployer_tui.ui.formatting import StablePresentation
 from deployer_tui.ui.screens.create_forms import (
     CreateDeploymentScreen,
     CreateInfraScreen,
     CreateServiceScreen,
 )
 from deployer_tui.ui.screens.delete_confirm import DeleteScreen
-from deployer_tui.ui.screens.test_queries import TestQueriesScreen
+from deployer_tui.ui.screens.query_runner import TestQueriesScreen
 from deployer_tui.ui.screens.versions import ImportVersionScreen
+from deployer_tui.ui.view.formatting import StablePresentation
 from tests.ui.helpers import wait_for
 
 SIZE = (120, 40)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from deployer_tui.core.models import MASKED_KEY
+from deployer_tui.core.readers import MASKED_KEY
 from deployer_tui.ui.screens.copy_menu import deployment_entries, example_body, infra_entries, query_key
 from deployer_tui.ui.screens.create_forms import parse_groups, suggest_deployment_id
 from deployer_tui.ui.screens.delete_confirm import is_production, mapping_versions
 from deployer_tui.ui.screens.openapi import governance_lines, openapi_operations
-from deployer_tui.ui.screens.test_queries import latency_ms, parse_queries, result_entries, summarize
+from deployer_tui.ui.screens.query_runner import latency_ms, parse_queries, result_entries, summarize
 from deployer_tui.ui.screens.versions import complete_path
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 from contextlib import asynccontextmanager
 
-from deployer_tui.core import models
+from deployer_tui.core import readers
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.config import Config
 from deployer_tui.ui.app import DeployerApp
@@ -42,14 +42,14 @@ async def expected(client: DeployerClient) -> tuple[list[dict], list[dict], list
 async def test_loads_lists_header_and_health(demo_server, ui_api_key):
     async with running(demo_server, ui_api_key) as (pilot, client):
         infras, services, deployments = await expected(client)
-        assert set(table(pilot, "infras").visible_keys) == {models.infra_id(i) for i in infras}
-        assert set(table(pilot, "services").visible_keys) == {models.service_id(s) for s in services}
+        assert set(table(pilot, "infras").visible_keys) == {readers.infra_id(i) for i in infras}
+        assert set(table(pilot, "services").visible_keys) == {readers.service_id(s) for s in services}
         deps = table(pilot, "deployments")
-        assert set(deps.visible_keys) == {models.deployment_id(d) for d in deployments}
+        assert set(deps.visible_keys) == {readers.deployment_id(d) for d in deployments}
         await wait_for(pilot, lambda: health_filled(deps), what="every health cell")
         for light in deployments:
-            dep = models.deployment_id(light)
-            want = "DISABLED" if not models.is_enabled(light) else None
+            dep = readers.deployment_id(light)
+            want = "DISABLED" if not readers.is_enabled(light) else None
             shown = cell(deps, dep, "health")
             assert shown != "loading…"
             if want:
@@ -152,7 +152,7 @@ async def test_health_arriving_while_typing_waits_for_a_quiet_moment(demo_server
     async with running(demo_server, ui_api_key) as (pilot, _client):
         app, deps = pilot.app, table(pilot, "deployments")
         await wait_for(pilot, lambda: health_filled(deps) and not app.store._heavy_running, what="health")
-        dep = next(d for d in deps.visible_keys if models.is_enabled(app.store.deployments[d]))
+        dep = next(d for d in deps.visible_keys if readers.is_enabled(app.store.deployments[d]))
         before = cell(deps, dep, "health")
         await pilot.press("slash", dep[0])
         assert app.screen._typing.holding

@@ -13,7 +13,7 @@ import pytest
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.config import Config
 from deployer_tui.ui.app import DeployerApp, Session
-from deployer_tui.ui.formatting import StablePresentation
+from deployer_tui.ui.view.formatting import StablePresentation
 from tests.ui.conftest import needs_server
 from tests.ui.helpers import health_filled, table, wait_for
 

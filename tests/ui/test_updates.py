@@ -20,7 +20,7 @@ from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.modals import ConfirmScreen
 from deployer_tui.ui.screens.update_history import UpdateHistoryScreen, UpdateLogScreen
 from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen, UpdateScreen, UpdatesScreen
-from deployer_tui.ui.updates import (
+from deployer_tui.ui.state.update_tracker import (
     UpdateFinished,
     UpdateProgressed,
     UpdateRun,

@@ -10,10 +10,10 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
-from deployer_tui.ui.formatting import Presentation
 from deployer_tui.ui.screens.update_history import UpdateHistoryScreen
 from deployer_tui.ui.screens.update_screen import UpdateScreen
-from deployer_tui.ui.updates import NodeState, UpdateRun, UpdateTracker
+from deployer_tui.ui.state.update_tracker import NodeState, UpdateRun, UpdateTracker
+from deployer_tui.ui.view.formatting import Presentation
 from tests.ui.helpers import wait_for
 
 SIZE = (120, 36)

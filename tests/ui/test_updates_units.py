@@ -9,11 +9,11 @@ from textual.app import App, ComposeResult
 from textual.widgets import Static
 
 from deployer_tui.core.errors import ConnectionLost, DeployerError
-from deployer_tui.core.futures import FutureEvent
-from deployer_tui.ui.formatting import Presentation
+from deployer_tui.core.job_follower import FutureEvent
 from deployer_tui.ui.screens.update_history import history_row
 from deployer_tui.ui.screens.update_screen import change_summary, duration, progress_text
-from deployer_tui.ui.updates import UpdateRun, UpdateTracker, outcome
+from deployer_tui.ui.state.update_tracker import UpdateRun, UpdateTracker, outcome
+from deployer_tui.ui.view.formatting import Presentation
 
 
 def event(**kw) -> FutureEvent:

@@ -47,9 +47,9 @@ from starlette.routing import Route
 from deployer_tui.core.package import PackageError, build_package, extract_package, validate_id
 from deployer_tui.server.apinode import mapping as mappings
 from deployer_tui.server.apinode.metrics import prometheus
+from deployer_tui.server.apinode.node_files import new_key_record
 from deployer_tui.server.apinode.pool import check_settings
 from deployer_tui.server.apinode.runtime import MountError, Node, ServiceRuntime
-from deployer_tui.server.apinode.store import new_key_record
 from deployer_tui.server.http import (
     NOT_AUTHENTICATED,
     DSSHTTPError,

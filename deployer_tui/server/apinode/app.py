@@ -1,6 +1,6 @@
 """The local API node as an ASGI app: `create_app(data_dir, admin_key)`.
 
-The app's lifespan loads the node's state from `data_dir` (see `store.py`), starts the worker
+The app's lifespan loads the node's state from `data_dir` (see `node_files.py`), starts the worker
 processes of every enabled service's mapped generations, and stops them all on shutdown. Routes:
 the admin API (`admin.py`), the user API (`user.py`; its queries are answered by `UserAPI`, the
 hot path, which wraps the Starlette app), `/isAlive` and per-service `isAliveSimple`.
@@ -19,8 +19,8 @@ from starlette.types import ASGIApp
 
 import deployer_tui
 from deployer_tui.server.apinode import admin, user
+from deployer_tui.server.apinode.node_files import Store
 from deployer_tui.server.apinode.runtime import Node
-from deployer_tui.server.apinode.store import Store
 from deployer_tui.server.http import HeadersMiddleware, NormalizePathMiddleware, exception_handlers
 
 RESPONSE_HEADERS = {"DSS-Version": f"deployer-tui-{deployer_tui.__version__}", "DSS-APINode-API-Version": "1"}

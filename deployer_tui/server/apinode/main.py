@@ -34,7 +34,7 @@ def resolve_admin_key(folder: Path, given: str | None) -> str:
 
 def main(args: argparse.Namespace) -> int:
     from deployer_tui.server.apinode.app import create_app
-    from deployer_tui.server.apinode.store import StoreError
+    from deployer_tui.server.apinode.node_files import StoreError
 
     folder = Path(args.node_data_dir) if args.node_data_dir else default_data_dir()
     try:

@@ -17,8 +17,8 @@ from typing import Any
 from deployer_tui.server.apinode import mapping as mappings
 from deployer_tui.server.apinode.audit import QueryLog
 from deployer_tui.server.apinode.metrics import Metrics
+from deployer_tui.server.apinode.node_files import Store, StoreError
 from deployer_tui.server.apinode.pool import LOAD_TIMEOUT_S, PoolError, PoolSettings, WorkerPool
-from deployer_tui.server.apinode.store import Store, StoreError
 from deployer_tui.server.apinode.workers import SHIM_DIR, Worker
 
 # Worker start-ups run at most this many at once on a node: they are CPU-bound.

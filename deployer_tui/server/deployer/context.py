@@ -12,9 +12,9 @@ from starlette.requests import Request
 
 from deployer_tui.server.deployer import model
 from deployer_tui.server.deployer.auth import Principal, authenticate
-from deployer_tui.server.deployer.futures import FutureRegistry
+from deployer_tui.server.deployer.database import Store
+from deployer_tui.server.deployer.jobs import FutureRegistry
 from deployer_tui.server.deployer.nodes import ServiceListCache
-from deployer_tui.server.deployer.store import Store
 from deployer_tui.server.http import not_found
 
 T = TypeVar("T")

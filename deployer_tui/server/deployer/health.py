@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from deployer_tui.server.deployer import model, views
+from deployer_tui.server.deployer.database import Store
 from deployer_tui.server.deployer.nodes import ServiceListCache, describe_exc
-from deployer_tui.server.deployer.store import Store
 from deployer_tui.server.deployer.update import describe_summary, node_serves
 from deployer_tui.server.http import json_bytes
 

@@ -17,7 +17,7 @@ from deployer_tui.core.package import PackageError, read_package
 from deployer_tui.server.deployer import model
 from deployer_tui.server.deployer.auth import Principal, infra_allows, require, service_allows
 from deployer_tui.server.deployer.context import Deployer
-from deployer_tui.server.deployer.store import InUse
+from deployer_tui.server.deployer.database import InUse
 from deployer_tui.server.deployer.views import Views
 from deployer_tui.server.http import (
     DSSHTTPError,

@@ -14,9 +14,9 @@ from starlette.routing import Route
 from deployer_tui.server.deployer import health, model, openapi, queries
 from deployer_tui.server.deployer.auth import Principal, infra_allows, require, service_allows
 from deployer_tui.server.deployer.context import Deployer, found
+from deployer_tui.server.deployer.database import Missing, StillEnabled
 from deployer_tui.server.deployer.nodes import NodeAdmin, describe_exc
 from deployer_tui.server.deployer.routes_catalog import ctx_of, in_use
-from deployer_tui.server.deployer.store import Missing, StillEnabled
 from deployer_tui.server.deployer.update import UpdateJob
 from deployer_tui.server.deployer.views import deployment_light, deployments_light, serving_version
 from deployer_tui.server.http import (

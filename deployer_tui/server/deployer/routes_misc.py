@@ -12,8 +12,8 @@ from starlette.routing import Route
 
 from deployer_tui.server.deployer import model
 from deployer_tui.server.deployer.auth import require
+from deployer_tui.server.deployer.database import now_ms
 from deployer_tui.server.deployer.routes_catalog import ctx_of
-from deployer_tui.server.deployer.store import now_ms
 from deployer_tui.server.http import (
     DSSHTTPError,
     bad_request,

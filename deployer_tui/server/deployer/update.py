@@ -29,9 +29,9 @@ from typing import Any
 import httpx
 
 from deployer_tui.server.deployer import model
-from deployer_tui.server.deployer.futures import Job, JobFailed
+from deployer_tui.server.deployer.database import ERROR, INFO, SUCCESS, WARNING, Store
+from deployer_tui.server.deployer.jobs import Job, JobFailed
 from deployer_tui.server.deployer.nodes import NodeAdmin, NodeError, describe_exc
-from deployer_tui.server.deployer.store import ERROR, INFO, SUCCESS, WARNING, Store
 
 
 def entries_key(entries: list[dict[str, Any]]) -> list[tuple[str, float]]:

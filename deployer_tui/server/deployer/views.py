@@ -11,7 +11,7 @@ from typing import Any
 
 from deployer_tui.server.deployer import model
 from deployer_tui.server.deployer.auth import Principal, infra_allows, service_allows
-from deployer_tui.server.deployer.store import Store
+from deployer_tui.server.deployer.database import Store
 from deployer_tui.server.http import json_bytes
 
 

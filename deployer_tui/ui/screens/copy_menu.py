@@ -19,12 +19,12 @@ from textual.containers import Vertical
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from deployer_tui.core import models
+from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.clipboard import copy_text
 from deployer_tui.ui.screens.create_forms import error_text
 from deployer_tui.ui.screens.modals import OptionListModal
-from deployer_tui.ui.screens.test_queries import query_template
+from deployer_tui.ui.screens.query_runner import query_template
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,8 @@ def example_body(endpoint: dict, verb: str) -> Any:
 
 
 def deployment_entries(light: dict, heavy: dict | None, settings: dict | None = None) -> list[CopyEntry]:
-    basic = models.deployment_basic(light)
-    dep_id = models.deployment_id(light)
+    basic = readers.deployment_basic(light)
+    dep_id = readers.deployment_id(light)
     entries = [CopyEntry(f"Deployment id   {dep_id}", "deployment id", dep_id)]
     if basic.get("publishedServiceId"):
         sid = str(basic["publishedServiceId"])
@@ -68,10 +68,10 @@ def deployment_entries(light: dict, heavy: dict | None, settings: dict | None = 
         entries.append(CopyEntry(f"Infra id        {iid}", "infra id", iid))
     for version in sorted(_mapping_versions(basic.get("generationsMapping"))):
         entries.append(CopyEntry(f"Version id      {version}", "version id", version))
-    for url in models.service_urls(light, heavy):
+    for url in readers.service_urls(light, heavy):
         entries.append(CopyEntry(f"Service URL     {url}", "service URL", url))
-    endpoints = {str(e["id"]): e for e in models.deployed_endpoints(light, heavy)}
-    urls = models.endpoint_urls(light, heavy)
+    endpoints = {str(e["id"]): e for e in readers.deployed_endpoints(light, heavy)}
+    urls = readers.endpoint_urls(light, heavy)
     first_base = urls[0].url.rsplit("/", 2)[0] if urls else None
     key = query_key(settings)
     for eu in urls:
@@ -81,13 +81,13 @@ def deployment_entries(light: dict, heavy: dict | None, settings: dict | None = 
         if not eu.verb or eu.url.rsplit("/", 2)[0] != first_base:
             continue
         body = example_body(endpoints.get(eu.endpoint_id, {}), eu.verb)
-        masked = models.curl_command(eu.url, body, key)
+        masked = readers.curl_command(eu.url, body, key)
         entries.append(CopyEntry(f"curl            {eu.endpoint_id}/{eu.verb}", f"curl for {eu.endpoint_id}/{eu.verb}",
                                  masked))
         if key:
             entries.append(CopyEntry(f"curl + API key  {eu.endpoint_id}/{eu.verb}  (shows the key)",
                                      f"curl with API key for {eu.endpoint_id}/{eu.verb}",
-                                     models.curl_command(eu.url, body, key, show_key=True), preview=masked))
+                                     readers.curl_command(eu.url, body, key, show_key=True), preview=masked))
     return entries
 
 
@@ -98,7 +98,7 @@ def _mapping_versions(mapping: Any) -> set[str]:
 
 
 def service_entries(light: dict) -> list[CopyEntry]:
-    sid = models.service_id(light)
+    sid = readers.service_id(light)
     entries = [CopyEntry(f"Service id      {sid}", "service id", sid)]
     for package in light.get("packages") or []:
         if isinstance(package, dict) and package.get("id"):
@@ -111,8 +111,8 @@ def service_entries(light: dict) -> list[CopyEntry]:
 
 
 def infra_entries(light: dict) -> list[CopyEntry]:
-    basic = models._basic(light, "infraBasicInfo")
-    iid = models.infra_id(light)
+    basic = readers._basic(light, "infraBasicInfo")
+    iid = readers.infra_id(light)
     entries = [CopyEntry(f"Infra id        {iid}", "infra id", iid)]
     for url in basic.get("apiNodeUrls") or []:
         entries.append(CopyEntry(f"API node URL    {url}", "API node URL", str(url)))

@@ -21,7 +21,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from deployer_tui.core import models
+from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.package import PackageError, validate_id
 
@@ -297,9 +297,9 @@ class CreateDeploymentScreen(ActionModal[str]):
         except DeployerError as exc:
             self.show_error(f"Could not load services and infras: {error_text(exc)}")
             return
-        self.services = {models.service_id(s): s for s in services if models.service_id(s)}
-        self.infras = {models.infra_id(i): i for i in infras if models.infra_id(i)}
-        self.taken = {models.deployment_id(d) for d in deployments}
+        self.services = {readers.service_id(s): s for s in services if readers.service_id(s)}
+        self.infras = {readers.infra_id(i): i for i in infras if readers.infra_id(i)}
+        self.taken = {readers.deployment_id(d) for d in deployments}
         service_select = self.query_one("#service", Select)
         service_select.set_options([(sid, sid) for sid in sorted(self.services)])
         service_select.prompt = "pick a service" if self.services else "no services yet: create one first"
@@ -320,11 +320,11 @@ class CreateDeploymentScreen(ActionModal[str]):
         self._refresh_id()
 
     def _infra_label(self, iid: str) -> str:
-        basic = models._basic(self.infras.get(iid, {}), "infraBasicInfo")
+        basic = readers._basic(self.infras.get(iid, {}), "infraBasicInfo")
         return f"{iid}  ({basic.get('stage') or '?'}, {basic.get('type') or '?'})"
 
     def _infra_type(self, iid: str | None) -> str:
-        return str(models._basic(self.infras.get(iid or "", {}), "infraBasicInfo").get("type") or "STATIC")
+        return str(readers._basic(self.infras.get(iid or "", {}), "infraBasicInfo").get("type") or "STATIC")
 
     def _packages(self, sid: str | None) -> list[dict]:
         return [p for p in (self.services.get(sid or "", {}).get("packages") or []) if isinstance(p, dict)]
@@ -361,7 +361,7 @@ class CreateDeploymentScreen(ActionModal[str]):
         iid = _select_value(self.query_one("#infra", Select))
         anywhere = bool(iid) and self._infra_type(iid) not in NODE_INFRA_TYPES
         self._show_endpoint(anywhere)
-        stage = str(models._basic(self.infras.get(iid or "", {}), "infraBasicInfo").get("stage") or "")
+        stage = str(readers._basic(self.infras.get(iid or "", {}), "infraBasicInfo").get("stage") or "")
         note = self.query_one("#form-note", Static)
         note.update(f"{iid} is a {stage} infra." if stage.lower() == "production" else "")
 

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
-from deployer_tui.core import models
+from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.screens.create_forms import ActionModal, error_text
 
@@ -107,17 +107,17 @@ class DeleteScreen(ActionModal[bool]):
     async def _read_context(self) -> str:
         if self.kind == "deployment":
             light = await self.client.get_deployment(self.object_id)
-            infra = models._basic(light, "infraBasicInfo")
+            infra = readers._basic(light, "infraBasicInfo")
             self.stage = str(infra.get("stage") or "") or None
-            self.enabled = models.is_enabled(light)
+            self.enabled = readers.is_enabled(light)
             self.must_type = is_production(self.stage)
             self.query_one("#ignore-errors").display = True
             for wid in ("#type-label", "#type-id"):
                 self.query_one(wid).display = self.must_type
             self.query_one("#disable-first").display = self.enabled
-            basic = models.deployment_basic(light)
+            basic = readers.deployment_basic(light)
             lines = [f"Deployment of {basic.get('publishedServiceId')} "
-                     f"({models.mapping_summary(basic.get('generationsMapping'))}) on infra {infra.get('id')}"
+                     f"({readers.mapping_summary(basic.get('generationsMapping'))}) on infra {infra.get('id')}"
                      f" — stage {self.stage or '?'}, {'enabled' if self.enabled else 'disabled'}."]
             if self.must_type:
                 lines.append("[b red]This is a Production deployment.[/b red]")
@@ -133,8 +133,8 @@ class DeleteScreen(ActionModal[bool]):
             return f"{self.object_id} has {versions} version(s) and no deployment; they all go with it."
         if self.kind == "infra":
             deployments = await self.client.list_deployments()
-            self.dependents = sorted(models.deployment_id(d) for d in deployments
-                                     if models.deployment_basic(d).get("infraId") == self.object_id)
+            self.dependents = sorted(readers.deployment_id(d) for d in deployments
+                                     if readers.deployment_basic(d).get("infraId") == self.object_id)
             if self.dependents:
                 return (f"[red]Deployments still use it: {', '.join(self.dependents)}[/red]. The deployer "
                         "refuses to delete an infra with deployments. Delete or move them first.")

@@ -11,11 +11,11 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Static
 
-from deployer_tui.core import models
+from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
-from deployer_tui.ui.formatting import SEVERITY_STYLES, health_text, yes_no
-from deployer_tui.ui.rows import basic, kv
 from deployer_tui.ui.screens.detail_base import DetailScreen, light_and, section
+from deployer_tui.ui.view.formatting import SEVERITY_STYLES, health_text, yes_no
+from deployer_tui.ui.view.rows import basic, kv
 
 
 class DeploymentScreen(DetailScreen):
@@ -42,14 +42,14 @@ def deployment_sections(light: dict, heavy: dict | DeployerError, present: Any) 
     info = basic(light, "deploymentBasicInfo")
     infra = basic(light, "infraBasicInfo")
     mapping = info.get("generationsMapping")
-    health = models.display_health(light, heavy)
+    health = readers.display_health(light, heavy)
     parts: list[Any] = [
-        kv("deployment", models.deployment_id(light), "bold"),
+        kv("deployment", readers.deployment_id(light), "bold"),
         kv("service", info.get("publishedServiceId") or "-"),
         kv("infra", f"{info.get('infraId') or '-'} ({infra.get('stage') or '-'}, {infra.get('type') or '-'})"),
         kv("enabled", yes_no(info.get("enabled"))),
         kv("health", health_text(health)),
-        kv("mapping", models.mapping_summary(mapping) or "-"),
+        kv("mapping", readers.mapping_summary(mapping) or "-"),
         kv("last modified", present.timestamp(basic(info, "versionTag").get("lastModifiedOn"))),
     ]
     if info.get("deployedServiceId"):
@@ -59,7 +59,7 @@ def deployment_sections(light: dict, heavy: dict | DeployerError, present: Any) 
     if isinstance(heavy, DeployerError):
         parts.append(Text(f"ERROR  Failed loading the deployment status: {heavy}", style="red"))
     else:
-        messages = models.health_messages(heavy)
+        messages = readers.health_messages(heavy)
         if not messages:
             parts.append(Text("none", style="dim"))
         current = None
@@ -86,7 +86,7 @@ def deployment_sections(light: dict, heavy: dict | DeployerError, present: Any) 
             for node in nodes:
                 active = node.get("mapping") or node.get("generationsMapping") or node.get("activeMapping")
                 table.add_row(present.url(str(node.get("url", "-"))), health_text(str(node.get("health", "UNKNOWN"))),
-                              models.mapping_summary(active) if isinstance(active, dict) else "-",
+                              readers.mapping_summary(active) if isinstance(active, dict) else "-",
                               Text(str(node.get("error") or ""), style="red"))
             parts.append(table)
         elif heavy.get("publicURL"):
@@ -96,12 +96,12 @@ def deployment_sections(light: dict, heavy: dict | DeployerError, present: Any) 
 
         parts.append(section("Service URLs"))
         try:
-            urls = models.service_urls(light, heavy)
+            urls = readers.service_urls(light, heavy)
         except (ValueError, KeyError):
             urls = []
         parts.extend(Text(present.url(u)) for u in urls) if urls else parts.append(Text("none", style="dim"))
         try:
-            endpoint_urls = models.endpoint_urls(light, heavy)
+            endpoint_urls = readers.endpoint_urls(light, heavy)
         except (ValueError, KeyError):
             endpoint_urls = []
         if endpoint_urls:

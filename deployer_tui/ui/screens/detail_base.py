@@ -15,9 +15,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from deployer_tui.core.errors import ConnectionLost, DeployerError
-from deployer_tui.ui import rows
 from deployer_tui.ui.actions import object_bindings
-from deployer_tui.ui.messages import ConnectionChanged, DataChanged
+from deployer_tui.ui.state.messages import ConnectionChanged, DataChanged
+from deployer_tui.ui.view import rows
 from deployer_tui.ui.widgets.banner import ConnectionBanner
 from deployer_tui.ui.widgets.header_bar import HeaderBar
 from deployer_tui.ui.widgets.key_footer import KeyFooter

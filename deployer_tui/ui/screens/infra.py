@@ -7,10 +7,10 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from deployer_tui.core import models
+from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
-from deployer_tui.ui.rows import basic, kv
 from deployer_tui.ui.screens.detail_base import DeploymentsDetailScreen, light_and, section
+from deployer_tui.ui.view.rows import basic, kv
 
 
 class InfraScreen(DeploymentsDetailScreen):
@@ -36,7 +36,7 @@ class InfraScreen(DeploymentsDetailScreen):
 def infra_sections(light: dict, settings: dict | DeployerError, present) -> list:
     info = basic(light, "infraBasicInfo")
     parts: list = [
-        kv("infra", models.infra_id(light), "bold"),
+        kv("infra", readers.infra_id(light), "bold"),
         kv("type", info.get("type") or "-"),
         kv("stage", info.get("stage") or "-"),
     ]

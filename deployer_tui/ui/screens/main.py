@@ -15,11 +15,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Input
 
-from deployer_tui.ui import rows
 from deployer_tui.ui.actions import object_bindings
 from deployer_tui.ui.gc_pause import GcPause
-from deployer_tui.ui.messages import ConnectionChanged, DataChanged
-from deployer_tui.ui.updates import (
+from deployer_tui.ui.state.messages import ConnectionChanged, DataChanged
+from deployer_tui.ui.state.update_tracker import (
     UpdateFinished,
     UpdateMarksChanged,
     UpdateProgressed,
@@ -27,6 +26,7 @@ from deployer_tui.ui.updates import (
     toggle_mark,
     tracker_for,
 )
+from deployer_tui.ui.view import rows
 from deployer_tui.ui.widgets.banner import ConnectionBanner
 from deployer_tui.ui.widgets.detail_panel import DetailPanel
 from deployer_tui.ui.widgets.header_bar import HeaderBar

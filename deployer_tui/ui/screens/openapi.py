@@ -20,8 +20,8 @@ from textual.widgets import DataTable, Label, Static, TextArea
 
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.clipboard import copy_text
-from deployer_tui.ui.formatting import SEVERITY_STYLES
 from deployer_tui.ui.screens.create_forms import error_text
+from deployer_tui.ui.view.formatting import SEVERITY_STYLES
 from deployer_tui.ui.widgets.key_footer import KeyFooter
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")

@@ -6,10 +6,10 @@ from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
-from deployer_tui.core import models
-from deployer_tui.ui.rows import basic, kv
+from deployer_tui.core import readers
 from deployer_tui.ui.screens.deployment import versions_table
 from deployer_tui.ui.screens.detail_base import DeploymentsDetailScreen, section
+from deployer_tui.ui.view.rows import basic, kv
 
 
 class ServiceScreen(DeploymentsDetailScreen):
@@ -22,7 +22,7 @@ class ServiceScreen(DeploymentsDetailScreen):
         info = basic(light, "serviceBasicInfo")
         packages = light.get("packages") or []
         parts = [
-            kv("service", models.service_id(light), "bold"),
+            kv("service", readers.service_id(light), "bold"),
             kv("name", info.get("name") or "-"),
             kv("last modified", self.app.presentation.timestamp(basic(info, "versionTag").get("lastModifiedOn"))),
             section(f"Versions ({len(packages)})"),

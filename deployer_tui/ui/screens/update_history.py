@@ -18,9 +18,9 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
 from deployer_tui.core.errors import DeployerError
-from deployer_tui.ui.formatting import Presentation
 from deployer_tui.ui.screens.update_screen import STATE_STYLES, UpdateBaseScreen, duration
-from deployer_tui.ui.updates import UpdateFinished, UpdateTracker
+from deployer_tui.ui.state.update_tracker import UpdateFinished, UpdateTracker
+from deployer_tui.ui.view.formatting import Presentation
 from deployer_tui.ui.widgets.header_bar import HeaderBar
 from deployer_tui.ui.widgets.key_footer import KeyFooter
 from deployer_tui.ui.widgets.log_view import LogView

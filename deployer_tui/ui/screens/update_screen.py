@@ -23,10 +23,16 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Static
 
-from deployer_tui.core import models
+from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
-from deployer_tui.ui.formatting import Presentation
-from deployer_tui.ui.updates import UpdateFinished, UpdateProgressed, UpdateRun, UpdateTracker, tracker_for
+from deployer_tui.ui.state.update_tracker import (
+    UpdateFinished,
+    UpdateProgressed,
+    UpdateRun,
+    UpdateTracker,
+    tracker_for,
+)
+from deployer_tui.ui.view.formatting import Presentation
 from deployer_tui.ui.widgets.header_bar import HeaderBar
 from deployer_tui.ui.widgets.key_footer import KeyFooter
 from deployer_tui.ui.widgets.log_view import LogView
@@ -74,14 +80,14 @@ def _mapping_short(mapping: Any) -> str:
     entries = mapping.get("entries") if isinstance(mapping, dict) else None
     if isinstance(entries, list) and len(entries) == 1 and isinstance(entries[0], dict):
         return str(entries[0].get("generation") or "?")
-    return models.mapping_summary(mapping)
+    return readers.mapping_summary(mapping)
 
 
 def change_summary(settings: dict, heavy: Any, last_update: Any,
                    url: Callable[[str], str] = lambda u: u) -> list[tuple[str, str, str]]:
     """Rows (what, saved = will be deployed, deployed now) for the confirmation."""
     saved_enabled = settings.get("enabled", True) is not False
-    saved_mapping = models.mapping_summary(settings.get("generationsMapping")) or "-"
+    saved_mapping = readers.mapping_summary(settings.get("generationsMapping")) or "-"
     nodes = _deployed_by_node(heavy)
     if nodes:
         enabled_now = sorted({"yes" if e else "no" if e is False else "?" for _, e, _ in nodes})
@@ -168,7 +174,7 @@ class UpdateConfirmScreen(ModalScreen[bool]):
         summary.update(self._render_summary(settings, light))
 
     def _render_summary(self, settings: dict, light: Any) -> Text:
-        basic = models.deployment_basic(light) if isinstance(light, dict) else {}
+        basic = readers.deployment_basic(light) if isinstance(light, dict) else {}
         infra = settings.get("infraId") or basic.get("infraId") or "?"
         service = settings.get("publishedServiceId") or basic.get("publishedServiceId") or "?"
         text = Text.assemble(("Service ", "dim"), service, ("  infra ", "dim"), infra)

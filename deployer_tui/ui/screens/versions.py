@@ -24,10 +24,10 @@ from textual.widgets.option_list import Option
 
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.package import PackageError, PackageInfo, read_package
-from deployer_tui.ui.formatting import timestamp
 from deployer_tui.ui.screens.create_forms import ActionModal
 from deployer_tui.ui.screens.delete_confirm import DeleteScreen
 from deployer_tui.ui.screens.modals import OptionListModal
+from deployer_tui.ui.view.formatting import timestamp
 
 
 def complete_path(value: str) -> str:

@@ -6,9 +6,9 @@ from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
-from deployer_tui.core import models
-from deployer_tui.ui.formatting import SEVERITY_STYLES, health_text
-from deployer_tui.ui.rows import basic, kv, latest_version
+from deployer_tui.core import readers
+from deployer_tui.ui.view.formatting import SEVERITY_STYLES, health_text
+from deployer_tui.ui.view.rows import basic, kv, latest_version
 
 
 class DetailPanel(Static):
@@ -25,7 +25,7 @@ class DetailPanel(Static):
     def show_infra(self, light: dict, deployment_ids: list[str]) -> None:
         info = basic(light, "infraBasicInfo")
         lines = [
-            kv("infra", models.infra_id(light), "bold"),
+            kv("infra", readers.infra_id(light), "bold"),
             kv("type", info.get("type") or "-"),
             kv("stage", info.get("stage") or "-"),
             kv("deployments", len(deployment_ids)),
@@ -38,7 +38,7 @@ class DetailPanel(Static):
     def show_service(self, light: dict, deployment_ids: list[str]) -> None:
         packages = light.get("packages") or []
         lines = [
-            kv("service", models.service_id(light), "bold"),
+            kv("service", readers.service_id(light), "bold"),
             kv("versions", ", ".join(str(p.get("id")) for p in packages) or "-"),
             kv("latest", latest_version(light)),
             kv("deployments", ", ".join(deployment_ids) or "-"),
@@ -49,14 +49,14 @@ class DetailPanel(Static):
         info = basic(light, "deploymentBasicInfo")
         mapping = info.get("generationsMapping")
         lines = [
-            kv("deployment", models.deployment_id(light), "bold"),
+            kv("deployment", readers.deployment_id(light), "bold"),
             kv("service", info.get("publishedServiceId") or "-"),
             kv("infra", info.get("infraId") or "-"),
-            kv("version", models.mapping_summary(mapping) or "-"),
+            kv("version", readers.mapping_summary(mapping) or "-"),
             kv("health", health_text(health)),
         ]
         if isinstance(heavy, dict):
-            for group in models.health_messages(heavy)[:3]:
+            for group in readers.health_messages(heavy)[:3]:
                 severity = str(group.get("severity", ""))
                 line = Text(f"{severity}: ", style=SEVERITY_STYLES.get(severity, ""))
                 line.append(str(group.get("title") or group.get("message") or ""))

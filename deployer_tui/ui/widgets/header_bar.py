@@ -9,7 +9,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from deployer_tui.ui.formatting import age
+from deployer_tui.ui.view.formatting import age
 
 
 class HeaderBar(Static):

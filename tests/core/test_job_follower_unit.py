@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from deployer_tui.core.errors import ConnectionLost, DeployerError
-from deployer_tui.core.futures import abort, follow_future, new_log_lines, skipped_marker
+from deployer_tui.core.job_follower import abort, follow_future, new_log_lines, skipped_marker
 
 
 def tail(total: int, keep: int) -> dict:

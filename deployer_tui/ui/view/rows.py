@@ -6,8 +6,8 @@ from typing import Any
 
 from rich.text import Text
 
-from deployer_tui.core import models
-from deployer_tui.ui.formatting import health_text, yes_no
+from deployer_tui.core import readers
+from deployer_tui.ui.view.formatting import health_text, yes_no
 from deployer_tui.ui.widgets.resource_table import Column
 
 INFRA_COLUMNS = [
@@ -33,7 +33,7 @@ def basic(light: dict, key: str) -> dict:
 
 def infra_row(light: dict, deployment_count: int) -> tuple[Any, ...]:
     info = basic(light, "infraBasicInfo")
-    return (models.infra_id(light), info.get("type") or "-", info.get("stage") or "-", deployment_count)
+    return (readers.infra_id(light), info.get("type") or "-", info.get("stage") or "-", deployment_count)
 
 
 def latest_version(light: dict) -> str:
@@ -46,15 +46,15 @@ def latest_version(light: dict) -> str:
 
 
 def service_row(light: dict, deployment_count: int) -> tuple[Any, ...]:
-    return (models.service_id(light), len(light.get("packages") or []), latest_version(light), deployment_count)
+    return (readers.service_id(light), len(light.get("packages") or []), latest_version(light), deployment_count)
 
 
 def deployment_row(light: dict, health: str, stage: str) -> tuple[Any, ...]:
     info = basic(light, "deploymentBasicInfo")
     mapping = info.get("generationsMapping")
-    version = models.mapping_summary(mapping) or "-"
+    version = readers.mapping_summary(mapping) or "-"
     return (
-        models.deployment_id(light),
+        readers.deployment_id(light),
         info.get("publishedServiceId") or "-",
         version,
         info.get("infraId") or "-",

@@ -25,9 +25,9 @@ from rich.text import Text
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from deployer_tui.core import futures
+from deployer_tui.core import job_follower
 from deployer_tui.core.errors import DeployerError
-from deployer_tui.ui.publisher import Publisher
+from deployer_tui.ui.state.publisher import Publisher
 from deployer_tui.ui.widgets.log_view import DEFAULT_MAX_LINES, line_level
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class UpdateRun:
         return text
 
 
-def outcome(event: futures.FutureEvent) -> str:
+def outcome(event: job_follower.FutureEvent) -> str:
     """The final state of a run from the future's last event."""
     if event.aborted:
         return "ABORTED"
@@ -158,7 +158,7 @@ def decorate_deployment_row(app: Any, deployment_id: str, row: tuple) -> tuple:
     tracker = getattr(app, "updates", None)
     if not isinstance(tracker, UpdateTracker) or not row:
         return row
-    from deployer_tui.ui.rows import DEPLOYMENT_COLUMNS
+    from deployer_tui.ui.view.rows import DEPLOYMENT_COLUMNS
 
     keys = [column.key for column in DEPLOYMENT_COLUMNS]
     id_at, health_at = keys.index("id"), keys.index("health")
@@ -279,7 +279,7 @@ class UpdateTracker(Publisher):
         run.state = "ABORTING"
         self._publish(lambda: UpdateProgressed(run, []))
         try:
-            await futures.abort(self.client, run.job_id)
+            await job_follower.abort(self.client, run.job_id)
         except DeployerError as exc:
             run.abort_requested = False
             if run.state == "ABORTING":
@@ -290,7 +290,7 @@ class UpdateTracker(Publisher):
         return True
 
     async def _run(self, run: UpdateRun, job_id: str | None = None) -> None:
-        ours = job_id is None  # only our own futures are claimed (see futures.follow_future)
+        ours = job_id is None  # only our own futures are claimed (see job_follower.follow_future)
         try:
             response = {"jobId": job_id} if job_id else await self.client.start_update(run.deployment_id)
         except DeployerError as exc:
@@ -310,8 +310,8 @@ class UpdateTracker(Publisher):
         if run.state == "STARTING":
             run.state = "RUNNING"
         self._publish(lambda: UpdateProgressed(run, []))
-        last: futures.FutureEvent | None = None
-        async for event in futures.follow_future(self.client, run.job_id, interval=self.poll_interval,
+        last: job_follower.FutureEvent | None = None
+        async for event in job_follower.follow_future(self.client, run.job_id, interval=self.poll_interval,
                                                  max_interval=self.max_poll_interval, claim=ours):
             last = event
             if event.progress:  # a finished job may report none: keep the last known steps
@@ -495,14 +495,14 @@ def start_bulk(app: Any, deployments: list[str]) -> None:
 
 def bulk_line(app: Any, deployment_id: str) -> str:
     """What one deployment of a bulk update will deploy, from the store: saved mapping (or disable), health."""
-    from deployer_tui.core import models
+    from deployer_tui.core import readers
 
     store = getattr(app, "store", None)
     light = store.deployments.get(deployment_id) if store is not None else None
     if not isinstance(light, dict):
         return "?"
-    basic = models.deployment_basic(light)
-    what = "disable" if basic.get("enabled") is False else (models.mapping_summary(basic.get("generationsMapping")) or "?")
+    basic = readers.deployment_basic(light)
+    what = "disable" if basic.get("enabled") is False else (readers.mapping_summary(basic.get("generationsMapping")) or "?")
     return f"{what} (now {store.health(deployment_id)})"
 
 

@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from deployer_tui.core import models
+from deployer_tui.core import readers
 from deployer_tui.core.errors import ConnectionLost, DeployerError, RequestTimeout
-from deployer_tui.ui.messages import ConnectionChanged, DataChanged
-from deployer_tui.ui.publisher import Publisher
+from deployer_tui.ui.state.messages import ConnectionChanged, DataChanged
+from deployer_tui.ui.state.publisher import Publisher
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -64,7 +64,7 @@ class DataStore(Publisher):
         light = self.deployments.get(deployment_id)
         if light is None:
             return "UNKNOWN"
-        return models.display_health(light, self.heavy.get(deployment_id))
+        return readers.display_health(light, self.heavy.get(deployment_id))
 
     def deployment_ids_of_infra(self, infra_id: str) -> list[str]:
         return [d for d, light in self.deployments.items() if _basic(light).get("infraId") == infra_id]
@@ -112,9 +112,9 @@ class DataStore(Publisher):
             self._lists_running = False
             raise
         self._lists_running = False
-        self.infras = {models.infra_id(i): i for i in infras}
-        self.services = {models.service_id(s): s for s in services}
-        self.deployments = {models.deployment_id(d): d for d in deployments}
+        self.infras = {readers.infra_id(i): i for i in infras}
+        self.services = {readers.service_id(s): s for s in services}
+        self.deployments = {readers.deployment_id(d): d for d in deployments}
         for gone in set(self.heavy) - set(self.deployments):
             del self.heavy[gone]
         self.loaded = True
@@ -182,10 +182,10 @@ class DataStore(Publisher):
 
 def heavy_summary(status: dict | DeployerError) -> dict | DeployerError:
     """A heavy status cut to its health and its three most severe health messages, in the same shape,
-    so that `models.display_health` and `models.health_messages` read it as they read the whole."""
+    so that `readers.display_health` and `readers.health_messages` read it as they read the whole."""
     if not isinstance(status, dict):
         return status
-    return {"health": status.get("health"), "healthMessages": {"messages": models.health_messages(status)[:3]}}
+    return {"health": status.get("health"), "healthMessages": {"messages": readers.health_messages(status)[:3]}}
 
 
 def _basic(light: dict) -> dict:

@@ -7,10 +7,10 @@ import time
 from textual.app import App
 from textual.widget import Widget
 
-from deployer_tui.core import models
+from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
-from deployer_tui.ui.messages import DataChanged
-from deployer_tui.ui.store import DataStore, heavy_summary
+from deployer_tui.ui.state.data_store import DataStore, heavy_summary
+from deployer_tui.ui.state.messages import DataChanged
 
 
 def heavy(health: str, *severities: str) -> dict:
@@ -33,12 +33,12 @@ def test_summary_reads_like_the_whole_status():
     summary = heavy_summary(whole)
     assert set(summary) == {"health", "healthMessages"}
     for enabled in (True, False):
-        assert models.display_health(light("d", enabled), summary) == models.display_health(light("d", enabled), whole)
-    assert models.health_messages(summary) == models.health_messages(whole)[:3]
-    assert [m["severity"] for m in models.health_messages(summary)] == ["ERROR", "ERROR", "WARNING"]
+        assert readers.display_health(light("d", enabled), summary) == readers.display_health(light("d", enabled), whole)
+    assert readers.health_messages(summary) == readers.health_messages(whole)[:3]
+    assert [m["severity"] for m in readers.health_messages(summary)] == ["ERROR", "ERROR", "WARNING"]
     failed = DeployerError("boom", error_type="X")
     assert heavy_summary(failed) is failed
-    assert models.display_health(light("d"), heavy_summary({})) == "UNKNOWN"
+    assert readers.display_health(light("d"), heavy_summary({})) == "UNKNOWN"
 
 
 class FakeClient:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 
 from deployer_tui.core.errors import DeployerError
-from deployer_tui.core.models import (
+from deployer_tui.core.readers import (
     EndpointURL,
     curl_command,
     deployment_id,

@@ -22,7 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, DataTable, Label, Select, Static, TextArea
 
-from deployer_tui.core import models
+from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.clipboard import copy_text
 from deployer_tui.ui.screens.create_forms import error_text
@@ -228,8 +228,8 @@ class TestQueriesScreen(Screen[None]):
             heavy = await self.client.get_deployment_status(self.deployment_id)
         except DeployerError:
             heavy = None  # the light status still lists the endpoints; stored queries come from the server
-        self.endpoints = models.deployed_endpoints(light, heavy)
-        self.version = models.mapping_summary(models.deployment_basic(light).get("generationsMapping"))
+        self.endpoints = readers.deployed_endpoints(light, heavy)
+        self.version = readers.mapping_summary(readers.deployment_basic(light).get("generationsMapping"))
         serving = heavy.get("version") if isinstance(heavy, dict) else None
         # Out of sync: the saved mapping is not what the nodes answer with; say both.
         shown = self.version if not serving or serving == self.version else f"saved {self.version}, serving {serving}"

@@ -1,0 +1,1 @@
+"""How things look: row building, formatting, text helpers. Pure functions over the raw JSON."""
