@@ -68,6 +68,14 @@ def main(argv: list[str] | None = None) -> int:
         return apinode_main(args)
     if args.command == "package":
         return _package(args)
+    if args.timeout is not None:
+        from deployer_tui.core.config import Timeouts
+
+        try:
+            Timeouts.parse(args.timeout)
+        except ValueError as exc:
+            print(f"deployer-tui: {exc}", file=sys.stderr)
+            return 2
     from deployer_tui.ui.launch import main as ui_main
 
     return ui_main(args)

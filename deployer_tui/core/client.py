@@ -20,7 +20,6 @@ import ssl
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -28,39 +27,16 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx
 
 from deployer_tui.core import http1
+from deployer_tui.core.config import Timeouts
 from deployer_tui.core.errors import ConnectionLost, DeployerError, RequestTimeout
 from deployer_tui.core.package import PackageError, read_package
 
 Progress = Callable[[int, int], None]
 
 
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds to wait: `connect` for a connection, `read` for an answer, `long_read` for the calls that
-    may rightly take long (version imports and downloads, test queries and run-queries: a cold endpoint)."""
-
-    connect: float = 10.0
-    read: float = 30.0
-    long_read: float = 300.0
-
-    @classmethod
-    def parse(cls, text: str, where: str = "--timeout") -> Timeouts:
-        """"READ" or "CONNECT,READ" or "CONNECT,READ,LONG" (seconds, > 0); raises ValueError naming `where`."""
-        try:
-            values = [float(part) for part in str(text).split(",")]
-        except ValueError:
-            raise ValueError(f"{where}: {text!r} is not a number of seconds (READ or CONNECT,READ[,LONG])") from None
-        if not 1 <= len(values) <= 3 or any(v <= 0 for v in values):
-            raise ValueError(f"{where}: {text!r} must be 1 to 3 numbers of seconds > 0 (READ or CONNECT,READ[,LONG])")
-        if len(values) == 1:
-            return cls(min(cls.connect, values[0]), values[0], max(cls.long_read, values[0]))
-        if len(values) == 2:
-            return cls(values[0], values[1], max(cls.long_read, values[1]))
-        return cls(*values)
-
-    def httpx(self, long: bool = False) -> httpx.Timeout:
-        read = self.long_read if long else self.read
-        return httpx.Timeout(read, connect=self.connect, pool=max(read, self.connect))
+def _httpx_timeout(timeouts: Timeouts, long: bool = False) -> httpx.Timeout:
+    read = timeouts.long_read if long else timeouts.read
+    return httpx.Timeout(read, connect=timeouts.connect, pool=max(read, timeouts.connect))
 """progress(done_bytes, total_bytes); total is 0 when the size is not known."""
 
 _RETRY_STATUSES = frozenset({502, 503, 504})
@@ -165,8 +141,8 @@ class DeployerClient:
         self.max_backoff = max_backoff
         self._sleep = sleep
         self.timeouts = timeout if isinstance(timeout, Timeouts) else Timeouts.parse(str(timeout))
-        self._timeout = self.timeouts.httpx()
-        self._long_timeout = self.timeouts.httpx(long=True)
+        self._timeout = _httpx_timeout(self.timeouts)
+        self._long_timeout = _httpx_timeout(self.timeouts, long=True)
         # Set when a GET of the base URL was redirected to another base (a site moved to https, a reverse
         # proxy): the URL to put in the profile. See redirect_notice.
         self.moved_to: str | None = None
