@@ -75,6 +75,7 @@ def test_strict_has_no_last_update_route(strict_env: Env) -> None:
     answer = raw(strict_env, "/api-deployer/deployments/history-on-live/last-update")
     assert answer.status_code == 404 and answer.json()["errorType"].endswith("NotFoundException")
     listed = raw(strict_env, "/api-deployer/deployments/history-on-live/update").json()
+    assert [sorted(item) for item in listed] == [["startTimestamp", "status", "type"]]
     record = raw(strict_env, f"/api-deployer/deployments/history-on-live/update/{listed[0]['startTimestamp']}").json()
     assert record["status"] == "SUCCESS"
     assert record["logs"]["lines"] and not any("] [http" in line for line in record["logs"]["lines"])

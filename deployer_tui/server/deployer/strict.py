@@ -11,6 +11,7 @@ table "What --dss-strict withholds" of docs/dss-compatibility.md):
 * update results (futures and update records): no node counts, and of the InfoMessages only
   `messages`, `maxSeverity` and `anyMessage`;
 * logs (futures and update records): our `[node-url] message` form becomes a plain sentence;
+* update list items keep the three fields the official client reads (`startTimestamp`, `type`, `status`);
 * `last-update` answers 404 as a deployer before DSS 14.1 does;
 * no 409: DSS's error mapping has none, so a refusal for "busy" or "already exists" is a 500 with
   the error type kept (for a busy deployment, a generic DKUException).
@@ -36,6 +37,8 @@ _FUTURES = re.compile(r"^/futures$")
 _STATUS = re.compile(r"^/api-deployer/deployments/[^/]+/status$")
 _UPDATE_ACTION = re.compile(r"^/api-deployer/deployments/[^/]+/actions/update$")
 _UPDATE_RECORD = re.compile(r"^/api-deployer/deployments/[^/]+/update/[^/]+$")
+_UPDATE_LIST = re.compile(r"^/api-deployer/deployments/[^/]+/update$")
+_LIST_ITEM_KEEPS = ("startTimestamp", "type", "status")
 _LAST_UPDATE = re.compile(r"^/api-deployer/deployments/[^/]+/last-update$")
 # "[stamp] [LEVEL] [http://node:port] message", the form update.py writes.
 _NODE_LINE = re.compile(r"^(?P<head>(?:\[[^\]]*\]\s*){2})\[(?P<url>https?://[^\]\s]+)\]\s*(?P<message>.*)$")
@@ -117,6 +120,10 @@ class StrictMiddleware:
                                          if isinstance(body, list) else body)
         if method == "GET" and _STATUS.match(route):
             return lambda status, body: (status, heavy_status(body) if status < 400 else body)
+        if method == "GET" and _UPDATE_LIST.match(route):
+            return lambda status, body: (status, [{k: i[k] for k in _LIST_ITEM_KEEPS if k in i}
+                                                  for i in body if isinstance(i, dict)]
+                                         if isinstance(body, list) else body)
         if method == "GET" and _UPDATE_RECORD.match(route):
             return lambda status, body: (status, update_record(body) if status < 400 else body)
         if method == "POST" and _UPDATE_ACTION.match(route):
