@@ -81,3 +81,15 @@ def test_strict_has_no_last_update_route(strict_env: Env) -> None:
     assert record["logs"]["lines"] and not any("] [http" in line for line in record["logs"]["lines"])
     assert any(f"API node {strict_env.node_url}:" in line for line in record["logs"]["lines"])
     assert "nbOKNodes" not in record["result"]
+
+
+def test_strict_downloads_stream_and_conflicts_are_500(strict_env: Env, tmp_path) -> None:
+    service = strict_env.deployer.get_service("echo")
+    target = tmp_path / "v1.zip"
+    service.download_version_to_file("v1", str(target))
+    assert target.read_bytes()[:2] == b"PK"
+    duplicate = httpx.post(f"{strict_env.url}/public/api/api-deployer/services", json={"publishedServiceId": "echo"},
+                           auth=(ADMIN_KEY, ""), timeout=30)
+    assert duplicate.status_code == 500 and "already exists" in duplicate.json()["message"]
+    with pytest.raises(DataikuException, match="already exists"):
+        strict_env.deployer.create_service("echo")

@@ -164,13 +164,18 @@ class StrictMiddleware:
         shaper = self._shaper(method, route, scope.get("query_string", b""))
         start: Message | None = None
         chunks: list[bytes] = []
+        passthrough = False
 
         async def capture(message: Message) -> None:
-            nonlocal start
+            nonlocal start, passthrough
             if message["type"] == "http.response.start":
+                if shaper is None and message["status"] != 409:
+                    passthrough = True  # nothing to reshape: streamed as is (version downloads)
+                    await send(message)
+                    return
                 start = message
                 return
-            if message["type"] != "http.response.body" or start is None:
+            if passthrough or message["type"] != "http.response.body" or start is None:
                 await send(message)
                 return
             chunks.append(message.get("body", b""))
