@@ -82,6 +82,8 @@ def _is_job_error(err: DeployerError) -> bool:
     """Whether an error answer to a future's GET is the job's own failure (not "cannot ask")."""
     if isinstance(err, (ConnectionLost, RequestTimeout)) or _is_gone(err):
         return False
+    if "insufficient rights" in (err.message or "").lower():
+        return False  # DSS answers a refused look at a future with a 500 too
     return err.status not in (None, 401, 403, 404, 405) and isinstance(err.body, dict) and "errorType" in err.body
 
 
@@ -105,7 +107,7 @@ async def follow_future(
     `claim=False` follows someone else's future (another session, a CI script) without taking its
     result: a non-peek GET of a finished future hands the result over and DSS then forgets the job, so
     its owner's `wait_for_result()` would fail. The last event is then `done` with no result; the
-    outcome is in the deployment's update record.
+    outcome is in the deployment's update record (see `settle`), as it is for a `gone` event.
     """
     seen = 0
     started = time.monotonic()

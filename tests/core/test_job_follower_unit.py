@@ -205,6 +205,10 @@ async def test_a_peek_answering_the_jobs_error_ends_failed() -> None:
     denied = DeployerError("no", status=403, body={"errorType": "x", "message": "no"})
     events = [e async for e in follow_future(FakeClient([running(1), denied], None), "j", sleep=no_sleep)]
     assert not events[-1].done and events[-1].error is denied  # could not ask: lost track, not failed
+    rights = DeployerError("Insufficient rights to inspect future", status=500,
+                           body={"errorType": "com.dataiku.dip.exceptions.DKUSecurityException"})
+    events = [e async for e in follow_future(FakeClient([running(1), rights], None), "j", sleep=no_sleep)]
+    assert not events[-1].done and events[-1].error is rights
 
 
 async def test_peeks_without_a_log_switch_to_claims() -> None:
