@@ -154,6 +154,9 @@ async def test_a_base_url_behind_a_redirect(strict_env: Env) -> None:
     async with redirector(strict_env.url) as moved, DeployerClient(moved, ADMIN_KEY) as client:
         assert [s["id"] for s in await client.list_stages()][:1] == ["Development"]
         assert client.moved_to == strict_env.url
+        with pytest.raises(DeployerError) as missing:  # a lean lane's GET is redirected through httpx
+            await client.get_deployment_status("no-such-deployment", lane=0)
+        assert missing.value.status == 404 and missing.value.error_type.endswith("NotFoundException")
         assert strict_env.url in (client.redirect_notice or "")
         with pytest.raises(DeployerError) as caught:
             await client.create_service("never-sent")
