@@ -66,7 +66,8 @@ def main(args: argparse.Namespace) -> int:
     def local_nodes() -> list[tuple[str, str]]:
         return [(listener.url, key) for listener, key in zip(node_listeners, node_keys, strict=True)]
 
-    deployer_app = create_deployer_app(data_dir, admin_key, local_nodes)
+    deployer_app = create_deployer_app(data_dir, admin_key, local_nodes,
+                                       dss_strict=getattr(args, "dss_strict", False))
     store = deployer_app.state.deployer.store
     # "New" until a start got as far as serving: a first start that failed (port taken) still gets
     # the demo next time; a data dir with content never does.
