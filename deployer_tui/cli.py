@@ -1,4 +1,4 @@
-"""The `deployer-tui` command (design §3): the TUI by default, and the serve/apinode/package sub-commands.
+"""The `deployer-tui` command (its contract is the README's command line): the TUI by default, and the serve/apinode/package sub-commands.
 
 Sub-command implementations are imported lazily so that `deployer-tui package` does not pay
 for Textual and the TUI does not pay for the server stack.

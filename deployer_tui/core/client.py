@@ -1,6 +1,6 @@
-"""DeployerClient: every API Deployer call of protocol.md §2.1 and §3, async, raw JSON kept.
+"""DeployerClient: every API Deployer call the console makes (docs/protocol.md, "Deployer routes" and "Futures"), async, raw JSON kept.
 
-Speaks to a real DSS or to the local deployer alike (design §1). Authentication is HTTP Basic with the key
+Speaks to a real DSS or to the local deployer alike: the console speaks only the DSS public API (docs/architecture.md). Authentication is HTTP Basic with the key
 as username, like dataikuapi. Only idempotent GETs are retried, on connection errors, timeouts and
 502/503/504, with a small bounded exponential backoff; POST/PUT/DELETE are never retried because a lost
 answer does not mean the change was not made.

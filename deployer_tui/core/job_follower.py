@@ -1,4 +1,4 @@
-"""Following a long-running job (a DSS "future", protocol.md §3) with progress and incremental logs.
+"""Following a long-running job (a DSS "future", docs/protocol.md, "Futures") with progress and incremental logs.
 
 Each poll peeks at the future (`peek=True`: progress and log, nothing claimed). Once the job is no longer
 alive, one non-peek GET claims its result — or its error, which DSS returns as the error body of that GET.

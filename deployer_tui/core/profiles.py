@@ -1,4 +1,4 @@
-"""Where to connect (design §3): flags, then env DKU_DSS_URL/DKU_API_KEY, then ~/.dataiku/config.json,
+"""Where to connect (the README's command line): flags, then env DKU_DSS_URL/DKU_API_KEY, then ~/.dataiku/config.json,
 else the embedded local deployer.
 
 `~/.dataiku/config.json` is the file the `dataiku` package reads:

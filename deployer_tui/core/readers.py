@@ -15,7 +15,7 @@ from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.package import ENDPOINT_VERBS
 
 SEVERITY_ORDER = ("FATAL", "ERROR", "WARNING", "INFO", "SUCCESS")
-# Health values the server may return (protocol.md §6.4); the set is open, anything else is shown as is.
+# Health values the server may return (docs/protocol.md, "Heavy status and health"); the set is open, anything else is shown as is.
 SERVER_HEALTH = ("HEALTHY", "WARNING", "OUT_OF_SYNC", "UNKNOWN", "UNHEALTHY", "ERROR")
 UI_HEALTH = ("DISABLED", "LOADING", "LOADING_FAILED")
 MASKED_KEY = "********"
