@@ -48,9 +48,22 @@ def deploy_function(admin: dataikuapi.APINodeAdminClient, service: str, zip_path
     svc.set_generations_mapping({"entries": [{"generation": version, "proba": 1.0}]})
 
 
+# The node of these tests takes answers of up to 300 MiB, so that a 250 MB one is served, not refused.
+SERVER_JSON = {"limits": {"maxAnswerBytes": 300 * 1024 * 1024, "maxQueryBodyBytes": 1024 * 1024,
+                          "maxQueryDepth": 32}}
+
+
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    proc = apinode(tmp_path_factory.mktemp("node") / "data", NODE_ADMIN_KEY)
+def node_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("node") / "data"
+    (root / "config").mkdir(parents=True)
+    (root / "config" / "server.json").write_text(json.dumps(SERVER_JSON))
+    return root
+
+
+@pytest.fixture(scope="module")
+def node(node_root: Path) -> Iterator[Proc]:
+    proc = apinode(node_root, NODE_ADMIN_KEY)
     yield proc
     proc.stop()
 

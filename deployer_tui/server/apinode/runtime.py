@@ -195,6 +195,7 @@ class Node:
         self._tasks: set[asyncio.Task] = set()
         self._housekeeper: asyncio.Task | None = None
         self.query_log: QueryLog | None = None
+        self._limits: dict[str, int] | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -272,8 +273,10 @@ class Node:
     # -- settings ------------------------------------------------------------
 
     def limits(self) -> dict[str, int]:
-        """config/server.json `limits` over the defaults (see docs/security.md)."""
-        return node_limits(self.store.server_config())
+        """config/server.json `limits` over the defaults (see docs/security.md); read once, used per query."""
+        if self._limits is None:
+            self._limits = node_limits(self.store.server_config())
+        return self._limits
 
     def pool_settings(self, service_id: str, endpoint_id: str) -> PoolSettings:
         defaults = self.store.server_config().get("endpointDefaults")

@@ -75,6 +75,10 @@ def open_log(path: Path) -> int:
     return fd
 
 
+# Frames larger than this are read into one buffer of their announced size.
+BIG_FRAME_BYTES = 1024 * 1024
+
+
 class WorkerDied(Exception):
     """The worker process ended (crashed, was killed, or closed its pipe) while we waited for it."""
 
@@ -101,6 +105,8 @@ class _Pipes(asyncio.SubprocessProtocol):
     def __init__(self, max_frame: int = MAX_FRAME) -> None:
         self.max_frame = max_frame
         self.buffer = bytearray()
+        self.big: bytearray | None = None
+        self.big_size = 0
         self.waiter: asyncio.Future[bytes] | None = None
         self.pending: deque[bytes] = deque()
         self.lost = False
@@ -109,6 +115,17 @@ class _Pipes(asyncio.SubprocessProtocol):
     def pipe_data_received(self, fd: int, data: bytes | bytearray) -> None:
         if fd != 1:
             return
+        if self.big is not None:  # a big frame grows by itself (no final copy, no zero-filled block up front)
+            take = min(len(data), self.big_size - len(self.big))
+            self.big += memoryview(data)[:take]
+            if len(self.big) < self.big_size:
+                return
+            frame, self.big = self.big, None
+            if not self._deliver(frame):
+                return
+            data = memoryview(data)[take:]
+            if not data:
+                return
         self.buffer += data
         while len(self.buffer) >= HEADER.size:
             (size,) = HEADER.unpack_from(self.buffer)
@@ -119,22 +136,26 @@ class _Pipes(asyncio.SubprocessProtocol):
                 return
             end = HEADER.size + size
             if len(self.buffer) < end:
+                if size > BIG_FRAME_BYTES:
+                    self.big, self.big_size = self.buffer, size
+                    del self.big[:HEADER.size]
+                    self.buffer = bytearray()
                 return
-            if end == len(self.buffer):  # the usual case: no copy of a big answer beyond the one bytes() makes
-                frame = bytes(memoryview(self.buffer)[HEADER.size:])
-                self.buffer = bytearray()
-            else:
-                frame = bytes(memoryview(self.buffer)[HEADER.size:end])
-                del self.buffer[:end]
-            if self.waiter is not None and not self.waiter.done():
-                self.waiter.set_result(frame)
-                self.waiter = None
-            else:
-                # Only a copy of the worker (endpoint code that forked) sends what was not asked: it could
-                # answer the next caller with the previous caller's data, so the worker is replaced.
-                self.buffer.clear()
-                self._lose(WorkerMisbehaved("it sent an answer nobody asked for (did the endpoint code fork?)"))
+            frame = bytes(memoryview(self.buffer)[HEADER.size:end])
+            del self.buffer[:end]
+            if not self._deliver(frame):
                 return
+
+    def _deliver(self, frame: bytes | bytearray) -> bool:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(frame)
+            self.waiter = None
+            return True
+        # Only a copy of the worker (endpoint code that forked) sends what was not asked: it could
+        # answer the next caller with the previous caller's data, so the worker is replaced.
+        self.buffer.clear()
+        self._lose(WorkerMisbehaved("it sent an answer nobody asked for (did the endpoint code fork?)"))
+        return False
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         if fd == 1:
@@ -168,7 +189,7 @@ class _Pipes(asyncio.SubprocessProtocol):
         return future
 
 
-def decode_reply(frame: bytes) -> dict[str, Any]:
+def decode_reply(frame: bytes | bytearray) -> dict[str, Any]:
     """A reply frame: JSON, or (`RAW_MARK`) a small JSON header then the result already encoded.
 
     A big result stays bytes: decoding and re-encoding it here would hold the node's event loop
@@ -176,7 +197,7 @@ def decode_reply(frame: bytes) -> dict[str, Any]:
     if frame[:1] == RAW_MARK:
         (size,) = HEADER.unpack_from(frame, 1)
         reply = json.loads(frame[1 + HEADER.size:1 + HEADER.size + size].decode("utf-8"))
-        reply["resultRaw"] = frame[1 + HEADER.size + size:]
+        reply["resultRaw"] = memoryview(frame)[1 + HEADER.size + size:]
         return reply
     return json.loads(frame.decode("utf-8"))  # str: json.loads on bytes sniffs the encoding first
 
