@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,3 +77,14 @@ def node_url(node: Proc) -> str:
 @pytest.fixture(scope="module")
 def node_admin(node_url: str) -> dataikuapi.APINodeAdminClient:
     return dataikuapi.APINodeAdminClient(node_url, NODE_ADMIN_KEY)
+
+
+def wait_for_output(proc: Proc, fragment: str, timeout: float = 15) -> str:
+    """The first line of the server's output holding `fragment`, waiting (bounded) for it to be printed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in list(proc.output):
+            if fragment in line:
+                return line
+        time.sleep(0.02)
+    raise AssertionError(f"no line with {fragment!r} in the server's output: {proc.output[-20:]}")

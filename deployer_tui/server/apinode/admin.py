@@ -47,7 +47,7 @@ from starlette.routing import Route
 from deployer_tui.core.package import PackageError, build_package, extract_package, validate_id
 from deployer_tui.server.apinode import mapping as mappings
 from deployer_tui.server.apinode.metrics import prometheus
-from deployer_tui.server.apinode.node_files import new_key_record
+from deployer_tui.server.apinode.node_files import new_key_record, private_dir
 from deployer_tui.server.apinode.pool import check_settings
 from deployer_tui.server.apinode.runtime import MountError, Node, ServiceRuntime
 from deployer_tui.server.http import (
@@ -391,12 +391,14 @@ def install_generation(node: Node, service_id: str, archive: Path) -> str:
     """Check and unpack a package into services/<svc>/gens/<generation> (blocking; run in a thread)."""
     staging = node.store.tmp_dir / f"import-{uuid.uuid4().hex}"
     try:
-        info = extract_package(archive, staging, served_only=True)
+        limits = node.limits()
+        info = extract_package(archive, staging, served_only=True, max_bytes=limits["maxPackageBytes"],
+                               max_entries=limits["maxPackageEntries"])
         check_lookup_resources(staging, info.config)
         dest = node.store.generation_dir(service_id, info.version_id)
         if dest.exists():
             raise conflict(f"Generation {info.version_id} already exists on service {service_id}")
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(dest.parent)
         os.replace(staging, dest)
     except PackageError as exc:
         raise bad_request(f"Invalid version package: {exc}") from None

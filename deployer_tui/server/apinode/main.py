@@ -38,7 +38,7 @@ def main(args: argparse.Namespace) -> int:
 
     folder = Path(args.node_data_dir) if args.node_data_dir else default_data_dir()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # keys live here (see node_files.Store)
         key = resolve_admin_key(folder, args.admin_key)
         app = create_app(folder, key)
     except (OSError, StoreError) as exc:
