@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.deployer.conftest import ADMIN_KEY, client
-from tests.security.conftest import function_package, http, run
+from tests.security.conftest import NODE_ADMIN_KEY, function_package, http, run
 from tests.servers import serve
 
 SNOOP = '''
@@ -108,3 +108,13 @@ def test_node_start_line_says_code_is_confined(env):
     lines = [line for line in proc.output if "endpoint code" in line]
     assert lines and "confined" in lines[0] and "NOT" not in lines[0], proc.output[:20]
     assert http.get(proc.url("apinode") + "/isAlive").status_code == 200
+
+
+def test_the_node_reports_its_confinement_on_its_admin_api(node_url: str) -> None:
+    resp = http.get(node_url + "/admin/api/confinement", headers={"Authorization": f"Bearer {NODE_ADMIN_KEY}"})
+    assert resp.status_code == 200, resp.text
+    doc = resp.json()
+    assert doc["filesystemConfined"] is True and doc["landlockAbi"] >= 1 and doc["warning"] is False
+    assert doc["uidDropped"] is (os.geteuid() == 0)
+    assert doc["limits"]["maxAnswerBytes"] == 300 * 1024 * 1024  # config/server.json of this node
+    assert http.get(node_url + "/admin/api/confinement").status_code == 401

@@ -46,9 +46,8 @@ def rotate_log(path: Path) -> None:
 
 
 # Workers behave the same whatever the node was started with: buffering is set by worker_main itself.
-# Nothing secret travels to them by the environment either (a key given to the node that way stays there).
-WORKER_ENV = {k: v for k, v in os.environ.items()
-              if k != "PYTHONUNBUFFERED" and not k.startswith("DEPLOYER_TUI_") and "KEY" not in k.upper()}
+# The project's own variables (an admin key given to the node that way) stay with the node.
+WORKER_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED" and not k.startswith("DEPLOYER_TUI_")}
 
 # Computed once per node process: the kernel and the node's uid do not change while it runs.
 CONFINEMENT = confine.status()
