@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +73,7 @@ def open_log(path: Path) -> int:
     return fd
 
 
-# Frames larger than this are read into one buffer of their announced size.
+# A frame larger than this grows in a buffer of its own as it arrives, and is handed over as is.
 BIG_FRAME_BYTES = 1024 * 1024
 
 
@@ -107,7 +106,6 @@ class _Pipes(asyncio.SubprocessProtocol):
         self.big: bytearray | None = None
         self.big_size = 0
         self.waiter: asyncio.Future[bytes] | None = None
-        self.pending: deque[bytes] = deque()
         self.lost = False
         self.exited: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -179,9 +177,7 @@ class _Pipes(asyncio.SubprocessProtocol):
 
     def next_frame(self) -> asyncio.Future[bytes]:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        if self.pending:
-            future.set_result(self.pending.popleft())
-        elif self.lost:
+        if self.lost:
             future.set_exception(_Gone())
         else:
             self.waiter = future
