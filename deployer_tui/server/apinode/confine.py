@@ -8,7 +8,7 @@ Landlock (Linux 5.13+, unprivileged) limits which files the worker can open, by 
 node runs as root, workers also switch to an unprivileged uid (`nobody`): they keep only
 CAP_DAC_READ_SEARCH, so that they can read their version files and the Python installation even
 where those sit in private folders, while Landlock still decides *which* files that is. Without
-Landlock that capability would read everything, so it is then dropped too.
+Landlock that capability reads everything: the node then says so loudly at start.
 """
 
 from __future__ import annotations
@@ -118,8 +118,9 @@ def describe(info: dict[str, Any]) -> tuple[str, bool]:
         return (f"endpoint code is confined (Landlock ABI {info['landlockAbi']}: it reads only its version, "
                 f"Python and a private temporary folder; workers run {who})"), False
     if info["uidDropped"]:
-        return (f"WARNING: this kernel has no Landlock; endpoint code runs as uid {info['workerUid']} and can read "
-                "every world-readable file (see docs/security.md)"), True
+        return (f"WARNING: this kernel has no Landlock: endpoint code runs as uid {info['workerUid']}, which stops it "
+                "writing outside its temporary folder, but it can READ every file, including the node's admin keys "
+                "and, under `deployer-tui serve`, the deployer's data (see docs/security.md)"), True
     return ("WARNING: endpoint code is NOT confined: this kernel has no Landlock and the node does not run as root, "
             "so endpoint code can read everything this user can, including the node's admin keys and, under "
             "`deployer-tui serve`, the deployer's data (see docs/security.md)"), True
@@ -213,10 +214,7 @@ class _CapData(ctypes.Structure):
 
 
 def drop_to(uid: int, gid: int, *, keep_read_search: bool) -> None:
-    """Become `uid`/`gid` with no supplementary groups, keeping at most CAP_DAC_READ_SEARCH.
-
-    The capability is kept only under Landlock (`keep_read_search`), which bounds what it can read.
-    """
+    """Become `uid`/`gid` with no supplementary groups, keeping at most CAP_DAC_READ_SEARCH."""
     libc = _c()
     _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
     last_cap = 63
@@ -256,5 +254,8 @@ def confine_worker(plan: dict[str, Any]) -> None:
         apply_landlock(rules, abi)
     identity = plan.get("identity")
     if identity:
-        drop_to(identity[0], identity[1], keep_read_search=bool(abi))
+        # Without Landlock the capability reads everything, as root would; it is kept all the same,
+        # since the version (in a 0700 data dir) and often Python itself are unreadable without it:
+        # the uid then still stops endpoint code from writing, signalling or reconfiguring anything.
+        drop_to(identity[0], identity[1], keep_read_search=True)
         die_with_parent()  # a change of uid clears the parent-death signal
