@@ -50,7 +50,7 @@ def test_nan_in_a_body_is_400_and_costs_no_worker(node_url: str, services, text:
     resp = run(node_url, "pid", "pid", content=text.encode())
     assert resp.status_code == 400, resp.text
     assert "is not a JSON number" in resp.json()["message"]
-    assert resp.json()["errorType"].endswith("MalformedRequestException") or "Malformed" in resp.json()["errorType"]
+    assert resp.json()["errorType"] == "com.dataiku.dip.server.MalformedRequestException"
     assert run(node_url, "pid", "pid").json()["response"]["pid"] == before  # the same worker answers
 
 
