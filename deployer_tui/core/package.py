@@ -23,6 +23,9 @@ MAX_ENTRIES = 10_000
 MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 200
 MAX_JSON_BYTES = 16 * 1024 * 1024
+# The whole-package ratio is checked once the package expands to more than this (tiny packages of
+# repetitive text compress very well and are harmless).
+WHOLE_RATIO_FROM_BYTES = 8 * 1024 * 1024
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
 
@@ -97,21 +100,35 @@ def _open_zip(source: str | Path | bytes | BinaryIO) -> zipfile.ZipFile:
         raise PackageError(f"Cannot read package: {exc}") from None
 
 
-def check_archive(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
-    """Refuse unsafe archives before anything is extracted or parsed."""
+def check_archive(zf: zipfile.ZipFile, *, max_bytes: int = MAX_UNCOMPRESSED_BYTES,
+                  max_entries: int = MAX_ENTRIES) -> list[zipfile.ZipInfo]:
+    """Refuse unsafe archives before anything is extracted or parsed.
+
+    Sizes are the ones the zip declares, which extraction cannot exceed (zipfile stops at the
+    declared size and checks the CRC). The bounds hold for the package as a whole: many entries
+    that are each small but compress extremely well are refused like one big entry.
+    """
     infos = zf.infolist()
-    if len(infos) > MAX_ENTRIES:
-        raise PackageError(f"Package has {len(infos)} entries; at most {MAX_ENTRIES} are allowed")
-    total = 0
+    if len(infos) > max_entries:
+        raise PackageError(f"Package has {len(infos)} entries; at most {max_entries} are allowed")
+    total = compressed = 0
     for info in infos:
         _check_member_name(info.filename)
         total += info.file_size
-        if total > MAX_UNCOMPRESSED_BYTES:
-            raise PackageError(f"Package expands to more than {MAX_UNCOMPRESSED_BYTES // (1024 * 1024)} MiB")
+        compressed += info.compress_size
+        if total > max_bytes:
+            raise PackageError(f"Package expands to more than {_size(max_bytes)}, the most accepted")
         if info.compress_size and info.file_size > 1024 * 1024 and \
                 info.file_size / info.compress_size > MAX_COMPRESSION_RATIO:
             raise PackageError(f"Package entry {info.filename!r} is compressed suspiciously well (zip bomb?)")
+    if total > WHOLE_RATIO_FROM_BYTES and total / max(compressed, 1) > MAX_COMPRESSION_RATIO:
+        raise PackageError(f"Package expands from {_size(compressed)} to {_size(total)}: it is compressed "
+                           f"suspiciously well as a whole (more than {MAX_COMPRESSION_RATIO}:1; zip bomb?)")
     return infos
+
+
+def _size(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n} bytes"
 
 
 def _read_json_member(zf: zipfile.ZipFile, name: str) -> Any:
@@ -173,10 +190,11 @@ def check_config(config: Any, names: set[str], *, served_only: bool = False) -> 
             raise PackageError("config.json authRealm.queryKeys must be a list of objects with a 'key'")
 
 
-def read_package(source: str | Path | bytes | BinaryIO, *, served_only: bool = False) -> PackageInfo:
+def read_package(source: str | Path | bytes | BinaryIO, *, served_only: bool = False,
+                 max_bytes: int = MAX_UNCOMPRESSED_BYTES, max_entries: int = MAX_ENTRIES) -> PackageInfo:
     """Open, check and describe a package; raises PackageError with a precise reason."""
     with _open_zip(source) as zf:
-        infos = check_archive(zf)
+        infos = check_archive(zf, max_bytes=max_bytes, max_entries=max_entries)
         names = {info.filename for info in infos}
         tag = _read_json_member(zf, "tag.json")
         if not isinstance(tag, dict):
@@ -199,9 +217,10 @@ def read_package(source: str | Path | bytes | BinaryIO, *, served_only: bool = F
                            test_queries=test_queries)
 
 
-def extract_package(source: str | Path | bytes | BinaryIO, dest: Path, *, served_only: bool = False) -> PackageInfo:
+def extract_package(source: str | Path | bytes | BinaryIO, dest: Path, *, served_only: bool = False,
+                    max_bytes: int = MAX_UNCOMPRESSED_BYTES, max_entries: int = MAX_ENTRIES) -> PackageInfo:
     """Check (as `read_package`) then extract into `dest` (which must not exist yet)."""
-    info = read_package(source, served_only=served_only)
+    info = read_package(source, served_only=served_only, max_bytes=max_bytes, max_entries=max_entries)
     if hasattr(source, "seek"):
         source.seek(0)
     dest.mkdir(parents=True)

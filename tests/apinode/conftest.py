@@ -134,12 +134,21 @@ def make_shop_db(path: Path) -> None:
                        [("ada", "book", 12.5), ("ada", "pen", 1.0), ("bob", "lamp", 30.0)])
 
 
+def exchange_of(root: Path) -> Path:
+    """The folder beside a node's data dir that its endpoint code may write (config/server.json endpointAccess)."""
+    return root.parent / f"{root.name}-exchange"
+
+
 def node_dir(root: Path) -> Path:
-    """A node data dir whose config/server.json maps connection 'shop' to a SQLite file and logs queries."""
+    """A node data dir whose config/server.json maps connection 'shop' to a SQLite file, logs queries, and
+    lets endpoint code write to `exchange_of(root)` (where slow test endpoints leave their markers)."""
     (root / "config").mkdir(parents=True)
+    exchange_of(root).mkdir(mode=0o777)
+    exchange_of(root).chmod(0o777)  # workers of a root node run as an unprivileged user
     make_shop_db(root / "shop.sqlite")
-    (root / "config" / "server.json").write_text(json.dumps({"remappedConnections": {"shop": "shop.sqlite"},
-                                                            "auditLog": {"logQueries": True, "logInputs": True}}))
+    (root / "config" / "server.json").write_text(json.dumps({
+        "remappedConnections": {"shop": "shop.sqlite"}, "auditLog": {"logQueries": True, "logInputs": True},
+        "endpointAccess": {"readWrite": [str(exchange_of(root))]}}))
     return root
 
 
@@ -177,10 +186,24 @@ def deploy(admin: dataikuapi.APINodeAdminClient, service_id: str, zips: list[Pat
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    proc = apinode(node_dir(tmp_path_factory.mktemp("node")), ADMIN_KEY)
+def node_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return node_dir(tmp_path_factory.mktemp("node"))
+
+
+@pytest.fixture(scope="module")
+def node(node_root: Path) -> Iterator[Proc]:
+    proc = apinode(node_root, ADMIN_KEY)
     yield proc
     proc.stop()
+
+
+@pytest.fixture
+def exchange(node_root: Path, request: pytest.FixtureRequest) -> Path:
+    """A fresh folder that the module node's endpoint code may write, for one test."""
+    folder = exchange_of(node_root) / request.node.name
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)
+    return folder
 
 
 @pytest.fixture(scope="module")

@@ -93,13 +93,13 @@ def test_hash_based_without_a_key_is_400(two_nodes: list[str]) -> None:
 
 
 def test_switch_lets_in_flight_queries_finish_on_their_version(
-        admin: dataikuapi.APINodeAdminClient, packages: dict, url: str, tmp_path: Path) -> None:
+        admin: dataikuapi.APINodeAdminClient, packages: dict, url: str, exchange: Path) -> None:
     deploy(admin, "switch", [packages["f1"], packages["f2"]], {"mode": "SINGLE_GENERATION", "generation": "f1"})
     # Preloaded, f2's workers are up before the slow query starts: the switch below is immediate.
     admin.service("switch").preload_generation("f2")
     assert {g["generationId"]: g["mounted"] for g in admin.service("switch").list_generations()} == \
         {"f1": True, "f2": True}
-    marker, release = tmp_path / "started", tmp_path / "release"
+    marker, release = exchange / "started", exchange / "release"
     outcome: dict[str, httpx.Response] = {}
 
     def slow() -> None:

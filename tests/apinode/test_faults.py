@@ -84,12 +84,12 @@ def test_endpoint_that_hangs_past_its_timeout_gives_503_and_is_replaced(url: str
 
 
 def test_full_queue_is_refused_with_503(url: str, admin: dataikuapi.APINodeAdminClient, packages: dict,
-                                       tmp_path: Path) -> None:
+                                       exchange: Path) -> None:
     deploy(admin, "narrow", [packages["f1"]])
     admin._perform_empty("POST", "services/narrow/endpoints/slow_version/settings", body={
         "pool": {"floor": 1, "ceil": 1, "cruise": 1, "queue": 0, "timeout": 100}, "executionTimeoutMs": 5000})
     admin.service("narrow").switch_to_single_generation("f1")
-    marker, release = tmp_path / "started", tmp_path / "release"
+    marker, release = exchange / "started", exchange / "release"
     outcome: dict[str, httpx.Response] = {}
     thread = threading.Thread(target=lambda: outcome.setdefault("slow", call(
         url, "slow_version", {"marker": str(marker), "release": str(release)}, service="narrow")))
@@ -100,13 +100,13 @@ def test_full_queue_is_refused_with_503(url: str, admin: dataikuapi.APINodeAdmin
             time.sleep(0.01)
         assert marker.exists(), "the slow query never started"
         # The only worker is busy and nothing may queue: a second query is refused at once.
-        refused = call(url, "slow_version", {"marker": str(tmp_path / "second"), "seconds": 0}, service="narrow")
+        refused = call(url, "slow_version", {"marker": str(exchange / "second"), "seconds": 0}, service="narrow")
     finally:
         release.write_text("go")
         thread.join(30)
     assert refused.status_code == 503
     assert "overloaded" in refused.json()["message"]
-    assert not (tmp_path / "second").exists()
+    assert not (exchange / "second").exists()
     assert outcome["slow"].status_code == 200
 
 

@@ -272,3 +272,15 @@ def test_query_log_says_which_version_answered(node, client: dataikuapi.APINodeC
     assert len(mine) == 1
     assert mine[0]["serviceId"] == "shop" and mine[0]["generation"] == "v1" and mine[0]["status"] == 200
     assert QUERY_KEY not in (data_dir / "logs" / "queries.log").read_text()
+
+
+def test_big_answers_of_every_verb_arrive_whole(client: dataikuapi.APINodeClient) -> None:
+    # Answers over 256 KiB travel from the worker as encoded bytes, spliced into the answer (user.Spliced).
+    rows = 4000
+    predicted = client.predict_records("classify", [{"features": {"x": i % 20}} for i in range(rows)])
+    assert len(predicted["results"]) == rows and predicted["results"][11]["prediction"] == "big"
+    assert predicted["apiContext"]["endpointId"] == "classify" and "timing" in predicted
+    looked_up = client.lookup_records("customer", [{"data": {"email": "a@b.c"}} for _ in range(rows)])
+    assert len(looked_up["results"]) == rows and looked_up["results"][-1]["data"]["segment"] == "gold"
+    greeting = client.run_function("hello", name="n" * 400_000)["response"]["greeting"]
+    assert greeting == "hello " + "n" * 400_000

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from deployer_tui.server.apinode import mapping
+from deployer_tui.server.apinode.confine import read_rules
 from deployer_tui.server.apinode.endpoint_code import cell, match_key, to_json
-from deployer_tui.server.apinode.node_files import Store
+from deployer_tui.server.apinode.node_files import Store, StoreError
 from deployer_tui.server.apinode.pool import PoolSettings, check_settings
+from deployer_tui.server.apinode.runtime import check_endpoint_access, check_limits
 
 
 def test_single_generation_forms_normalize_alike() -> None:
@@ -127,3 +129,31 @@ def test_function_arguments_are_the_callers_error_a_type_error_inside_is_the_cod
         run({"args": {"x": "a"}})
     assert not isinstance(raised.value, QueryError)
     assert calls == [2, "a"]  # arguments that do not bind never reach the function
+
+
+def test_confinement_rules_never_cover_the_node_state(tmp_path: Path) -> None:
+    data = tmp_path / "srv" / "data"
+    data.mkdir(parents=True)
+    (tmp_path / "python").mkdir()
+    kept = read_rules(["/", str(tmp_path), str(tmp_path / "python"), str(data / "services")], [data])
+    assert kept == [str((tmp_path / "python").resolve()), str((data / "services").resolve())]
+
+
+@pytest.mark.parametrize(("config", "fragment"), [
+    ({"limits": {"maxAnswerByte": 5}}, "limits.maxAnswerByte is unknown"),
+    ({"limits": {"maxAnswerBytes": 0}}, "must be a positive integer"),
+    ({"limits": []}, "'limits' must be an object"),
+])
+def test_malformed_limits_are_refused(config: dict, fragment: str) -> None:
+    with pytest.raises(StoreError, match=fragment):
+        check_limits(config)
+
+
+def test_endpoint_access_may_not_reach_the_node_state(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    check_endpoint_access({"endpointAccess": {"readWrite": [str(tmp_path / "exchange")]}}, root)
+    for path in (tmp_path, root, root / "config"):
+        with pytest.raises(StoreError, match="overlaps the node's data dir"):
+            check_endpoint_access({"endpointAccess": {"read": [str(path)]}}, root)
+    with pytest.raises(StoreError, match="absolute paths"):
+        check_endpoint_access({"endpointAccess": {"read": ["relative"]}}, root)

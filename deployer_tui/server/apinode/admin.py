@@ -46,10 +46,12 @@ from starlette.routing import Route
 
 from deployer_tui.core.package import PackageError, build_package, extract_package, validate_id
 from deployer_tui.server.apinode import mapping as mappings
+from deployer_tui.server.apinode.confine import describe as describe_confinement
 from deployer_tui.server.apinode.metrics import prometheus
-from deployer_tui.server.apinode.node_files import new_key_record
+from deployer_tui.server.apinode.node_files import new_key_record, private_dir
 from deployer_tui.server.apinode.pool import check_settings
 from deployer_tui.server.apinode.runtime import MountError, Node, ServiceRuntime
+from deployer_tui.server.apinode.workers import CONFINEMENT
 from deployer_tui.server.http import (
     NOT_AUTHENTICATED,
     DSSHTTPError,
@@ -340,6 +342,14 @@ async def metrics(request: Request) -> Response:
 
 
 @admin
+async def confinement(request: Request) -> Response:
+    """What confinement this node gives endpoint code (not a DSS call; see docs/security.md), with the limits."""
+    node = node_of(request)
+    line, warning = describe_confinement(CONFINEMENT)
+    return JSONResponse({**CONFINEMENT, "summary": line, "warning": warning, "limits": node.limits()})
+
+
+@admin
 async def metrics_prometheus(request: Request) -> Response:
     return PlainTextResponse(prometheus(node_of(request).metrics), media_type="text/plain; version=0.0.4")
 
@@ -391,12 +401,14 @@ def install_generation(node: Node, service_id: str, archive: Path) -> str:
     """Check and unpack a package into services/<svc>/gens/<generation> (blocking; run in a thread)."""
     staging = node.store.tmp_dir / f"import-{uuid.uuid4().hex}"
     try:
-        info = extract_package(archive, staging, served_only=True)
+        limits = node.limits()
+        info = extract_package(archive, staging, served_only=True, max_bytes=limits["maxPackageBytes"],
+                               max_entries=limits["maxPackageEntries"])
         check_lookup_resources(staging, info.config)
         dest = node.store.generation_dir(service_id, info.version_id)
         if dest.exists():
             raise conflict(f"Generation {info.version_id} already exists on service {service_id}")
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(dest.parent)
         os.replace(staging, dest)
     except PackageError as exc:
         raise bad_request(f"Invalid version package: {exc}") from None
@@ -610,6 +622,7 @@ ROUTES = [
     Route("/admin/api/keys/{key_id}/key", delete_key_by_id, methods=["DELETE"]),
     Route("/admin/api/keys/{key}", delete_key, methods=["DELETE"]),
     Route("/admin/api/metrics", metrics, methods=["GET"]),
+    Route("/admin/api/confinement", confinement, methods=["GET"]),
     Route("/admin/api/metrics-prometheus", metrics_prometheus, methods=["GET"]),
     Route("/admin/api/cached-code-envs", not_managed_here, methods=["POST", "DELETE"]),
     Route("/admin/api/register-global-code-env", not_managed_here, methods=["POST"]),

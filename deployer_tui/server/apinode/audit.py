@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 from pathlib import Path
 from typing import Any, TextIO
 
 
 class QueryLog:
     def __init__(self, path: Path, *, inputs: bool, outputs: bool) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.inputs, self.outputs = inputs, outputs
-        self._file: TextIO = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - kept open
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # inputs may be private data
+        self._file: TextIO = open(fd, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - kept open
 
     @classmethod
     def from_config(cls, config: dict[str, Any], path: Path) -> QueryLog | None:

@@ -15,6 +15,13 @@ HEADER = struct.Struct(">I")
 MAX_FRAME = 256 * 1024 * 1024
 
 
+# A reply frame starting with this byte carries a JSON header (its size first) and then the result,
+# already JSON-encoded, which the node splices into its answer without decoding it.
+RAW_MARK = b"\x00"
+# Results larger than this travel that way.
+RAW_RESULT_BYTES = 256 * 1024
+
+
 # Built once: json.dumps with options builds a new encoder on every call, on both sides of every query.
 _to_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
@@ -22,6 +29,13 @@ _to_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 def encode(message: Any) -> bytes:
     payload = _to_json(message).encode("utf-8")
     return HEADER.pack(len(payload)) + payload
+
+
+def encode_reply(reply: dict[str, Any], result_json: bytes) -> bytes:
+    """A RAW_MARK frame: `reply` (without its result) then the result's JSON bytes."""
+    header = _to_json(reply).encode("utf-8")
+    payload_size = 1 + HEADER.size + len(header) + len(result_json)
+    return b"".join((HEADER.pack(payload_size), RAW_MARK, HEADER.pack(len(header)), header, result_json))
 
 
 def read_exact(stream: BinaryIO, n: int) -> bytes | None:

@@ -33,8 +33,21 @@ from deployer_tui.server.apinode.mapping import MappingError, normalize
 STARTUP_KEY_CREATOR = "deployer-tui apinode"
 
 
+def private_dir(path: Path) -> Path:
+    """Create `path` and its missing parents, each readable by the node's user only (mkdir's `parents`
+    would create the parents with the default mode)."""
+    missing = []
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
 def write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.write_text(json.dumps(data, indent=2), "utf-8")
     os.replace(tmp, path)
@@ -60,8 +73,13 @@ class Store:
         self.config_dir = self.root / "config"
         self.services_dir = self.root / "services"
         self.tmp_dir = self.root / "tmp"
-        for folder in (self.config_dir, self.services_dir, self.tmp_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+        # The data dir holds admin and query keys, versions and logs: the node's user only. One made
+        # readable by others (an older node created it 0755) is closed, not trusted as is.
+        private_dir(self.root)
+        if self.root.stat().st_mode & 0o077:
+            self.root.chmod(0o700)
+        for folder in (self.config_dir, self.services_dir, self.tmp_dir, self.root / "logs"):
+            private_dir(folder)
         for stale in self.tmp_dir.iterdir():  # half-done imports of a previous run
             shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
 
@@ -146,7 +164,7 @@ class Store:
         write_json(self.service_dir(service_id) / "state.json", state)
 
     def create_service(self, service_id: str) -> None:
-        self.gens_dir(service_id).mkdir(parents=True, exist_ok=True)
+        private_dir(self.gens_dir(service_id))
         self.save_service_state(service_id, {"enabled": False, "activeMapping": None})
 
     def delete_service(self, service_id: str) -> None:

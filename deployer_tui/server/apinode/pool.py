@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from deployer_tui.server.apinode.workers import Worker, WorkerDied, WorkerLoadError
+from deployer_tui.server.apinode.workers import Worker, WorkerDied, WorkerLoadError, WorkerMisbehaved
 
 DEFAULT_POOL = {"floor": 1, "ceil": 8, "cruise": 2, "queue": 16, "timeout": 10000}
 DEFAULT_EXECUTION_TIMEOUT_MS = 30000
@@ -270,6 +270,10 @@ class WorkerPool:
             self.discard(worker)
             raise PoolError(503, f"Endpoint {self.name} did not answer within {self.settings.execution_timeout_ms} ms; "
                                  "its worker was stopped and replaced", kind="timeout") from None
+        except WorkerMisbehaved as exc:
+            self.discard(worker)
+            raise PoolError(500, f"The worker process of endpoint {self.name} was stopped and replaced: {exc}",
+                            kind="protocol") from None
         except WorkerDied as exc:
             self.discard(worker)
             raise PoolError(500, f"The worker process of endpoint {self.name} died while running the query "

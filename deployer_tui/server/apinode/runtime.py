@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from deployer_tui.core.package import MAX_ENTRIES, MAX_UNCOMPRESSED_BYTES
 from deployer_tui.server.apinode import mapping as mappings
 from deployer_tui.server.apinode.audit import QueryLog
 from deployer_tui.server.apinode.metrics import Metrics
@@ -24,6 +25,65 @@ from deployer_tui.server.apinode.workers import SHIM_DIR, Worker
 # Worker start-ups run at most this many at once on a node: they are CPU-bound.
 SPAWN_CONCURRENCY = 2
 HOUSEKEEPING_S = 2.0
+
+
+# Node-wide bounds, each overridable in config/server.json {"limits": {...}}.
+DEFAULT_LIMITS = {
+    "maxQueryBodyBytes": 16 * 1024 * 1024,
+    "maxQueryDepth": 64,
+    "maxAnswerBytes": 64 * 1024 * 1024,
+    "maxPackageBytes": MAX_UNCOMPRESSED_BYTES,
+    "maxPackageEntries": MAX_ENTRIES,
+}
+
+
+def node_limits(config: dict[str, Any]) -> dict[str, int]:
+    limits = dict(DEFAULT_LIMITS)
+    given = config.get("limits")
+    if isinstance(given, dict):
+        for name, value in given.items():
+            if name in limits and isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                limits[name] = value
+    return limits
+
+
+def check_limits(config: dict[str, Any]) -> None:
+    """Refuse a config/server.json whose `limits` would be ignored (a typo must not go unnoticed)."""
+    given = config.get("limits")
+    if given is None:
+        return
+    if not isinstance(given, dict):
+        raise StoreError("config/server.json 'limits' must be an object")
+    for name, value in given.items():
+        if name not in DEFAULT_LIMITS:
+            raise StoreError(f"config/server.json limits.{name} is unknown (known: {', '.join(DEFAULT_LIMITS)})")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise StoreError(f"config/server.json limits.{name} must be a positive integer, not {value!r}")
+
+
+def endpoint_access(config: dict[str, Any]) -> dict[str, list[str]]:
+    """config/server.json `endpointAccess`: folders the operator lets endpoint code read, or read and write."""
+    given = config.get("endpointAccess") or {}
+    return {kind: [str(p) for p in given.get(kind) or []] for kind in ("read", "readWrite")} \
+        if isinstance(given, dict) else {"read": [], "readWrite": []}
+
+
+def check_endpoint_access(config: dict[str, Any], root: Path) -> None:
+    """Refuse an `endpointAccess` that is malformed or would open the node's own state to endpoint code."""
+    given = config.get("endpointAccess")
+    if given is None:
+        return
+    if not isinstance(given, dict) or set(given) - {"read", "readWrite"}:
+        raise StoreError("config/server.json 'endpointAccess' must be an object with 'read' and/or 'readWrite' lists")
+    root = root.resolve()
+    for kind, paths in given.items():
+        if not isinstance(paths, list) or not all(isinstance(p, str) and Path(p).is_absolute() for p in paths):
+            raise StoreError(f"config/server.json endpointAccess.{kind} must be a list of absolute paths")
+        for path in paths:
+            resolved = Path(path).resolve()
+            if resolved == root or root in resolved.parents or resolved in root.parents:
+                raise StoreError(f"config/server.json endpointAccess.{kind}: {path} overlaps the node's data dir; "
+                                 "endpoint code may not reach the node's state")
 
 
 class MountError(Exception):
@@ -51,8 +111,12 @@ class GenerationRuntime:
                 "genDir": str(self.dir), "shimDir": SHIM_DIR, **self.node.sql_context(endpoint)}
         log_path = self.node.store.log_path(self.service_id)
 
+        private = [self.node.store.root]
+        max_answer = self.node.limits()["maxAnswerBytes"]
+        access = endpoint_access(self.node.store.server_config())
+
         async def spawn() -> Worker:
-            return await Worker.spawn(spec, self.dir, log_path, LOAD_TIMEOUT_S)
+            return await Worker.spawn(spec, self.dir, log_path, LOAD_TIMEOUT_S, private, max_answer, access)
 
         name = f"{self.service_id}/{endpoint['id']} ({self.generation})"
         settings = self.node.pool_settings(self.service_id, endpoint["id"])
@@ -131,6 +195,7 @@ class Node:
         self._tasks: set[asyncio.Task] = set()
         self._housekeeper: asyncio.Task | None = None
         self.query_log: QueryLog | None = None
+        self._limits: dict[str, int] | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -206,6 +271,12 @@ class Node:
                             pool.shrink(now)
 
     # -- settings ------------------------------------------------------------
+
+    def limits(self) -> dict[str, int]:
+        """config/server.json `limits` over the defaults (see docs/security.md); read once, used per query."""
+        if self._limits is None:
+            self._limits = node_limits(self.store.server_config())
+        return self._limits
 
     def pool_settings(self, service_id: str, endpoint_id: str) -> PoolSettings:
         defaults = self.store.server_config().get("endpointDefaults")

@@ -20,8 +20,11 @@ the execution timeout, or no worker free within the pool's queue limits, 503; a 
 
 from __future__ import annotations
 
+import json
+import logging
+import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl
@@ -41,6 +44,7 @@ from deployer_tui.server.http import (
     ENDPOINT_UNAVAILABLE,
     ILLEGAL_ARGUMENT,
     INTERNAL,
+    MALFORMED_REQUEST,
     NOT_AUTHENTICATED,
     DSSHTTPError,
     bad_request,
@@ -48,16 +52,17 @@ from deployer_tui.server.http import (
     extract_api_key,
     json_bytes,
     not_found,
-    parse_json_body,
 )
 
 Headers = Mapping[str, str]
-Answer = tuple[int, dict[str, Any]]
+Answer = tuple[int, "dict[str, Any] | Spliced"]
 
 # DSS's GET shortcuts: the query string is the record (protocol.md §4.2-§4.3).
 SIMPLE_VERBS = {"predict-simple": ("predict", "features"), "lookup-simple": ("lookup", "data")}
 # Request headers the user API reads.
 WANTED_HEADERS = {b"authorization", b"x-dku-apiticket", b"x-dku-forced-generation", b"x-dku-dispatch-key"}
+
+log = logging.getLogger("deployer_tui.apinode")
 
 _KEY_CACHE: dict[tuple[str, str], str | None] = {}
 _KEY_CACHE_MAX = 1024
@@ -86,15 +91,57 @@ def unknown_key() -> DSSHTTPError:
 
 
 def query_value(text: str) -> Any:
-    """Query-string parameters become numbers when they look like numbers."""
+    """Query-string parameters become numbers when they look like numbers (finite ones: "NaN" stays text)."""
     try:
         return int(text)
     except ValueError:
         pass
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         return text
+    return number if math.isfinite(number) else text
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_decode = json.JSONDecoder(parse_constant=_no_constant).decode
+
+
+def malformed(what: str, problem: str) -> DSSHTTPError:
+    return DSSHTTPError(400, f"Could not parse a {what} from request body: {problem}", error_type=MALFORMED_REQUEST)
+
+
+def parse_query_body(raw: bytes, what: str, max_depth: int) -> Any:
+    """A query body as JSON, None when empty. NaN and infinities, and nesting deeper than `max_depth`,
+    are refused (400) here: they would otherwise fail only once a worker has the query."""
+    if not raw.strip():
+        return None
+    try:
+        body = _decode(raw.decode("utf-8"))
+    except RecursionError:
+        raise malformed(what, f"it nests deeper than {max_depth} levels") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise malformed(what, str(exc)) from None
+    # Only a body with many brackets can be deep: the walk is skipped for the usual small bodies.
+    if raw.count(b"[") + raw.count(b"{") > max_depth and too_deep(body, max_depth):
+        raise malformed(what, f"it nests deeper than {max_depth} levels")
+    return body
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+    return False
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:
@@ -153,8 +200,9 @@ def worker_error(reply: dict[str, Any]) -> Answer:
 
 
 async def answer(node: Node, method: str, service_id: str, endpoint_id: str, verb: str, headers: Headers,
-                 query: Mapping[str, str], read_body: Callable[[], Awaitable[bytes]]) -> Answer:
-    """One query, whatever carried it: (status, JSON body). Client errors raise DSSHTTPError."""
+                 query: Mapping[str, str], read_body: Callable[[int], Awaitable[bytes]]) -> Answer:
+    """One query, whatever carried it: (status, JSON body, or its bytes for a big answer). Client errors
+    raise DSSHTTPError. `read_body(limit)` refuses a body larger than `limit` bytes."""
     service = node.services.get(service_id)
     if service is None:
         raise not_found(f"Service not found: {service_id}")
@@ -172,7 +220,9 @@ async def answer(node: Node, method: str, service_id: str, endpoint_id: str, ver
     if method == "GET":
         body: Any = {k: query_value(v) for k, v in query.items()}
     else:
-        body = parse_json_body(await read_body(), required=False, what=f"'{verb}' query")
+        limits = node.limits()
+        body = parse_query_body(await read_body(limits["maxQueryBodyBytes"]), f"'{verb}' query",
+                                limits["maxQueryDepth"])
     forced, dispatch_key = dispatch_of(headers, verb, body)
     try:
         generation = mappings.select(service.mapping, forced, dispatch_key)  # type: ignore[arg-type]
@@ -207,13 +257,18 @@ async def answer(node: Node, method: str, service_id: str, endpoint_id: str, ver
             reply, waited = await gen.pools[endpoint_id].run(message)
         except PoolError as exc:
             status = exc.status
+            log_failure(node, context, exc.status, f"{exc.kind}: {exc}")
             error_type = ENDPOINT_UNAVAILABLE if exc.status == 503 else CODE_FAILED
             raise DSSHTTPError(exc.status, str(exc), error_type=error_type) from None
         done = time.perf_counter_ns()
         if not reply.get("ok"):
             status, error = worker_error(reply)
+            if status >= 500:
+                log_failure(node, context, status, f"{reply.get('errorType') or 'error'}: {error['message']}")
             return status, error
         status, result = 200, reply.get("result")
+        if "resultRaw" in reply:
+            result = f"<{len(reply['resultRaw'])} bytes>"
         return 200, shape(verb, reply, waited, (prepared - started) // 1000, (done - prepared) // 1000, context)
     finally:
         gen.leave()
@@ -223,10 +278,34 @@ async def answer(node: Node, method: str, service_id: str, endpoint_id: str, ver
             node.query_log.write(context, status, ms, body, result)
 
 
+def log_failure(node: Node, context: dict[str, Any], status: int, what: str) -> None:
+    """A node-side failure of a query, in the node's log and the service's worker log (never the query or a key)."""
+    line = (f"query failed with {status}: service {context['serviceId']}, endpoint {context['endpointId']}, "
+            f"version {context['serviceGeneration']}: {what}")
+    log.error("%s", line)
+    try:
+        with open(node.store.log_path(context["serviceId"]), "a", encoding="utf-8") as fh:
+            fh.write(f"[node] {time.strftime('%Y-%m-%dT%H:%M:%S%z')} {line}\n")
+    except OSError:
+        pass
+
+
 def shape(verb: str, reply: dict[str, Any], waited: int, preparation: int, execution: int,
-          context: dict[str, Any]) -> dict[str, Any]:
+          context: dict[str, Any]) -> dict[str, Any] | Spliced:
+    raw = reply.get("resultRaw")
+    if raw is not None and verb == "predict":  # one prediction: small enough to decode after all
+        reply = {**reply, "result": json.loads(bytes(raw).decode("utf-8"))}
+        raw = None
     result = reply.get("result")
     internal = int(reply.get("us") or 0)
+    if raw is not None:
+        body = shape(verb, {**reply, "result": _SPLICE, "resultRaw": None}, waited, preparation, execution, context)
+        assert isinstance(body, dict)
+        key = "response" if verb == "run" else "results"
+        if verb == "run":
+            body["responseIsEmpty"] = False
+        del body[key]
+        return Spliced(b'{"' + key.encode() + b'":', raw, b"," + json_bytes(body)[1:])
     if verb == "run":
         return {"response": result, "responseIsEmpty": result is None,
                 "timing": {"wait": waited, "execution": max(execution - waited, 0), "functionInternal": internal},
@@ -240,8 +319,34 @@ def shape(verb: str, reply: dict[str, Any], waited: int, preparation: int, execu
             "apiContext": context}
 
 
-def encode(status: int, body: dict[str, Any]) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    data = json_bytes(body)
+# Stands for a result spliced in as bytes (see shape).
+_SPLICE = object()
+# A spliced answer goes out in pieces this big, so that the connection's flow control (and other
+# requests) get a turn between them.
+SEND_CHUNK_BYTES = 1024 * 1024
+
+
+class Spliced:
+    """An answer body made of the JSON around a result and the result's JSON bytes from the worker, as is."""
+
+    def __init__(self, head: bytes, raw: memoryview | bytes, tail: bytes) -> None:
+        self.head, self.raw, self.tail = head, raw, tail
+
+    def __len__(self) -> int:
+        return len(self.head) + len(self.raw) + len(self.tail)
+
+    def chunks(self) -> Iterator[bytes]:
+        yield self.head
+        for start in range(0, len(self.raw), SEND_CHUNK_BYTES):
+            yield bytes(self.raw[start:start + SEND_CHUNK_BYTES])
+        yield self.tail
+
+    def join(self) -> bytes:
+        return b"".join((self.head, self.raw, self.tail))
+
+
+def encode(status: int, body: dict[str, Any] | Spliced) -> tuple[bytes | Spliced, list[tuple[bytes, bytes]]]:
+    data = body if isinstance(body, Spliced) else json_bytes(body)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
     if status == 401:
         headers.append((b"www-authenticate", b'Basic realm="DSS API"'))
@@ -284,13 +389,17 @@ class UserAPI:
         if scope["method"] == "GET":
             query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
 
-        async def read_body() -> bytes:
-            chunks = []
+        async def read_body(limit: int) -> bytes:
+            chunks, size = [], 0
             while True:
                 message = await receive()
                 if message["type"] != "http.request":
                     break
-                chunks.append(message.get("body", b""))
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise body_too_large(limit)
+                chunks.append(chunk)
                 if not message.get("more_body"):
                     break
             return b"".join(chunks)
@@ -299,18 +408,41 @@ class UserAPI:
             status, body = await answer(self.app.state.node, scope["method"], *parts, headers, query, read_body)
         except Exception as exc:  # noqa: BLE001 - every failure is answered as DSS JSON
             status, body = error_answer(exc)
+            if not isinstance(exc, DSSHTTPError):  # the node's own bug: query failures are logged in answer()
+                log.exception("internal error answering %s %s", scope["method"], path)
         data, response_headers = encode(status, body)
         response_headers += self.headers
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        if isinstance(data, Spliced):
+            for chunk in data.chunks():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            data = b""
         await send({"type": "http.response.body", "body": data})
+
+
+def body_too_large(limit: int) -> DSSHTTPError:
+    return DSSHTTPError(400, f"The query body is larger than this API node accepts ({limit} bytes; "
+                             "limits.maxQueryBodyBytes in config/server.json)", error_type=MALFORMED_REQUEST)
 
 
 async def query(request: Request) -> Response:
     """The same queries through Starlette (HEAD, and whatever the middleware leaves to the router)."""
     params = request.path_params
     headers = {k: v for k, v in request.headers.items() if k.encode("latin-1") in WANTED_HEADERS}
+
+    async def read_body(limit: int) -> bytes:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise body_too_large(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     status, body = await answer(request.app.state.node, request.method, params["service"], params["endpoint"],
-                                params["verb"], headers, request.query_params, request.body)
+                                params["verb"], headers, request.query_params, read_body)
+    if isinstance(body, Spliced):
+        return Response(body.join(), status_code=status, media_type="application/json")
     return JSONResponse(body, status_code=status)
 
 

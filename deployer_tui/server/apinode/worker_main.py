@@ -17,20 +17,41 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from deployer_tui.server.apinode.frames import encode, read_frame
+from deployer_tui.server.apinode import confine
+from deployer_tui.server.apinode.frames import HEADER, RAW_RESULT_BYTES, encode, encode_reply, read_frame
+
+# Endpoint types whose handler runs no endpoint code: built before confinement, so that e.g. a SQL
+# endpoint holds its database open, and what its queries can reach is then confined like code.
+NO_USER_CODE = ("SQL_QUERY", "DATASETS_LOOKUP")
 
 
 def _die_with_parent() -> None:
     """On Linux, ask the kernel to kill us if the node dies, even while user code hangs."""
     try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+        confine.die_with_parent()
     except (OSError, AttributeError):
         return
+
+
+class Channel:
+    """The worker's answer pipe, which only the worker process itself may write.
+
+    Endpoint code that forks (and returns in both processes) would otherwise answer twice, the
+    copy's answer reaching whoever asks next; a forked copy that tries to answer exits instead.
+    """
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.pid = os.getpid()
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self.out = None
+
+    def write(self, frame: bytes) -> None:
+        if self.out is None or os.getpid() != self.pid:
+            os._exit(0)
+        self.out.write(frame)
 
 
 def _error(exc: BaseException, status: int = 500) -> dict[str, Any]:
@@ -59,39 +80,77 @@ def main() -> None:
     # sys.stdout was opened on a pipe (block-buffered); endpoint prints should reach the log as they happen.
     sys.stdout.reconfigure(line_buffering=True)
 
+    channel = Channel(proto_out)
     spec = read_frame(proto_in)
     if spec is None:
         return
+    seq = spec.get("seq")
     sys.path.insert(0, spec["shimDir"])
+    sys.dont_write_bytecode = True  # the version folder is read-only to endpoint code
+    max_answer = int(spec.get("maxAnswerBytes") or 0)
     try:
         from deployer_tui.server.apinode.endpoint_code import BUILDERS, to_json
 
         gen_dir = Path(spec["genDir"])
-        handler = BUILDERS[spec["endpoint"]["type"]](spec["endpoint"], gen_dir, spec)
+        build = BUILDERS[spec["endpoint"]["type"]]
+        if spec["endpoint"]["type"] in NO_USER_CODE:
+            handler = build(spec["endpoint"], gen_dir, spec)
+            _confine(spec)
+        else:
+            _confine(spec)
+            handler = build(spec["endpoint"], gen_dir, spec)
     except BaseException as exc:  # noqa: BLE001 - any load failure is reported, not raised
         reply = _error(exc)
-        proto_out.write(encode({"ready": False, "error": reply["error"], "trace": reply.get("trace", "")}))
+        channel.write(encode({"ready": False, "error": reply["error"], "trace": reply.get("trace", ""),
+                              "seq": seq}))
         return
-    proto_out.write(encode({"ready": True, "pid": os.getpid()}))
+    channel.write(encode({"ready": True, "pid": os.getpid(), "seq": seq}))
 
     while True:
         message = read_frame(proto_in)
         if message is None:
             return
+        seq = message.pop("seq", None)
         start = time.perf_counter_ns()
         try:
             result = handler(message)
             us = (time.perf_counter_ns() - start) // 1000
             try:
-                frame = encode({"ok": True, "result": result, "us": us})
+                result_json = _to_json(result)
             except (TypeError, ValueError):
-                frame = encode({"ok": True, "result": to_json(result), "us": us})
+                result_json = _to_json(to_json(result))
+            if max_answer and len(result_json) > max_answer:
+                raise AnswerTooLarge(f"The endpoint's answer is {len(result_json)} bytes, more than this API "
+                                     f"node's limit of {max_answer} bytes (limits.maxAnswerBytes)")
+            if len(result_json) > RAW_RESULT_BYTES:
+                frame = encode_reply({"ok": True, "us": us, "seq": seq}, result_json)
+            else:  # the result is encoded once, not once to measure it and again inside the reply
+                payload = b'{"ok":true,"us":%d,"seq":%s,"result":%s}' % (us, _to_json(seq), result_json)
+                frame = HEADER.pack(len(payload)) + payload
         except BaseException as exc:  # noqa: BLE001 - the caller gets the error, the worker lives on
             try:
-                frame = encode(_error(exc))
+                frame = encode({**_error(exc), "seq": seq})
             except (TypeError, ValueError):
-                frame = encode({"ok": False, "status": 500, "error": json.dumps(str(exc))})
-        proto_out.write(frame)
+                frame = encode({"ok": False, "status": 500, "error": json.dumps(str(exc)), "seq": seq})
+        result = result_json = None  # a big answer is not kept alive until the next query
+        channel.write(frame)
+
+
+class AnswerTooLarge(Exception):
+    """The endpoint returned more than the node accepts in one answer."""
+
+
+_encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def _to_json(value: Any) -> bytes:
+    return _encoder(value).encode("utf-8")
+
+
+def _confine(spec: dict[str, Any]) -> None:
+    plan = spec.get("confine")
+    if plan:
+        confine.confine_worker(plan)
 
 
 if __name__ == "__main__":

@@ -11,17 +11,20 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-from collections import deque
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import deployer_tui
-from deployer_tui.server.apinode.frames import HEADER, MAX_FRAME, encode
+from deployer_tui.server.apinode import confine
+from deployer_tui.server.apinode.frames import HEADER, MAX_FRAME, RAW_MARK, encode
 
 ROOT = str(Path(deployer_tui.__file__).resolve().parent.parent)
+PACKAGE_DIR = str(Path(deployer_tui.__file__).resolve().parent)
 SHIM_DIR = str(Path(__file__).resolve().parent / "shim")
 BOOT = (
     f"import sys; sys.path.insert(0, {ROOT!r}); "
@@ -35,18 +38,51 @@ LOG_ROTATE_BYTES = 10 * 1024 * 1024
 
 
 def rotate_log(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with contextlib.suppress(OSError):
         if path.stat().st_size > LOG_ROTATE_BYTES:
             os.replace(path, path.with_name(path.name + ".1"))
 
 
 # Workers behave the same whatever the node was started with: buffering is set by worker_main itself.
-WORKER_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+# The project's own variables (an admin key given to the node that way) stay with the node.
+WORKER_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED" and not k.startswith("DEPLOYER_TUI_")}
+
+# Computed once per node process: the kernel and the node's uid do not change while it runs.
+CONFINEMENT = confine.status()
+
+
+def confinement_plan(gen_dir: Path, private: list[Path], tmp_dir: str,
+                     access: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """What a worker of `gen_dir` may read and write; nothing under `private` (the node's state) but its version.
+
+    `access` adds the folders of config/server.json `endpointAccess` (checked at node start)."""
+    python = confine.read_rules([*confine.python_paths(), *confine.SYSTEM_READ], private)
+    access = access or {}
+    return {"landlockAbi": CONFINEMENT["landlockAbi"],
+            "read": [str(gen_dir), PACKAGE_DIR, *python, *access.get("read", [])],
+            "readWrite": [tmp_dir, *access.get("readWrite", [])], "devices": list(confine.SYSTEM_READ_WRITE),
+            "identity": confine.worker_identity()}
+
+
+def open_log(path: Path) -> int:
+    """The service's worker log, private to the node's user (endpoint prints may hold query data)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, 0o600)
+    return fd
+
+
+# A frame larger than this grows in a buffer of its own as it arrives, and is handed over as is.
+BIG_FRAME_BYTES = 1024 * 1024
 
 
 class WorkerDied(Exception):
     """The worker process ended (crashed, was killed, or closed its pipe) while we waited for it."""
+
+
+class WorkerMisbehaved(WorkerDied):
+    """The worker broke the protocol (an answer nobody asked for, e.g. from a forked copy, or one too large)."""
 
 
 class WorkerLoadError(Exception):
@@ -64,33 +100,59 @@ class _Pipes(asyncio.SubprocessProtocol):
     is the whole per-query cost on this side of the pipe.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self.max_frame = max_frame
         self.buffer = bytearray()
+        self.big: bytearray | None = None
+        self.big_size = 0
         self.waiter: asyncio.Future[bytes] | None = None
-        self.pending: deque[bytes] = deque()
         self.lost = False
         self.exited: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def pipe_data_received(self, fd: int, data: bytes | bytearray) -> None:
         if fd != 1:
             return
+        if self.big is not None:  # a big frame grows by itself (no final copy, no zero-filled block up front)
+            take = min(len(data), self.big_size - len(self.big))
+            self.big += memoryview(data)[:take]
+            if len(self.big) < self.big_size:
+                return
+            frame, self.big = self.big, None
+            if not self._deliver(frame):
+                return
+            data = memoryview(data)[take:]
+            if not data:
+                return
         self.buffer += data
         while len(self.buffer) >= HEADER.size:
             (size,) = HEADER.unpack_from(self.buffer)
-            if size > MAX_FRAME:
+            if size > self.max_frame:
                 self.buffer.clear()
-                self._lose(WorkerDied(f"it sent a reply of {size} bytes, more than {MAX_FRAME}"))
+                self._lose(WorkerMisbehaved(f"it sent an answer of {size} bytes, more than the node's limit of "
+                                            f"{self.max_frame} (limits.maxAnswerBytes in config/server.json)"))
                 return
             end = HEADER.size + size
             if len(self.buffer) < end:
+                if size > BIG_FRAME_BYTES:
+                    self.big, self.big_size = self.buffer, size
+                    del self.big[:HEADER.size]
+                    self.buffer = bytearray()
                 return
-            frame = bytes(self.buffer[HEADER.size:end])
+            frame = bytes(memoryview(self.buffer)[HEADER.size:end])
             del self.buffer[:end]
-            if self.waiter is not None and not self.waiter.done():
-                self.waiter.set_result(frame)
-                self.waiter = None
-            else:
-                self.pending.append(frame)
+            if not self._deliver(frame):
+                return
+
+    def _deliver(self, frame: bytes | bytearray) -> bool:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(frame)
+            self.waiter = None
+            return True
+        # Only a copy of the worker (endpoint code that forked) sends what was not asked: it could
+        # answer the next caller with the previous caller's data, so the worker is replaced.
+        self.buffer.clear()
+        self._lose(WorkerMisbehaved("it sent an answer nobody asked for (did the endpoint code fork?)"))
+        return False
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         if fd == 1:
@@ -115,13 +177,24 @@ class _Pipes(asyncio.SubprocessProtocol):
 
     def next_frame(self) -> asyncio.Future[bytes]:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        if self.pending:
-            future.set_result(self.pending.popleft())
-        elif self.lost:
+        if self.lost:
             future.set_exception(_Gone())
         else:
             self.waiter = future
         return future
+
+
+def decode_reply(frame: bytes | bytearray) -> dict[str, Any]:
+    """A reply frame: JSON, or (`RAW_MARK`) a small JSON header then the result already encoded.
+
+    A big result stays bytes: decoding and re-encoding it here would hold the node's event loop
+    (and the GIL) for seconds, while splicing it into the answer costs one copy."""
+    if frame[:1] == RAW_MARK:
+        (size,) = HEADER.unpack_from(frame, 1)
+        reply = json.loads(frame[1 + HEADER.size:1 + HEADER.size + size].decode("utf-8"))
+        reply["resultRaw"] = memoryview(frame)[1 + HEADER.size + size:]
+        return reply
+    return json.loads(frame.decode("utf-8"))  # str: json.loads on bytes sniffs the encoding first
 
 
 class _Gone(Exception):
@@ -129,23 +202,43 @@ class _Gone(Exception):
 
 
 class Worker:
-    def __init__(self, transport: asyncio.SubprocessTransport, pipes: _Pipes) -> None:
+    def __init__(self, transport: asyncio.SubprocessTransport, pipes: _Pipes, tmp_dir: str = "") -> None:
         self.transport = transport
         self.pipes = pipes
         self.stdin = transport.get_pipe_transport(0)
         self.idle_since = 0.0
+        self.tmp_dir = tmp_dir
+        self.seq = 0
 
     @classmethod
-    async def spawn(cls, spec: dict[str, Any], cwd: Path, log_path: Path, load_timeout: float) -> Worker:
+    async def spawn(cls, spec: dict[str, Any], cwd: Path, log_path: Path, load_timeout: float,
+                    private: list[Path] | None = None, max_answer: int = MAX_FRAME,
+                    access: dict[str, list[str]] | None = None) -> Worker:
+        """Start a worker confined to `cwd` (its version), Python and a private temporary folder.
+
+        `private` are the folders endpoint code must never read (the node's data dir); the answer
+        frames a worker may send are bounded by `max_answer` bytes."""
         rotate_log(log_path)
         loop = asyncio.get_running_loop()
-        with open(log_path, "ab") as log:
+        tmp_dir = tempfile.mkdtemp(prefix="deployer-tui-worker-")
+        plan = confinement_plan(cwd, [Path(p).resolve() for p in private or []], tmp_dir, access)
+        if plan["identity"]:
+            os.chown(tmp_dir, *plan["identity"])
+        spec = {**spec, "confine": plan, "maxAnswerBytes": max_answer}
+        log = open_log(log_path)
+        try:
             transport, pipes = await loop.subprocess_exec(
-                _Pipes, sys.executable, "-c", BOOT,
+                lambda: _Pipes(max_answer + 64 * 1024), sys.executable, "-c", BOOT,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                cwd=str(cwd), start_new_session=True, env=WORKER_ENV,
+                cwd=str(cwd), start_new_session=True, env={**WORKER_ENV, "TMPDIR": tmp_dir},
             )
-        worker = cls(transport, pipes)  # type: ignore[arg-type]
+        except BaseException:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            raise
+        finally:
+            os.close(log)
+        worker = cls(transport, pipes, tmp_dir)  # type: ignore[arg-type]
+        pipes.exited.add_done_callback(lambda _: shutil.rmtree(tmp_dir, ignore_errors=True))
         try:
             hello = await asyncio.wait_for(worker.call(spec), load_timeout)
         except asyncio.TimeoutError:
@@ -171,7 +264,9 @@ class Worker:
         (the worker is then in an unknown state: the caller kills it)."""
         if self.stdin is None or self.stdin.is_closing():
             raise WorkerDied(self._exit_text())
-        self.stdin.write(encode(message))
+        self.seq += 1
+        seq = self.seq
+        self.stdin.write(encode({**message, "seq": seq} if isinstance(message, dict) else message))
         reply = self.pipes.next_frame()
         # A timer on the reply itself: cheaper per query than wrapping the await in a timeout scope.
         timer = asyncio.get_running_loop().call_later(timeout, self.pipes.expire, reply) if timeout else None
@@ -188,7 +283,11 @@ class Worker:
         finally:
             if timer is not None:
                 timer.cancel()
-        return json.loads(frame.decode("utf-8"))  # str: json.loads on bytes sniffs the encoding first
+        reply = decode_reply(frame)
+        if reply.get("seq", seq) != seq:
+            self.kill()
+            raise WorkerMisbehaved(f"it answered query {reply.get('seq')} when asked query {seq}")
+        return reply
 
     def _exit_text(self) -> str:
         code = self.transport.get_returncode()
