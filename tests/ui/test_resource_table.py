@@ -342,3 +342,23 @@ async def test_lines_are_the_lines_datatable_painted():
         await pilot.hover(theirs, offset=(2, 2))
         await pilot.pause()
         assert hovered == list(theirs.render_line(2)) != list(ours.render_line(2))
+
+
+async def test_cursor_keys_hold_the_collector_until_they_stop():
+    import gc
+    import time
+
+    app = TableApp()
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = app.query_one(ResourceTable)
+        table.set_records(records([f"r{i:03d}" for i in range(50)]))
+        table.focus()
+        await pilot.pause()
+        assert gc.isenabled()
+        await pilot.press("j", "j")
+        assert not gc.isenabled() and table.cursor_row == 2
+        deadline = time.monotonic() + 10
+        while not gc.isenabled():  # given back after a quiet moment (2 s)
+            assert time.monotonic() < deadline, "the collector was not given back"
+            await pilot.pause(0.1)
+        assert table.cursor_row == 2
