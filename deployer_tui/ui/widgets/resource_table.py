@@ -703,7 +703,7 @@ class ResourceTable(ScrollView, can_focus=True):
             cells = self._records[key]
             strip = self._row_strip(row, [cells[i] for i in self._perm], base, cursor, hover, width)
             strip = strip.crop(scroll_x, scroll_x + width).adjust_cell_length(width, base).simplify()
-            if len(self._lines) > 512:
+            if len(self._lines) > 160:  # a few screens: each Strip carries caches of its own
                 self._lines.clear()
             self._lines[key] = (token, strip)
             return strip
