@@ -4,15 +4,19 @@ Measures, in one run:
   * launch -> first painted deployment row, at N deployments (default 1,000);
   * launch -> every health cell filled (heavy statuses arrive in batches);
   * filter keystroke -> repaint in the deployments pane at M deployments (default 10,000);
-  * peak RSS of this process (the app + its client; the deployer is another process).
+  * cursor movement at M deployments: `j` held (one key after the other's repaint) and runs of
+    `pagedown`, each key timed until its repaint: the longest of those is the longest stall;
+  * peak RSS of this process (the app + its client; the deployer is another process) at M.
 Baselines from the same run: the bare client fetching the same lists / heavy statuses with no UI, and a
-naive filter that clears and refills the table on every keystroke.
+plain Textual DataTable holding the same rows in an app of the same size (cursor keys on it, and a
+naive filter that clears and refills it on every keystroke).
 
 "Launch" starts at App construction in an already-imported process; the import time of the UI is
 measured separately in a fresh interpreter and printed too.
 
 Run:  python bench/bench_ui.py [--deployments 1000] [--filter-deployments 10000]
-Targets: first row <= 1.5 s, all health <= 3 s at 1,000; filter <= 100 ms at 10,000; RSS <= 200 MB.
+Targets: first row <= 1.5 s, all health <= 3 s at 1,000; filter <= 100 ms at 10,000; longest cursor
+stall <= 50 ms at 10,000; peak RSS <= 150 MB at 10,000.
 """
 
 from __future__ import annotations
@@ -29,16 +33,22 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from textual import events  # noqa: E402
+from textual.app import App, ComposeResult  # noqa: E402
+from textual.widgets import DataTable, Input  # noqa: E402
 
 from bench.fixtures import populate  # noqa: E402
 from deployer_tui.core.bulk import iter_heavy_statuses  # noqa: E402
 from deployer_tui.core.client import DeployerClient  # noqa: E402
 from deployer_tui.core.config import Config  # noqa: E402
 from deployer_tui.ui.app import DeployerApp  # noqa: E402
-from deployer_tui.ui.widgets.resource_table import plain  # noqa: E402
+from deployer_tui.ui.view import rows  # noqa: E402
+from deployer_tui.ui.widgets.resource_table import ResourceTable, plain  # noqa: E402
 from tests import servers  # noqa: E402
 
 
@@ -111,14 +121,13 @@ class CollectorPauses:
         return [d for t, d in self.pauses if any(a <= t <= b for a, b in spans)]
 
 
-async def filter_keystrokes(client: DeployerClient, expected: int, text: str,
-                            pauses: CollectorPauses) -> tuple[list[float], list[float], list[float],
-                                                              list[tuple[float, float]]]:
+async def at_scale(client: DeployerClient, expected: int, text: str, args: argparse.Namespace
+                   ) -> tuple[Typing, Cursor, dict[str, list[Any]], float]:
     """Each keystroke goes into the filter box as typing does (Input -> Changed -> the pane's filter);
     timed until the repaint that shows the filtered rows. Health is left to load meanwhile, as in use.
     Also returns the CPU time this process spent per keystroke: on a loaded machine the wall time also
-    counts the time the process waited for a CPU."""
-    from textual.widgets import Input
+    counts the time the process waited for a CPU. Then the cursor keys, the rows shown (for the
+    baseline) and the peak RSS so far."""
 
     app = DeployerApp(client=client, config=Config(refresh_interval=0))
     async with app.run_test(size=(120, 40)) as pilot:
@@ -143,8 +152,77 @@ async def filter_keystrokes(client: DeployerClient, expected: int, text: str,
         await pilot.press("escape")
         while table.row_count != expected:
             await asyncio.sleep(0.05)
-        # Baseline: what a naive pane does on every keystroke — clear the table and refill the matches.
-        records = dict(table.records)
+        table.focus()
+        await painted(app)
+        with CollectorPauses() as cursor_pauses:
+            held = await cursor_keys(app, table, ["j"] * args.held_keys)
+            pages = await cursor_keys(app, table, ["pagedown"] * args.page_keys)
+        records = {key: table.get_row(key) for key in table.visible_keys}
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        tracked = len(gc.get_objects())
+    return Typing(ours, cpu, spans), Cursor(held, pages, cursor_pauses.pauses, tracked), records, rss
+
+
+class Typing(NamedTuple):
+    ours: list[float]
+    cpu: list[float]
+    spans: list[tuple[float, float]]
+
+
+class Cursor(NamedTuple):
+    held: list[tuple[float, float]]
+    pages: list[tuple[float, float]]
+    pauses: list[tuple[float, float]]
+    tracked: int  # objects the cyclic collector walks in a full collection
+
+
+async def cursor_keys(app: App, table: Any, keys: list[str]) -> list[tuple[float, float]]:
+    """Each key as the terminal sends it (a Key event to the app), timed until the repaint that shows
+    the cursor moved: (wall time, CPU time of this process)."""
+    times = []
+    for key in keys:
+        before = table.cursor_row if isinstance(table, ResourceTable) else table.cursor_coordinate.row
+        started, cpu_started = time.perf_counter(), time.process_time()
+        app.post_message(events.Key(key, key if len(key) == 1 else None))
+        deadline = started + 10
+        while (table.cursor_row if isinstance(table, ResourceTable) else table.cursor_coordinate.row) == before:
+            await asyncio.sleep(0)
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{key} did not move the cursor")
+        await painted(app)
+        times.append((time.perf_counter() - started, time.process_time() - cpu_started))
+    return times
+
+
+class BaselineApp(App):
+    """A plain Textual DataTable with the rows of the deployments pane."""
+
+    def __init__(self, records: dict[str, list[Any]]) -> None:
+        super().__init__()
+        self.records = records
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(cursor_type="row")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for column in rows.DEPLOYMENT_DISPLAY:
+            table.add_column(column, key=column)
+        for key, cells in self.records.items():
+            table.add_row(*cells, key=key)
+        table.focus()
+
+
+async def datatable_baseline(records: dict[str, list[Any]], text: str, args: argparse.Namespace
+                             ) -> tuple[list[float], Cursor]:
+    app = BaselineApp(records)
+    async with app.run_test(size=(120, 40)):
+        table = app.query_one(DataTable)
+        await painted(app)
+        with CollectorPauses() as pauses:
+            held = await cursor_keys(app, table, ["down"] * args.held_keys)  # DataTable has no `j`
+            pages = await cursor_keys(app, table, ["pagedown"] * args.page_keys)
+        # A naive filter: clear the table and refill the matches on every keystroke.
         naive: list[float] = []
         for i in range(1, len(text) + 1):
             needle = text[:i].lower()
@@ -153,10 +231,11 @@ async def filter_keystrokes(client: DeployerClient, expected: int, text: str,
                 table.clear()
                 for key, cells in records.items():
                     if needle in " ".join(plain(c) for c in cells).lower():
-                        table.add_row(*[cells[j] for j in table._perm], key=key)
+                        table.add_row(*cells, key=key)
             await painted(app)
             naive.append(time.perf_counter() - started)
-    return ours, naive, cpu, spans
+        tracked = len(gc.get_objects())
+    return naive, Cursor(held, pages, pauses.pauses, tracked)
 
 
 def import_time() -> float:
@@ -186,11 +265,13 @@ async def main_async(args: argparse.Namespace) -> None:
                     await populate(client, proc.url("apinode"), node_key, work, args.deployments, more)
                 print(f"setup: {args.filter_deployments} deployments in total (+{time.perf_counter() - t:.1f} s)")
                 with CollectorPauses() as pauses:
-                    ours, naive, cpu, spans = await filter_keystrokes(client, args.filter_deployments,
-                                                                      args.filter_text, pauses)
+                    typing, cursor, records, rss = await at_scale(client, args.filter_deployments,
+                                                                  args.filter_text, args)
         finally:
             proc.stop()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    naive, base_cursor = await datatable_baseline(records, args.filter_text, args)
+    rss_after_baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ours, cpu, spans = typing
     imp = import_time()
 
     def ms(x: float) -> str:
@@ -210,12 +291,30 @@ async def main_async(args: argparse.Namespace) -> None:
     print(f"  keystroke -> repaint, ours:           median {ms(statistics.median(ours))}, max {ms(max(ours))}"
           f"   (target <= 100 ms)  per key: {', '.join(ms(x) for x in ours)}")
     print(f"  ... of which CPU time of this process: median {ms(statistics.median(cpu))}, max {ms(max(cpu))}")
-    print(f"  baseline clear+refill per keystroke:  median {ms(statistics.median(naive))}, max {ms(max(naive))}"
+    print(f"  baseline DataTable clear+refill:      median {ms(statistics.median(naive))}, max {ms(max(naive))}"
           f"   (ours x{statistics.median(ours) / statistics.median(naive):.2f} of it)")
-    typing = pauses.within(spans)
+    during = pauses.within(spans)
     print(f"  full GC pauses in that run:           {len(pauses.pauses)}, max {ms(max((d for _, d in pauses.pauses), default=0))}"
-          f"; during keystrokes: {len(typing)}{', max ' + ms(max(typing)) if typing else ''}")
-    print(f"peak RSS of the bench process:          {rss:.0f} MB   (target <= 200 MB)")
+          f"; during keystrokes: {len(during)}{', max ' + ms(max(during)) if during else ''}")
+    print(f"at {args.filter_deployments} deployments, cursor keys (each timed to its repaint):")
+    for name, mine, theirs in (("j held", cursor.held, base_cursor.held),
+                               ("pagedown run", cursor.pages, base_cursor.pages)):
+        wall, cpu_ = [w for w, _ in mine], [c for _, c in mine]
+        base_wall, base_cpu = [w for w, _ in theirs], [c for _, c in theirs]
+        print(f"  {name + ' x' + str(len(mine)) + ':':<37} median {ms(statistics.median(wall))}, "
+              f"longest stall {ms(max(wall))} (target <= 50 ms); CPU median {ms(statistics.median(cpu_))}, "
+              f"max {ms(max(cpu_))}")
+        print(f"  {'  baseline DataTable:':<37} median {ms(statistics.median(base_wall))}, "
+              f"longest stall {ms(max(base_wall))}; CPU median {ms(statistics.median(base_cpu))}, "
+              f"max {ms(max(base_cpu))}")
+    print(f"  full GC pauses during cursor keys:    {len(cursor.pauses)}"
+          f"{', max ' + ms(max(d for _, d in cursor.pauses)) if cursor.pauses else ''}"
+          f"   (baseline DataTable: {len(base_cursor.pauses)}"
+          f"{', max ' + ms(max(d for _, d in base_cursor.pauses)) if base_cursor.pauses else ''})")
+    print(f"  gc-tracked objects at the end:        {cursor.tracked:,}   (baseline DataTable app: "
+          f"{base_cursor.tracked:,}, the store and client gone by then)")
+    print(f"peak RSS at {args.filter_deployments} (ours):            {rss:.0f} MB   (target <= 150 MB; "
+          f"after the baseline DataTable app too: {rss_after_baseline:.0f} MB)")
 
 
 def main() -> int:
@@ -223,6 +322,8 @@ def main() -> int:
     parser.add_argument("--deployments", type=int, default=1000)
     parser.add_argument("--filter-deployments", type=int, default=10_000)
     parser.add_argument("--filter-text", default="bench-0123")
+    parser.add_argument("--held-keys", type=int, default=200, help="`j` presses in the held-key run")
+    parser.add_argument("--page-keys", type=int, default=40, help="`pagedown` presses in the page run")
     args = parser.parse_args()
     asyncio.run(main_async(args))
     return 0

@@ -11,6 +11,13 @@ reference counting still frees what is not in a cycle; only cyclic garbage waits
 (`gc.freeze` after each load was measured too, and rejected: Textual's render caches are cyclic, so
 everything cached when freezing leaked once evicted, about 1,500 objects a second at one refresh a
 second.)
+
+Several holders may hold at once (the filter box, a table's cursor keys): the collector comes back
+when the last one lets go.
+
+`freeze_startup` is the one freeze that leaks nothing: once, when the app is up, after a collection, so
+that what is frozen is what lives as long as the process (modules, classes, functions, the app):
+about 130,000 objects a full collection no longer walks.
 """
 
 from __future__ import annotations
@@ -20,6 +27,19 @@ from collections.abc import Callable
 
 from textual.message_pump import MessagePump
 from textual.timer import Timer
+
+_holders: set[GcPause] = set()
+_frozen = False
+
+
+def freeze_startup() -> None:
+    """Freeze (once per process) what is alive now; for a caller that runs once the app is up."""
+    global _frozen
+    if _frozen:
+        return
+    _frozen = True
+    gc.collect()
+    gc.freeze()
 
 
 class GcPause:
@@ -39,10 +59,11 @@ class GcPause:
     def hold(self) -> None:
         """Hold the collector off until `quiet_seconds` after the last call (or `release`)."""
         if not self._holding:
-            if not gc.isenabled():
+            if not gc.isenabled() and not _holders:
                 return  # held by someone else (Textual's scrolling): theirs to give back
             gc.disable()
             self._holding = True
+            _holders.add(self)
         if self._timer is not None:
             self._timer.stop()
         self._timer = self.owner.set_timer(self.quiet_seconds, self.release, name="gc pause")
@@ -53,6 +74,8 @@ class GcPause:
             self._timer = None
         if self._holding:
             self._holding = False
-            gc.enable()
+            _holders.discard(self)
+            if not _holders:
+                gc.enable()
             if self.on_release is not None:
                 self.on_release()

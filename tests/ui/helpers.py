@@ -64,6 +64,9 @@ def screen_text(pilot: Pilot) -> str:
     for data_table in pilot.app.screen.query(DataTable):
         for row in data_table.ordered_rows:
             parts.append(" ".join(plain(c) for c in data_table.get_row(row.key)))
+    for resource_table in pilot.app.screen.query(ResourceTable):
+        for key in resource_table.visible_keys:
+            parts.append(" ".join(plain(c) for c in resource_table.get_row(key)))
     return "\n".join(parts)
 
 

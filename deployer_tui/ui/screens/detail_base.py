@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from deployer_tui.core.errors import ConnectionLost, DeployerError
 from deployer_tui.ui.actions import object_bindings
@@ -131,11 +131,11 @@ class DetailScreen(Screen):
             for d in ids if d in store.deployments
         })
 
-    @on(DataTable.RowSelected, "#deployments")
-    def _open_deployment(self, event: DataTable.RowSelected) -> None:
+    @on(ResourceTable.RowSelected, "#deployments")
+    def _open_deployment(self, event: ResourceTable.RowSelected) -> None:
         event.stop()
-        if event.row_key.value:
-            self.app.open_resource("deployment", event.row_key.value)
+        if event.key:
+            self.app.open_resource("deployment", event.key)
 
     def current_deployment(self) -> str | None:
         focused = self.focused

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
 from deployer_tui.ui.actions import object_bindings
 from deployer_tui.ui.gc_pause import GcPause
@@ -221,9 +221,9 @@ class MainScreen(Screen):
         table._update_border_title()
 
     # -- detail panel ----------------------------------------------------------------------
-    @on(DataTable.RowHighlighted)
-    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table is self.focused:
+    @on(ResourceTable.RowHighlighted)
+    def _row_highlighted(self, event: ResourceTable.RowHighlighted) -> None:
+        if event.table is self.focused:
             self._show_detail()
 
     def on_descendant_focus(self) -> None:
@@ -319,8 +319,8 @@ class MainScreen(Screen):
         kind = {"infras": "infra", "services": "service", "deployments": "deployment"}[table.id or "deployments"]
         self.app.open_resource(kind, table.current_key)
 
-    @on(DataTable.RowSelected)
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
+    @on(ResourceTable.RowSelected)
+    def _row_selected(self, event: ResourceTable.RowSelected) -> None:
         event.stop()
         self.open_current()
 

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
 
 from deployer_tui.core import readers
 from deployer_tui.ui.view.formatting import health_text, yes_no
-from deployer_tui.ui.widgets.resource_table import Column
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: `key` names it in records, `label` heads it, `width` fixes it (None: fits the cells)."""
+
+    key: str
+    label: str
+    width: int | None = None
+
 
 INFRA_COLUMNS = [
     Column("id", "Infra"), Column("type", "Type"), Column("stage", "Stage"), Column("deployments", "Deps"),

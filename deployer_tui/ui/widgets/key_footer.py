@@ -9,33 +9,24 @@ Footer does, and skipped when the keys shown are the same as before.
 
 from __future__ import annotations
 
-from textual.screen import Screen
 from textual.widgets import Footer
 
 
 class KeyFooter(Footer):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._rebuild_pending = False
         self._shown: tuple | None = None
 
-    def bindings_changed(self, screen: Screen) -> None:
-        self._bindings_ready = True
-        if not screen.app.app_focus:
-            return
-        if self.is_attached and screen is self.screen and not self._rebuild_pending:
-            self._rebuild_pending = True
-            self.call_after_refresh(self._rebuild)
-
-    async def _rebuild(self) -> None:
-        self._rebuild_pending = False
+    async def recompose(self) -> None:
+        # Footer asks for a recompose after the next refresh on each signal: the first of a burst
+        # rebuilds, the others find the same keys and do nothing.
         if not self.is_attached:
             return
         shown = self._what_compose_shows()
         if shown == self._shown:
             return
         self._shown = shown
-        await self.recompose()
+        await super().recompose()
 
     def _what_compose_shows(self) -> tuple:
         """Everything `Footer.compose` reads, so that equal values compose the same widgets."""
@@ -46,4 +37,5 @@ class KeyFooter(Footer):
             for (_, binding, enabled, tooltip) in self.screen.active_bindings.values()
             if binding.show or binding.key == app.COMMAND_PALETTE_BINDING
         )
-        return (keys, self.show_command_palette, app.ENABLE_COMMAND_PALETTE, app.COMMAND_PALETTE_BINDING)
+        return (keys, self.show_command_palette, self.compact, self.combine_groups, app.ENABLE_COMMAND_PALETTE,
+                app.COMMAND_PALETTE_BINDING)

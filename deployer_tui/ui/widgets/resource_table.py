@@ -1,18 +1,20 @@
-"""A DataTable that is fed whole record sets and applies them as keyed diffs.
+"""The resource table: a Line-API `ScrollView` fed whole record sets and applied as keyed diffs.
 
 The records (key -> cells) are the source of truth; the table shows the ones matching the live
-filter, in the chosen sort order. Updates never `clear()` a live table on refresh (tui-notes §5.2):
-stale rows are removed, changed cells updated, new rows added, and the cursor is put back on the
-row key it was on. Only when a filter hides most rows is a clear-and-refill cheaper, and then the
-cursor is re-anchored by key as well.
+filter, in the chosen sort order, and paints only the lines in sight (as `log_view.LogLines` does).
+Nothing is ever cleared on refresh: the shown order is recomputed, and the cursor stays on the key
+it was on. Column widths belong to the table: cells are measured as records arrive (columns only
+grow), never through Rich while painting. A cell is rendered once per value, width and style (most
+columns repeat a few values) and the row/column metadata mouse clicks read is added after.
+
+It looks as Textual's DataTable looked here (same component styles, same segments), so the SVG
+snapshots of the screens did not move when this replaced it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from itertools import zip_longest
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.cells import cell_len
 from rich.padding import Padding
@@ -20,22 +22,24 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual._two_way_dict import TwoWayDict
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
-from textual.geometry import Region
-from textual.render import measure
-from textual.renderables.styled import Styled
-from textual.widgets import DataTable
-from textual.widgets._data_table import _EMPTY_TEXT, default_cell_formatter
-from textual.widgets.data_table import CellDoesNotExist, ColumnKey, DuplicateKey, Row, RowKey
+from textual.geometry import Region, Size, Spacing
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
+from deployer_tui.ui.gc_pause import GcPause, freeze_startup
+from deployer_tui.ui.view.rows import Column
 
-@dataclass(frozen=True)
-class Column:
-    key: str
-    label: str
-    width: int | None = None
+__all__ = ["Column", "ResourceTable", "plain"]
+
+HEADER_HEIGHT = 1
+CELL_PADDING = 1
+# Plain strings with none of these need no markup parsing, emoji codes or line cut: measured and
+# painted without Rich.
+_SPECIAL = ("[", ":", "\n", "\r", "\t")
 
 
 def plain(value: Any) -> str:
@@ -48,472 +52,41 @@ def _sortable(value: Any) -> tuple[int, Any]:
     return (1, plain(value).lower())
 
 
-class ResourceTable(DataTable):
-    """One pane's table. `set_records` replaces the data set, `patch_records` changes some rows."""
+def _shown_text(value: Any) -> str | None:
+    """The text a cell shows when it needs no Rich rendering, else None."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return None if any(c in value for c in _SPECIAL) else value
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    if isinstance(value, int):  # bool too: str() is what is shown
+        return str(value)
+    return None
 
-    DEFAULT_CSS = """
-    ResourceTable { height: 1fr; }
-    """
-    # DataTable's own bindings again, with ids (so a keymap can remap them) and one description per
-    # action, so the help groups "j down" as one line; left/right (a row cursor) are left out.
-    BINDINGS = [
-        Binding("enter", "select_cursor", "Open", show=False, id="table.open"),
-        Binding("j,down", "cursor_down", "Down", show=False, id="table.down"),
-        Binding("k,up", "cursor_up", "Up", show=False, id="table.up"),
-        Binding("g,home,ctrl+home", "scroll_top", "Top", show=False, id="table.top"),
-        Binding("G,end,ctrl+end", "scroll_bottom", "Bottom", show=False, id="table.bottom"),
-        Binding("pageup", "page_up", "Page up", show=False, id="table.page_up"),
-        Binding("pagedown", "page_down", "Page down", show=False, id="table.page_down"),
-    ]
 
-    def __init__(self, columns: Sequence[Column], *, title: str = "", id: str | None = None,
-                 display: Sequence[str] | None = None) -> None:
-        """`columns` is the order of the cells in a record; `display` (column keys) the order on screen."""
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
-        # A few DataTable internals are used for speed (bulk insert, measuring cells without Rich,
-        # repainting only the rows whose cells changed); with a Textual whose DataTable differs, the
-        # plain API is used.
-        self._internals_ok = all(hasattr(self, name) for name in (
-            "_row_locations", "_data", "_new_rows", "_require_update_dimensions", "_update_count",
-            "_cell_render_cache", "_row_render_cache", "_row_renderable_cache", "_line_cache",
-            "_refresh_region", "_get_styles_to_render_cell", "_show_hover_cursor", "_pseudo_class_state"))
-        # Rendered cells by what they show (value, width, styles), not by where: see `_render_cell`.
-        self._cells_by_value: LRUCache[tuple, list[list[Segment]] | None] = LRUCache(4096)
-        self.columns_spec = list(columns)
-        by_key = {column.key: column for column in self.columns_spec}
-        self.display_columns = [by_key[key] for key in display] if display else list(self.columns_spec)
-        if sorted(c.key for c in self.display_columns) != sorted(by_key):
-            raise ValueError("display must name every column once")
-        # record index of each displayed column
-        self._perm = [self.columns_spec.index(column) for column in self.display_columns]
-        self.pane_title = title
-        self._records: dict[str, tuple[Any, ...]] = {}
-        # Per record: its cells as one lowercase string, for the filter (built as records arrive, so the
-        # first keystroke does not build 10,000 of them).
-        self._haystack: dict[str, str] = {}
-        # Records whose cells the column widths already fit: when a filter brings them back, they are
-        # not measured again (columns never shrink).
-        self._measured: set[str] = set()
-        self._columns_added = False
-        self.filter_text = ""
-        self.sort_index = 0
-        self.sort_reverse = False
+def _renderable(value: Any) -> Text:
+    """A cell as a one-line Rich Text (strings are markup, as they were in DataTable)."""
+    if isinstance(value, Text):
+        return value
+    if isinstance(value, str):
+        first = value.split("\n", 1)[0] if "\n" in value else value
+        return Text.from_markup(first, end="")
+    shown = _shown_text(value)
+    return Text(str(value) if shown is None else shown, no_wrap=True, end="")
 
-    def on_mount(self) -> None:
-        for column in self.display_columns:
-            self.add_column(column.label, key=column.key, width=column.width)
-        self._columns_added = True
-        if self._records:  # given before the table was mounted
-            self._sync(changed=None)
-        self._update_border_title()
 
-    async def _on_idle(self, event: events.Idle) -> None:
-        # Rows added here are measured as they are added (`_add_rows`), but with the plain-API fallback
-        # DataTable measures new rows on idle, while its render caches are keyed by its update counter,
-        # not by widths: a row painted before that measurement would stay truncated (seen as "passeng"
-        # for "passengers"). Bump the counter when widths changed.
-        before = [column.content_width for column in self.columns.values()]
-        await super()._on_idle(event)
-        if [column.content_width for column in self.columns.values()] != before:
-            self._update_count += 1
-            self.refresh()
-
-    # Every row here is one line high, so line y is row y. DataTable finds a line's row in a list of
-    # every line of every row, rebuilt after each change (each sort, filter or row added): at 10,000
-    # rows that rebuild cost more than painting the rows on screen.
-    def _get_offsets(self, y: int) -> tuple[RowKey, int]:
-        if not self._internals_ok:
-            return super()._get_offsets(y)
-        if self.show_header:
-            if y < self.header_height:
-                return self._header_row_key, y
-            y -= self.header_height
-        row_key = self._row_locations.get_key(y) if y >= 0 else None
-        if row_key is None:
-            raise LookupError(f"Y coord {y!r} is greater than total height")
-        return row_key, 0
-
-    @property
-    def _total_row_height(self) -> int:
-        return len(self.rows) if self._internals_ok else super()._total_row_height
-
-    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
-                     cursor: bool = False, hover: bool = False) -> list[list[Segment]]:
-        """A data cell as DataTable renders it, from a cache keyed by what the cell shows.
-
-        DataTable caches rendered cells by row key and its update counter, which moves on every sort,
-        filter step or added row: after each, every cell in sight went through Rich again (0.2-0.5 ms a
-        cell, 40-200 ms a repaint at 7 columns). Here a cell is rendered once per value, width and
-        style: most columns repeat (service, version, stage, health), so a repaint mostly reuses them.
-        What differs per position is the row/column metadata mouse clicks read; it is added after,
-        which gives the same styles as adding it first (tests/ui/test_resource_table.py checks).
-        """
-        value_key = None
-        if self._internals_ok and row_index >= self.fixed_rows and column_index >= self.fixed_columns >= 0:
-            row_key = self._row_locations.get_key(row_index)
-            row = self.rows.get(row_key) if row_key is not None else None
-            if row is not None and row.height == 1:
-                column_key = self._column_locations.get_key(column_index)
-                value = self._data[row_key].get(column_key)
-                value_key = _value_key(value)
-        if value_key is None:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        cache_key = (value_key, width, base_style, cursor, hover, self._show_hover_cursor, self._pseudo_class_state,
-                     self.show_cursor, self.cell_padding, self.cursor_foreground_priority,
-                     self.cursor_background_priority)
-        if cache_key in self._cells_by_value:
-            lines = self._cells_by_value[cache_key]
-        else:
-            lines = self._render_cell_once(value, base_style, width, cursor, hover)
-            self._cells_by_value[cache_key] = lines
-        if lines is None:  # styles with metadata of their own: merging ours after would differ
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        meta = Style.from_meta({"row": row_index, "column": column_index})
-        return [
-            [segment if control else Segment(text, meta if style is None else style + meta, control)
-             for segment in line for text, style, control in (segment,)]
-            for line in lines
-        ]
-
-    def _render_cell_once(self, value: Any, base_style: Style, width: int, cursor: bool,
-                          hover: bool) -> list[list[Segment]] | None:
-        """What DataTable._render_cell draws for a one-line data cell, without the row/column metadata."""
-        component_style, post_style = self._get_styles_to_render_cell(
-            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
-            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
-        cell = _EMPTY_TEXT if value is None else default_cell_formatter(value, wrap=False, height=1) or _EMPTY_TEXT
-        options = self.app.console_options.update_dimensions(width, 1).update(no_wrap=True)
-        lines = self.app.console.render_lines(
-            Styled(Padding(cell, (0, self.cell_padding)), pre_style=base_style + component_style,
-                   post_style=post_style),
-            options)
-        if any(segment.style is not None and segment.style.meta for line in lines for segment in line):
-            return None
-        return lines
-
-    def notify_style_update(self) -> None:
-        self._cells_by_value.clear()
-        super().notify_style_update()
-
-    def _clear_caches(self) -> None:
-        self._cells_by_value.clear()
-        super()._clear_caches()
-
-    # -- data ------------------------------------------------------------------------------
-    @property
-    def records(self) -> Mapping[str, tuple[Any, ...]]:
-        return self._records
-
-    def set_records(self, records: Mapping[str, Sequence[Any]]) -> None:
-        new = {key: tuple(cells) for key, cells in records.items()}
-        old, haystack, measured = self._records, self._haystack, self._measured
-        fresh: dict[str, str] = {}
-        for key, cells in new.items():
-            text = haystack.get(key)
-            if text is None or old.get(key) != cells:
-                text = _haystack(cells)
-                measured.discard(key)
-            fresh[key] = text
-        self._haystack = fresh
-        self._measured = {key for key in measured if key in new}
-        self._records = new
-        self._sync(changed=None, previous=old)
-
-    def patch_records(self, records: Mapping[str, Sequence[Any]]) -> None:
-        """Change some rows (e.g. health cells as heavy statuses arrive); unknown keys are ignored."""
-        changed = [key for key in records if key in self._records]
-        previous = {}
-        for key in changed:
-            previous[key] = self._records[key]
-            cells = self._records[key] = tuple(records[key])
-            self._haystack[key] = _haystack(cells)
-            self._measured.discard(key)
-        if changed:
-            self._sync(changed=changed, previous=previous)
-
-    def set_filter(self, text: str) -> None:
-        text = text.strip().lower()
-        # Typing on: what matches the longer text is among what matched the shorter one, so only the
-        # rows shown now are searched (10,000 records otherwise, on each keystroke).
-        narrowing = bool(self.filter_text) and self.filter_text in text
-        self.filter_text = text
-        self._sync(changed=None, compare=False, narrowing=narrowing)
-
-    def cycle_sort(self) -> None:
-        self.sort_index = (self.sort_index + 1) % len(self.display_columns)
-        self._sync(changed=None, resort=True, compare=False)
-
-    def reverse_sort(self) -> None:
-        self.sort_reverse = not self.sort_reverse
-        self._sync(changed=None, resort=True, compare=False)
-
-    @property
-    def visible_keys(self) -> list[str]:
-        """Row keys in display order."""
-        return [row.key.value for row in self.ordered_rows if row.key.value is not None]
-
-    @property
-    def current_key(self) -> str | None:
-        if not self.row_count:
-            return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except CellDoesNotExist:
-            return None
-
-    def select_key(self, key: str) -> bool:
-        if RowKey(key) not in self.rows:
-            return False
-        self.move_cursor(row=self.get_row_index(key))
-        return True
-
-    # -- the diff --------------------------------------------------------------------------
-    def _matches(self, key: str) -> bool:
-        if not self.filter_text:
-            return True
-        haystack = self._haystack.get(key)
-        if haystack is None:
-            haystack = self._haystack[key] = _haystack(self._records[key])
-        return self.filter_text in haystack
-
-    def _matching(self, keys: Iterable[str]) -> set[str]:
-        """`_matches` over many keys (one keystroke at 10,000 rows: the loop itself matters)."""
-        needle = self.filter_text
-        if not needle:
-            return set(keys)
-        haystacks = self._haystack
-        if haystacks.keys() == self._records.keys():  # always, as records get one when they arrive
-            return {key for key in keys if needle in haystacks[key]}
-        return {key for key in keys if self._matches(key)}
-
-    def _cell_width(self, value: Any) -> int:
-        """The width DataTable would measure for a cell of a one-line row, without Rich for the usual
-        cells (measuring with Rich cost about 0.3 s per 1,000 rows of 7 cells)."""
-        if isinstance(value, Text):
-            return max((cell_len(line) for line in value.plain.splitlines()), default=0)
-        if isinstance(value, int):  # bool too: str() is what DataTable shows
-            return cell_len(str(value))
-        if isinstance(value, str) and not any(c in value for c in "[:\n"):  # no markup, emoji code or cut
-            return max((cell_len(line) for line in value.splitlines()), default=0)
-        if value is None:
-            return 0
-        return measure(self.app.console, default_cell_formatter(value, wrap=False, height=1) or Text(), 1)
-
-    def _grow_columns(self, values: Mapping[int, Iterable[Any]]) -> bool:
-        """Widen the auto-width columns (by display index) to fit these values. Columns only grow here;
-        they never shrink (DataTable's own `update_width=True` re-measures the whole column whenever a
-        cell gets narrower: at 1,000 rows and a health cell per heavy status that was quadratic). True
-        if a column grew."""
-        columns = self.ordered_columns
-        grew = False
-        for index, cells in values.items():
-            column = columns[index]
-            if not column.auto_width:
-                continue
-            # Most columns repeat a few values (service, stage, health): each distinct one is measured once.
-            distinct: dict[tuple, Any] = {}
-            for cell in cells:
-                key = _value_key(cell)
-                if key is None:
-                    key = (id(cell),)
-                distinct.setdefault(key, cell)
-            width = max(map(self._cell_width, distinct.values()), default=0)
-            if width > column.content_width:
-                column.content_width = width
-                grew = True
-        return grew
-
-    def _add_rows(self, rows: list[tuple[str, list[Any]]]) -> None:
-        """`add_row` for many rows at once. DataTable.add_row re-assigns its cursor reactive on every
-        row (watchers, message-pump context: about half the cost of a 1,000-row refill), and measures
-        every cell with Rich on idle; this does what add_row does for plain one-line rows, measures
-        the cells itself and touches the cursor once. Falls back to add_row if DataTable's internals
-        are not the ones this was written against (Textual 8)."""
-        if not rows:
-            return
-        if not self._internals_ok:
-            for key, cells in rows:
-                self.add_row(*cells, key=key)
-            return
-        was_empty = self.row_count == 0
-        columns = self.ordered_columns
-        for key, cells in rows:
-            row_key = RowKey(key)
-            if row_key in self._row_locations:
-                raise DuplicateKey(f"The row key {row_key!r} already exists.")
-            self._row_locations[row_key] = len(self.rows)
-            self._data[row_key] = {column.key: cell for column, cell in zip_longest(columns, cells)}
-            self.rows[row_key] = Row(row_key, 1, None, False)
-        measured = self._measured
-        unmeasured = [cells for key, cells in rows if key not in measured]
-        if unmeasured:
-            self._grow_columns({i: [cells[i] for cells in unmeasured if i < len(cells)] for i in range(len(columns))})
-            measured.update(key for key, _ in rows)
-        # No `_new_rows`: they are measured above. The flag still has DataTable recompute its virtual
-        # size on idle.
-        self._require_update_dimensions = True
-        self._update_count += 1
-        self.cursor_coordinate = self.cursor_coordinate  # once: re-validates the cursor against the rows
-        if was_empty and self.columns and self.show_cursor and self.cursor_type != "none":
-            self._highlight_cursor()
-        self.check_idle()
-        self.refresh()
-
-    def _remove_rows(self, keys: set[str]) -> None:
-        """`remove_row` for many rows at once: DataTable.remove_row renumbers every row per call (about
-        5 ms each at 10,000 rows); this renumbers once, keeping the order of the rows that stay."""
-        if not keys:
-            return
-        if not self._internals_ok or len(keys) == 1:
-            for key in keys:
-                self.remove_row(key)
-            return
-        rows, data = self.rows, self._data
-        ordered = list(map(self._row_locations.get_key, range(len(rows))))
-        staying = [row_key for row_key in ordered if row_key.value not in keys]
-        if self._updated_cells:  # cells waiting to be measured on idle (plain-API updates only)
-            self._updated_cells = {cell for cell in self._updated_cells if cell.row_key.value not in keys}
-        if len(staying) < len(keys):  # most rows go: copying the others is cheaper than removing those
-            self.rows = {row_key: rows[row_key] for row_key in staying}
-            self._data = {row_key: data[row_key] for row_key in staying}
-        else:
-            for row_key in ordered:
-                if row_key.value in keys:
-                    del rows[row_key], data[row_key]
-        self._row_locations = TwoWayDict({row_key: index for index, row_key in enumerate(staying)})
-        self._require_update_dimensions = True
-        self.check_idle()
-        self.cursor_coordinate = self.cursor_coordinate
-        self.hover_coordinate = self.hover_coordinate
-        self._update_count += 1
-        self.refresh(layout=True)
-
-    def _update_cells(self, changes: list[tuple[str, str, Any]]) -> None:
-        """`update_cell` for many cells, repainting only the rows they are in. DataTable.update_cell bumps
-        its update counter, which every render cache is keyed by: each change re-rendered every visible
-        cell through Rich (40-80 ms a paint) and rebuilt the row-order and line-offset lists of all rows,
-        even when the changed row was out of sight. Here the counter moves only if a column had to
-        grow (every row's layout moves then)."""
-        if not changes:
-            return
-        if not self._internals_ok:
-            by_key = {column.key: column for column in self.columns_spec}
-            for key, column_key, value in changes:
-                self.update_cell(key, column_key, value, update_width=self._widens(by_key[column_key], value))
-            return
-        touched: set[RowKey] = set()
-        for key, column_key, value in changes:
-            row_key = RowKey(key)
-            self._data[row_key][ColumnKey(column_key)] = value
-            touched.add(row_key)
-        position = {column.key: i for i, column in enumerate(self.ordered_columns)}
-        by_column: dict[int, list[Any]] = {}
-        for _, column_key, value in changes:
-            by_column.setdefault(position[ColumnKey(column_key)], []).append(value)
-        if self._grow_columns(by_column):
-            self._require_update_dimensions = True
-            self._update_count += 1
-            self.check_idle()
-            self.refresh()
-            return
-        self._forget_rendered(touched)
-
-    def _forget_rendered(self, row_keys: set[RowKey]) -> None:
-        """Drop what DataTable cached for these rows (one-line rows) and repaint those still in sight."""
-        header = self.header_height if self.show_header else 0
-        indexes = [index for index in map(self._row_locations.get, row_keys) if index is not None]
-        for index in indexes:
-            self._row_renderable_cache.discard((self._update_count, index))
-        # LRUCache has keys() but no __iter__. The cell and row caches are keyed by row key first, the
-        # line cache by line.
-        for cache in (self._cell_render_cache, self._row_render_cache):
-            for cache_key in [k for k in cache.keys() if k[0] in row_keys]:  # noqa: SIM118 (no __iter__)
-                cache.discard(cache_key)
-        lines = {header + index for index in indexes}
-        for cache_key in [k for k in self._line_cache.keys() if k[0] in lines]:  # noqa: SIM118
-            self._line_cache.discard(cache_key)
-        top = int(self.scroll_y)
-        bottom = top + self.size.height
-        in_sight = sorted(line for line in lines if top <= line < bottom)
-        if in_sight:
-            row_width = max(self.size.width, self.virtual_size.width)
-            for line in in_sight:
-                self._refresh_region(Region(0, line, row_width, 1))
-
-    def _widens(self, column: Column, value: Any) -> bool:
-        """Whether a new cell value needs a wider column (the plain-API fallback's `update_width`)."""
-        if column.width is not None:
-            return False
-        return self._cell_width(value) > self.columns[ColumnKey(column.key)].content_width
-
-    def _sync(self, changed: Iterable[str] | None, resort: bool = False, compare: bool = True,
-              narrowing: bool = False, previous: Mapping[str, tuple] | None = None) -> None:
-        """Bring the rows in line with the records, the filter and the sort. `changed`: only these records
-        changed; `previous`: the records as they were at the last sync (which the rows shown still
-        show), to find changed cells without reading them back from the table."""
-        if not self._columns_added:
-            return
-        anchor = self.current_key
-        rows = self.rows
-        if changed is None:
-            shown = {row_key.value for row_key in rows}
-            wanted = self._matching(shown if narrowing else self._records)
-        else:
-            # Only these rows can have moved in or out of the filter.
-            scope = set(changed)
-            wanted = {key for key in scope if self._matches(key)}
-            shown = {key for key in scope if RowKey(key) in rows}
-        stale = shown - wanted
-        new = wanted - shown
-        kept = wanted & shown
-        sort_key = self.display_columns[self.sort_index].key
-        # Removing rows keeps the order of the others: only new rows (or a new order) need a sort.
-        order_changed = bool(new or resort)
-        with self.app.batch_update():
-            self._remove_rows(stale)
-            # A filter or sort change leaves the records as they were: nothing to compare.
-            changes = []
-            column_keys = [column.key for column in self.columns_spec]
-            for key in kept if compare else ():
-                row = self._records[key]
-                before = previous.get(key) if previous is not None else None
-                if before is None:
-                    old = self._data[RowKey(key)]
-                    before = tuple(old.get(column_key) for column_key in column_keys)
-                elif before == row:
-                    continue
-                for column_key, was, value in zip(column_keys, before, row, strict=False):
-                    if was != value:
-                        changes.append((key, column_key, value))
-                        if column_key == sort_key:
-                            order_changed = True
-            self._update_cells(changes)
-            self._add_rows([(key, [self._records[key][i] for i in self._perm]) for key in new])
-            if order_changed and self.row_count:
-                first = self.display_columns[0].key
-                if sort_key == first:
-                    self.sort(sort_key, key=_sortable, reverse=self.sort_reverse)
-                else:  # ties broken by the first column (the id) so the order is stable across refreshes
-                    self.sort(sort_key, first, key=_sortable_pair, reverse=self.sort_reverse)
-            if anchor is not None and RowKey(anchor) in self.rows:
-                index = self.get_row_index(anchor)
-                if index != self.cursor_row:  # moving it re-posts RowHighlighted: only when it moved
-                    self.move_cursor(row=index, scroll=True)
-        self._update_border_title()
-
-    def _update_border_title(self) -> None:
-        column = self.display_columns[self.sort_index].label
-        arrow = "↓" if self.sort_reverse else "↑"
-        shown, total = self.row_count, len(self._records)
-        count = f"{shown}" if shown == total else f"{shown}/{total}"
-        flt = f" /{self.filter_text}" if self.filter_text else ""
-        self.border_title = f"{self.pane_title} [{count}]{flt}"
-        self.border_subtitle = f"sort: {column}{arrow}"
+def _cell_width(value: Any) -> int:
+    shown = _shown_text(value)
+    if shown is not None:
+        return cell_len(shown)
+    if isinstance(value, Text):
+        return max((cell_len(line) for line in value.plain.splitlines()), default=0)
+    return _renderable(value).cell_len
 
 
 def _value_key(value: Any) -> tuple | None:
-    """A hashable stand-in for a cell value (Text is not hashable), or None for values to leave to
-    DataTable."""
+    """A hashable stand-in for a cell value (Text is not hashable), or None if there is none."""
     if isinstance(value, Text):
         return (Text, value.plain, tuple(value.spans), value.style, value.justify, value.overflow, value.no_wrap,
                 value.end, value.tab_size)
@@ -526,5 +99,612 @@ def _haystack(cells: Sequence[Any]) -> str:
     return " ".join(plain(cell) for cell in cells).lower()
 
 
-def _sortable_pair(values: tuple[Any, Any]) -> tuple[tuple[int, Any], tuple[int, Any]]:
-    return (_sortable(values[0]), _sortable(values[1]))
+class ResourceTable(ScrollView, can_focus=True):
+    """One pane's table. `set_records` replaces the data set, `patch_records` changes some rows."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "resource-table--header",
+        "resource-table--cursor",
+        "resource-table--hover",
+        "resource-table--header-cursor",
+        "resource-table--header-hover",
+    }
+    # The look of Textual's DataTable (the row cursor, the header, the focus tint).
+    DEFAULT_CSS = """
+    ResourceTable {
+        background: $surface;
+        color: $foreground;
+        height: 1fr;
+        max-height: 100%;
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .resource-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+            & > .resource-table--header {
+                background-tint: $foreground 5%;
+            }
+        }
+        & > .resource-table--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        &:ansi > .resource-table--header {
+            background: ansi_bright_blue;
+            color: ansi_default;
+        }
+        & > .resource-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        & > .resource-table--header-cursor {
+            background: $accent-darken-1;
+            color: $foreground;
+        }
+        & > .resource-table--header-hover {
+            background: $accent 30%;
+        }
+        & > .resource-table--hover {
+            background: $block-hover-background;
+        }
+    }
+    """
+    # Ids so a keymap can remap them, and one description per action, so the help groups "j down"
+    # as one line.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Open", show=False, id="table.open"),
+        Binding("j,down", "cursor_down", "Down", show=False, id="table.down"),
+        Binding("k,up", "cursor_up", "Up", show=False, id="table.up"),
+        Binding("home,ctrl+home,g", "scroll_top", "Top", show=False, id="table.top"),
+        Binding("end,ctrl+end,G", "scroll_bottom", "Bottom", show=False, id="table.bottom"),
+        Binding("pageup", "page_up", "Page up", show=False, id="table.page_up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="table.page_down"),
+        # A row cursor has no column to move to: left/right scroll (the names DataTable gave them).
+        Binding("left", "scroll_left", "Cursor left", show=False),
+        Binding("right", "scroll_right", "Cursor right", show=False),
+    ]
+
+    # Not repaint=True: a move repaints the two lines it changes, not the whole table.
+    cursor_row: reactive[int] = reactive(0, init=False, repaint=False)
+    """Index of the highlighted row among the shown ones."""
+    hover_row: reactive[int] = reactive(-2, init=False, repaint=False)
+    """Index of the row under the mouse (-1: the header, -2: none)."""
+
+    class RowHighlighted(Message):
+        """The cursor moved onto another row (or the first rows arrived)."""
+
+        def __init__(self, table: ResourceTable, cursor_row: int, key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.cursor_row = cursor_row
+            self.key = key
+
+        @property
+        def control(self) -> ResourceTable:
+            return self.table
+
+    class RowSelected(Message):
+        """`enter` on a row, or a click on the highlighted row."""
+
+        def __init__(self, table: ResourceTable, cursor_row: int, key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.cursor_row = cursor_row
+            self.key = key
+
+        @property
+        def control(self) -> ResourceTable:
+            return self.table
+
+    def __init__(self, columns: Sequence[Column], *, title: str = "", id: str | None = None,
+                 display: Sequence[str] | None = None) -> None:
+        """`columns` is the order of the cells in a record; `display` (column keys) the order on screen."""
+        super().__init__(id=id)
+        self.columns_spec = list(columns)
+        by_key = {column.key: column for column in self.columns_spec}
+        self.display_columns = [by_key[key] for key in display] if display else list(self.columns_spec)
+        if sorted(c.key for c in self.display_columns) != sorted(by_key):
+            raise ValueError("display must name every column once")
+        # record index of each displayed column
+        self._perm = [self.columns_spec.index(column) for column in self.display_columns]
+        self._labels = [Text.from_markup(column.label) for column in self.display_columns]
+        # Content width per displayed column (without padding): fixed, or the widest cell seen so far.
+        self._widths = [column.width if column.width is not None else label.cell_len
+                        for column, label in zip(self.display_columns, self._labels, strict=True)]
+        self.pane_title = title
+        self._records: dict[str, tuple[Any, ...]] = {}
+        # Per record: its cells as one lowercase string, for the filter (built as records arrive, so the
+        # first keystroke does not build 10,000 of them).
+        self._haystack: dict[str, str] = {}
+        # Records whose cells the column widths already fit (columns never shrink).
+        self._measured: set[str] = set()
+        self._order: list[str] = []  # keys shown, in display order
+        self._index: dict[str, int] | None = {}  # key -> position in _order, rebuilt when needed
+        self.filter_text = ""
+        self.sort_index = 0
+        self.sort_reverse = False
+        self._show_hover = False
+        # Painting: one cell rendered per (value, width, styles); one strip per shown line, by key.
+        self._cells: LRUCache[tuple, list[Segment] | None] = LRUCache(4096)
+        self._lines: dict[str, tuple[tuple, Strip]] = {}
+        self._metas: LRUCache[tuple[int, int], Style] = LRUCache(4096)
+        self._styles: dict[tuple, tuple[Style, Style]] = {}
+        self._paint_key: tuple = ()
+        self._base = self._header = Style()  # read by render_lines for the lines of one paint
+        self._layout = 0  # moves when a column width changes
+        self._shared: dict[tuple, Text] = {}
+        # No collector pause while cursor keys arrive (see gc_pause): at 10,000 rows one took 0.3 s.
+        self._moving = GcPause(self)
+
+    # -- public reading ----------------------------------------------------------------------
+    @property
+    def records(self) -> Mapping[str, tuple[Any, ...]]:
+        return self._records
+
+    @property
+    def visible_keys(self) -> list[str]:
+        """Row keys in display order."""
+        return list(self._order)
+
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    @property
+    def column_widths(self) -> list[int]:
+        """Content width of each displayed column (padding not included)."""
+        return list(self._widths)
+
+    @property
+    def current_key(self) -> str | None:
+        if not self._order:
+            return None
+        return self._order[min(self.cursor_row, len(self._order) - 1)]
+
+    def get_row_index(self, key: str) -> int:
+        index = self._positions().get(key)
+        if index is None:
+            raise KeyError(key)
+        return index
+
+    def get_row(self, key: str) -> list[Any]:
+        """A shown row's cells, in display order."""
+        cells = self._records[key]
+        return [cells[i] for i in self._perm]
+
+    def get_row_at(self, index: int) -> list[Any]:
+        return self.get_row(self._order[index])
+
+    def get_cell(self, key: str, column: str) -> Any:
+        return self._records[key][[c.key for c in self.columns_spec].index(column)]
+
+    # -- cursor ------------------------------------------------------------------------------
+    def select_key(self, key: str) -> bool:
+        index = self._positions().get(key)
+        if index is None:
+            return False
+        self.move_cursor(row=index)
+        return True
+
+    def move_cursor(self, *, row: int, scroll: bool = True) -> None:
+        self.cursor_row = row
+        if scroll:
+            self._scroll_cursor_into_view()
+
+    def validate_cursor_row(self, row: int) -> int:
+        return max(0, min(row, len(self._order) - 1))
+
+    def watch_cursor_row(self, old: int, new: int) -> None:
+        self._refresh_rows(old, new)
+        self._scroll_cursor_into_view()
+        if self._order:
+            self.post_message(self.RowHighlighted(self, new, self._order[new]))
+
+    def watch_hover_row(self, old: int, new: int) -> None:
+        self._refresh_rows(old, new)
+
+    def _refresh_rows(self, *rows: int) -> None:
+        width = max(self.size.width, self.virtual_size.width)
+        top = int(self.scroll_y)
+        for row in rows:
+            y = row + HEADER_HEIGHT - top if row >= 0 else 0
+            if 0 <= y < self.size.height:
+                self.refresh(Region(0, y, width, 1))
+
+    def _scroll_cursor_into_view(self) -> None:
+        if not self._order:
+            return
+        region = Region(int(self.scroll_x), HEADER_HEIGHT + self.cursor_row, self._table_width(), 1)
+        self.scroll_to_region(region, animate=False, spacing=Spacing(HEADER_HEIGHT, 0, 0, 0), force=True)
+
+    def _keyed(self) -> None:
+        """A cursor key: the mouse hover goes, and the collector waits for the keys to stop."""
+        self._set_hover(False)
+        self._moving.hold()
+
+    def _set_hover(self, active: bool) -> None:
+        if self._show_hover != active:
+            self._show_hover = active
+            self._refresh_rows(self.hover_row)
+
+    def action_cursor_down(self) -> None:
+        self._keyed()
+        self.cursor_row += 1
+
+    def action_cursor_up(self) -> None:
+        self._keyed()
+        self.cursor_row -= 1
+
+    def action_scroll_top(self) -> None:
+        self._keyed()
+        self.cursor_row = 0
+
+    def action_scroll_bottom(self) -> None:
+        self._keyed()
+        self.cursor_row = len(self._order) - 1
+
+    def _page_height(self) -> int:
+        return max(0, self.scrollable_content_region.height - HEADER_HEIGHT)
+
+    def action_page_down(self) -> None:
+        self._keyed()
+        height = self._page_height()
+        self.scroll_relative(y=height, animate=False, force=True)
+        self.cursor_row += height
+
+    def action_page_up(self) -> None:
+        self._keyed()
+        height = self._page_height()
+        self.scroll_relative(y=-height, animate=False)
+        self.cursor_row -= height
+
+    def action_select_cursor(self) -> None:
+        self._set_hover(False)
+        if self._order:
+            self.post_message(self.RowSelected(self, self.cursor_row, self._order[self.cursor_row]))
+
+    # -- mouse -------------------------------------------------------------------------------
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        meta = event.style.meta
+        if "row" not in meta:
+            self._set_hover(False)
+            return
+        self._show_hover = True
+        self.hover_row = meta["row"]
+
+    def on_leave(self, event: events.Leave) -> None:
+        self._set_hover(False)
+
+    def on_click(self, event: events.Click) -> None:
+        meta = event.style.meta
+        if "row" not in meta:
+            return
+        self._show_hover = True
+        event.stop()
+        row = meta["row"]
+        if row == -1:
+            if not meta.get("out_of_bounds"):
+                self.sort_by(meta["column"])
+            return
+        if not 0 <= row < len(self._order):
+            return
+        was = self.cursor_row
+        self.cursor_row = row
+        if row == was:
+            self.post_message(self.RowSelected(self, row, self._order[row]))
+
+    # -- data --------------------------------------------------------------------------------
+    def _interned(self, cells: Sequence[Any]) -> tuple[Any, ...]:
+        """The cells with each Text replaced by one shared instance per look: 10,000 "HEALTHY" cells are
+        one object, not 10,000 Texts (three objects each) for the collector to walk. Cells are never
+        changed in place (a change is a new record), so sharing is safe."""
+        if not any(isinstance(cell, Text) for cell in cells):
+            return tuple(cells)
+        shared = self._shared
+        out = []
+        for cell in cells:
+            if isinstance(cell, Text):
+                key = _value_key(cell)
+                cell = shared.setdefault(key, cell)
+                if len(shared) > 4096:  # e.g. one marked id per row: keep the table bounded
+                    shared.clear()
+            out.append(cell)
+        return tuple(out)
+
+    def set_records(self, records: Mapping[str, Sequence[Any]]) -> None:
+        new = {key: self._interned(cells) for key, cells in records.items()}
+        old, haystack, measured = self._records, self._haystack, self._measured
+        fresh: dict[str, str] = {}
+        changed: list[str] = []
+        for key, cells in new.items():
+            text = haystack.get(key)
+            if text is None or old.get(key) != cells:
+                text = _haystack(cells)
+                measured.discard(key)
+                changed.append(key)
+            fresh[key] = text
+        self._haystack = fresh
+        self._measured = {key for key in measured if key in new}
+        self._records = new
+        self._forget_lines(changed)
+        self._grow(changed)
+        self._sync(self._matching(new), resort=bool(changed) or len(new) != len(old))
+
+    def patch_records(self, records: Mapping[str, Sequence[Any]]) -> None:
+        """Change some rows (e.g. health cells as heavy statuses arrive); unknown keys are ignored."""
+        changed = [key for key in records if key in self._records]
+        if not changed:
+            return
+        sort_at = self._perm[self.sort_index]
+        first_at = self._perm[0]
+        resort = False
+        for key in changed:
+            before = self._records[key]
+            cells = self._records[key] = self._interned(records[key])
+            if before[sort_at] != cells[sort_at] or before[first_at] != cells[first_at]:
+                resort = True
+            self._haystack[key] = _haystack(cells)
+            self._measured.discard(key)
+        self._forget_lines(changed)
+        self._grow(changed)
+        # Only these rows can have moved in or out of the filter.
+        positions = self._positions()
+        wanted = set(self._order)
+        for key in changed:
+            if self._matches(key):
+                if key not in positions:
+                    wanted.add(key)
+                    resort = True
+            else:
+                wanted.discard(key)
+        if len(wanted) == len(self._order) and not resort:
+            self._refresh_keys(changed)
+            return
+        self._sync(wanted, resort=resort)
+
+    def set_filter(self, text: str) -> None:
+        text = text.strip().lower()
+        # Typing on: what matches the longer text is among what matched the shorter one, so only the
+        # rows shown now are searched (10,000 records otherwise, on each keystroke).
+        narrowing = bool(self.filter_text) and self.filter_text in text
+        self.filter_text = text
+        self._sync(self._matching(self._order if narrowing else self._records), resort=not narrowing)
+
+    def cycle_sort(self) -> None:
+        self.sort_index = (self.sort_index + 1) % len(self.display_columns)
+        self._sync(set(self._order), resort=True)
+
+    def reverse_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._sync(set(self._order), resort=True)
+
+    def sort_by(self, column_index: int) -> None:
+        """A header click: sort by that column, or reverse the order if it is the sort column already."""
+        if column_index == self.sort_index:
+            self.reverse_sort()
+            return
+        self.sort_index = column_index
+        self.sort_reverse = False
+        self._sync(set(self._order), resort=True)
+
+    # -- the diff ----------------------------------------------------------------------------
+    def _positions(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = {key: i for i, key in enumerate(self._order)}
+        return self._index
+
+    def _matches(self, key: str) -> bool:
+        return not self.filter_text or self.filter_text in self._haystack[key]
+
+    def _matching(self, keys: Iterable[str]) -> set[str]:
+        needle = self.filter_text
+        if not needle:
+            return set(keys)
+        haystacks = self._haystack
+        return {key for key in keys if needle in haystacks[key]}
+
+    def _grow(self, keys: Iterable[str]) -> None:
+        """Widen the auto-width columns to fit these records' cells (each distinct value measured once)."""
+        records, measured = self._records, self._measured
+        fresh = [records[key] for key in keys if key not in measured]
+        if not fresh:
+            return
+        measured.update(key for key in keys)
+        grew = False
+        for position, (column, at) in enumerate(zip(self.display_columns, self._perm, strict=True)):
+            if column.width is not None:
+                continue
+            distinct: dict[Any, Any] = {}
+            for cells in fresh:
+                value = cells[at]
+                distinct.setdefault(_value_key(value) or (id(value),), value)
+            width = max(map(_cell_width, distinct.values()), default=0)
+            if width > self._widths[position]:
+                self._widths[position] = width
+                grew = True
+        if grew:
+            self._layout += 1
+            self._lines.clear()
+            self._update_virtual_size()
+            self.refresh()
+
+    def _sort_key(self):
+        sort_at = self._perm[self.sort_index]
+        first_at = self._perm[0]
+        records = self._records
+        if sort_at == first_at:
+            return lambda key: _sortable(records[key][sort_at])
+        # ties broken by the first column (the id) so the order is stable across refreshes
+        return lambda key: (_sortable(records[key][sort_at]), _sortable(records[key][first_at]))
+
+    def _sync(self, wanted: set[str], resort: bool) -> None:
+        """Show `wanted` (a set of record keys): in the old order if nothing asks for a new one."""
+        anchor = self.current_key
+        was_empty = not self._order
+        if resort:
+            order = sorted(wanted, key=self._sort_key(), reverse=self.sort_reverse)
+        else:  # a narrowing filter: the rows that stay keep their order
+            order = [key for key in self._order if key in wanted]
+        if order != self._order:
+            self._order = order
+            self._index = None
+            self._update_virtual_size()
+            self.refresh()
+        index = self._positions().get(anchor) if anchor is not None else None
+        if index is not None:
+            self.cursor_row = index  # its watcher scrolls to it and tells (only if it moved)
+        else:
+            self.cursor_row = self.validate_cursor_row(self.cursor_row)
+        if was_empty and self._order:
+            self.post_message(self.RowHighlighted(self, self.cursor_row, self._order[self.cursor_row]))
+        self._update_border_title()
+
+    def _forget_lines(self, keys: Iterable[str]) -> None:
+        lines = self._lines
+        for key in keys:
+            lines.pop(key, None)
+
+    def _refresh_keys(self, keys: Iterable[str]) -> None:
+        positions = self._positions()
+        self._refresh_rows(*(positions[key] for key in keys if key in positions))
+
+    def _update_border_title(self) -> None:
+        column = self.display_columns[self.sort_index].label
+        arrow = "↓" if self.sort_reverse else "↑"
+        shown, total = len(self._order), len(self._records)
+        count = f"{shown}" if shown == total else f"{shown}/{total}"
+        flt = f" /{self.filter_text}" if self.filter_text else ""
+        self.border_title = f"{self.pane_title} [{count}]{flt}"
+        self.border_subtitle = f"sort: {column}{arrow}"
+
+    # -- painting ----------------------------------------------------------------------------
+    def _table_width(self) -> int:
+        return sum(self._widths) + 2 * CELL_PADDING * len(self._widths)
+
+    def _update_virtual_size(self) -> None:
+        self.virtual_size = Size(self._table_width(), HEADER_HEIGHT + len(self._order))
+
+    def on_mount(self) -> None:
+        freeze_startup()
+        self._update_virtual_size()
+        self._update_border_title()
+
+    def on_unmount(self) -> None:
+        self._moving.release()
+
+    def on_resize(self) -> None:
+        self._lines.clear()  # the filler after the last column follows the width
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cells.clear()
+        self._lines.clear()
+        self._styles.clear()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The styles depend on focus and hover states: read once per paint, not per line.
+        base = self.rich_style
+        header = self.get_component_styles("resource-table--header").rich_style
+        self._base, self._header = base, header
+        paint_key = (base, header, self._show_hover, self.has_focus, self.app.current_theme.name)
+        if paint_key != self._paint_key:
+            self._paint_key = paint_key
+            self._styles.clear()
+            self._lines.clear()
+        return super().render_lines(crop)
+
+    def _cell_styles(self, header: bool, hover: bool, cursor: bool) -> tuple[Style, Style]:
+        """(component style, post style) of a cell, as DataTable layered them."""
+        cache_key = (header, hover and self._show_hover, cursor)
+        styles = self._styles.get(cache_key)
+        if styles is None:
+            get = self.get_component_rich_style
+            component = Style()
+            if hover and self._show_hover:
+                component += get("resource-table--hover")
+                if header:
+                    component += get("resource-table--header-hover")
+            if cursor:
+                component += get("resource-table--cursor")
+                if header:
+                    component += get("resource-table--header-cursor")
+            # The cursor's foreground wins over a cell's own colour; its background does not.
+            styles = self._styles[cache_key] = (component, Style.from_color(color=component.color))
+        return styles
+
+    def _meta(self, row: int, column: int) -> Style:
+        meta = self._metas.get((row, column))
+        if meta is None:
+            meta = self._metas[(row, column)] = Style.from_meta({"row": row, "column": column})
+        return meta
+
+    def _cell(self, value: Any, width: int, pre: Style, post: Style, meta: Style) -> list[Segment]:
+        """One line of one cell, padded to `width`, with the styles layered as Textual's Styled does."""
+        shown = _shown_text(value)
+        inner = width - 2 * CELL_PADDING
+        if shown is not None and cell_len(shown) <= inner:
+            text = " " * CELL_PADDING + shown + " " * (inner - cell_len(shown) + CELL_PADDING)
+            return [Segment(text, pre + post + meta)]
+        value_key = _value_key(value)
+        cache_key = (value_key, width, pre, post) if value_key is not None else None
+        lines = self._cells.get(cache_key) if cache_key is not None else None
+        if lines is None:
+            lines = self._render_cell(value, width, pre, post)
+            if cache_key is not None:
+                self._cells[cache_key] = lines
+        if not lines:  # the cell carries metadata of its own: ours goes first, as DataTable put it
+            return self._render_cell(value, width, pre + meta, post) or []
+        return [Segment(text, meta if style is None else style + meta, control) for text, style, control in lines]
+
+    def _render_cell(self, value: Any, width: int, pre: Style, post: Style) -> list[Segment] | None:
+        options = self.app.console_options.update_dimensions(width, 1).update(no_wrap=True)
+        lines = self.app.console.render_lines(Padding(_renderable(value), (0, CELL_PADDING)), options)
+        segments = list(Segment.apply_style(lines[0] if lines else [], style=pre, post_style=post))
+        if any(segment.style is not None and segment.style.meta for segment in lines[0] if lines):
+            return None
+        return segments
+
+    def _row_strip(self, row: int, values: Sequence[Any], row_style: Style, cursor: bool, hover: bool,
+                   width: int) -> Strip:
+        header = row == -1
+        component, post = self._cell_styles(header, hover, cursor)
+        pre = row_style + component
+        segments: list[Segment] = []
+        for column, (value, content_width) in enumerate(zip(values, self._widths, strict=True)):
+            segments.extend(self._cell(value, content_width + 2 * CELL_PADDING, pre, post, self._meta(row, column)))
+        remaining = max(0, width - self._table_width())
+        extend = row_style + self._cell_styles(header, hover, cursor)[0]
+        segments.append(Segment(" " * remaining,
+                                extend + Style.from_meta({"row": row, "column": 0, "out_of_bounds": True})))
+        return Strip(segments)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        scroll_x, scroll_y = self.scroll_offset
+        base = self._base
+        hover_row = self.hover_row
+        if y < HEADER_HEIGHT:
+            strip = self._row_strip(-1, self._labels, self._header, False, hover_row == -1, width)
+        else:
+            row = scroll_y + y - HEADER_HEIGHT
+            if row >= len(self._order):
+                return Strip.blank(width, base)
+            key = self._order[row]
+            cursor = row == self.cursor_row
+            hover = row == hover_row
+            token = (row, cursor, hover, self._layout, width, scroll_x)
+            cached = self._lines.get(key)
+            if cached is not None and cached[0] == token:
+                return cached[1]
+            cells = self._records[key]
+            strip = self._row_strip(row, [cells[i] for i in self._perm], base, cursor, hover, width)
+            strip = strip.crop(scroll_x, scroll_x + width).adjust_cell_length(width, base).simplify()
+            if len(self._lines) > 160:  # a few screens: each Strip carries caches of its own
+                self._lines.clear()
+            self._lines[key] = (token, strip)
+            return strip
+        return strip.crop(scroll_x, scroll_x + width).adjust_cell_length(width, base).simplify()
