@@ -6,7 +6,7 @@ per second, p50 and p99 latency of each, and the node/bare throughput ratio.
 
     python bench/bench_apinode.py [--clients 16] [--seconds 3] [--rounds 3]
 
-Target (issue 3): ratio >= 0.5 and node p99 <= 20 ms at 16 clients. Also printed: the servers' CPU
+Target: ratio >= 0.5 and node p99 <= 20 ms at 16 clients. Also printed: the servers' CPU
 time per request (the node's includes its worker processes), which other load on the machine
 disturbs far less than throughput and latency do, and the load average during the run.
 

@@ -10,7 +10,7 @@ write until every line is in the view and the screen has been refreshed once mor
 Baselines measured in the same run, for ratios:
 - idle: the same timer with nothing to ingest (timer jitter of this machine);
 - Log: Textual's built-in `Log` fed one `write_lines` per chunk (no coalescing, no ring buffer).
-Targets (issue 7): ingest <= 2 s and longest stall <= 100 ms.
+Targets: ingest <= 2 s and longest stall <= 100 ms.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Version packages: the DSS zip layout (protocol.md §4.1, design §4).
+"""Version packages: the DSS zip layout (docs/protocol.md, "Version packages"; the README's package table).
 
 A package is a zip with, at its root, ``tag.json`` (the version id), ``config.json`` (auth and
 endpoint definitions), ``testqueries-<endpoint>.json``, ``endpoint-<endpoint>/code.py`` and
@@ -29,7 +29,7 @@ WHOLE_RATIO_FROM_BYTES = 8 * 1024 * 1024
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
 
-# Endpoint types the local API node serves, and the verbs each answers (protocol.md §4.2).
+# Endpoint types the local API node serves, and the verbs each answers .
 SERVED_ENDPOINT_TYPES: dict[str, tuple[str, ...]] = {
     "PY_FUNCTION": ("run",),
     "CUSTOM_PREDICTION": ("predict", "predict-multi"),
@@ -241,7 +241,7 @@ def extract_package(source: str | Path | bytes | BinaryIO, dest: Path, *, served
 
 
 def build_package(src_dir: str | Path, out: str | Path | None = None) -> tuple[Path, PackageInfo]:
-    """Zip a package folder (design §4) and validate the result as the deployer will.
+    """Zip a package folder (the layout of the README's package table) and validate the result as the deployer will.
 
     `tag.json` may omit `createdOn` (it is set to now). The zip is written to a temporary name
     and renamed, so a failed build never leaves a half-written OUT.zip behind.

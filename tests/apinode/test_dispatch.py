@@ -1,4 +1,4 @@
-"""Multi-version mappings (protocol.md §6.2): forcedGeneration, RANDOM, HASH_BASED agreeing across two nodes,
+"""Multi-version mappings (docs/protocol.md, "Generations mapping and dispatch"): forcedGeneration, RANDOM, HASH_BASED agreeing across two nodes,
 and a version switch that lets in-flight queries finish on the version they started on."""
 
 from __future__ import annotations

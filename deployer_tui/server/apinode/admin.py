@@ -1,4 +1,4 @@
-"""The admin API (`/admin/api/...`, protocol.md §5), for the deployer and `APINodeAdminClient`.
+"""The admin API (`/admin/api/...`, docs/protocol.md "API node admin API"), for the deployer and `APINodeAdminClient`.
 
 Every route needs an admin key (Basic key-as-username, Basic password, or Bearer). Void actions
 answer 200 with an empty body. `GET /admin/api/services` returns, per service:
@@ -12,7 +12,7 @@ answer 200 with an empty body. `GET /admin/api/services` returns, per service:
 normalized form documented in `mapping.py` (null before the first one; kept while disabled).
 Compare it with a deployment's `generationsMapping` through `mapping.same_mapping`.
 
-Choices where DSS is not documented (protocol.md INFERRED): `setMapping` starts the workers of
+Choices where DSS is not documented (inferred, see docs/protocol.md): `setMapping` starts the workers of
 every newly mapped generation and waits for them; if any endpoint's code does not load it
 answers 400 with the Python error and changes nothing. Deleting a generation of the active
 mapping is refused (409). Deleting the last admin key is refused (400). Endpoint settings accept,

@@ -1,4 +1,4 @@
-"""`deployer-tui apinode` (design §3): one standalone local API node in the foreground.
+"""`deployer-tui apinode` (the README's command line): one standalone local API node in the foreground.
 
 Without `--admin-key`, the key is taken from the environment variable DEPLOYER_TUI_APINODE_ADMIN_KEY
 (which, unlike a command line, other users cannot read), else generated on first start and kept in

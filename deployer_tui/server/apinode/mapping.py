@@ -1,4 +1,4 @@
-"""Generations mappings (protocol.md §6.1) and the dispatch of one query to a generation (§6.2).
+"""Generations mappings and the dispatch of one query to a generation (docs/protocol.md, "Generations mapping and dispatch").
 
 `normalize` turns whatever the deployer or a user posts to `setMapping` into the shape this node
 stores and returns as `activeMapping`:
@@ -108,7 +108,7 @@ class DispatchError(ValueError):
 
 
 def select(mapping: dict[str, Any], forced: str | None, key: str | None, rng: random.Random | None = None) -> str:
-    """The generation that answers a query (§6.2); `forced` must be checked against mounted ones by the caller."""
+    """The generation that answers a query; `forced` must be checked against mounted ones by the caller."""
     if forced:
         return forced
     entries = mapping["entries"]

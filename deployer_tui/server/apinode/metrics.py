@@ -1,6 +1,6 @@
 """Request counts, errors and latency per service, endpoint and generation.
 
-Shapes follow DSS (protocol.md §5.4): `JSONMeter{count, m1_rate, m5_rate, m15_rate, mean_rate}`
+Shapes follow DSS (docs/protocol.md, "API node admin API"): `JSONMeter{count, m1_rate, m5_rate, m15_rate, mean_rate}`
 and `JSONTimer{count, min, max, mean, stddev, p50, p75, p95, p98, p99, p999, *_rate}`, latencies
 in milliseconds over the last `RESERVOIR` requests. Rates are exponentially weighted moving
 averages ticked every 5 s, as in the Codahale library DSS uses. Besides DSS's keys, each stats

@@ -1,4 +1,4 @@
-"""A pool of worker processes for one endpoint of one generation (protocol.md Appendix E).
+"""A pool of worker processes for one endpoint of one generation (DSS's pool settings: docs/protocol.md, "Python endpoint code").
 
 Pool settings, as in DSS's `endpointsServerSideConfigs.pool`: `floor` workers are started when
 the generation is mounted and kept; up to `ceil` run at once; after a burst, idle workers beyond

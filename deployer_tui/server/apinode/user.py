@@ -1,4 +1,4 @@
-"""The user API: `/public/api/v1/{service}/{endpoint}/{verb}` (protocol.md §4.3-§4.4, §6.2).
+"""The user API: `/public/api/v1/{service}/{endpoint}/{verb}` (docs/protocol.md, "API node user API").
 
 A query is authenticated against the answering generation's `config.json` (`publicAccess`, or a
 key of `authRealm.queryKeys` sent as Basic username, Basic password or Bearer), dispatched to a
@@ -12,7 +12,7 @@ and `X-DKU-Dispatch-Key`. `GET` on `run` and `query` takes the parameters from t
 numbers converted; so do `GET .../predict-simple` and `GET .../lookup-simple` for one record.
 `forcedGeneration` must name a mounted generation (mapped or preloaded), else 400.
 
-Errors (DSS JSON, protocol.md §1.4): unknown service, endpoint or verb 404; no key or an unknown one
+Errors (DSS JSON, docs/protocol.md "Errors"): unknown service, endpoint or verb 404; no key or an unknown one
 401; a bad body 400; a disabled service 503; endpoint code that raises 500 with the Python error as
 `message` and its traceback in `stackTraceStr` (or the status of a `DkuCustomApiException`); past
 the execution timeout, or no worker free within the pool's queue limits, 503; a worker that died 500.
@@ -57,7 +57,7 @@ from deployer_tui.server.http import (
 Headers = Mapping[str, str]
 Answer = tuple[int, "dict[str, Any] | Spliced"]
 
-# DSS's GET shortcuts: the query string is the record (protocol.md §4.2-§4.3).
+# DSS's GET shortcuts: the query string is the record .
 SIMPLE_VERBS = {"predict-simple": ("predict", "features"), "lookup-simple": ("lookup", "data")}
 # Request headers the user API reads.
 WANTED_HEADERS = {b"authorization", b"x-dku-apiticket", b"x-dku-forced-generation", b"x-dku-dispatch-key"}
