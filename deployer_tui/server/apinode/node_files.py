@@ -1,4 +1,4 @@
-"""The API node's state on disk , so that a restarted node serves what it served.
+"""The API node's state on disk, so that a restarted node serves what it served.
 
     <data_dir>/
       config/adminkeys.json                   {"keys": [{key, label, description, createdBy, createdOn, id}]}, 0600

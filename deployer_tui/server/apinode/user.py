@@ -57,7 +57,7 @@ from deployer_tui.server.http import (
 Headers = Mapping[str, str]
 Answer = tuple[int, "dict[str, Any] | Spliced"]
 
-# DSS's GET shortcuts: the query string is the record .
+# DSS's GET shortcuts: the query string is the record.
 SIMPLE_VERBS = {"predict-simple": ("predict", "features"), "lookup-simple": ("lookup", "data")}
 # Request headers the user API reads.
 WANTED_HEADERS = {b"authorization", b"x-dku-apiticket", b"x-dku-forced-generation", b"x-dku-dispatch-key"}
