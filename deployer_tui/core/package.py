@@ -29,7 +29,7 @@ WHOLE_RATIO_FROM_BYTES = 8 * 1024 * 1024
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
 
-# Endpoint types the local API node serves, and the verbs each answers .
+# Endpoint types the local API node serves, and the verbs each answers.
 SERVED_ENDPOINT_TYPES: dict[str, tuple[str, ...]] = {
     "PY_FUNCTION": ("run",),
     "CUSTOM_PREDICTION": ("predict", "predict-multi"),
