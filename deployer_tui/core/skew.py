@@ -83,7 +83,7 @@ def skew_of(nodes: Mapping[str, NodeServing]) -> str | None:
     if len(groups) < 2:
         return None
     parts = []
-    for versions, urls in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+    for versions, urls in sorted(groups.items(), key=lambda kv: (not kv[0], -len(kv[1]), kv[0])):
         one = len(urls) == 1
         if versions:
             what = f"{'serves' if one else 'serve'} {', '.join(versions)}"
