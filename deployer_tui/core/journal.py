@@ -153,6 +153,11 @@ class HistoryRow:
     record: dict = field(default_factory=dict)
 
     @property
+    def source_note(self) -> str:
+        """What a history row says of where it comes from, when not from the deployer."""
+        return "known only from this console's journal" if self.journal_only else ""
+
+    @property
     def duration_ms(self) -> int | None:
         return self.end - self.start if self.end is not None and self.end >= self.start else None
 

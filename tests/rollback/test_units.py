@@ -115,3 +115,26 @@ def test_merge_history_matches_by_time_and_marks_journal_only_rows() -> None:
     assert not rows[0].journal_only and rows[0].duration_ms == 1000
     assert rows[1].mapping["generation"] == "v1" and rows[1].requester == "ci" and not rows[1].in_journal
     assert rows[2].journal_only and rows[2].duration_ms == 2000
+
+
+def test_a_data_dir_from_before_the_record_extras_gets_the_column(tmp_path) -> None:
+    import sqlite3
+
+    from deployer_tui.server.deployer.database import Store
+
+    data = tmp_path / "data"
+    data.mkdir()
+    old = sqlite3.connect(data / "deployer.db")
+    old.execute("CREATE TABLE updates (deployment_id TEXT NOT NULL, start_ts INTEGER NOT NULL, type TEXT NOT NULL,"
+                " status TEXT NOT NULL, requester TEXT NOT NULL, end_ts INTEGER, result TEXT,"
+                " PRIMARY KEY (deployment_id, start_ts))")
+    old.execute("INSERT INTO updates VALUES ('d', 1, 'UPDATE', 'SUCCESS', 'admin', 2, NULL)")
+    old.commit()
+    old.close()
+    store = Store(data)
+    try:
+        assert store.get_update("d")["extras"] is None  # an old record: no extras, still read
+        ts = store.start_update("d", "UPDATE", "admin", {"reason": "ROLLBACK"})
+        assert '"ROLLBACK"' in store.get_update("d", ts)["extras"]
+    finally:
+        store.close()
