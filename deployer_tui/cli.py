@@ -181,9 +181,15 @@ async def _rollback_async(args: argparse.Namespace, connection, timeouts, say) -
             for node_url, serving in (plan.nodes or {}).items():
                 say(f"  {node_url} serves {serving.cell}")
             if not args.yes:
-                print(f"Roll back {plan.deployment_id} to {plan.target_text}? [y/N] ", end="", file=sys.stderr,
-                      flush=True)
-                if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+                if plan.production:
+                    print(f"{plan.deployment_id} is a Production deployment: type its id to roll it back to "
+                          f"{plan.target_text}: ", end="", file=sys.stderr, flush=True)
+                    confirmed = sys.stdin.readline().strip() == plan.deployment_id
+                else:
+                    print(f"Roll back {plan.deployment_id} to {plan.target_text}? [y/N] ", end="", file=sys.stderr,
+                          flush=True)
+                    confirmed = sys.stdin.readline().strip().lower() in ("y", "yes")
+                if not confirmed:
                     say("not confirmed: nothing changed")
                     return 2
             def progress(event) -> None:  # a core.rollback.RollbackEvent

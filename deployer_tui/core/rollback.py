@@ -25,6 +25,7 @@ from deployer_tui.core.journal import HistoryRow, Journal, JournalRecord, merge_
 from deployer_tui.core.readers import mapping_summary
 from deployer_tui.core.skew import NodeServing, mapping_versions, node_versions
 
+PRODUCTION_STAGES = ("production", "prod")  # as ui/screens/delete_confirm.py reads a stage
 KIND_REASON = {"rollback": "ROLLBACK", "rollforward": "ROLLFORWARD", "update": None}
 
 
@@ -77,6 +78,12 @@ class RollbackPlan:
     source: HistoryRow | None = None
     nodes: dict[str, NodeServing] | None = None
     history: list[HistoryRow] = field(default_factory=list)
+    stage: str | None = None  # the infra's stage, when the light status says it
+
+    @property
+    def production(self) -> bool:
+        """A Production deployment: the confirmation asks for its id typed (as a delete does)."""
+        return (self.stage or "").strip().lower() in PRODUCTION_STAGES
 
     @property
     def current_text(self) -> str:
@@ -123,7 +130,10 @@ async def plan_rollback(client: Any, deployment_id: str, to_version: str | None 
         heavy = await client.get_deployment_status(deployment_id)
     except DeployerError:
         heavy = None  # the preview then says nothing per node; the rollback itself does not need it
-    return RollbackPlan(deployment_id, current, target, kind, source, node_versions(heavy), history)
+    light = await client.get_deployment(deployment_id)
+    infra = light.get("infraBasicInfo") if isinstance(light, dict) else None
+    stage = (str(infra.get("stage") or "") or None) if isinstance(infra, dict) else None
+    return RollbackPlan(deployment_id, current, target, kind, source, node_versions(heavy), history, stage)
 
 
 def forward_plan(plan: RollbackPlan) -> RollbackPlan | None:

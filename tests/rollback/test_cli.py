@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from tests.deployer.conftest import ADMIN_KEY
@@ -61,3 +62,49 @@ def test_exit_2_on_connection_and_usage_errors(plain_env: Env, state_home: Path)
     assert half.returncode == 2 and "--api-key" in half.stderr
     unknown = run(["no-such-deployment", "--yes", "--url", plain_env.url, "--api-key", ADMIN_KEY], state_home)
     assert unknown.returncode == 2 and "no-such-deployment" in unknown.stderr
+
+
+def run_on_terminal(args: list[str], state: Path, typed: str) -> tuple[int, str, str]:
+    """The command with stdin and stderr on a pseudo-terminal (it asks there), `typed` as the answer."""
+    import pty
+
+    env = {**os.environ, "XDG_STATE_HOME": str(state), "DEPLOYER_TUI_CONFIG": str(state / "none.toml")}
+    main, sub = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "deployer_tui.cli", "rollback", *args], stdin=sub,
+                            stderr=sub, stdout=subprocess.PIPE, text=True, env=env)
+    os.close(sub)
+    os.write(main, typed.encode() + b"\n")  # the terminal buffers it until the question reads it
+    seen: list[bytes] = []
+
+    def drain() -> None:  # read while it runs: a full terminal buffer would block its writes
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the other end closed: everything written was read
+                return
+            if not chunk:
+                return
+            seen.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    out, _ = proc.communicate(timeout=120)
+    reader.join(30)
+    os.close(main)
+    seen_text = b"".join(seen)
+    return proc.returncode, out, seen_text.decode(errors="replace")
+
+
+def test_a_production_deployment_wants_its_id_typed(plain_env: Env, state_home: Path) -> None:
+    infra = plain_env.deployer.create_infra("prod", "Production", "STATIC")
+    settings = infra.get_settings()
+    settings.add_apinode(plain_env.node_url, plain_env.node_key)
+    settings.save()
+    deploy(plain_env, "cli4", ["v1", "v2"], infra="prod")
+    flags = ["cli4", "--url", plain_env.url, "--api-key", ADMIN_KEY]
+    code, out, term = run_on_terminal(flags, state_home, "y")
+    assert code == 2 and "Production deployment: type its id" in term and out == ""
+    assert served_version(plain_env, "cli4") == "v2"
+    code, out, term = run_on_terminal(flags, state_home, "cli4")
+    assert code == 0, term
+    assert json.loads(out)["ok"] and served_version(plain_env, "cli4") == "v1"
