@@ -204,6 +204,8 @@ async def _rollback_async(args: argparse.Namespace, connection, timeouts, say) -
                 say(str(exc))
                 return 2
             print(json.dumps(summary.to_json(), indent=2))
+            if summary.outcome == "LOST":
+                return 2  # the deployer went away while the update ran: how it ended is not known
             return 0 if summary.ok else 1
     except DeployerError as exc:  # the local deployer could not start
         say(str(exc))

@@ -62,6 +62,16 @@ def test_exit_2_on_connection_and_usage_errors(plain_env: Env, state_home: Path)
     assert half.returncode == 2 and "--api-key" in half.stderr
     unknown = run(["no-such-deployment", "--yes", "--url", plain_env.url, "--api-key", ADMIN_KEY], state_home)
     assert unknown.returncode == 2 and "no-such-deployment" in unknown.stderr
+    deploy(plain_env, "cli5", ["v1", "v2"])
+    no_version = run(["cli5", "--to", "v9", "--yes", "--url", plain_env.url, "--api-key", ADMIN_KEY], state_home)
+    assert no_version.returncode == 2 and "v9" in no_version.stderr
+    env = {**os.environ, "XDG_STATE_HOME": str(state_home)}
+    read_only = subprocess.run([sys.executable, "-m", "deployer_tui.cli", "--read-only", "rollback", "cli5", "--yes",
+                                "--url", plain_env.url, "--api-key", ADMIN_KEY], capture_output=True, text=True,
+                               env=env, timeout=120)
+    assert read_only.returncode == 2 and "read-only" in read_only.stderr
+    saved = plain_env.deployer.get_deployment("cli5").get_settings().get_raw()["generationsMapping"]
+    assert saved["generation"] == "v2" and served_version(plain_env, "cli5") == "v2"  # neither changed anything
 
 
 def run_on_terminal(args: list[str], state: Path, typed: str) -> tuple[int, str, str]:
