@@ -1,4 +1,5 @@
-"""The `deployer-tui` command (its contract is the README's command line): the TUI by default, and the serve/apinode/package sub-commands.
+"""The `deployer-tui` command (its contract is the README's command line): the TUI by default, and the
+serve/apinode/package/rollback sub-commands.
 
 Sub-command implementations are imported lazily so that `deployer-tui package` does not pay
 for Textual and the TUI does not pay for the server stack.
@@ -50,6 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
     apinode.add_argument("--admin-key", metavar="KEY",
                          help="admin API key (else one is generated once and kept in the data dir, mode 0600)")
 
+    rollback = sub.add_parser(
+        "rollback", help="roll a deployment back to what it served before (headless, for scripts and CI)",
+        description="Save the deployment's previous mapping (or --to VERSION), update it, follow the update, "
+        "run its stored test queries. Progress on stderr, a JSON summary on stdout. Exit 0 on success, 1 when "
+        "the update or the test queries fail, 2 on usage or connection errors.")
+    rollback.add_argument("deployment", metavar="DEPLOYMENT")
+    rollback.add_argument("--to", metavar="VERSION", help="roll back to this version alone")
+    rollback.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rollback.add_argument("--url", dest="rb_url", metavar="URL", help="API Deployer URL (as the console's --url)")
+    rollback.add_argument("--api-key", dest="rb_api_key", metavar="KEY", help="API key")
+    rollback.add_argument("--profile", dest="rb_profile", metavar="NAME", help="instance name in ~/.dataiku/config.json")
+    rollback.add_argument("--insecure", dest="rb_insecure", action="store_true")
+    rollback.add_argument("--ca-bundle", dest="rb_ca_bundle", metavar="FILE")
+    rollback.add_argument("--timeout", dest="rb_timeout", metavar="SECONDS", help="as the console's --timeout")
+
     package = sub.add_parser("package", help="build and validate a version package from a folder")
     package.add_argument("src_dir", metavar="SRC_DIR")
     package.add_argument("-o", "--output", metavar="OUT.zip")
@@ -68,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         return apinode_main(args)
     if args.command == "package":
         return _package(args)
+    if args.command == "rollback":
+        return _rollback(args)
     if args.timeout is not None:
         from deployer_tui.core.config import Timeouts
 
@@ -79,6 +97,123 @@ def main(argv: list[str] | None = None) -> int:
     from deployer_tui.ui.launch import main as ui_main
 
     return ui_main(args)
+
+
+def _connection(args: argparse.Namespace, config):  # -> core.profiles.Connection
+    """The console's connection rules (ui/launch.py): flags, a profile of our config file, then
+    core.profiles (environment, ~/.dataiku/config.json, else the embedded local deployer)."""
+    from deployer_tui.core.config import ConfigError
+    from deployer_tui.core.profiles import resolve_connection
+
+    url, api_key = args.rb_url or args.url, args.rb_api_key or args.api_key
+    insecure, ca_bundle = args.rb_insecure or args.insecure, args.rb_ca_bundle or args.ca_bundle
+    profile = args.rb_profile or args.profile
+    if profile and profile in config.profiles:
+        own = config.profiles[profile]
+        url, api_key = url or own.url, api_key or own.resolved_api_key()
+        insecure, ca_bundle = insecure or own.insecure, ca_bundle or own.ca_bundle
+        if not url:
+            raise ConfigError(f"{config.path}: profiles.{profile}: no url")
+        if not api_key:
+            where = f"env var {own.api_key_env}" if own.api_key_env else "api_key"
+            raise ConfigError(f"{config.path}: profiles.{profile}: no API key ({where} is empty)")
+        profile = None
+    return resolve_connection(url=url, api_key=api_key, profile=profile, insecure=insecure, ca_bundle=ca_bundle)
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    """`deployer-tui rollback`: progress lines on stderr, the JSON summary on stdout; 0 ok, 1 the update or
+    the test queries failed, 2 usage or connection errors (nothing was changed, or the deployer went away)."""
+    import asyncio
+
+    from deployer_tui.core.config import ConfigError, load_config, timeouts_for
+    from deployer_tui.core.profiles import ProfileError
+
+    def say(line: str) -> None:
+        print(f"deployer-tui rollback: {line}", file=sys.stderr, flush=True)
+
+    if args.read_only:
+        say("refused: --read-only")
+        return 2
+    if not args.yes and not (sys.stdin.isatty() and sys.stderr.isatty()):
+        say("refused: no terminal to confirm on; give --yes")
+        return 2
+    try:
+        config = load_config()
+        timeouts = timeouts_for(config, args.rb_timeout or args.timeout)
+        connection = _connection(args, config)
+    except (ConfigError, ProfileError) as exc:
+        say(str(exc))
+        return 2
+    return asyncio.run(_rollback_async(args, connection, timeouts, say))
+
+
+async def _rollback_async(args: argparse.Namespace, connection, timeouts, say) -> int:
+    import json
+    from pathlib import Path
+
+    from deployer_tui.core import paths
+    from deployer_tui.core.client import DeployerClient
+    from deployer_tui.core.errors import DeployerError
+    from deployer_tui.core.rollback import RollbackError, plan_rollback, run_rollback
+
+    local = None
+    try:
+        if connection.url is None:
+            from deployer_tui.core.local import LocalDeployer
+
+            say("no deployer configured: starting the local deployer")
+            local = await LocalDeployer.start(Path(args.data_dir) if args.data_dir else paths.data_dir())
+            url, key, verify = local.url, local.api_key, True
+        else:
+            url, key, verify = connection.url, connection.api_key or "", connection.verify
+        try:
+            client = DeployerClient(url, key, verify=verify, timeout=timeouts)
+        except ValueError as exc:
+            say(str(exc))
+            return 2
+        async with client:
+            try:
+                plan = await plan_rollback(client, args.deployment, args.to)
+            except (RollbackError, DeployerError) as exc:
+                say(str(exc))
+                return 2
+            say(f"{plan.deployment_id}: {plan.current_text} → {plan.target_text}")
+            for node_url, serving in (plan.nodes or {}).items():
+                say(f"  {node_url} serves {serving.cell}")
+            if not args.yes:
+                if plan.production:
+                    print(f"{plan.deployment_id} is a Production deployment: type its id to roll it back to "
+                          f"{plan.target_text}: ", end="", file=sys.stderr, flush=True)
+                    confirmed = sys.stdin.readline().strip() == plan.deployment_id
+                else:
+                    print(f"Roll back {plan.deployment_id} to {plan.target_text}? [y/N] ", end="", file=sys.stderr,
+                          flush=True)
+                    confirmed = sys.stdin.readline().strip().lower() in ("y", "yes")
+                if not confirmed:
+                    say("not confirmed: nothing changed")
+                    return 2
+            def progress(event) -> None:  # a core.rollback.RollbackEvent
+                for line in event.lines:
+                    say(line)
+                if event.message:
+                    say(event.message)
+
+            try:
+                summary = await run_rollback(client, plan, progress)
+            except DeployerError as exc:
+                say(str(exc))
+                return 2
+            print(json.dumps(summary.to_json(), indent=2))
+            if summary.outcome == "LOST":
+                return 2  # the deployer went away while the update ran: how it ended is not known
+            return 0 if summary.ok else 1
+    except DeployerError as exc:  # the local deployer could not start
+        say(str(exc))
+        return 2
+    finally:
+        if local is not None:
+            await local.stop()
 
 
 def _package(args: argparse.Namespace) -> int:

@@ -576,9 +576,13 @@ class DeployerClient:
         """The deployment's OpenAPI document (served as JSON text); 404 when it has none."""
         return await self._json("GET", self._dep(deployment_id, "/get-open-api"))
 
-    async def start_update(self, deployment_id: str) -> dict:
-        """Start an update job; returns the FutureResponse (follow it with futures.follow_future)."""
-        return await self._json("POST", self._dep(deployment_id, "/actions/update"))
+    async def start_update(self, deployment_id: str, reason: str | None = None) -> dict:
+        """Start an update job; returns the FutureResponse (follow it with futures.follow_future).
+
+        `reason` (ROLLBACK, ROLLFORWARD): a query parameter the local deployer keeps on the update record;
+        a deployer that does not know it ignores it (see docs/deployer.md)."""
+        params = {"reason": reason} if reason else None
+        return await self._json("POST", self._dep(deployment_id, "/actions/update"), params=params)
 
     async def run_test_queries(
         self, deployment_id: str, endpoint_id: str | None = None, test_queries: list | None = None

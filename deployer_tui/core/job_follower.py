@@ -451,11 +451,13 @@ class Started:
     error: DeployerError | None = None
 
 
-async def start_or_follow(client: Any, deployment_id: str) -> Started:
+async def start_or_follow(client: Any, deployment_id: str, reason: str | None = None) -> Started:
     """Start an update; on a refusal (whatever its HTTP status: DSS has no 409), look for the update that
-    is already running and hand it back to follow, else the refusal itself."""
+    is already running and hand it back to follow, else the refusal itself. `reason`: see
+    DeployerClient.start_update."""
     try:
-        response = await client.start_update(deployment_id)
+        response = await (client.start_update(deployment_id, reason=reason) if reason
+                          else client.start_update(deployment_id))
     except (ConnectionLost, RequestTimeout) as err:
         return Started(error=err)
     except DeployerError as err:

@@ -27,6 +27,11 @@ def data_dir() -> Path:
     return _xdg("XDG_DATA_HOME", ".local/share") / APP
 
 
+def state_dir() -> Path:
+    """What the console keeps between runs that is neither config nor data (its journal): XDG state home."""
+    return _xdg("XDG_STATE_HOME", ".local/state") / APP
+
+
 def config_dir() -> Path:
     return _xdg("XDG_CONFIG_HOME", ".config") / APP
 

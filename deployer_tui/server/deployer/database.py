@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS deployments (id TEXT PRIMARY KEY, doc TEXT NOT NULL, 
     created_by TEXT NOT NULL, modified_on INTEGER NOT NULL, modified_by TEXT NOT NULL,
     deployed TEXT);
 CREATE TABLE IF NOT EXISTS updates (deployment_id TEXT NOT NULL, start_ts INTEGER NOT NULL, type TEXT NOT NULL,
-    status TEXT NOT NULL, requester TEXT NOT NULL, end_ts INTEGER, result TEXT,
+    status TEXT NOT NULL, requester TEXT NOT NULL, end_ts INTEGER, result TEXT, extras TEXT,
     PRIMARY KEY (deployment_id, start_ts));
 CREATE TABLE IF NOT EXISTS update_logs (deployment_id TEXT NOT NULL, start_ts INTEGER NOT NULL,
     seq INTEGER NOT NULL, level INTEGER NOT NULL, line TEXT NOT NULL,
@@ -99,6 +99,10 @@ class Store:
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.executescript(SCHEMA)
+        # A data dir made before update records kept the deployed mapping: the column is added once.
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(updates)")}
+        if "extras" not in columns:
+            self._conn.execute("ALTER TABLE updates ADD COLUMN extras TEXT")
         # Reads use their own connection: in WAL mode they never wait for a writer's fsync.
         self._read_lock = threading.Lock()
         self._reader = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
@@ -365,14 +369,17 @@ class Store:
         return removed
 
     # ---- updates -------------------------------------------------------------------------------------
-    def start_update(self, deployment_id: str, type_: str, requester: str) -> int:
+    def start_update(self, deployment_id: str, type_: str, requester: str,
+                     extras: dict[str, Any] | None = None) -> int:
+        """`extras`: fields of our own the record carries (update.record_extras), JSON."""
         with self.tx() as c:
             ts = now_ms()
             last = c.execute("SELECT MAX(start_ts) FROM updates WHERE deployment_id=?", (deployment_id,)).fetchone()[0]
             if last is not None and ts <= last:
                 ts = last + 1  # the timestamp is the update's id in URLs: keep it unique
-            c.execute("INSERT INTO updates(deployment_id, start_ts, type, status, requester) VALUES (?, ?, ?, ?, ?)",
-                      (deployment_id, ts, type_, "RUNNING", requester))
+            c.execute("INSERT INTO updates(deployment_id, start_ts, type, status, requester, extras) "
+                      "VALUES (?, ?, ?, ?, ?, ?)",
+                      (deployment_id, ts, type_, "RUNNING", requester, json.dumps(extras) if extras else None))
         return ts
 
     def append_update_log(self, deployment_id: str, start_ts: int, level: int, line: str) -> None:

@@ -17,7 +17,7 @@ from deployer_tui.server.deployer.context import Deployer, found
 from deployer_tui.server.deployer.database import Missing, StillEnabled
 from deployer_tui.server.deployer.nodes import NodeAdmin, describe_exc
 from deployer_tui.server.deployer.routes_catalog import ctx_of, in_use
-from deployer_tui.server.deployer.update import UpdateJob
+from deployer_tui.server.deployer.update import REASONS, UpdateJob, record_extras, record_fields
 from deployer_tui.server.deployer.views import deployment_light, deployments_light, serving_version
 from deployer_tui.server.http import (
     DSSHTTPError,
@@ -259,10 +259,14 @@ async def start_update(request: Request) -> Response:
     if mode not in ("LIGHT", "FULL"):
         raise bad_request("updateMode must be LIGHT or FULL")
     synchronous = options.get("synchronous") is True
+    reason = request.query_params.get("reason") or None
+    if reason is not None and reason not in REASONS:
+        raise bad_request(f"reason must be one of {', '.join(REASONS)}, got {reason!r}")
     if dep["id"] in ctx.running_updates:
         raise conflict(f"An update of deployment {dep['id']!r} is already running "
                        f"(future {ctx.running_updates[dep['id']]})")
-    start_ts = await ctx.write(ctx.store.start_update, dep["id"], "UPDATE", who.login)
+    start_ts = await ctx.write(ctx.store.start_update, dep["id"], "UPDATE", who.login,
+                               record_extras(dep["doc"], reason))
     assert ctx.http is not None
     job_runner = UpdateJob(ctx.store, ctx.http, dep, infra["doc"], start_ts, mode)
 
@@ -295,7 +299,7 @@ async def start_update(request: Request) -> Response:
 
 def _update_json(row: dict[str, Any], full: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"startTimestamp": row["start_ts"], "type": row["type"], "status": row["status"],
-                           "requester": row["requester"]}
+                           "requester": row["requester"], **record_fields(row.get("extras"))}
     if row.get("end_ts") is not None:
         out["endTimestamp"] = row["end_ts"]
     if full:

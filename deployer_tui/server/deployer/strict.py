@@ -12,6 +12,7 @@ table "What --dss-strict withholds" of docs/dss-compatibility.md):
   `messages`, `maxSeverity` and `anyMessage`;
 * logs (futures and update records): our `[node-url] message` form becomes a plain sentence;
 * update list items keep the three fields the official client reads (`startTimestamp`, `type`, `status`);
+  full update records lose our `deployedMapping`, `deployedEnabled` and `reason`;
 * `last-update` answers 404 as a deployer before DSS 14.1 does;
 * no 409: DSS's error mapping has none, so a refusal for "busy" or "already exists" is a 500 with
   the error type kept (for a busy deployment, a generic DKUException).
@@ -43,6 +44,7 @@ _LAST_UPDATE = re.compile(r"^/api-deployer/deployments/[^/]+/last-update$")
 # "[stamp] [LEVEL] [http://node:port] message", the form update.py writes.
 _NODE_LINE = re.compile(r"^(?P<head>(?:\[[^\]]*\]\s*){2})\[(?P<url>https?://[^\]\s]+)\]\s*(?P<message>.*)$")
 _RESULT_KEEPS = ("messages", "maxSeverity", "anyMessage")
+_RECORD_WITHHOLDS = ("deployedMapping", "deployedEnabled", "reason")
 
 
 def plain_line(line: str) -> str:
@@ -95,7 +97,7 @@ def heavy_status(body: Any) -> Any:
 def update_record(body: Any) -> Any:
     if not isinstance(body, dict):
         return body
-    body = dict(body)
+    body = {k: v for k, v in body.items() if k not in _RECORD_WITHHOLDS}
     if "logs" in body:
         body["logs"] = plain_log(body["logs"])
     if "result" in body:

@@ -24,6 +24,7 @@ OK, WARNING when some are, FAILED when none is, ABORTED when the future is abort
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -32,6 +33,26 @@ from deployer_tui.server.deployer import model
 from deployer_tui.server.deployer.database import ERROR, INFO, SUCCESS, WARNING, Store
 from deployer_tui.server.deployer.jobs import Job, JobFailed
 from deployer_tui.server.deployer.nodes import NodeAdmin, NodeError, describe_exc
+
+# Why an update was started, as the console says it with `?reason=` on actions/update (our server only;
+# DSS keeps no such thing, the console's journal does): stored on the record, UPDATE when not said.
+REASONS = ("UPDATE", "ROLLBACK", "ROLLFORWARD")
+
+
+def record_extras(dep: dict[str, Any], reason: str | None) -> dict[str, Any]:
+    """What an update record carries beyond DSS's fields: the mapping it deploys (the saved
+    generationsMapping when it starts, so that the history says what each update deployed, whatever
+    was saved after it) and its reason."""
+    return {"deployedMapping": dep.get("generationsMapping"), "deployedEnabled": bool(dep.get("enabled", True)),
+            "reason": reason or "UPDATE"}
+
+
+def record_fields(extras: str | None) -> dict[str, Any]:
+    """The record's extras (a JSON text, or None for a record made before they were kept) as fields."""
+    if not extras:
+        return {}
+    value = json.loads(extras)
+    return value if isinstance(value, dict) else {}
 
 
 def entries_key(entries: list[dict[str, Any]]) -> list[tuple[str, float]]:
