@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="admin API key (else one is generated once and kept in the data dir, mode 0600)")
     serve.add_argument("--apinodes", type=int, default=1, metavar="N", help="local API nodes to start (default 1)")
     serve.add_argument("--no-demo", action="store_true", help="do not create demo content in a new data dir")
+    serve.add_argument("--apinode-port", type=int, metavar="BASE",
+                       help="node i listens on BASE+i (default, or 0: free ports)")
+    serve.add_argument("--max-body-mb", type=float, metavar="MB", help="largest JSON request body (default 16)")
 
     apinode = sub.add_parser("apinode", help="run one standalone local API node")
     apinode.add_argument("--host", default="127.0.0.1")
