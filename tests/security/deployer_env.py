@@ -78,12 +78,13 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 
 
 def update(http: httpx.Client, dep_id: str = DEPLOYMENT, body: Any = None) -> dict[str, Any]:
-    """Run an update to its end; its final future state."""
+    """Run an update to its end; its future's final state, with the result."""
     resp = http.post(f"/api-deployer/deployments/{dep_id}/actions/update", json=body)
     assert resp.status_code == 200, resp.text
     job = resp.json()["jobId"]
-    return wait_for(lambda: (s := http.get(f"/futures/{job}", params={"peek": "true"}).json())["alive"] is False
-                    and s, what=f"update {job} to end")
+    wait_for(lambda: http.get(f"/futures/{job}", params={"peek": "true"}).json()["alive"] is False,
+             what=f"update {job} to end")
+    return http.get(f"/futures/{job}", params={"peek": "false"}).json()
 
 
 def refusal(resp: httpx.Response, *words: str) -> dict[str, Any]:
