@@ -212,28 +212,37 @@ def _finite_float(text: str) -> float:
 
 
 def _depth_exceeds(doc: Any, limit: int) -> bool:
-    """Whether containers nest deeper than `limit` (iterative: a deep document cannot exhaust the stack)."""
-    stack = [(doc, 1)]
-    while stack:
-        node, depth = stack.pop()
+    """Whether containers nest deeper than `limit`, one level at a time (iterative: a deep document
+    cannot exhaust the stack; exact classes: JSON gives plain dicts and lists, and `is` is cheapest)."""
+    level, depth = [doc], 1
+    while level:
         if depth > limit:
             return True
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+        below: list[Any] = []
+        add = below.append
+        for node in level:
+            for child in (node.values() if node.__class__ is dict else node):
+                if child.__class__ is dict or child.__class__ is list:
+                    add(child)
+        level, depth = below, depth + 1
     return False
+
+
+# Built once: json.loads with options builds a new decoder on every call.
+_decode = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float).decode
 
 
 def loads_strict(raw: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """json.loads that refuses NaN, Infinity and numbers that overflow to them (no JSON reader elsewhere
     can read them back, and a stored one breaks every later encoding), and nesting deeper than
     `max_depth`. Raises ValueError saying which."""
+    text = raw if isinstance(raw, str) else raw.decode(json.detect_encoding(raw), "surrogatepass")
     try:
-        doc = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+        doc = _decode(text)
     except RecursionError:
         raise ValueError(f"JSON nested deeper than {max_depth} levels") from None
-    text = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
     # Counting brackets is C-speed: a document with fewer openings than the limit needs no walk.
-    if isinstance(doc, dict | list) and text.count(b"[") + text.count(b"{") > max_depth \
+    if isinstance(doc, dict | list) and text.count("[") + text.count("{") > max_depth \
             and _depth_exceeds(doc, max_depth):
         raise ValueError(f"JSON nested deeper than {max_depth} levels")
     return doc
