@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-from tests.deployer.conftest import wait_for
+from tests.deployer.conftest import BlackHole, wait_for
 from tests.security.deployer_env import DEPLOYMENT, INFRA, SERVICE, Env, start, update
 
 STARTS = 12  # update starts sent at once per round
@@ -26,23 +26,33 @@ def _wait_idle(env: Env) -> None:
 
 def test_simultaneous_update_starts_accept_exactly_one(tmp_path):
     env = start(tmp_path)
+    hole = BlackHole()  # a second node that never answers holds each accepted update RUNNING until aborted
     try:
-        async def round_() -> list[int]:
+        with env.http() as http:
+            settings = http.get(f"/api-deployer/infras/{INFRA}/settings").json()
+            settings["apiNodes"].append({"url": hole.url, "adminAPIKey": "never-checked"})
+            assert http.put(f"/api-deployer/infras/{INFRA}/settings", json=settings).status_code == 200
+
+        async def round_() -> list:
             async with env.async_http() as http:
                 url = f"/api-deployer/deployments/{DEPLOYMENT}/actions/update"
-                answers = await asyncio.gather(*(http.post(url) for _ in range(STARTS)))
+                return await asyncio.gather(*(http.post(url) for _ in range(STARTS)))
+
+        for n in range(1, ROUNDS + 1):
+            answers = asyncio.run(round_())
+            accepted = [r for r in answers if r.status_code == 200]
+            assert len(accepted) == 1, [r.status_code for r in answers]
+            job = accepted[0].json()["jobId"]
             for resp in answers:
                 if resp.status_code != 200:
                     assert resp.status_code == 409 and "already running" in resp.json()["message"], resp.text
-            return [r.status_code for r in answers]
-
-        for n in range(1, ROUNDS + 1):
-            statuses = asyncio.run(round_())
-            assert statuses.count(200) == 1, statuses
-            _wait_idle(env)
             assert len(_records(env, DEPLOYMENT)) == n  # one record per round, never two
+            with env.http() as http:
+                assert http.delete(f"/futures/{job}").status_code == 200
+            _wait_idle(env)
     finally:
         env.proc.stop()
+        hole.close()
 
 
 def _orphans(env: Env) -> tuple[int, int]:
