@@ -1,4 +1,4 @@
-"""The `deployer-tui` command (design §3): the TUI by default, and the serve/apinode/package sub-commands.
+"""The `deployer-tui` command (its contract is the README's command line): the TUI by default, and the serve/apinode/package sub-commands.
 
 Sub-command implementations are imported lazily so that `deployer-tui package` does not pay
 for Textual and the TUI does not pay for the server stack.
@@ -22,6 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     parser.add_argument("--ca-bundle", metavar="FILE", help="CA bundle to verify TLS certificates with")
     parser.add_argument("--read-only", action="store_true", help="refuse every action that changes something")
+    parser.add_argument("--timeout", metavar="SECONDS",
+                        help="read timeout of deployer calls, or CONNECT,READ[,LONG] (LONG: imports, downloads, "
+                             "test queries; default 10,30,300; else the config file's timeout or "
+                             "DEPLOYER_TUI_TIMEOUT)")
     parser.add_argument("--data-dir", help="data directory of the embedded local deployer")
     parser.add_argument("--config-path", action="store_true", help="print the config file's path and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -35,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="admin API key (else one is generated once and kept in the data dir, mode 0600)")
     serve.add_argument("--apinodes", type=int, default=1, metavar="N", help="local API nodes to start (default 1)")
     serve.add_argument("--no-demo", action="store_true", help="do not create demo content in a new data dir")
+    serve.add_argument("--dss-strict", action="store_true",
+                       help="answer only in shapes DSS documents or the official client reads "
+                            "(docs/dss-compatibility.md)")
     serve.add_argument("--apinode-port", type=int, metavar="BASE",
                        help="node i listens on BASE+i (default, or 0: free ports)")
     serve.add_argument("--max-body-mb", type=float, metavar="MB", help="largest JSON request body (default 16)")
@@ -64,6 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         return apinode_main(args)
     if args.command == "package":
         return _package(args)
+    if args.timeout is not None:
+        from deployer_tui.core.config import Timeouts
+
+        try:
+            Timeouts.parse(args.timeout)
+        except ValueError as exc:
+            print(f"deployer-tui: {exc}", file=sys.stderr)
+            return 2
     from deployer_tui.ui.launch import main as ui_main
 
     return ui_main(args)

@@ -1,6 +1,6 @@
 """Start the real `deployer-tui serve` / `deployer-tui apinode` as subprocesses for tests.
 
-The servers announce "<name>: <url>" on stdout once they accept connections (design §3); we
+The servers announce "<name>: <url>" on stdout once they accept connections (the README's command line promises it); we
 wait for those lines rather than sleeping. Every process is stopped with SIGTERM (then SIGKILL).
 """
 

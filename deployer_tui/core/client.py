@@ -1,6 +1,6 @@
-"""DeployerClient: every API Deployer call of protocol.md §2.1 and §3, async, raw JSON kept.
+"""DeployerClient: every API Deployer call the console makes (docs/protocol.md, "Deployer routes" and "Futures"), async, raw JSON kept.
 
-Speaks to a real DSS or to the local deployer alike (design §1). Authentication is HTTP Basic with the key
+Speaks to a real DSS or to the local deployer alike: the console speaks only the DSS public API (docs/architecture.md). Authentication is HTTP Basic with the key
 as username, like dataikuapi. Only idempotent GETs are retried, on connection errors, timeouts and
 502/503/504, with a small bounded exponential backoff; POST/PUT/DELETE are never retried because a lost
 answer does not mean the change was not made.
@@ -27,12 +27,21 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx
 
 from deployer_tui.core import http1
+from deployer_tui.core.config import Timeouts
 from deployer_tui.core.errors import ConnectionLost, DeployerError, RequestTimeout
+from deployer_tui.core.package import PackageError, read_package
 
 Progress = Callable[[int, int], None]
+
+
+def _httpx_timeout(timeouts: Timeouts, long: bool = False) -> httpx.Timeout:
+    read = timeouts.long_read if long else timeouts.read
+    return httpx.Timeout(read, connect=timeouts.connect, pool=max(read, timeouts.connect))
 """progress(done_bytes, total_bytes); total is 0 when the size is not known."""
 
 _RETRY_STATUSES = frozenset({502, 503, 504})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
 _CHUNK = 64 * 1024
 
 
@@ -109,7 +118,7 @@ class DeployerClient:
         api_key: str,
         *,
         verify: bool | str = True,
-        timeout: float = 30.0,
+        timeout: float | Timeouts = 30.0,
         max_connections: int = 20,
         prefix: str = "/public/api",
         retries: int = 2,
@@ -131,7 +140,12 @@ class DeployerClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self._sleep = sleep
-        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        self.timeouts = timeout if isinstance(timeout, Timeouts) else Timeouts.parse(str(timeout))
+        self._timeout = _httpx_timeout(self.timeouts)
+        self._long_timeout = _httpx_timeout(self.timeouts, long=True)
+        # Set when a GET of the base URL was redirected to another base (a site moved to https, a reverse
+        # proxy): the URL to put in the profile. See redirect_notice.
+        self.moved_to: str | None = None
         self._auth = httpx.BasicAuth(api_key, "")
         self._transport = transport
         self._ssl = _ssl_context(verify, https=parts.scheme == "https")
@@ -150,7 +164,7 @@ class DeployerClient:
             timeout=self._timeout,
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
             transport=self._transport,
-            follow_redirects=False,
+            follow_redirects=False,  # GETs follow them in _follow, on the same host only
             # Proxy variables are for remote deployers; a loopback one (the embedded local deployer) must
             # never be sent through a corporate HTTP proxy.
             trust_env=not self._loopback,
@@ -227,12 +241,16 @@ class DeployerClient:
         headers: dict | None = None,
         stream: bool = False,
         lane: int | None = None,
+        long: bool = False,
     ) -> httpx.Response:
-        """One request, with retries for GETs; raises DeployerError for every failure, status ≥ 400 included."""
+        """One request, with retries for GETs; raises DeployerError for every failure, status ≥ 400 included.
+
+        `long`: the long read timeout (Timeouts.long_read). GETs follow redirects (see _follow)."""
         http = self._lane(lane)
         if isinstance(http, http1.Connection) and (method != "GET" or stream or json_body is not None
-                                                   or content is not None or headers):
+                                                   or content is not None or headers or long):
             http = self._http
+        timeout: Any = self._long_timeout if long else httpx.USE_CLIENT_DEFAULT
         attempts = 1 + (self.retries if method == "GET" else 0)
         delay = self.backoff
         for attempt in range(attempts):
@@ -241,14 +259,19 @@ class DeployerClient:
                 if isinstance(http, http1.Connection):
                     try:
                         response: Any = await http.get(self._target(path, params))
+                        if 300 <= response.status_code < 400:
+                            raise http1.Unsupported("a redirect")  # followed by httpx, below
                     except http1.Unsupported:
                         http = self._http  # an answer only httpx understands: ask again through it
                         response = await http.send(http.build_request(method, path, params=params))
                 else:
                     request = http.build_request(
-                        method, path, params=params, json=json_body, content=content, headers=headers
+                        method, path, params=params, json=json_body, content=content, headers=headers,
+                        timeout=timeout,
                     )
                     response = await http.send(request, stream=stream)
+                if response.status_code in _REDIRECTS:
+                    response = await self._follow(response, method, path, stream=stream, timeout=timeout)
             except (httpx.TransportError, httpx.TimeoutException) as exc:
                 if last:
                     raise self._transport_error(exc, method, path) from None
@@ -270,6 +293,48 @@ class DeployerClient:
             await self._sleep(delay)
             delay = min(delay * 2, self.max_backoff)
         raise AssertionError("unreachable")
+
+    def _moved_base(self, url: httpx.URL, path: str) -> str:
+        """The base URL a redirect target implies: the target minus the prefix and path asked for."""
+        target = str(url.copy_with(query=None)).rstrip("/")
+        suffix = (self.prefix + path).rstrip("/")
+        return target[: -len(suffix)].rstrip("/") if suffix and target.endswith(suffix) else target
+
+    async def _follow(self, response: httpx.Response, method: str, path: str, *, stream: bool,
+                      timeout: Any) -> httpx.Response:
+        """Follow the redirects of a GET, on the deployer's own host only (the key is never sent to another
+        host); note the new base URL in `moved_to`. Other methods are not re-sent: a redirected POST or PUT
+        raises, naming the URL to put in the profile."""
+        for _hop in range(_MAX_REDIRECTS):
+            location = response.headers.get("Location")
+            if response.status_code not in _REDIRECTS or not location:
+                return response
+            await response.aclose()
+            target = response.url.join(location)
+            base = self._moved_base(target, path)
+            if method != "GET":
+                raise DeployerError(
+                    f"the deployer answered {method} {path} with a redirect to {target}; it was not re-sent. "
+                    f"The deployer moved to {base}: put that URL in your profile",
+                    status=response.status_code, error_type="Redirected", method=method, path=path)
+            if target.host != (self._parts.hostname or ""):
+                raise DeployerError(
+                    f"{self.host} redirects to another host ({target.host}); the API key was not sent there. "
+                    f"If that is the deployer, put {base} in your profile",
+                    status=response.status_code, error_type="Redirected", method=method, path=path)
+            if base != self.url:
+                self.moved_to = base
+            response = await self._http.send(self._http.build_request("GET", target, timeout=timeout),
+                                             stream=stream)
+        raise DeployerError(f"{self.host}: more than {_MAX_REDIRECTS} redirects for GET {path}",
+                            error_type="Redirected", method=method, path=path)
+
+    @property
+    def redirect_notice(self) -> str | None:
+        """A line for the UI when the base URL redirects: where the deployer moved, to put in the profile."""
+        if self.moved_to is None:
+            return None
+        return f"the deployer moved to {self.moved_to}: put that URL in your profile"
 
     @staticmethod
     def _http_error(response: httpx.Response, method: str, path: str) -> DeployerError:
@@ -353,9 +418,21 @@ class DeployerClient:
     async def delete_service(self, service_id: str) -> None:
         await self._empty("DELETE", f"/api-deployer/services/{_seg(service_id)}")
 
-    async def import_version(self, service_id: str, path: str | os.PathLike, progress: Progress | None = None) -> None:
-        """Upload a version package zip, streamed from disk (multipart part `file`, filename = basename)."""
+    async def import_version(self, service_id: str, path: str | os.PathLike,
+                             progress: Progress | None = None) -> str | None:
+        """Upload a version package zip, streamed from disk (multipart part `file`, filename = basename).
+
+        A large import may outlast the read timeout and still succeed: on a timeout the service's versions
+        are read again, and a version of that id there counts as imported. Returns None, or a note saying
+        so (for the UI to show)."""
         path = Path(path)
+        try:
+            version_id: str | None = read_package(path).version_id
+        except (PackageError, OSError, ValueError):
+            version_id = None  # the deployer will say what is wrong with it
+        # Known before: a timeout could then not tell this upload's success from the refusal of a duplicate.
+        if version_id is not None and await self._has_version(service_id, version_id):
+            version_id = None
         try:
             size = path.stat().st_size
             fh = path.open("rb")
@@ -388,9 +465,23 @@ class DeployerClient:
 
         try:
             await self._send("POST", f"/api-deployer/services/{_seg(service_id)}/versions",
-                             content=body(), headers=headers)
+                             content=body(), headers=headers, long=True)
+        except RequestTimeout:
+            if version_id is None or not await self._has_version(service_id, version_id):
+                raise
+            return (f"the import of {version_id} outlasted the {self.timeouts.long_read:g} s timeout, but the "
+                    f"deployer lists it: imported")
         finally:
             fh.close()
+        return None
+
+    async def _has_version(self, service_id: str, version_id: str) -> bool:
+        try:
+            status = await self.get_service(service_id)
+        except DeployerError:
+            return False
+        packages = status.get("packages") if isinstance(status, dict) else None
+        return any(isinstance(p, dict) and p.get("id") == version_id for p in packages or [])
 
     async def download_version(
         self, service_id: str, version_id: str, path: str | os.PathLike, progress: Progress | None = None
@@ -399,7 +490,7 @@ class DeployerClient:
         target = Path(path)
         partial = target.with_name(target.name + ".partial")
         url = f"/api-deployer/services/{_seg(service_id)}/versions/{_seg(version_id)}"
-        response = await self._send("GET", url, stream=True)
+        response = await self._send("GET", url, stream=True, long=True)
         try:
             total = int(response.headers.get("Content-Length") or 0)
             done = 0
@@ -497,15 +588,18 @@ class DeployerClient:
             params["endpointIdParam"] = endpoint_id
         if test_queries is not None:
             params["testQueriesParam"] = json.dumps(test_queries)
-        return await self._json("POST", self._dep(deployment_id, "/actions/run-test-queries"), params=params)
+        return await self._json("POST", self._dep(deployment_id, "/actions/run-test-queries"), params=params,
+                                long=True)
 
     async def run_queries(
-        self, deployment_id: str, queries: list, endpoint_id: str | None = None, adapt: bool = False
+        self, deployment_id: str, queries: list, endpoint_id: str | None = None, adapt: bool = True
     ) -> dict:
+        """`adapt`: adaptQueryForInfraType, true by default as the official client sends it."""
         params = {"queries": json.dumps(queries), "adaptQueryForInfraType": _flag(adapt)}
         if endpoint_id is not None:
             params["endpointId"] = endpoint_id
-        return await self._json("POST", self._dep(deployment_id, "/actions/run-queries"), params=params)
+        return await self._json("POST", self._dep(deployment_id, "/actions/run-queries"), params=params,
+                                long=True)
 
     async def list_updates(self, deployment_id: str) -> list[dict]:
         return await self._list(self._dep(deployment_id, "/update"))
@@ -527,4 +621,6 @@ class DeployerClient:
 
     async def list_futures(self, all_users: bool = False) -> list[dict]:
         """Running futures: this key's own, or everyone's (`all_users`, administrators only on DSS)."""
-        return await self._list("/futures/", params={"allUsers": "true"} if all_users else None)
+        # The parameters the official client's list_futures sends.
+        return await self._list("/futures/", params={"withScenarios": _flag(False), "withNotScenarios": _flag(True),
+                                                     "allUsers": _flag(all_users)})

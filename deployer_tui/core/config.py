@@ -4,6 +4,7 @@
 theme = "textual-dark"        # any Textual theme name
 refresh_interval = 10         # seconds between automatic refreshes; 0 turns auto-refresh off
 read_only = false             # refuse every mutating action (like --read-only)
+timeout = 30                  # read timeout of deployer calls, seconds; or "CONNECT,READ,LONG" (--timeout)
 
 [keymap]                      # binding id -> keys (comma-separated for several)
 "main.filter" = "slash,f"
@@ -15,7 +16,8 @@ insecure = false
 ca_bundle = "/etc/ssl/dss.pem"
 ```
 
-Environment overrides: DEPLOYER_TUI_THEME, DEPLOYER_TUI_REFRESH, DEPLOYER_TUI_READ_ONLY.
+Environment overrides: DEPLOYER_TUI_THEME, DEPLOYER_TUI_REFRESH, DEPLOYER_TUI_READ_ONLY, DEPLOYER_TUI_TIMEOUT;
+the command line's --timeout wins over both (`timeouts_for`).
 A missing file is not an error (defaults apply); a malformed one raises ConfigError naming the
 file, the line and what is wrong.
 """
@@ -46,6 +48,34 @@ class ConfigError(Exception):
     """The config file (or an override) is malformed; the message names the file and what is wrong."""
 
 
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to wait: `connect` for a connection, `read` for an answer, `long_read` for the calls that
+    may rightly take long (version imports and downloads, test queries and run-queries: a cold endpoint).
+    A heavy status with an unreachable node waits for the deployer's own node timeout: `read` should
+    stay above it."""
+
+    connect: float = 10.0
+    read: float = 30.0
+    long_read: float = 300.0
+
+    @classmethod
+    def parse(cls, text: str | float, where: str = "--timeout") -> Timeouts:
+        """"READ" or "CONNECT,READ" or "CONNECT,READ,LONG" (seconds, > 0); raises ValueError naming `where`.
+        A longer READ than the default LONG raises LONG with it."""
+        try:
+            values = [float(part) for part in str(text).split(",")]
+        except ValueError:
+            raise ValueError(f"{where}: {text!r} is not a number of seconds (READ or CONNECT,READ[,LONG])") from None
+        if not 1 <= len(values) <= 3 or any(not v > 0 for v in values):
+            raise ValueError(f"{where}: {text!r} must be 1 to 3 numbers of seconds > 0 (READ or CONNECT,READ[,LONG])")
+        if len(values) == 1:
+            return cls(min(cls.connect, values[0]), values[0], max(cls.long_read, values[0]))
+        if len(values) == 2:
+            return cls(values[0], values[1], max(cls.long_read, values[1]))
+        return cls(*values)
+
+
 @dataclass
 class Profile:
     name: str
@@ -69,6 +99,17 @@ class Config:
     read_only: bool = False
     keymap: dict[str, str] = field(default_factory=dict)
     profiles: dict[str, Profile] = field(default_factory=dict)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+
+def timeouts_for(config: Config, flag: str | None = None) -> Timeouts:
+    """The timeouts to use: the command line's --timeout when given, else the config's (file, then env)."""
+    if flag is None or not str(flag).strip():
+        return config.timeouts
+    try:
+        return Timeouts.parse(flag, "--timeout")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def load_config(path: Path | None = None, env: Mapping[str, str] = os.environ) -> Config:
@@ -104,7 +145,7 @@ def _from_dict(raw: dict[str, Any], path: Path, text: str = "") -> Config:
     def fail(key: str, why: str, name: str | None = None) -> ConfigError:
         return ConfigError(f"{path}{_line_of(text, key, name)}: {key}: {why}")
 
-    known = {"theme", "refresh_interval", "read_only", "keymap", "profiles"}
+    known = {"theme", "refresh_interval", "read_only", "keymap", "profiles", "timeout"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise fail(unknown[0], f"unknown setting (known: {', '.join(sorted(known))})")
@@ -122,6 +163,14 @@ def _from_dict(raw: dict[str, Any], path: Path, text: str = "") -> Config:
         if not isinstance(raw["read_only"], bool):
             raise fail("read_only", "must be true or false")
         config.read_only = raw["read_only"]
+    if "timeout" in raw:
+        value = raw["timeout"]
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise fail("timeout", "must be a number of seconds, or \"CONNECT,READ,LONG\"")
+        try:
+            config.timeouts = Timeouts.parse(value, "timeout")
+        except ValueError as exc:
+            raise fail("timeout", str(exc).split(": ", 1)[1]) from None
     keymap = raw.get("keymap", {})
     if not isinstance(keymap, dict):
         raise fail("keymap", "must be a table of binding-id = \"keys\"")
@@ -161,6 +210,12 @@ def _apply_env(config: Config, env: Mapping[str, str]) -> None:
         if value < 0:
             raise ConfigError(f"DEPLOYER_TUI_REFRESH={refresh!r}: must be >= 0 (0 = off)")
         config.refresh_interval = value
+    timeout = env.get("DEPLOYER_TUI_TIMEOUT")
+    if timeout is not None and timeout.strip():
+        try:
+            config.timeouts = Timeouts.parse(timeout, f"DEPLOYER_TUI_TIMEOUT={timeout!r}")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     read_only = env.get("DEPLOYER_TUI_READ_ONLY")
     if read_only is not None:
         lowered = read_only.strip().lower()

@@ -1,6 +1,6 @@
 """Errors raised by the deployer client.
 
-One exception type carries everything a DSS error body says (protocol.md §1.4) plus the HTTP status,
+One exception type carries everything a DSS error body says (docs/protocol.md, "Errors") plus the HTTP status,
 which the official client drops. Connection failures and timeouts get their own subclasses so the UI can
 tell "the deployer said no" from "the deployer is not there". Messages never contain the API key: the
 client builds them from the URL's host and the server's own words only.

@@ -3,7 +3,8 @@
 httpx spends about 1 ms of CPU per request (URL and header models, the connection pool, anyio, h11):
 with hundreds of heavy statuses fetched at once from a deployer on the same machine, that is most of the
 time. A connection that writes one GET and parses its answer as the bytes arrive (an asyncio Protocol,
-no stream reader in between) costs about a tenth of it. The DeployerClient uses it only where nothing
+no stream reader in between) costs a sixth to an eighth of httpx's CPU at the console's load
+(bench/bench_http1_ab.py). The DeployerClient uses it only where nothing
 more is needed: GETs without a body, through no proxy. The answer may be Content-Length, chunked or
 close-delimited, identity, gzip or deflate; anything else raises Unsupported and the client sends that
 request again through httpx.

@@ -1,6 +1,6 @@
 """Structural diff of JSON documents, for reviewing a settings draft before it is saved.
 
-Settings are whole documents that the client reads, edits and writes back (protocol.md §2.6.5),
+Settings are whole documents that the client reads, edits and writes back (docs/protocol.md, "Light statuses and settings"),
 so the two questions before a save are "what does my draft change?" and, when the server's copy
 moved since the draft was loaded, "which of those changes collide with someone else's?".
 """

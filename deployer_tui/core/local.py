@@ -1,7 +1,7 @@
 """The embedded local deployer: `deployer-tui serve` run as a child process for the TUI.
 
 The child announces "apinode: URL" lines then "deployer: URL" on stdout once each listener accepts
-connections (design §3); we read those lines as they come (no sleeping) and then read the admin key the
+connections (a contract of the command line, see README); we read those lines as they come (no sleeping) and then read the admin key the
 server writes to `<data-dir>/admin-api-key`. The child's stderr (and any stdout after the announcements)
 goes to `<data-dir>/serve.log`, never to the terminal, which belongs to the TUI.
 """

@@ -1,10 +1,14 @@
-"""Where to connect (design §3): flags, then env DKU_DSS_URL/DKU_API_KEY, then ~/.dataiku/config.json,
+"""Where to connect (the README's command line): flags, then env DKU_DSS_URL/DKU_API_KEY, then ~/.dataiku/config.json,
 else the embedded local deployer.
 
 `~/.dataiku/config.json` is the file the `dataiku` package reads:
 `{"dss_instances": {"NAME": {"url", "api_key", "no_check_certificate"?}}, "default_instance": "NAME"}`.
-`--profile NAME` picks an instance; it is a flag, so it wins over the environment. Every problem found in
-that file is a ProfileError naming the file and what is wrong; keys never appear in messages or reprs.
+`--profile NAME` picks an instance; it is a flag, so it wins over the environment. As Dataiku's own tools
+read that file: with no `default_instance` and exactly one instance, that one is used (and `note` says so
+for the header); `no_check_certificate` may be true/false or "true"/"1"/"yes" and "false"/"0"/"no"; the
+environment variable DKU_NO_CHECK_CERTIFICATE turns certificate checks off for the environment's and the
+file's instances. Every problem found in that file is a ProfileError naming the file and the key; keys
+never appear in messages or reprs.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class Connection:
     api_key: str | None = field(repr=False)
     verify: bool | str = True
     source: str = "local"  # "flags" | "env" | "profile:NAME" | "local"
+    note: str = ""  # how it was chosen when that is not obvious, for the header ("the only instance in …")
 
     @property
     def is_local(self) -> bool:
@@ -58,6 +63,25 @@ def _verify(insecure: bool, ca_bundle: str | os.PathLike | None, profile_insecur
     return not (insecure or profile_insecure)
 
 
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no", "")
+
+
+def _flag(value: object, where: str) -> bool:
+    """true/false, or one of their string spellings; a ProfileError naming `where` otherwise."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ProfileError(f"{where} must be true or false (or \"true\"/\"1\"/\"yes\", \"false\"/\"0\"/\"no\"), "
+                       f"not {value!r}")
+
+
+def _env_insecure(env: Mapping[str, str]) -> bool:
+    value = env.get("DKU_NO_CHECK_CERTIFICATE")
+    return False if value is None else _flag(value, "DKU_NO_CHECK_CERTIFICATE")
+
+
 def _load_config(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
@@ -75,11 +99,12 @@ def _load_config(path: Path) -> dict:
     return data
 
 
-def _from_profile(path: Path, data: dict, name: str, insecure: bool, ca_bundle: str | None) -> Connection:
+def _from_profile(path: Path, data: dict, name: str, insecure: bool, ca_bundle: str | None,
+                  key: str = "--profile", note: str = "") -> Connection:
     instances = data.get("dss_instances") or {}
     if name not in instances:
         known = ", ".join(sorted(instances)) or "none"
-        raise ProfileError(f"{path}: no instance named {name!r} in \"dss_instances\" (known: {known})")
+        raise ProfileError(f"{path}: {key} {name!r}: no instance named {name!r} in \"dss_instances\" (known: {known})")
     inst = instances[name]
     where = f"{path}: instance {name!r}"
     if not isinstance(inst, dict):
@@ -87,11 +112,9 @@ def _from_profile(path: Path, data: dict, name: str, insecure: bool, ca_bundle: 
     for key in ("url", "api_key"):
         if not isinstance(inst.get(key), str) or not inst[key].strip():
             raise ProfileError(f"{where} has no \"{key}\"")
-    no_check = inst.get("no_check_certificate", False)
-    if not isinstance(no_check, bool):
-        raise ProfileError(f"{where}: \"no_check_certificate\" must be true or false")
+    no_check = _flag(inst.get("no_check_certificate", False), f"{where}: \"no_check_certificate\"")
     return Connection(_check_url(inst["url"], where), inst["api_key"].strip(),
-                      _verify(insecure, ca_bundle, no_check), f"profile:{name}")
+                      _verify(insecure, ca_bundle, no_check), f"profile:{name}", note)
 
 
 def resolve_connection(
@@ -115,22 +138,33 @@ def resolve_connection(
             raise ProfileError("--url given without --api-key: give both (or neither, to use "
                                "DKU_DSS_URL/DKU_API_KEY, a profile, or the local deployer)")
         return Connection(_check_url(url, "--url"), api_key, _verify(insecure, ca_bundle), "flags")
+    env_insecure = _env_insecure(env)
     if profile:
         if not path.exists():
             raise ProfileError(f"--profile {profile}: {path} does not exist")
-        return _from_profile(path, _load_config(path), profile, insecure, ca_bundle)
+        return _from_profile(path, _load_config(path), profile, insecure or env_insecure, ca_bundle)
     env_url, env_key = env.get("DKU_DSS_URL", "").strip(), env.get("DKU_API_KEY", "").strip()
     if env_url or env_key:
         if not env_key:
             raise ProfileError("DKU_DSS_URL is set but DKU_API_KEY is not: set both, or unset DKU_DSS_URL")
         if not env_url:
             raise ProfileError("DKU_API_KEY is set but DKU_DSS_URL is not: set both, or unset DKU_API_KEY")
-        return Connection(_check_url(env_url, "DKU_DSS_URL"), env_key, _verify(insecure, ca_bundle), "env")
+        return Connection(_check_url(env_url, "DKU_DSS_URL"), env_key,
+                          _verify(insecure or env_insecure, ca_bundle), "env")
     if path.exists():
         data = _load_config(path)
         default = data.get("default_instance")
+        instances = data.get("dss_instances") or {}
         if default is not None:
             if not isinstance(default, str) or not default:
                 raise ProfileError(f"{path}: \"default_instance\" must be an instance name")
-            return _from_profile(path, data, default, insecure, ca_bundle)
+            return _from_profile(path, data, default, insecure or env_insecure, ca_bundle, "\"default_instance\"")
+        if len(instances) == 1:
+            only = next(iter(instances))
+            return _from_profile(path, data, only, insecure or env_insecure, ca_bundle,
+                                 note=f"the only instance in {path}")
+        if len(instances) > 1:
+            raise ProfileError(f"{path}: \"default_instance\" is not set and \"dss_instances\" has "
+                               f"{len(instances)} instances ({', '.join(sorted(instances))}): set "
+                               "\"default_instance\" or pick one with --profile")
     return Connection(None, None, _verify(insecure, ca_bundle), "local")

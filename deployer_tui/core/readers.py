@@ -15,7 +15,7 @@ from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.package import ENDPOINT_VERBS
 
 SEVERITY_ORDER = ("FATAL", "ERROR", "WARNING", "INFO", "SUCCESS")
-# Health values the server may return (protocol.md §6.4); the set is open, anything else is shown as is.
+# Health values the server may return (docs/protocol.md, "Heavy status and health"); the set is open, anything else is shown as is.
 SERVER_HEALTH = ("HEALTHY", "WARNING", "OUT_OF_SYNC", "UNKNOWN", "UNHEALTHY", "ERROR")
 UI_HEALTH = ("DISABLED", "LOADING", "LOADING_FAILED")
 MASKED_KEY = "********"
@@ -177,3 +177,33 @@ def curl_command(url: str, body: Any, api_key: str | None, *, show_key: bool = F
         parts += ["-u", shlex.quote(f"{api_key if show_key else MASKED_KEY}:")]
     parts += ["--data-binary", shlex.quote(json.dumps(body, separators=(",", ":")))]
     return " ".join(parts)
+
+
+# ---- what a deployer reports, and what it does not ------------------------------------------------------
+
+
+def never_deployed(light: dict) -> bool | None:
+    """Whether the deployment was never deployed, from the light status' `neverEverDeployed` (what DSS
+    documents); None when the deployer does not say."""
+    value = light.get("neverEverDeployed") if isinstance(light, dict) else None
+    return value if isinstance(value, bool) else None
+
+
+NO_NODE_STATE = "this deployer does not report per-node state"
+
+
+def nodes_reported(heavy: dict | None) -> bool:
+    """Whether a heavy status says anything per API node beyond its URL (DSS documents only `url`): when not,
+    the screen shows one line (NO_NODE_STATE) in place of per-node columns."""
+    nodes = heavy.get("apiNodes") if isinstance(heavy, dict) else None
+    return isinstance(nodes, list) and any(isinstance(n, dict) and set(n) - {"url"} for n in nodes)
+
+
+def node_health(heavy: dict | None, url: str) -> str | None:
+    """The health a heavy status gives one API node, or None when it gives none (not UNKNOWN: not said)."""
+    nodes = heavy.get("apiNodes") if isinstance(heavy, dict) else None
+    for node in nodes if isinstance(nodes, list) else []:
+        if isinstance(node, dict) and str(node.get("url") or "").rstrip("/") == url.rstrip("/"):
+            health = node.get("health")
+            return str(health) if health else None
+    return None

@@ -207,7 +207,7 @@ def _kept_mapping_keys(settings: Mapping) -> dict:
 
 
 def set_single_version(settings: Mapping, version: str, available: Sequence[str] | None = None) -> dict:
-    """Route every query to `version` (protocol.md §6.1 SINGLE_GENERATION).
+    """Route every query to `version` (mode SINGLE_GENERATION, docs/protocol.md "Generations mapping and dispatch").
 
     `available` is the service's version ids; when given, an unknown version is refused.
     """
@@ -225,7 +225,7 @@ def set_traffic_split(
     strategy: str = "RANDOM",
     available: Sequence[str] | None = None,
 ) -> dict:
-    """Split traffic between versions (protocol.md §6.1 MULTI_GENERATION).
+    """Split traffic between versions (mode MULTI_GENERATION, docs/protocol.md "Generations mapping and dispatch").
 
     Probabilities are fractions in [0, 1] that must sum to 1 (within 1e-9); versions must be distinct
     and, when `available` is given, exist.
@@ -299,7 +299,7 @@ def _same_url(a: Any, b: str) -> bool:
 
 
 def add_api_node(settings: Mapping, url: str, admin_key: str, graphite_prefix: str | None = None) -> dict:
-    """Append a node, with the fields `dataikuapi`'s `add_apinode` writes (protocol.md §2.4.3)."""
+    """Append a node, with the fields `dataikuapi`'s `add_apinode` writes."""
     _require_static(settings)
     url = _check_url(url)
     if not admin_key or not admin_key.strip():
@@ -328,7 +328,7 @@ def remove_api_node(settings: Mapping, url: str) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Permissions (infras and services, protocol.md §2.2.4)
+# Permissions (infras and services)
 
 
 def permission_flags(kind: str) -> tuple[str, ...]:
@@ -376,7 +376,7 @@ def remove_permission(settings: Mapping, group: str) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Who may query a deployment (its `auth`, protocol.md §2.6.5)
+# Who may query a deployment (its `auth`)
 
 AUTH_MODES = ("INHERIT_DEV", "PUBLIC", "API_KEYS")
 
@@ -502,8 +502,8 @@ def mask_secret(secret: str | None) -> str:
     return "•" * 8 + (secret[-4:] if len(secret) >= 12 else "")
 
 
-# Keys whose values are credentials (protocol.md §2.4.3 adminAPIKey, eventServerAuthKey), and
-# `key` inside `auth.apiKeys[]` (§2.6.5) — elsewhere `key` is an ordinary name (K8S properties).
+# Keys whose values are credentials (an API node's adminAPIKey, eventServerAuthKey), and
+# `key` inside `auth.apiKeys[]` — elsewhere `key` is an ordinary name (K8S properties).
 SECRET_KEYS = frozenset({"adminAPIKey", "eventServerAuthKey", "apiKey", "secret", "password"})
 
 
@@ -536,7 +536,7 @@ def mask_secrets_at(value: Any, path: Sequence[Any]) -> Any:
 def is_governance_warning(error: Exception) -> bool:
     """Whether a refused deployment save is a governance warning that `ignoreWarnings` bypasses.
 
-    DSS does not document the shape (protocol.md §2.6.5 names only the flag), so this looks for the
+    DSS does not document the shape (only the flag is known), so this looks for the
     words in what the error carries: its type, code, title and message.
     """
     status = getattr(error, "status", None)

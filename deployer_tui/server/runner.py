@@ -1,8 +1,11 @@
 """Run one or more Starlette apps on uvicorn in one event loop, and announce each listener.
 
 `deployer-tui serve` and `deployer-tui apinode` both print "<name>: <url>" once a listener
-accepts connections (design §3), flushed, so that a script or a test reading a pipe can wait
-for it. SIGINT and SIGTERM stop every server cleanly (lifespans run their shutdown).
+accepts connections, flushed, so that a script or a test reading a pipe can wait for it
+(tests/servers.py does). SIGINT and SIGTERM stop every server cleanly (lifespans run their shutdown).
+
+What this leans on in uvicorn beyond `uvicorn.Config`/`uvicorn.Server` is listed, and checked against
+the installed release, in tests/test_library_internals.py.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import contextlib
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -114,6 +117,21 @@ class _CoalescingHTTP(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         super().connection_made(_CoalescingTransport(transport))  # type: ignore[arg-type]
 
 
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to serve_all.
+
+    uvicorn's `serve()` wraps itself in `capture_signals()`, which replaces the process's SIGINT/SIGTERM
+    handlers with one that stops only that server, then re-raises the signal once it stopped. With several
+    servers in one loop the last one started takes the signal, and the re-raised SIGINT lands as a
+    KeyboardInterrupt while the others are still shutting down (their lifespans are cancelled). serve_all
+    handles both signals itself and stops every server in order.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     """Bind before starting uvicorn so that port 0 resolves to a known port we can announce."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -147,9 +165,13 @@ async def serve_all(
     announce = announce or _print_flush
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Handlers in place before, put back once every server stopped (a test or an embedding app keeps its own).
+    previous: dict[signal.Signals, Any] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            before = signal.getsignal(sig)
             loop.add_signal_handler(sig, stop.set)
+            previous[sig] = before
 
     servers: list[uvicorn.Server] = []
     tasks: list[asyncio.Task] = []
@@ -159,9 +181,7 @@ async def serve_all(
             listener.url = url_of(listener.host, sock)
             config = uvicorn.Config(listener.app, log_level="warning", access_log=False, lifespan="on",
                                     timeout_graceful_shutdown=5, http=_CoalescingHTTP)
-            server = uvicorn.Server(config)
-            # uvicorn installs its own signal handlers in serve(); we own signals here.
-            server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+            server = _Server(config)
             servers.append(server)
             tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
             while not server.started:
@@ -186,6 +206,10 @@ async def serve_all(
         for task in reversed(tasks):
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await task
+        for sig, before in previous.items():
+            loop.remove_signal_handler(sig)
+            if before is not None:
+                signal.signal(sig, before)
 
 
 def _print_flush(line: str) -> None:

@@ -99,7 +99,8 @@ def main(args: argparse.Namespace) -> int:
     def local_nodes() -> list[tuple[str, str]]:
         return [(listener.url, key) for listener, key in zip(node_listeners, node_keys, strict=True)]
 
-    deployer_app = create_deployer_app(data_dir, admin_key, local_nodes)
+    deployer_app = create_deployer_app(data_dir, admin_key, local_nodes,
+                                       dss_strict=getattr(args, "dss_strict", False))
     if max_body_mb is not None:
         deployer_app.state.max_body_bytes = int(max_body_mb * 1024 * 1024)
     store = deployer_app.state.deployer.store

@@ -155,3 +155,155 @@ async def test_polling_slows_down_when_nothing_changes_and_speeds_up_on_news() -
     assert events[-1].result == 1
     assert waits[0] == 0.1 and max(waits) == pytest.approx(0.3) and waits[-1] == 0.1
     assert waits[1:5] == sorted(waits[1:5])
+
+
+# ---- outcomes from positive evidence ---------------------------------------------------------------------
+
+
+def msg(severity: str) -> dict:
+    return {"severity": severity, "message": severity.lower()}
+
+
+@pytest.mark.parametrize(("result", "expected"), [
+    ({"nbOKNodes": 2, "nbNOKNodes": 0}, "SUCCESS"),
+    ({"nbOKNodes": 1, "nbNOKNodes": 1}, "WARNING"),
+    ({"nbOKNodes": 0, "nbNOKNodes": 2}, "FAILED"),
+    ({"messages": [msg("ERROR")], "maxSeverity": "ERROR"}, "FAILED"),  # failure told only by messages
+    ({"messages": [msg("ERROR")]}, "FAILED"),
+    ({"messages": [{"severity": "INFO", "isFatal": True}]}, "FAILED"),
+    ({"maxSeverity": "WARNING", "messages": []}, "WARNING"),
+    ({"messages": [msg("SUCCESS")], "maxSeverity": "SUCCESS"}, "SUCCESS"),
+    ({"messages": [msg("INFO")], "maxSeverity": "INFO"}, "SUCCESS"),
+    ({"success": True}, "SUCCESS"),
+    ({"fatal": True}, "FAILED"),
+    ({"messages": [], "anyMessage": False, "success": False}, None),  # says nothing
+    ({}, None),
+    (None, None),
+    ("done", None),
+])
+def test_result_outcome_needs_positive_evidence(result: Any, expected: str | None) -> None:
+    from deployer_tui.core.job_follower import result_outcome
+
+    assert result_outcome(result) == expected
+
+
+def test_outcome_of_the_last_event() -> None:
+    from deployer_tui.core.job_follower import NOT_REPORTED, FutureEvent, outcome
+
+    assert outcome(FutureEvent("j", False, True, False, result={})) == NOT_REPORTED
+    assert outcome(FutureEvent("j", False, True, False, gone=True)) == NOT_REPORTED
+    assert outcome(FutureEvent("j", False, True, True)) == "ABORTED"
+    assert outcome(FutureEvent("j", False, True, False, error=DeployerError("x", status=500))) == "FAILED"
+    assert outcome(FutureEvent("j", False, False, False, error=ConnectionLost("h", "refused"))) == "LOST"
+
+
+async def test_a_peek_answering_the_jobs_error_ends_failed() -> None:
+    failure = DeployerError("boom", status=500, body={"errorType": "java.lang.RuntimeException", "message": "boom"})
+    events = [e async for e in follow_future(FakeClient([running(1), failure], None), "j", sleep=no_sleep,
+                                             claim=False)]
+    assert events[-1].done and events[-1].error is failure
+    denied = DeployerError("no", status=403, body={"errorType": "x", "message": "no"})
+    events = [e async for e in follow_future(FakeClient([running(1), denied], None), "j", sleep=no_sleep)]
+    assert not events[-1].done and events[-1].error is denied  # could not ask: lost track, not failed
+    rights = DeployerError("Insufficient rights to inspect future", status=500,
+                           body={"errorType": "com.dataiku.dip.exceptions.DKUSecurityException"})
+    events = [e async for e in follow_future(FakeClient([running(1), rights], None), "j", sleep=no_sleep)]
+    assert not events[-1].done and events[-1].error is rights
+
+
+async def test_peeks_without_a_log_switch_to_claims() -> None:
+    quiet = {"jobId": "j", "alive": True, "hasResult": False}
+
+    class Script(FakeClient):
+        def __init__(self) -> None:
+            super().__init__([quiet], None)
+            self.claims = [running(2), {"alive": False, "hasResult": True, "result": {"maxSeverity": "INFO"},
+                                        "log": tail(3, 9)}]
+
+        async def get_future(self, job_id: str, peek: bool = False) -> dict:
+            self.calls.append(peek)
+            return self.peeks.pop(0) if peek else self.claims.pop(0)
+
+    client = Script()
+    events = await collect(client)
+    assert client.calls == [True, False, False]
+    assert [line for e in events for line in e.new_lines] == ["l1", "l2", "l3"]
+    assert events[-1].done and events[-1].result == {"maxSeverity": "INFO"}
+
+
+class Records:
+    """A deployer's update records and statuses, for settle / find_running_update."""
+
+    def __init__(self, records: list[dict], *, last_update: bool = True, futures: list | None = None) -> None:
+        self.records = records
+        self.last_update = last_update
+        self.futures = futures or []
+        self.futures_calls: list[bool] = []
+
+    async def get_update(self, deployment_id: str, start_timestamp: int | None = None) -> dict:
+        if start_timestamp is None:
+            if not self.last_update:
+                raise DeployerError("No such API route", status=404)
+            return self.records[-1]
+        return next(r for r in self.records if r["startTimestamp"] == start_timestamp)
+
+    async def list_updates(self, deployment_id: str) -> list[dict]:
+        return [{k: r[k] for k in ("startTimestamp", "type", "status")} for r in self.records]
+
+    async def get_deployment_status(self, deployment_id: str) -> dict:
+        return {"health": "HEALTHY", "apiNodes": [{"url": "http://n"}]}
+
+    async def list_futures(self, all_users: bool = False) -> list[dict]:
+        self.futures_calls.append(all_users)
+        if all_users:
+            raise DeployerError("Only administrators", status=403)
+        return self.futures
+
+
+def record(ts: int, status: str) -> dict:
+    return {"startTimestamp": ts, "type": "UPDATE", "status": status, "logs": {"lines": []}}
+
+
+async def test_settle_reads_the_record_when_the_result_tells_nothing() -> None:
+    from deployer_tui.core.job_follower import NOT_REPORTED, FutureEvent, settle
+
+    client = Records([record(1, "FAILED"), record(2000, "SUCCESS")], last_update=False)
+    done = FutureEvent("j", False, True, False, result={}, start_time=2000)
+    settled = await settle(client, "d", done)
+    assert (settled.state, settled.evidence, settled.health) == ("SUCCESS", "record", "HEALTHY")
+    gone = await settle(client, "d", FutureEvent("j", False, True, False, gone=True, start_time=2000))
+    assert gone.state == "SUCCESS" and gone.record["startTimestamp"] == 2000
+    # A record older than the job is another update's: no evidence.
+    stale = await settle(Records([record(1, "SUCCESS")]), "d", FutureEvent("j", False, True, False, start_time=10**9))
+    assert stale.state == NOT_REPORTED and stale.text == "finished, outcome not reported"
+    running = await settle(Records([record(5, "RUNNING")]), "d", FutureEvent("j", False, True, False, start_time=5))
+    assert running.state == NOT_REPORTED
+
+
+async def test_find_running_update_from_futures_then_records() -> None:
+    from deployer_tui.core.job_follower import find_running_update
+
+    listed = [{"jobId": "other", "alive": True, "payload": {"targets": [{"objectId": "x"}]}},
+              {"jobId": "mine", "alive": True,
+               "payload": {"targets": [{"objectType": "API_DEPLOYER_DEPLOYMENT", "objectId": "d"}]}}]
+    client = Records([record(1, "SUCCESS")], futures=listed)
+    found = await find_running_update(client, "d")
+    assert found is not None and (found.job_id, found.source) == ("mine", "futures")
+    assert client.futures_calls == [True, False]  # everyone's refused: its own
+    by_record = await find_running_update(Records([record(7, "RUNNING")], last_update=False), "d")
+    assert by_record is not None and (by_record.start_timestamp, by_record.source) == (7, "record")
+    assert await find_running_update(Records([record(7, "SUCCESS")]), "d") is None
+
+
+def test_node_progress_from_our_log_lines_only() -> None:
+    from deployer_tui.core.job_follower import NodeProgress, parse_node_line
+
+    assert parse_node_line("[t] [INFO] [http://n:1] imported version v1") == ("http://n:1", "working",
+                                                                              "imported version v1")
+    progress = NodeProgress()
+    progress.add(["[t] [INFO] Updating deployment d", "[t] [INFO] API node http://n:1: imported version v1"])
+    assert not progress.reported and progress.state("http://n:1") == "not reported"
+    progress.add(["[t] [INFO] [http://n:1] imported", "[t] [SUCCESS] [http://n:1] node is up to date",
+                  "[t] [ERROR] [http://n:2/] failed while connecting", "[t] [INFO] [http://n:1] set alive"])
+    assert progress.reported
+    assert [progress.state(u) for u in ("http://n:1", "http://n:2", "http://n:3")] == ["ok", "failed", "waiting"]

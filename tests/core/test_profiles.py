@@ -48,9 +48,39 @@ def test_default_instance_and_profile_flag(cfg: Path) -> None:
 def test_local_when_nothing_configured(tmp_path: Path) -> None:
     conn = resolve_connection(env={}, dataiku_config=tmp_path / "absent.json")
     assert conn.url is None and conn.api_key is None and conn.source == "local" and conn.is_local
-    no_default = tmp_path / "c.json"
-    no_default.write_text(json.dumps({"dss_instances": CONFIG["dss_instances"]}))
-    assert resolve_connection(env={}, dataiku_config=no_default).source == "local"
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"dss_instances": {}}))
+    assert resolve_connection(env={}, dataiku_config=empty).source == "local"
+
+
+def test_no_default_instance(tmp_path: Path) -> None:
+    several = tmp_path / "c.json"
+    several.write_text(json.dumps({"dss_instances": CONFIG["dss_instances"]}))
+    with pytest.raises(ProfileError, match=r"c\.json.*\"default_instance\" is not set.*dev, prod.*--profile"):
+        resolve_connection(env={}, dataiku_config=several)
+    only = tmp_path / "only.json"
+    only.write_text(json.dumps({"dss_instances": {"dev": CONFIG["dss_instances"]["dev"]}}))
+    conn = resolve_connection(env={}, dataiku_config=only)
+    assert (conn.url, conn.source) == ("http://dev:11200", "profile:dev")
+    assert conn.note == f"the only instance in {only}"
+
+
+@pytest.mark.parametrize(("value", "verify"), [(True, False), ("true", False), ("1", False), ("yes", False),
+                                                (False, True), ("false", True), ("0", True), ("no", True)])
+def test_no_check_certificate_spellings(tmp_path: Path, value: object, verify: bool) -> None:
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"dss_instances": {"p": {"url": "https://h", "api_key": "k",
+                                                        "no_check_certificate": value}}}))
+    assert resolve_connection(env={}, dataiku_config=path).verify is verify
+
+
+def test_dku_no_check_certificate_env(cfg: Path) -> None:
+    assert resolve_connection(env={"DKU_NO_CHECK_CERTIFICATE": "1"}, dataiku_config=cfg).verify is False
+    env = {"DKU_DSS_URL": "https://h", "DKU_API_KEY": "k", "DKU_NO_CHECK_CERTIFICATE": "true"}
+    assert resolve_connection(env=env, dataiku_config=cfg).verify is False
+    assert resolve_connection(env={**env, "DKU_NO_CHECK_CERTIFICATE": "0"}, dataiku_config=cfg).verify is True
+    with pytest.raises(ProfileError, match="DKU_NO_CHECK_CERTIFICATE"):
+        resolve_connection(env={"DKU_NO_CHECK_CERTIFICATE": "perhaps"}, dataiku_config=cfg)
 
 
 def test_tls_options(tmp_path: Path) -> None:
@@ -99,9 +129,9 @@ def test_partial_or_bad_flags_and_env(tmp_path: Path, kwargs: dict, env: dict, m
         ('{"dss_instances": {"prod": {"url": "http://h"}}, "default_instance": "prod"}', "has no \"api_key\""),
         ('{"dss_instances": {"prod": "http://h"}, "default_instance": "prod"}', "must be an object"),
         ('{"dss_instances": {"a": {"url": "http://h", "api_key": "k"}, "b": {"url": "http://h", "api_key": "k"}},'
-         ' "default_instance": "c"}', r"no instance named 'c'.*known: a, b"),
+         ' "default_instance": "c"}', r"\"default_instance\" 'c'.*no instance named 'c'.*known: a, b"),
         ('{"dss_instances": {"p": {"url": "ftp://h", "api_key": "k"}}, "default_instance": "p"}', "http://"),
-        ('{"dss_instances": {"p": {"url": "http://h", "api_key": "k", "no_check_certificate": "yes"}},'
+        ('{"dss_instances": {"p": {"url": "http://h", "api_key": "k", "no_check_certificate": "maybe"}},'
          ' "default_instance": "p"}', "no_check_certificate"),
         ('{"dss_instances": {}, "default_instance": 3}', "default_instance"),
     ],

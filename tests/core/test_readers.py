@@ -103,3 +103,17 @@ def test_curl_command_masks_the_key_unless_asked() -> None:
     assert argv[argv.index("-u") + 1] == "SECRET-KEY:"
     assert argv[argv.index("--data-binary") + 1] == '{"a":"it\'s"}'
     assert "-u" not in shlex.split(curl_command("http://n/x", {}, None))
+
+
+def test_what_a_deployer_reports() -> None:
+    from deployer_tui.core import readers
+
+    assert readers.never_deployed({"neverEverDeployed": True}) is True
+    assert readers.never_deployed({"neverEverDeployed": False}) is False
+    assert readers.never_deployed({"deploymentBasicInfo": {}}) is None  # not said: not "never deployed"
+    dss = {"health": "HEALTHY", "apiNodes": [{"url": "http://n:1"}, {"url": "http://n:2"}]}
+    ours = {"health": "HEALTHY", "apiNodes": [{"url": "http://n:1", "health": "HEALTHY"}]}
+    assert not readers.nodes_reported(dss) and readers.nodes_reported(ours)
+    assert not readers.nodes_reported(None) and not readers.nodes_reported({"publicURL": "http://k"})
+    assert readers.node_health(dss, "http://n:1") is None
+    assert readers.node_health(ours, "http://n:1/") == "HEALTHY"

@@ -18,6 +18,7 @@ from starlette.routing import Mount
 
 from deployer_tui.server.deployer import routes_catalog, routes_deployments, routes_misc
 from deployer_tui.server.deployer.context import Deployer
+from deployer_tui.server.deployer.strict import StrictMiddleware
 from deployer_tui.server.http import (
     HeadersMiddleware,
     NormalizePathMiddleware,
@@ -31,8 +32,9 @@ log = logging.getLogger(__name__)
 
 
 def create_app(data_dir: Path, admin_key: str,
-               local_nodes: Callable[[], list[tuple[str, str]]] | None = None) -> Starlette:
-    """The deployer app. `local_nodes()` gives serve's nodes as (url, admin key), read at start-up."""
+               local_nodes: Callable[[], list[tuple[str, str]]] | None = None, *, dss_strict: bool = False) -> Starlette:
+    """The deployer app. `local_nodes()` gives serve's nodes as (url, admin key), read at start-up.
+    `dss_strict`: answer only in the shapes DSS documents or the official client reads (strict.py)."""
     deployer = Deployer(Path(data_dir), admin_key, local_nodes)
     routes = routes_catalog.ROUTES + routes_deployments.ROUTES + routes_misc.ROUTES
 
@@ -44,12 +46,15 @@ def create_app(data_dir: Path, admin_key: str,
         finally:
             await deployer.stop()
 
+    # The strict shaper sits inside NormalizePathMiddleware: it matches routes on normalised paths.
+    strict = [Middleware(StrictMiddleware, deployer=deployer)] if dss_strict else []
     app = Starlette(
         routes=[Mount(prefix, app=SegmentRouter(routes)) for prefix in PREFIXES],
-        middleware=[Middleware(NormalizePathMiddleware),
+        middleware=[Middleware(NormalizePathMiddleware), *strict,
                     Middleware(HeadersMiddleware, headers={"DSS-Version": DSS_VERSION, "DSS-API-Version": "1"})],
         exception_handlers=exception_handlers("deployer"),
         lifespan=lifespan,
     )
     app.state.deployer = deployer
+    app.state.dss_strict = dss_strict
     return app

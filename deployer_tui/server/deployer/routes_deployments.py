@@ -399,21 +399,21 @@ async def run_queries(request: Request) -> Response:
     return await _run_queries(ctx, dep, infra, request.query_params.get("endpointId") or None, given, False)
 
 
-P = "/api-deployer/deployments"
+DEPLOYMENTS_PATH = "/api-deployer/deployments"
 ROUTES = [
-    Route(P, list_deployments, methods=["GET"]),
-    Route(P, create_deployment, methods=["POST"]),
-    Route(P + "/{deployment_id}", get_deployment, methods=["GET"]),
-    Route(P + "/{deployment_id}", delete_deployment, methods=["DELETE"]),
-    Route(P + "/{deployment_id}/status", heavy_status, methods=["GET"]),
-    Route(P + "/{deployment_id}/governance-status", governance_status, methods=["GET"]),
-    Route(P + "/{deployment_id}/settings", get_settings, methods=["GET"]),
-    Route(P + "/{deployment_id}/settings", save_settings, methods=["PUT"]),
-    Route(P + "/{deployment_id}/actions/update", start_update, methods=["POST"]),
-    Route(P + "/{deployment_id}/update", list_updates, methods=["GET"]),
-    Route(P + "/{deployment_id}/update/{ts}", get_update, methods=["GET"]),
-    Route(P + "/{deployment_id}/last-update", get_update, methods=["GET"]),
-    Route(P + "/{deployment_id}/get-open-api", get_open_api, methods=["GET"]),
-    Route(P + "/{deployment_id}/actions/run-test-queries", run_test_queries, methods=["POST"]),
-    Route(P + "/{deployment_id}/actions/run-queries", run_queries, methods=["POST"]),
+    Route(DEPLOYMENTS_PATH, list_deployments, methods=["GET"]),
+    Route(DEPLOYMENTS_PATH, create_deployment, methods=["POST"]),
+    Route(DEPLOYMENTS_PATH + "/{deployment_id}", get_deployment, methods=["GET"]),
+    Route(DEPLOYMENTS_PATH + "/{deployment_id}", delete_deployment, methods=["DELETE"]),
+    Route(DEPLOYMENTS_PATH + "/{deployment_id}/status", heavy_status, methods=["GET"]),
+    Route(DEPLOYMENTS_PATH + "/{deployment_id}/governance-status", governance_status, methods=["GET"]),
+    Route(DEPLOYMENTS_PATH + "/{deployment_id}/settings", get_settings, methods=["GET"]),
+    Route(DEPLOYMENTS_PATH + "/{deployment_id}/settings", save_settings, methods=["PUT"]),
+    Route(DEPLOYMENTS_PATH + "/{deployment_id}/actions/update", start_update, methods=["POST"]),
+    Route(DEPLOYMENTS_PATH + "/{deployment_id}/update", list_updates, methods=["GET"]),
+    Route(DEPLOYMENTS_PATH + "/{deployment_id}/update/{ts}", get_update, methods=["GET"]),
+    Route(DEPLOYMENTS_PATH + "/{deployment_id}/last-update", get_update, methods=["GET"]),
+    Route(DEPLOYMENTS_PATH + "/{deployment_id}/get-open-api", get_open_api, methods=["GET"]),
+    Route(DEPLOYMENTS_PATH + "/{deployment_id}/actions/run-test-queries", run_test_queries, methods=["POST"]),
+    Route(DEPLOYMENTS_PATH + "/{deployment_id}/actions/run-queries", run_queries, methods=["POST"]),
 ]
