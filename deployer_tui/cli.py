@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--dss-strict", action="store_true",
                        help="answer only in shapes DSS documents or the official client reads "
                             "(docs/dss-compatibility.md)")
+    serve.add_argument("--apinode-port", type=int, metavar="BASE",
+                       help="node i listens on BASE+i (default, or 0: free ports)")
+    serve.add_argument("--max-body-mb", type=float, metavar="MB", help="largest JSON request body (default 16)")
 
     apinode = sub.add_parser("apinode", help="run one standalone local API node")
     apinode.add_argument("--host", default="127.0.0.1")

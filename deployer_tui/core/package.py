@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import time
 import zipfile
@@ -74,7 +75,7 @@ class PackageInfo:
 
 def validate_id(value: Any, what: str) -> str:
     """Ids are what DSS allows in URLs: letters, digits, `_`, `-`, `.`; 1 to 100 characters, no leading `.`/`-`."""
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         raise PackageError(
             f"Invalid {what} {value!r}: use 1 to 100 letters, digits, '_', '-' or '.', not starting with '.' or '-'"
         )
@@ -131,6 +132,13 @@ def _size(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n} bytes"
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is not a finite number")
+    return value
+
+
 def _read_json_member(zf: zipfile.ZipFile, name: str) -> Any:
     try:
         info = zf.getinfo(name)
@@ -139,7 +147,8 @@ def _read_json_member(zf: zipfile.ZipFile, name: str) -> Any:
     if info.file_size > MAX_JSON_BYTES:
         raise PackageError(f"{name} is too large ({info.file_size} bytes)")
     try:
-        return json.loads(zf.read(info).decode("utf-8"))
+        # NaN / Infinity would be stored and then break every answer that encodes them.
+        return json.loads(zf.read(info).decode("utf-8"), parse_float=_finite, parse_constant=_finite)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PackageError(f"{name} is not valid JSON: {exc}") from None
     except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
@@ -201,8 +210,8 @@ def read_package(source: str | Path | bytes | BinaryIO, *, served_only: bool = F
             raise PackageError("tag.json must hold a JSON object")
         version_id = validate_id(tag.get("generationId"), "version id (tag.json generationId)")
         created_on = tag.get("createdOn", 0)
-        if not isinstance(created_on, int | float):
-            raise PackageError("tag.json createdOn must be a number (epoch milliseconds)")
+        if not isinstance(created_on, int | float) or isinstance(created_on, bool) or not 0 <= created_on < 2**53:
+            raise PackageError("tag.json createdOn must be a number of epoch milliseconds (0 to 2^53)")
         config = _read_json_member(zf, "config.json")
         check_config(config, names, served_only=served_only)
         test_queries: dict[str, list[dict[str, Any]]] = {}

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import functools
+import hmac
 import json
 import logging
+import math
 from typing import Any
 
 from starlette.convertors import StringConvertor
@@ -133,6 +135,14 @@ def _api_key(header: str, ticket: str | None) -> str | None:
     return ticket or None
 
 
+def keys_equal(given: str | None, expected: str | None) -> bool:
+    """Compare API keys in constant time: `==` stops at the first differing byte, which leaks the
+    key's prefix through response times."""
+    if not given or not expected:
+        return False
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
 def parse_bool(value: str | None, default: bool = False) -> bool:
     """Query-string booleans: dataikuapi renders Python's True/False verbatim."""
     if value is None or value == "":
@@ -145,9 +155,41 @@ def parse_bool(value: str | None, default: bool = False) -> bool:
     raise bad_request(f"Invalid boolean value: {value!r}")
 
 
+# Request limits. Bodies: what a settings document or a query batch may reasonably weigh (`serve
+# --max-body-mb` changes it per app, see max_body_bytes); version uploads have their own cap. Nesting:
+# far above any real document, far below what would exhaust the stack of the parser or of later code.
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_JSON_DEPTH = 100
+
+
+def max_body_bytes(request: Request) -> int:
+    """The body cap of the app serving `request`: `app.state.max_body_bytes` when set, else the default."""
+    return getattr(request.app.state, "max_body_bytes", None) or DEFAULT_MAX_BODY_BYTES
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MiB"
+
+
+async def read_body(request: Request) -> bytes:
+    """The raw body, refused (400) as soon as it exceeds the app's cap: a huge body is never held whole."""
+    limit = max_body_bytes(request)
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise bad_request(f"Request body too large: {int(declared)} bytes, the limit is {_mib(limit)}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise bad_request(f"Request body too large: over {_mib(limit)}, the limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def read_json(request: Request, *, required: bool = True, what: str = "object") -> Any:
     """Parse the raw body as JSON whatever the Content-Type (the official client sends none)."""
-    return parse_json_body(await request.body(), required=required, what=what)
+    return parse_json_body(await read_body(request), required=required, what=what)
 
 
 async def read_json_object(request: Request, refusal: str) -> dict[str, Any]:
@@ -158,6 +200,54 @@ async def read_json_object(request: Request, refusal: str) -> dict[str, Any]:
     return body
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number (only finite numbers are accepted)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range (only finite numbers are accepted)")
+    return value
+
+
+def _depth_exceeds(doc: Any, limit: int) -> bool:
+    """Whether containers nest deeper than `limit`, one level at a time (iterative: a deep document
+    cannot exhaust the stack; exact classes: JSON gives plain dicts and lists, and `is` is cheapest)."""
+    level, depth = [doc], 1
+    while level:
+        if depth > limit:
+            return True
+        below: list[Any] = []
+        add = below.append
+        for node in level:
+            for child in (node.values() if node.__class__ is dict else node):
+                if child.__class__ is dict or child.__class__ is list:
+                    add(child)
+        level, depth = below, depth + 1
+    return False
+
+
+# Built once: json.loads with options builds a new decoder on every call.
+_decode = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float).decode
+
+
+def loads_strict(raw: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """json.loads that refuses NaN, Infinity and numbers that overflow to them (no JSON reader elsewhere
+    can read them back, and a stored one breaks every later encoding), and nesting deeper than
+    `max_depth`. Raises ValueError saying which."""
+    text = raw if isinstance(raw, str) else raw.decode(json.detect_encoding(raw), "surrogatepass")
+    try:
+        doc = _decode(text)
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {max_depth} levels") from None
+    # Counting brackets is C-speed: a document with fewer openings than the limit needs no walk.
+    if isinstance(doc, dict | list) and text.count("[") + text.count("{") > max_depth \
+            and _depth_exceeds(doc, max_depth):
+        raise ValueError(f"JSON nested deeper than {max_depth} levels")
+    return doc
+
+
 def parse_json_body(raw: bytes, *, required: bool = True, what: str = "object") -> Any:
     """A request body as JSON; an empty one is None unless `required`. Errors are DSS MALFORMED_REQUEST."""
     if not raw.strip():
@@ -166,7 +256,7 @@ def parse_json_body(raw: bytes, *, required: bool = True, what: str = "object") 
                                error_type=MALFORMED_REQUEST)
         return None
     try:
-        return json.loads(raw)
+        return loads_strict(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DSSHTTPError(400, f"Could not parse a {what} from request body: {exc}",
                            error_type=MALFORMED_REQUEST) from None
@@ -179,8 +269,11 @@ def query_json(request: Request, name: str, *, required: bool = False) -> Any:
         if required:
             raise bad_request(f"Missing parameter {name}")
         return None
+    limit = max_body_bytes(request)
+    if len(raw) > limit:
+        raise bad_request(f"Parameter {name} too large: {len(raw)} characters, the limit is {_mib(limit)}")
     try:
-        return json.loads(raw)
+        return loads_strict(raw)
     except ValueError as exc:
         raise bad_request(f"Parameter {name} is not valid JSON: {exc}") from None
 

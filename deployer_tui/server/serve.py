@@ -1,25 +1,26 @@
 """`deployer-tui serve`: the local API Deployer and N local API nodes in one process (design §3).
 
-Node i (1-based) listens on port 12000+i (a free port with `--port 0`) with its data in
-`<data-dir>/apinodes/node-<i>` and its own admin key, generated once and kept 0600 in
-`<data-dir>/apinodes/node-<i>.admin-key`. The deployer's admin key is `--api-key`, else the one
-kept in `<data-dir>/admin-api-key`, else a new one; the key in use is always written there (0600)
-so that the TUI's embedded launcher can read it. STATIC infra entries marked `"localNode": i`
-are re-pointed at node i on every start, since ports may change.
+Node i (1-based) listens on a free port chosen at start, or on BASE+i with `--apinode-port BASE`. Its
+data is in `<data-dir>-apinodes/node-<i>`, a sibling of the data dir (0700) rather than inside it, so
+that nothing a node runs can reach the deployer's database by walking up from its own folder; its
+admin key, generated once, is kept 0600 in `<data-dir>/apinodes/node-<i>.admin-key`. The deployer's
+admin key is `--api-key`, else the one kept in `<data-dir>/admin-api-key`, else a new one; the key in
+use is always written there (0600) so that the TUI's embedded launcher can read it. STATIC infra
+entries marked `"localNode": i` are re-pointed at node i on every start, since ports may change.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import os
 import secrets
 import sys
 from pathlib import Path
 
 from deployer_tui.core import paths
 from deployer_tui.server.runner import Listener, run, serve_all
-
-NODE_BASE_PORT = 12000
 
 
 def _read_key(path: Path) -> str | None:
@@ -40,8 +41,30 @@ def admin_key_for(data_dir: Path, given: str | None) -> str:
     return key
 
 
+def nodes_root(data_dir: Path) -> Path:
+    """Where serve's nodes keep their data: `<data-dir>-apinodes`, beside the data dir, not in it."""
+    return data_dir.with_name(data_dir.name + "-apinodes")
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a folder only its owner may enter (created so, or narrowed when it is wider)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def node_dir_for(data_dir: Path, index: int) -> Path:
+    """Node `index`'s data dir; one left inside the data dir by an earlier version is moved out first."""
+    node_dir = private_dir(nodes_root(data_dir)) / f"node-{index}"
+    old = data_dir / "apinodes" / f"node-{index}"
+    if old.is_dir() and not node_dir.exists():
+        os.replace(old, node_dir)
+    return private_dir(node_dir)
+
+
 def node_key_for(data_dir: Path, index: int) -> str:
-    key_file = data_dir / "apinodes" / f"node-{index}.admin-key"
+    key_file = private_dir(data_dir / "apinodes") / f"node-{index}.admin-key"
     key = _read_key(key_file)
     if key is None:
         key = secrets.token_urlsafe(24)
@@ -50,12 +73,22 @@ def node_key_for(data_dir: Path, index: int) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    data_dir = Path(args.serve_data_dir).expanduser() if args.serve_data_dir else paths.data_dir()
+    data_dir = (Path(args.serve_data_dir).expanduser() if args.serve_data_dir else paths.data_dir()).resolve()
+    base_port = getattr(args, "apinode_port", None)
+    max_body_mb = getattr(args, "max_body_mb", None)
     if args.apinodes < 0:
         print("deployer-tui serve: --apinodes must be 0 or more", file=sys.stderr)
         return 2
-    # Keys live under the data dir (admin key, node keys, the database): a new one is private.
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if base_port and not (base_port > 0 and base_port + args.apinodes <= 65535):
+        print(f"deployer-tui serve: --apinode-port {base_port}: nodes 1 to {args.apinodes} would listen on "
+              f"{base_port + 1} to {base_port + args.apinodes}; choose a base from 1 to {65535 - args.apinodes}",
+              file=sys.stderr)
+        return 2
+    if max_body_mb is not None and not max_body_mb > 0:
+        print("deployer-tui serve: --max-body-mb must be more than 0", file=sys.stderr)
+        return 2
+    # Keys live under the data dir (admin key, node keys, the database): it is private.
+    private_dir(data_dir)
     admin_key = admin_key_for(data_dir, args.serve_api_key)
 
     from deployer_tui.server.deployer.app import create_app as create_deployer_app
@@ -68,6 +101,8 @@ def main(args: argparse.Namespace) -> int:
 
     deployer_app = create_deployer_app(data_dir, admin_key, local_nodes,
                                        dss_strict=getattr(args, "dss_strict", False))
+    if max_body_mb is not None:
+        deployer_app.state.max_body_bytes = int(max_body_mb * 1024 * 1024)
     store = deployer_app.state.deployer.store
     # "New" until a start got as far as serving: a first start that failed (port taken) still gets
     # the demo next time; a data dir with content never does.
@@ -78,8 +113,8 @@ def main(args: argparse.Namespace) -> int:
 
         key = node_key_for(data_dir, i)
         node_keys.append(key)
-        port = NODE_BASE_PORT + i if args.port != 0 else 0
-        node_dir = data_dir / "apinodes" / f"node-{i}"
+        port = base_port + i if base_port else 0
+        node_dir = node_dir_for(data_dir, i)
         if new_data_dir and not args.no_demo:
             from deployer_tui.server.demo import prepare_node_dir
 
@@ -104,8 +139,21 @@ def main(args: argparse.Namespace) -> int:
     try:
         run(serve_all(listeners, on_ready=on_ready))  # uvloop when installed, as the standalone node
     except OSError as exc:
-        print(f"deployer-tui serve: {exc}", file=sys.stderr)
+        print(f"deployer-tui serve: {_explain(exc, listeners)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _explain(exc: OSError, listeners: list[Listener]) -> str:
+    """An address already in use, said with its port and the option that changes it."""
+    if exc.errno != errno.EADDRINUSE:
+        return str(exc)
+    # Listeners bind in order and get their url once bound: the first without one failed.
+    failed = next((listener for listener in listeners if not listener.url), None)
+    if failed is None:
+        return str(exc)
+    flag = "--port" if failed.name == "deployer" else "--apinode-port (node i listens on BASE+i)"
+    return (f"port {failed.port} on {failed.host} ({failed.name}) cannot be used: {exc.strerror}, perhaps by "
+            f"another deployer-tui serve; choose another with {flag}, or 0 for a free port")

@@ -173,6 +173,7 @@ def test_memo_keeps_a_value_until_the_next_commit(tmp_path: Path):
 
 def test_update_log_lines_keep_the_memo_and_the_update_record_does_not(tmp_path: Path):
     store = Store(tmp_path)
+    store.insert("deployments", {"id": "dep"}, "admin")  # an update is recorded only for an existing deployment
     assert store.memo("k", lambda: "before") == "before"
     start = store.start_update("dep", "UPDATE", "admin")
     assert store.memo("k", lambda: "after the record") == "after the record"  # a new update: a document write

@@ -88,6 +88,7 @@ def test_store_refuses_a_duplicate_version_and_keeps_the_first(tmp_path: Path):
 
 def test_update_timestamps_are_unique(tmp_path: Path):
     store = Store(tmp_path)
+    store.insert("deployments", {"id": "d"}, "admin")
     stamps = [store.start_update("d", "UPDATE", "admin") for _ in range(5)]
     assert len(set(stamps)) == 5 and stamps == sorted(stamps)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from deployer_tui.server.http import DSSHTTPError, extract_api_key
+from deployer_tui.server.http import DSSHTTPError, extract_api_key, keys_equal
 
 ADMIN_LOGIN = "admin"
 ADMIN_GROUP = "administrators"
@@ -43,7 +43,7 @@ def authenticate(request: Request, admin_key: str, store: Any) -> Principal:
     key = extract_api_key(request)
     if not key:
         raise unauthenticated("No API key provided (use HTTP Basic with the key as user name, or Bearer)")
-    if key == admin_key:
+    if keys_equal(key, admin_key):
         return Principal(ADMIN_LOGIN, [ADMIN_GROUP], "Administrator")
     doc = store.get_key(key)
     if doc is None:

@@ -50,6 +50,8 @@ CREATE TABLE IF NOT EXISTS updates (deployment_id TEXT NOT NULL, start_ts INTEGE
 CREATE TABLE IF NOT EXISTS update_logs (deployment_id TEXT NOT NULL, start_ts INTEGER NOT NULL,
     seq INTEGER NOT NULL, level INTEGER NOT NULL, line TEXT NOT NULL,
     PRIMARY KEY (deployment_id, start_ts, seq));
+CREATE TABLE IF NOT EXISTS nodes_out (infra_id TEXT NOT NULL, url TEXT NOT NULL, local_node INTEGER,
+    deployment_id TEXT NOT NULL, start_ts INTEGER NOT NULL, PRIMARY KEY (infra_id, url));
 """
 
 # SmartLogTail status codes (protocol.md §2.6.11).
@@ -88,6 +90,8 @@ class Store:
         self.tmp_dir = self.data_dir / "tmp"
         self.versions_dir.mkdir(exist_ok=True, mode=0o700)
         self.tmp_dir.mkdir(exist_ok=True, mode=0o700)
+        for folder in (self.data_dir, self.versions_dir, self.tmp_dir, *self.versions_dir.iterdir()):
+            private_dir(folder)
         self.db_path = self.data_dir / "deployer.db"
         os.close(os.open(self.db_path, os.O_WRONLY | os.O_CREAT, 0o600))
         for path in (self.db_path, self.db_path.with_name("deployer.db-wal"), self.db_path.with_name("deployer.db-shm")):
@@ -275,7 +279,7 @@ class Store:
                     staged: Path) -> bool:
         """Move the staged zip into place and record the version; False if the id exists already."""
         final = self.version_path(service_id, version_id)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with self.tx() as c:
             if c.execute("SELECT 1 FROM versions WHERE service_id=? AND version_id=?",
                          (service_id, version_id)).fetchone():
@@ -329,6 +333,7 @@ class Store:
             if users:
                 raise InUse(users)
             c.execute("DELETE FROM infras WHERE id=?", (infra_id,))
+            c.execute("DELETE FROM nodes_out WHERE infra_id=?", (infra_id,))
 
     def insert_deployment(self, doc: dict[str, Any], user: str, version: str) -> None:
         """Insert, checking in the same transaction that its service, version and infra still exist."""
@@ -371,8 +376,11 @@ class Store:
     # ---- updates -------------------------------------------------------------------------------------
     def start_update(self, deployment_id: str, type_: str, requester: str,
                      extras: dict[str, Any] | None = None) -> int:
-        """`extras`: fields of our own the record carries (update.record_extras), JSON."""
+        """Record a RUNNING update; Missing when the deployment is gone (checked in the transaction).
+        `extras`: fields of our own the record carries (update.record_extras), JSON."""
         with self.tx() as c:
+            if not c.execute("SELECT 1 FROM deployments WHERE id=?", (deployment_id,)).fetchone():
+                raise Missing(f"Deployment {deployment_id!r} does not exist")
             ts = now_ms()
             last = c.execute("SELECT MAX(start_ts) FROM updates WHERE deployment_id=?", (deployment_id,)).fetchone()[0]
             if last is not None and ts <= last:
@@ -387,6 +395,48 @@ class Store:
             seq = c.execute("SELECT COUNT(*) FROM update_logs WHERE deployment_id=? AND start_ts=?",
                             (deployment_id, start_ts)).fetchone()[0]
             c.execute("INSERT INTO update_logs VALUES (?, ?, ?, ?, ?)", (deployment_id, start_ts, seq, level, line))
+
+    @staticmethod
+    def _log_line(c: sqlite3.Connection, deployment_id: str, start_ts: int, level: int, line: str) -> None:
+        """A line of an update record that exists (none is added for a record deleted with its deployment)."""
+        if not c.execute("SELECT 1 FROM updates WHERE deployment_id=? AND start_ts=?",
+                         (deployment_id, start_ts)).fetchone():
+            return
+        seq = c.execute("SELECT COUNT(*) FROM update_logs WHERE deployment_id=? AND start_ts=?",
+                        (deployment_id, start_ts)).fetchone()[0]
+        c.execute("INSERT INTO update_logs VALUES (?, ?, ?, ?, ?)", (deployment_id, start_ts, seq, level, line))
+
+    # ---- nodes a rolling update took out of the load balancer ----------------------------------------
+    def mark_node_out(self, infra_id: str, url: str, local_node: int | None, deployment_id: str, start_ts: int,
+                      level: int, line: str) -> None:
+        """Before a rolling update sets a node not alive: the fact and its log line, in one transaction, so
+        that a crash before it is set alive again leaves a trace the next start acts on."""
+        with self.tx() as c:
+            c.execute("INSERT OR REPLACE INTO nodes_out VALUES (?, ?, ?, ?, ?)",
+                      (infra_id, url, local_node, deployment_id, start_ts))
+            self._log_line(c, deployment_id, start_ts, level, line)
+
+    def clear_node_out(self, infra_id: str, url: str, deployment_id: str, start_ts: int, level: int,
+                       line: str) -> None:
+        """The node is alive again: forget it, with the log line saying so (to the update that took it out)."""
+        with self.tx() as c:
+            row = c.execute("SELECT deployment_id, start_ts FROM nodes_out WHERE infra_id=? AND url=?",
+                            (infra_id, url)).fetchone()
+            c.execute("DELETE FROM nodes_out WHERE infra_id=? AND url=?", (infra_id, url))
+            self._log_line(c, deployment_id, start_ts, level, line)
+            if row is not None and tuple(row) != (deployment_id, start_ts):
+                self._log_line(c, row[0], row[1], level, line)
+
+    def nodes_out(self, infra_id: str | None = None) -> list[dict[str, Any]]:
+        """Nodes left out of the load balancer (of one infra, or all): {infra_id, url, local_node, ...}."""
+        if infra_id is None:
+            return self._rows("SELECT * FROM nodes_out ORDER BY infra_id, url")
+        return self._rows("SELECT * FROM nodes_out WHERE infra_id=? ORDER BY url", (infra_id,))
+
+    def move_node_out(self, infra_id: str, old_url: str, new_url: str) -> None:
+        """A local node left out has a new URL after a restart (its port changed)."""
+        with self.tx() as c:
+            c.execute("UPDATE OR REPLACE nodes_out SET url=? WHERE infra_id=? AND url=?", (new_url, infra_id, old_url))
 
     def finish_update(self, deployment_id: str, start_ts: int, status: str, result: Any = None,
                       deployed: dict[str, Any] | None = None) -> None:
@@ -418,6 +468,12 @@ class Store:
             self.append_update_log(row["deployment_id"], row["start_ts"], ERROR, line)
             self.finish_update(row["deployment_id"], row["start_ts"], "FAILED")
         return len(rows)
+
+
+def private_dir(path: Path) -> None:
+    """A folder the deployer keeps is 0700: one made wider (by hand, by an older version) is narrowed."""
+    if path.is_dir() and path.stat().st_mode & 0o077:
+        path.chmod(0o700)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -41,6 +41,8 @@ class Basis:
     version: str | None = None  # the version it serves
     tail: bytes = b',"endpoints":[],"version":null}'  # see tail()
     fingerprint: str = ""  # model.deployed_fingerprint of the saved settings
+    # url -> the update that took that node of the infra out of the load balancer and could not put it back
+    nodes_out: tuple[tuple[str, str], ...] = ()
 
     def body(self, status: dict[str, Any]) -> bytes:
         """The heavy status JSON: `status` (health, apiNodes, healthMessages) then endpoints and version,
@@ -67,7 +69,9 @@ def basis(store: Store, dep_id: str) -> Basis | None:
     wanted = views.serving_version(dep["doc"], dep.get("deployed"))
     service_id = dep["doc"]["publishedServiceId"]
     end = store.memo(("heavy-tail", service_id, wanted), lambda: tail(_endpoints(store, service_id, wanted), wanted))
-    return Basis(dep, infra, wanted, end, model.deployed_fingerprint(dep["doc"]))
+    out = store.memo(("nodes-out", infra_id), lambda: tuple(
+        (r["url"], f"update {r['start_ts']} of deployment {r['deployment_id']}") for r in store.nodes_out(infra_id)))
+    return Basis(dep, infra, wanted, end, model.deployed_fingerprint(dep["doc"]), out)
 
 
 def _endpoints(store: Store, service_id: str, version_id: str | None) -> list[dict[str, Any]]:
@@ -83,10 +87,15 @@ def _msg(severity: str, title: str, message: str, details: str | None = None) ->
     return {"severity": severity, "title": title, "message": message, "details": details}
 
 
-async def _node_entry(cache: ServiceListCache, node: dict[str, Any], service: str, deployed: dict[str, Any]
-                      ) -> dict[str, Any]:
+async def _node_entry(cache: ServiceListCache, node: dict[str, Any], service: str, deployed: dict[str, Any],
+                      nodes_out: dict[str, str]) -> dict[str, Any]:
     url = str(node.get("url", "")).rstrip("/")
     entry: dict[str, Any] = {"url": url}
+    if url in nodes_out:
+        entry.update(health="ERROR", error=f"Out of the load balancer: {nodes_out[url]} set it not alive and "
+                                           "has not set it alive again (still running, interrupted, or the node "
+                                           "could not be reached); an update that reaches the node puts it back")
+        return entry
     try:
         services = await cache.services(url, node.get("adminAPIKey") or "")
     except Exception as exc:
@@ -103,9 +112,10 @@ async def _node_entry(cache: ServiceListCache, node: dict[str, Any], service: st
 
 
 async def compute(dep_row: dict[str, Any], infra: dict[str, Any], cache: ServiceListCache,
-                  fingerprint: str | None = None) -> dict[str, Any]:
+                  fingerprint: str | None = None, nodes_out: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
     """health, healthMessages and apiNodes of a heavy status (`fingerprint`: of the saved settings, when
-    already known)."""
+    already known; `nodes_out`: Basis.nodes_out)."""
+    out = dict(nodes_out)
     dep = dep_row["doc"]
     deployed = dep_row.get("deployed")
     nodes = [n for n in infra.get("apiNodes") or [] if isinstance(n, dict)]
@@ -122,9 +132,9 @@ async def compute(dep_row: dict[str, Any], infra: dict[str, Any], cache: Service
         return {"health": "ERROR", "apiNodes": [], "healthMessages": model.info_messages([_msg(
             "ERROR", "No API node", f"Infra {infra['id']} has no API nodes")])}
     if len(nodes) == 1:  # no task to create: a cached node list answers without suspending
-        entries = [await _node_entry(cache, nodes[0], deployed["service"], deployed)]
+        entries = [await _node_entry(cache, nodes[0], deployed["service"], deployed, out)]
     else:
-        entries = await asyncio.gather(*(_node_entry(cache, n, deployed["service"], deployed) for n in nodes))
+        entries = await asyncio.gather(*(_node_entry(cache, n, deployed["service"], deployed, out) for n in nodes))
     failing = [e for e in entries if e["health"] != "HEALTHY"]
     limit = model.max_failing(dep, infra)
     messages = [_msg("ERROR" if len(failing) > limit else "WARNING", "API node failing",

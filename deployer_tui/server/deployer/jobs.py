@@ -29,6 +29,12 @@ def _ms() -> int:
     return int(time.time() * 1000)
 
 
+def log_line(level: int, message: str) -> str:
+    """A job log line as DSS writes them: `[<local time>] [<LEVEL>] message`."""
+    stamp = time.strftime("%Y/%m/%d-%H:%M:%S", time.localtime()) + f".{_ms() % 1000:03d}"
+    return f"[{stamp}] [{LEVEL_NAMES.get(level, 'INFO')}] {message}"
+
+
 class JobFailed(Exception):
     """Raised by a job to fail with a DSS-shaped error (the future's GET answers with it)."""
 
@@ -60,8 +66,7 @@ class Job:
         return self.end is None
 
     def log(self, level: int, message: str) -> str:
-        stamp = time.strftime("%Y/%m/%d-%H:%M:%S", time.localtime()) + f".{_ms() % 1000:03d}"
-        line = f"[{stamp}] [{LEVEL_NAMES.get(level, 'INFO')}] {message}"
+        line = log_line(level, message)
         self.lines.append(line)
         self.levels.append(level)
         return line

@@ -2,7 +2,9 @@
 "basic info" views that statuses embed (protocol.md §2.2, §2.4-§2.6).
 
 Checks refuse what would break later work (unknown versions in a mapping, probabilities that
-do not sum to 1, an id that changes under its URL) and keep every other key as sent.
+do not sum to 1, an id that changes under its URL, a field the server reads holding the wrong type)
+and keep every other key as sent. A refusal names the field's path, e.g.
+``generationsMapping.entries[1].proba must be a number``; nothing is stored.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from deployer_tui.core.package import PackageError, validate_id
@@ -76,6 +79,56 @@ def new_deployment(dep_id: str, service_id: str, infra_id: str, version: str,
     }
 
 
+def _non_negative_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _list_of(kind: type) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, list) and all(isinstance(x, kind) for x in value)
+
+
+# What a field may hold, by the words a refusal uses ("<path> must be <kind>").
+KINDS: dict[str, Callable[[Any], bool]] = {
+    "a string": lambda v: isinstance(v, str),
+    "true or false": lambda v: isinstance(v, bool),
+    "a non-negative integer": _non_negative_int,
+    "a number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "an object": lambda v: isinstance(v, dict),
+    "a list of strings": _list_of(str),
+    "a list of objects": _list_of(dict),
+}
+
+
+def check_fields(doc: dict[str, Any], path: str, fields: dict[str, str]) -> None:
+    """Each key of `fields` present in `doc` and not null holds that kind (a key of KINDS); `path` prefixes
+    the field in the refusal ("healthSettings." for a nested object, "" at the top)."""
+    for key, kind in fields.items():
+        value = doc.get(key)
+        if value is not None and not KINDS[kind](value):
+            raise bad_request(f"{path}{key} must be {kind} (got {type(value).__name__})")
+
+
+def check_object(doc: dict[str, Any], key: str, fields: dict[str, str], path: str = "") -> dict[str, Any]:
+    """`doc[key]`, when present and not null, is an object whose `fields` hold their kinds; {} when absent."""
+    check_fields(doc, path, {key: "an object"})
+    value = doc.get(key) or {}
+    check_fields(value, f"{path}{key}.", fields)
+    return value
+
+
+def check_list_of_objects(doc: dict[str, Any], key: str, fields: dict[str, str], path: str = "") -> list[Any]:
+    """`doc[key]`, when present and not null, is a list of objects whose `fields` hold their kinds."""
+    check_fields(doc, path, {key: "a list of objects"})
+    items = doc.get(key) or []
+    for i, item in enumerate(items):
+        check_fields(item, f"{path}{key}[{i}].", fields)
+    return items
+
+
+HEALTH_FIELDS = {"maxFailing": "a non-negative integer"}
+ROLLING_FIELDS = {"waitLoadBalancerTimeout": "true or false", "loadBalancerTimeoutMS": "a non-negative integer"}
+
+
 def _require_object(doc: Any, what: str) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise bad_request(f"The {what} must be a JSON object")
@@ -104,6 +157,7 @@ def check_infra_settings(doc: Any, old: dict[str, Any], stages: list[dict[str, A
     doc = _require_object(doc, "infra settings")
     _same(doc, old, "id", "infra")
     _same(doc, old, "type", "infra")
+    check_fields(doc, "", {"stage": "a string"})
     if doc.get("stage") not in {s["id"] for s in stages}:
         raise bad_request(f"Unknown stage {doc.get('stage')!r}; stages are: {', '.join(s['id'] for s in stages)}")
     if doc.get("governCheckPolicy", "NO_CHECK") not in GOVERN_POLICIES:
@@ -120,11 +174,9 @@ def check_infra_settings(doc: Any, old: dict[str, Any], stages: list[dict[str, A
         if url.rstrip("/") in seen:
             raise bad_request(f"API node {url} is listed twice")
         seen.add(url.rstrip("/"))
-        if not isinstance(node.get("adminAPIKey"), str | None):
-            raise bad_request(f"apiNodes[{i}].adminAPIKey must be a string")
-    max_failing = (doc.get("healthSettings") or {}).get("maxFailing", 0)
-    if not isinstance(max_failing, int) or isinstance(max_failing, bool) or max_failing < 0:
-        raise bad_request("healthSettings.maxFailing must be a non-negative integer")
+        check_fields(node, f"apiNodes[{i}].", {"adminAPIKey": "a string", LOCAL_NODE_KEY: "a non-negative integer"})
+    check_object(doc, "healthSettings", HEALTH_FIELDS)
+    check_object(doc, "rollingUpdateSettings", ROLLING_FIELDS)
     return doc
 
 
@@ -133,6 +185,7 @@ def check_service_settings(doc: Any, old: dict[str, Any]) -> dict[str, Any]:
     _same(doc, old, "id", "service")
     if not isinstance(doc.get("owner"), str) or not doc["owner"]:
         raise bad_request("owner must be a user login")
+    check_fields(doc, "", {"name": "a string"})
     check_permissions(doc.get("permissions"), ("read", "write", "deploy", "admin"))
     return doc
 
@@ -153,6 +206,8 @@ def check_mapping(mapping: Any, known_versions: set[str]) -> None:
         raise bad_request(f"generationsMapping.mode must be one of {', '.join(MAPPING_MODES)}")
     if mode == "SINGLE_GENERATION":
         gen = mapping.get("generation")
+        if not isinstance(gen, str):
+            raise bad_request(f"generationsMapping.generation must be a version id string (got {type(gen).__name__})")
         if gen not in known_versions:
             raise bad_request(f"Version {gen!r} does not exist in this service "
                               f"(known: {', '.join(sorted(known_versions)) or 'none'})")
@@ -166,12 +221,15 @@ def check_mapping(mapping: Any, known_versions: set[str]) -> None:
         if not isinstance(entry, dict):
             raise bad_request(f"generationsMapping.entries[{i}] must be an object")
         gen, proba = entry.get("generation"), entry.get("proba")
+        if not isinstance(gen, str):
+            raise bad_request(f"generationsMapping.entries[{i}].generation must be a version id string "
+                              f"(got {type(gen).__name__})")
         if gen not in known_versions:
             raise bad_request(f"generationsMapping.entries[{i}]: version {gen!r} does not exist in this service")
         if gen in seen:
             raise bad_request(f"generationsMapping lists version {gen!r} twice")
         seen.add(gen)
-        if not isinstance(proba, int | float) or isinstance(proba, bool) or not 0 <= proba <= 1:
+        if not KINDS["a number"](proba) or not 0 <= proba <= 1:
             raise bad_request(f"generationsMapping.entries[{i}].proba must be a number between 0 and 1")
         total += proba
     if abs(total - 1.0) > PROBA_TOLERANCE:
@@ -190,15 +248,17 @@ def check_deployment_settings(doc: Any, old: dict[str, Any], known_versions: set
     dsid = doc.get("deployedServiceId")
     if dsid is not None:
         check_id(dsid, "deployedServiceId")
-    if not isinstance(doc.get("tags", []), list):
-        raise bad_request("tags must be a list of strings")
-    health = doc.get("healthSettings") or {}
-    max_failing = health.get("maxFailing", 0) if isinstance(health, dict) else None
-    if not isinstance(max_failing, int) or isinstance(max_failing, bool) or max_failing < 0:
-        raise bad_request("healthSettings.maxFailing must be a non-negative integer")
-    auths = doc.get("authorizationsToQueryThroughDeployer") or []
-    if not isinstance(auths, list) or any(not isinstance(a, dict) for a in auths):
-        raise bad_request("authorizationsToQueryThroughDeployer must be a list of {group, queryThroughDeployer}")
+    check_fields(doc, "", {"tags": "a list of strings", "endpointId": "a string"})
+    check_object(doc, "healthSettings", HEALTH_FIELDS)
+    check_object(doc, "rollingUpdateSettings", ROLLING_FIELDS)
+    check_object(doc, "overrideSettings", {k: "true or false" for k in
+                                           ("healthSettings", "rollingUpdateSettings", "loggingSettings")})
+    auth = check_object(doc, "auth", {"authMode": "a string", "apiKeys": "a list of objects"})
+    for i, key in enumerate(auth.get("apiKeys") or []):
+        check_fields(key, f"auth.apiKeys[{i}].", {"key": "a string"})
+    check_list_of_objects(doc, "endpointsServerSideConfigs", {"endpointId": "a string", "config": "an object"})
+    check_list_of_objects(doc, "authorizationsToQueryThroughDeployer",
+                          {"group": "a string", "queryThroughDeployer": "true or false"})
     return doc
 
 

@@ -98,8 +98,8 @@ class NodeAdmin:
     async def disable(self, service_id: str) -> None:
         await self._call("POST", f"/services/{service_id}/actions/disable")
 
-    async def set_alive(self, alive: bool) -> None:
-        await self._call("POST", "/set-alive" if alive else "/set-not-alive")
+    async def set_alive(self, alive: bool, timeout: httpx.Timeout = ADMIN_TIMEOUT) -> None:
+        await self._call("POST", "/set-alive" if alive else "/set-not-alive", timeout=timeout)
 
     async def reset_endpoint_settings(self, service_id: str) -> None:
         await self._call("POST", f"/services/{service_id}/actions/reset-endpoints-settings")

@@ -109,6 +109,7 @@ async def create_deployment(request: Request) -> Response:
     service_id, infra_id, version = body.get("publishedServiceId"), body.get("infraId"), body.get("version")
     if not isinstance(service_id, str) or not isinstance(infra_id, str):
         raise bad_request("publishedServiceId and infraId are required")
+    model.check_fields(body, "", {"version": "a string"})
     service = ctx.row("services", service_id, "Service")
     infra = ctx.row("infras", infra_id, "Infra")
     require(infra_allows(who, infra["doc"], "deploy"), f"You may not deploy to infra {infra_id!r}")
@@ -117,12 +118,10 @@ async def create_deployment(request: Request) -> Response:
     if version not in known:
         raise bad_request(f"Version {version!r} does not exist in service {service_id!r} "
                           f"(known: {', '.join(sorted(known)) or 'none'})")
-    auths = body.get("authorizationsToQueryThroughDeployer")
-    if auths is not None and (not isinstance(auths, list) or any(not isinstance(a, dict) for a in auths)):
-        raise bad_request("authorizationsToQueryThroughDeployer must be a list of {group, queryThroughDeployer}")
+    auths = model.check_list_of_objects(body, "authorizationsToQueryThroughDeployer",
+                                        {"group": "a string", "queryThroughDeployer": "true or false"})
+    model.check_fields(body, "", {"endpointId": "a string"})
     endpoint_id = body.get("endpointId")
-    if endpoint_id is not None and not isinstance(endpoint_id, str):
-        raise bad_request("endpointId must be a string")
     govern_check(infra["doc"], [version], ignore_warnings)
     doc = model.new_deployment(dep_id, service_id, infra_id, version, endpoint_id, auths)
     try:
@@ -177,19 +176,23 @@ async def delete_deployment(request: Request) -> Response:
     enabled = in_use(f"Deployment {dep['id']!r} is enabled: disable it first (delete with disable_first=True)")
     if dep["doc"].get("enabled", True):
         raise enabled
-    if dep["id"] in ctx.running_updates:
-        raise conflict(f"Deployment {dep['id']!r} has an update running; wait for it or abort it")
-    failures = await _remove_from_nodes(ctx, dep, infra)
-    if failures and not ignore_errors:
-        raise in_use(f"Deployment {dep['id']!r} was not deleted: its service could not be removed from "
-                     f"{'; '.join(failures)}. Delete with ignorePreDeleteErrors=true to delete it anyway "
-                     f"(the service then stays on that node).")
+    # Held until the row is gone: an update sent meanwhile is refused rather than run on a deployment that
+    # no longer exists, and a running update makes this delete refused (409, naming its future).
+    ctx.claim(dep["id"], "delete")
     try:
-        await ctx.write(ctx.store.delete_deployment, dep["id"])
-    except StillEnabled:  # enabled again since it was read
-        raise enabled from None
-    except Missing as exc:
-        raise not_found(str(exc)) from None
+        failures = await _remove_from_nodes(ctx, dep, infra)
+        if failures and not ignore_errors:
+            raise in_use(f"Deployment {dep['id']!r} was not deleted: its service could not be removed from "
+                         f"{'; '.join(failures)}. Delete with ignorePreDeleteErrors=true to delete it anyway "
+                         f"(the service then stays on that node).")
+        try:
+            await ctx.write(ctx.store.delete_deployment, dep["id"])
+        except StillEnabled:  # enabled again since it was read
+            raise enabled from None
+        except Missing as exc:
+            raise not_found(str(exc)) from None
+    finally:
+        ctx.release(dep["id"], "delete")
     return Response(status_code=200)
 
 
@@ -233,7 +236,7 @@ async def heavy_status(request: Request) -> Response:
     _allow(who, infra, "read", dep_id)
     assert ctx.cache is not None
     try:
-        status = await health.compute(dep, infra["doc"], ctx.cache, basis.fingerprint)
+        status = await health.compute(dep, infra["doc"], ctx.cache, basis.fingerprint, basis.nodes_out)
     except Exception as exc:  # status must be answerable even when computing it fails
         status = {"health": "ERROR", "apiNodes": [], "healthMessages": model.info_messages([{
             "severity": "ERROR", "title": "Status failed", "message": f"{type(exc).__name__}: {exc}"}])}
@@ -262,11 +265,18 @@ async def start_update(request: Request) -> Response:
     reason = request.query_params.get("reason") or None
     if reason is not None and reason not in REASONS:
         raise bad_request(f"reason must be one of {', '.join(REASONS)}, got {reason!r}")
-    if dep["id"] in ctx.running_updates:
-        raise conflict(f"An update of deployment {dep['id']!r} is already running "
-                       f"(future {ctx.running_updates[dep['id']]})")
-    start_ts = await ctx.write(ctx.store.start_update, dep["id"], "UPDATE", who.login,
-                               record_extras(dep["doc"], reason))
+    # One update at a time: the claim is checked and taken with no await in between (Deployer.claim), and
+    # released only when the job ends. A delete of the deployment holds the same claim.
+    ctx.claim(dep["id"], "update")
+    try:
+        start_ts = await ctx.write(ctx.store.start_update, dep["id"], "UPDATE", who.login,
+                                   record_extras(dep["doc"], reason))
+    except Missing as exc:  # deleted since it was read
+        ctx.release(dep["id"], "update")
+        raise not_found(str(exc)) from None
+    except BaseException:
+        ctx.release(dep["id"], "update")
+        raise
     assert ctx.http is not None
     job_runner = UpdateJob(ctx.store, ctx.http, dep, infra["doc"], start_ts, mode)
 
@@ -275,6 +285,7 @@ async def start_update(request: Request) -> Response:
             return await job_runner.run(job)
         finally:
             ctx.running_updates.pop(dep["id"], None)
+            ctx.release(dep["id"], "update")
             if ctx.cache is not None:
                 ctx.cache.invalidate()
 
@@ -286,6 +297,7 @@ async def start_update(request: Request) -> Response:
     def on_done(_task: Any) -> None:
         if not job_runner.finished:  # cancelled before it ran: nothing else will close the record
             ctx.running_updates.pop(dep["id"], None)
+            ctx.release(dep["id"], "update")
             ctx.background(asyncio.to_thread(job_runner.finish_if_never_ran, job))
 
     assert job.task is not None

@@ -80,6 +80,7 @@ async def create_user(request: Request) -> Response:
     groups = body.get("groups") or []
     if not isinstance(groups, list) or any(not isinstance(g, str) or not g for g in groups):
         raise bad_request("groups must be a list of group names")
+    model.check_fields(body, "", {"displayName": "a string", "userProfile": "a string", "email": "a string"})
     # Passwords are not kept: the local deployer authenticates API keys only.
     doc = {"login": login, "displayName": body.get("displayName") or login, "groups": groups,
            "userProfile": body.get("userProfile") or "DATA_SCIENTIST", "email": body.get("email"),
@@ -132,20 +133,22 @@ async def delete_key(request: Request) -> Response:
 async def get_general_settings(request: Request) -> Response:
     ctx, _ = await _admin(request)
     settings = ctx.store.get_meta("general-settings", {})
-    settings.setdefault("apiDeployerServerSettings", {})["stages"] = ctx.stages()
+    if not isinstance(settings.get("apiDeployerServerSettings"), dict):  # saved before it was checked
+        settings["apiDeployerServerSettings"] = {}
+    settings["apiDeployerServerSettings"]["stages"] = ctx.stages()
     return json_response(settings)
 
 
 async def save_general_settings(request: Request) -> Response:
     ctx, _ = await _admin(request)
     body = await read_json_object(request, "General settings must be a JSON object")
-    stages = (body.get("apiDeployerServerSettings") or {}).get("stages", ctx.stages())
+    server = model.check_object(body, "apiDeployerServerSettings", {"stages": "a list of objects"})
+    stages = server.get("stages", ctx.stages())
     if not isinstance(stages, list) or not stages:
         raise bad_request("apiDeployerServerSettings.stages must be a non-empty list of {id, desc}")
     for i, stage in enumerate(stages):
-        if not isinstance(stage, dict):
-            raise bad_request(f"stages[{i}] must be an object {{id, desc}}")
-        model.check_id(stage.get("id"), f"stages[{i}].id")
+        model.check_id(stage.get("id"), f"apiDeployerServerSettings.stages[{i}].id")
+        model.check_fields(stage, f"apiDeployerServerSettings.stages[{i}].", {"desc": "a string"})
     ids = [s["id"] for s in stages]
     if len(set(ids)) != len(ids):
         raise bad_request("Stage ids must be unique")

@@ -24,6 +24,7 @@ OK, WARNING when some are, FAILED when none is, ABORTED when the future is abort
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from typing import Any
 
@@ -111,6 +112,8 @@ class UpdateJob:
         self.auth: dict[str, Any] | None = None  # the nodes' auth-override; checked when the job starts
         self.done_nodes = 0
         self.finished = False  # the record got its final status
+        # Nodes of this infra an earlier rolling update left out of the load balancer: put back once updated.
+        self.left_out = {row["url"] for row in store.nodes_out(infra["id"])} if infra.get("id") else set()
 
     async def _log(self, job: Job, level: int, message: str) -> None:
         line = job.log(level, message)
@@ -181,7 +184,8 @@ class UpdateJob:
             outcomes = []
             for node, (url, err) in zip(nodes, prepared, strict=True):
                 if err is None:
-                    outcomes.append(await self._node(job, node, len(nodes), (self._rolling_deploy,)))
+                    outcomes.append(await self._node(job, node, len(nodes),
+                                                      (functools.partial(self._rolling_deploy, node=node),)))
                 else:
                     outcomes.append((url, err))
                     self._count(job, len(nodes))
@@ -229,6 +233,8 @@ class UpdateJob:
         try:
             for phase in phases:
                 await phase(job, admin, url, step)
+            if url in self.left_out and self._deploy in phases:  # rolling ones set it alive themselves
+                await self._set_alive_again(job, admin, url)
             return url, None
         except asyncio.CancelledError:
             raise
@@ -299,12 +305,20 @@ class UpdateJob:
             raise JobFailed(f"verification failed: {describe_summary(summary)}")
         await self._log(job, SUCCESS, f"[{url}] node is up to date")
 
-    async def _rolling_deploy(self, job: Job, admin: NodeAdmin, url: str, step: list[str]) -> None:
+    async def _rolling_deploy(self, job: Job, admin: NodeAdmin, url: str, step: list[str], *,
+                              node: dict[str, Any] | None = None) -> None:
         wait_ms = self._rolling_timeout_ms() or 0
         step[0] = "taking the node out of the load balancer"
-        await admin.set_alive(False)
-        await self._log(job, INFO, f"[{url}] set not alive; waiting {wait_ms} ms for the load balancer")
+        # Recorded before the node is set not alive: if the deployer dies before it is set alive again,
+        # the next start finds the record and puts the node back (Deployer.restore_nodes).
+        local = (node or {}).get(model.LOCAL_NODE_KEY)
+        line = job.log(INFO, f"[{url}] taking the node out of the load balancer")
+        await asyncio.to_thread(self.store.mark_node_out, self.infra["id"], url,
+                                local if isinstance(local, int) and not isinstance(local, bool) else None,
+                                self.dep["id"], self.start_ts, INFO, line)
         try:
+            await admin.set_alive(False)
+            await self._log(job, INFO, f"[{url}] set not alive; waiting {wait_ms} ms for the load balancer")
             await asyncio.sleep(wait_ms / 1000)
             await self._deploy(job, admin, url, step)
         finally:
@@ -314,9 +328,14 @@ class UpdateJob:
     async def _set_alive_again(self, job: Job, admin: NodeAdmin, url: str) -> None:
         try:
             await admin.set_alive(True)
-            await self._log(job, INFO, f"[{url}] set alive")
         except Exception as exc:
+            # The record stays: the heavy status reports the node as out of the load balancer.
             await self._log(job, ERROR, f"[{url}] could not be set alive again: {describe_exc(exc)}")
+            return
+        line = job.log(INFO, f"[{url}] set alive")
+        await asyncio.to_thread(self.store.clear_node_out, self.infra["id"], url, self.dep["id"], self.start_ts,
+                                INFO, line)
+        self.left_out.discard(url)
 
     async def _tuning(self, job: Job, admin: NodeAdmin, url: str) -> None:
         if self.mode == "FULL":
