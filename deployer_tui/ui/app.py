@@ -23,6 +23,8 @@ from deployer_tui.ui.actions import ActionRegistry
 from deployer_tui.ui.builtin_actions import register_builtin_actions
 from deployer_tui.ui.commands import ActionsProvider, ResourcesProvider
 from deployer_tui.ui.state.data_store import DataStore
+from deployer_tui.ui.state.messages import ApiError, Notice, UpdateFinished
+from deployer_tui.ui.state.update_tracker import UpdateTracker
 from deployer_tui.ui.view.formatting import Presentation
 
 if TYPE_CHECKING:
@@ -70,6 +72,7 @@ class DeployerApp(App):
         self.user = ""
         self.last_error: tuple[str, DeployerError] | None = None
         self.store = DataStore(self, client, clock=self.presentation.now)
+        self.updates = UpdateTracker(self, client)
         self.actions = ActionRegistry()
         register_builtin_actions(self.actions)
         if self.config.keymap:
@@ -125,7 +128,7 @@ class DeployerApp(App):
             return
         self.where = self.session.where
         self.status_text = ""
-        self.store.client = self.session.client
+        self.store.client = self.updates.client = self.session.client
         self._connected()
 
     def _connected(self) -> None:
@@ -195,6 +198,19 @@ class DeployerApp(App):
         if inspect.isawaitable(result):
             await result
         return True
+
+    # -- what the state objects ask of the shell ----------------------------------------------
+    def on_notice(self, message: Notice) -> None:
+        self.notify(message.text, title=message.title, severity=message.severity,
+                    **({"timeout": message.timeout} if message.timeout is not None else {}))
+
+    def on_api_error(self, message: ApiError) -> None:
+        self.report_error(message.error, message.context)
+
+    def on_update_finished(self, message: UpdateFinished) -> None:
+        # Only what the update changed: that deployment's light and heavy status (the lists reload
+        # only if its id is gone), not every list and every heavy status.
+        self.store.refresh_deployment(message.run.deployment_id)
 
     # -- services for screens and actions --------------------------------------------------
     def report_error(self, error: DeployerError, context: str) -> None:

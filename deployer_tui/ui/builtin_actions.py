@@ -172,7 +172,7 @@ def register_builtin_actions(registry: ActionRegistry) -> None:
         register_settings_actions(registry)
 
     registry.register_later(settings_actions)
-    from deployer_tui.ui.state.update_tracker import register_update_actions
+    from deployer_tui.ui.update_actions import register_update_actions
 
     register_update_actions(registry)
 

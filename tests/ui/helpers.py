@@ -10,12 +10,15 @@ from textual.pilot import Pilot
 from deployer_tui.ui.widgets.resource_table import ResourceTable, plain
 
 
-async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
+async def wait_for(pilot: Pilot, condition: Callable[[], object], what: str = "", timeout: float = 30.0) -> None:
+    """Poll `condition` between short pauses of the app until it holds; fail after `timeout` seconds.
+
+    The one wait of the UI tests: a bound generous enough for a loaded machine, never a bare sleep."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
-        await pilot.pause(0.05)
+        await pilot.pause(0.02)
 
 
 async def settle(pilot: Pilot, timeout: float = 30.0) -> None:

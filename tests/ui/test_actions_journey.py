@@ -33,7 +33,6 @@ from deployer_tui.ui.screens.openapi import GovernanceScreen, OpenAPIScreen
 from deployer_tui.ui.screens.query_runner import ResponseDetailScreen, TestQueriesScreen
 from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen
 from deployer_tui.ui.screens.versions import DownloadVersionScreen, ImportVersionScreen, VersionPickScreen
-from deployer_tui.ui.state.update_tracker import tracker_for
 from tests import servers
 from tests.ui.conftest import needs_server
 from tests.ui.helpers import table, wait_for
@@ -218,7 +217,7 @@ async def test_whole_journey_by_keys(world, tmp_path):
         await wait_for(pilot, lambda: isinstance(app.screen, UpdateConfirmScreen) and app.screen.rows is not None,
                        what="update confirmation")
         await pilot.press("y")
-        tracker = tracker_for(app)
+        tracker = app.updates
         await wait_for(pilot, lambda: "jr-svc-on-jr-dev" in tracker.runs
                        and not tracker.runs["jr-svc-on-jr-dev"].running, timeout=30, what="update done")
         run = tracker.runs["jr-svc-on-jr-dev"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from textual.app import App, ComposeResult
@@ -18,6 +17,7 @@ from deployer_tui.ui.widgets.log_view import (
     line_level,
     tail_within,
 )
+from tests.ui.helpers import wait_for
 
 
 class LogApp(App):
@@ -31,13 +31,6 @@ class LogApp(App):
     def on_mount(self) -> None:
         self.query_one(LogLines).focus()
 
-
-async def wait_for(pilot, condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await pilot.pause(0.02)
 
 
 def numbered(n: int, start: int = 0) -> list[str]:

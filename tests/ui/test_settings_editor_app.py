@@ -20,7 +20,8 @@ from deployer_tui.ui.screens.update_screen import UpdateScreen
 from deployer_tui.ui.widgets.json_editor import JsonEditor
 from deployer_tui.ui.widgets.resource_table import ResourceTable
 from tests import servers
-from tests.ui.settings_harness import INFRA, SERVICE, start_seeded, wait_for
+from tests.ui.helpers import wait_for
+from tests.ui.settings_harness import INFRA, SERVICE, start_seeded
 
 KEY = "admin-" + secrets.token_hex(8)
 DEPLOYMENTS = ("app-a", "app-b")

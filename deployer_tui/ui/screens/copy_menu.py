@@ -111,7 +111,7 @@ def service_entries(light: dict) -> list[CopyEntry]:
 
 
 def infra_entries(light: dict) -> list[CopyEntry]:
-    basic = readers._basic(light, "infraBasicInfo")
+    basic = readers.basic(light, "infraBasicInfo", or_self=True)
     iid = readers.infra_id(light)
     entries = [CopyEntry(f"Infra id        {iid}", "infra id", iid)]
     for url in basic.get("apiNodeUrls") or []:

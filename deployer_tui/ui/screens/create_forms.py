@@ -320,11 +320,11 @@ class CreateDeploymentScreen(ActionModal[str]):
         self._refresh_id()
 
     def _infra_label(self, iid: str) -> str:
-        basic = readers._basic(self.infras.get(iid, {}), "infraBasicInfo")
+        basic = readers.basic(self.infras.get(iid, {}), "infraBasicInfo")
         return f"{iid}  ({basic.get('stage') or '?'}, {basic.get('type') or '?'})"
 
     def _infra_type(self, iid: str | None) -> str:
-        return str(readers._basic(self.infras.get(iid or "", {}), "infraBasicInfo").get("type") or "STATIC")
+        return str(readers.basic(self.infras.get(iid or "", {}), "infraBasicInfo").get("type") or "STATIC")
 
     def _packages(self, sid: str | None) -> list[dict]:
         return [p for p in (self.services.get(sid or "", {}).get("packages") or []) if isinstance(p, dict)]
@@ -361,7 +361,7 @@ class CreateDeploymentScreen(ActionModal[str]):
         iid = _select_value(self.query_one("#infra", Select))
         anywhere = bool(iid) and self._infra_type(iid) not in NODE_INFRA_TYPES
         self._show_endpoint(anywhere)
-        stage = str(readers._basic(self.infras.get(iid or "", {}), "infraBasicInfo").get("stage") or "")
+        stage = str(readers.basic(self.infras.get(iid or "", {}), "infraBasicInfo").get("stage") or "")
         note = self.query_one("#form-note", Static)
         note.update(f"{iid} is a {stage} infra." if stage.lower() == "production" else "")
 

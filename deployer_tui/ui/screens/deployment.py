@@ -13,9 +13,10 @@ from textual.widgets import Static
 
 from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
+from deployer_tui.core.readers import basic
 from deployer_tui.ui.screens.detail_base import DetailScreen, light_and, section
 from deployer_tui.ui.view.formatting import SEVERITY_STYLES, health_text, yes_no
-from deployer_tui.ui.view.rows import basic, kv
+from deployer_tui.ui.view.rows import kv
 
 
 class DeploymentScreen(DetailScreen):

@@ -9,8 +9,9 @@ from textual.widgets import Static
 
 from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
+from deployer_tui.core.readers import basic
 from deployer_tui.ui.screens.detail_base import DeploymentsDetailScreen, light_and, section
-from deployer_tui.ui.view.rows import basic, kv
+from deployer_tui.ui.view.rows import kv
 
 
 class InfraScreen(DeploymentsDetailScreen):

@@ -15,17 +15,17 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Input
 
+from deployer_tui.core import readers
 from deployer_tui.ui.actions import object_bindings
 from deployer_tui.ui.gc_pause import GcPause
-from deployer_tui.ui.state.messages import ConnectionChanged, DataChanged
-from deployer_tui.ui.state.update_tracker import (
+from deployer_tui.ui.state.messages import (
+    ConnectionChanged,
+    DataChanged,
     UpdateFinished,
     UpdateMarksChanged,
     UpdateProgressed,
-    decorate_deployment_row,
-    toggle_mark,
-    tracker_for,
 )
+from deployer_tui.ui.update_actions import toggle_mark, tracker_for
 from deployer_tui.ui.view import rows
 from deployer_tui.ui.widgets.banner import ConnectionBanner
 from deployer_tui.ui.widgets.detail_panel import DetailPanel
@@ -178,9 +178,12 @@ class MainScreen(Screen):
 
     def _deployment_records(self, ids) -> dict:
         store = self.app.store
+        tracker = tracker_for(self.app)
         return {
-            d: decorate_deployment_row(self.app, d, rows.deployment_row(
-                store.deployments[d], store.health(d), rows.infra_stage(store.infras, store.deployments[d])))
+            d: rows.decorate_deployment_row(
+                rows.deployment_row(store.deployments[d], store.health(d),
+                                    rows.infra_stage(store.infras, store.deployments[d])),
+                marked=d in tracker.marked, update_state=tracker.running_state(d))
             for d in ids if d in store.deployments
         }
 
@@ -194,7 +197,7 @@ class MainScreen(Screen):
         per_infra: Counter[str] = Counter()
         per_service: Counter[str] = Counter()
         for light in store.deployments.values():
-            info = rows.basic(light, "deploymentBasicInfo")
+            info = readers.basic(light, "deploymentBasicInfo")
             per_infra[str(info.get("infraId"))] += 1
             per_service[str(info.get("publishedServiceId"))] += 1
         self.table("infras").set_records({

@@ -7,9 +7,10 @@ from rich.text import Text
 from textual.widgets import Static
 
 from deployer_tui.core import readers
+from deployer_tui.core.readers import basic
 from deployer_tui.ui.screens.deployment import versions_table
 from deployer_tui.ui.screens.detail_base import DeploymentsDetailScreen, section
-from deployer_tui.ui.view.rows import basic, kv
+from deployer_tui.ui.view.rows import kv
 
 
 class ServiceScreen(DeploymentsDetailScreen):

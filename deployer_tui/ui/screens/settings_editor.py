@@ -479,7 +479,7 @@ def _update_starter(app: Any) -> UpdateStarter | None:
     """The updates screen when the app has one: start the tracked update and show its progress."""
     try:
         from deployer_tui.ui.screens.update_screen import UpdateScreen
-        from deployer_tui.ui.state.update_tracker import tracker_for
+        from deployer_tui.ui.update_actions import tracker_for
     except ImportError:
         return None
 

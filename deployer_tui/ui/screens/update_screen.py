@@ -30,7 +30,6 @@ from deployer_tui.ui.state.update_tracker import (
     UpdateProgressed,
     UpdateRun,
     UpdateTracker,
-    tracker_for,
 )
 from deployer_tui.ui.view.formatting import Presentation
 from deployer_tui.ui.widgets.header_bar import HeaderBar
@@ -331,7 +330,7 @@ class UpdateScreen(UpdateBaseScreen):
 
     @property
     def tracker(self) -> UpdateTracker:
-        return self._tracker or tracker_for(self.app)
+        return self._tracker or self.app.updates
 
     @property
     def run(self) -> UpdateRun | None:
@@ -453,7 +452,7 @@ class UpdatesScreen(UpdateBaseScreen):
 
     @property
     def tracker(self) -> UpdateTracker:
-        return self._tracker or tracker_for(self.app)
+        return self._tracker or self.app.updates
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(crumb="updates")

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from rich.text import Text
 
-# protocol.md §6.4: the DSS UI's colours, plus the UI-derived pseudo-states.
+# The colours the DSS UI gives each health value, plus the UI-derived pseudo-states.
 HEALTH_STYLES: dict[str, str] = {
     "HEALTHY": "bold green",
     "WARNING": "bold dark_orange",
