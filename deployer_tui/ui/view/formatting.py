@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -80,6 +81,4 @@ class StablePresentation(Presentation):
         return "-" if timestamp(epoch_ms) == "-" else "2026-01-01 00:00 UTC"
 
     def url(self, url: str) -> str:
-        import re
-
         return re.sub(r"(//[^/:]+):\d+", r"\1:PORT", url)
