@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from textual.notifications import SeverityLevel
 from textual.pilot import Pilot
 
+from deployer_tui.ui import app as app_module
+from deployer_tui.ui.app import DeployerApp
 from deployer_tui.ui.widgets.resource_table import ResourceTable, plain
 
 
@@ -81,3 +87,27 @@ def _render_to_text(renderable: object) -> str:
     except Exception:  # noqa: BLE001 - a renderable Rich cannot print alone (e.g. Content)
         return ""
     return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+@dataclass
+class Toast:
+    message: str
+    title: str
+    severity: str
+
+
+class RecordingApp(DeployerApp):
+    """The app, keeping every toast it shows in `toasts` (what the person was told, in order), so tests
+    read what was said rather than Textual's private notification list."""
+
+    # Textual reads a relative CSS_PATH next to the module of the class: here, the app's own file.
+    CSS_PATH = str(Path(app_module.__file__).with_name(str(DeployerApp.CSS_PATH)))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.toasts: list[Toast] = []
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               **kwargs: Any) -> None:
+        self.toasts.append(Toast(str(message), str(title), severity))
+        super().notify(message, title=title, severity=severity, **kwargs)

@@ -67,6 +67,7 @@ class EditorHarness(App):
         self.client = wrap(self.real_client) if wrap else self.real_client
         self.kind, self.object_id = kind, object_id
         self.read_only = read_only
+        self.user = ""  # who the shell says is connected (a form stamps new API keys with it)
         self.open_external = open_external
         self.refused: list[str] = []
         self.messages: list[str] = []

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from textual.app import App, ComposeResult
 
+from deployer_tui.ui.clipboard import clipboard_for
 from deployer_tui.ui.widgets.log_view import (
     LogBuffer,
     LogLines,
@@ -271,7 +272,7 @@ async def test_copy_uses_the_clipboard_service() -> None:
         view.write_lines(numbered(3))
         await pilot.press("y")
         assert app.clipboard == "line 0\nline 1\nline 2"
-        assert app.clipboard_service.last.what == "3 log lines"
+        assert clipboard_for(app).last.what == "3 log lines"
 
 
 async def test_large_burst_is_ingested_in_bounded_ticks() -> None:
@@ -298,7 +299,7 @@ async def test_copy_of_a_large_log_takes_the_tail_that_fits() -> None:
         assert len(copied.encode()) <= MAX_COPY_BYTES
         assert copied.endswith("line 019999")
         assert copied.splitlines()[0] == f"line {20_000 - len(copied.splitlines()):06d}"  # a whole tail
-        assert app.clipboard_service.last.what.startswith("the last ")
+        assert clipboard_for(app).last.what.startswith("the last ")
 
 
 async def test_search_in_wrapped_lines_shows_the_match() -> None:

@@ -1,4 +1,4 @@
-"""Pilot tests of the settings editor against a real local deployer (issue 6)."""
+"""Pilot tests of the settings editor against a real local deployer."""
 
 from __future__ import annotations
 

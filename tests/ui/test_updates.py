@@ -15,16 +15,21 @@ from textual.widgets import DataTable, Static
 
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.errors import DeployerError
-from deployer_tui.ui.app import DeployerApp
 from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.modals import ConfirmScreen
-from deployer_tui.ui.screens.update_history import UpdateHistoryScreen, UpdateLogScreen
-from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen, UpdateScreen, UpdatesScreen
+from deployer_tui.ui.screens.update_screen import (
+    UpdateConfirmScreen,
+    UpdateHistoryScreen,
+    UpdateLogScreen,
+    UpdateScreen,
+    UpdatesScreen,
+)
 from deployer_tui.ui.state.messages import Notice
 from deployer_tui.ui.state.update_tracker import UpdateFinished, UpdateProgressed, UpdateRun, UpdateTracker
+from deployer_tui.ui.view.formatting import Presentation
 from deployer_tui.ui.view.rows import decorate_deployment_row
 from tests import servers
-from tests.ui.helpers import cell, screen_text, table, wait_for
+from tests.ui.helpers import RecordingApp, cell, screen_text, table, wait_for
 
 NODE_KEY = "node-admin-key-for-tests"
 
@@ -34,6 +39,7 @@ class Harness(App):
         super().__init__()
         self.client = client
         self.updates = UpdateTracker(self, client, poll_interval=0.05, max_poll_interval=0.2)
+        self.presentation = Presentation()
         self.heard: list[object] = []
         self.notices: list[Notice] = []  # what the tracker asked the app to tell the person
 
@@ -204,7 +210,7 @@ async def test_abort_through_the_app(client: DeployerClient, blackhole: str) -> 
     """In the real app: u on the deployment, confirm, then x aborts (after a confirmation)."""
     await make_deployment(client, "hanging-infra", [{"url": blackhole, "adminAPIKey": NODE_KEY}],
                           "toolbox-on-hanging")
-    app = DeployerApp(client=client)
+    app = RecordingApp(client=client)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.store.loaded and "toolbox-on-hanging" in app.store.deployments)
         deployments = table(pilot, "deployments")
@@ -246,7 +252,7 @@ async def test_abort_through_the_app(client: DeployerClient, blackhole: str) -> 
 
 
 async def test_read_only_refuses_update_but_shows_history(client: DeployerClient) -> None:
-    app = DeployerApp(client=client, read_only=True)
+    app = RecordingApp(client=client, read_only=True)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await wait_for(pilot, lambda: app.store.loaded and table(pilot, "deployments").row_count > 0)
         deployments = table(pilot, "deployments")
@@ -255,7 +261,7 @@ async def test_read_only_refuses_update_but_shows_history(client: DeployerClient
         await pilot.press("u")
         assert isinstance(app.screen, MainScreen)
         assert not app.updates.runs
-        await wait_for(pilot, lambda: any("Read-only" in str(n.message) for n in app._notifications), what="the toast")
+        await wait_for(pilot, lambda: any("Read-only" in str(n.message) for n in app.toasts), what="the toast")
         await pilot.press("H")
         assert isinstance(app.screen, UpdateHistoryScreen)
         await wait_for(pilot, lambda: app.screen.loaded)
@@ -297,13 +303,13 @@ async def test_bulk_marks_and_updates_each_with_its_own_progress(client: Deploye
         other = "v1" if settings["generationsMapping"].get("generation") == "v2" else "v2"
         settings["generationsMapping"] = {"mode": "SINGLE_GENERATION", "generation": other}
         await client.save_deployment_settings("toolbox-on-dev", settings)
-    app = DeployerApp(client=client)
+    app = RecordingApp(client=client)
     async with app.run_test(size=(140, 40)) as pilot:
         await wait_for(pilot, lambda: app.store.loaded and app.store.health("toolbox-on-dev") == "OUT_OF_SYNC",
                        what="toolbox-on-dev out of sync")
         deployments = table(pilot, "deployments")
         deployments.focus()
-        await app.dispatch("deployment.mark_out_of_sync")
+        await app.run_action("mark_out_of_sync", app.screen)  # a palette command (no key)
         tracker = app.updates
         assert "toolbox-on-dev" in tracker.marked
         assert all(app.store.health(d) == "OUT_OF_SYNC" for d in tracker.marked)
@@ -400,7 +406,7 @@ async def test_updates_started_elsewhere_show_up_running_without_pressing_anythi
                           "toolbox-on-hanging-4")
     job = (await client.start_update("toolbox-on-hanging-4"))["jobId"]  # e.g. a CI job, before the app starts
     try:
-        app = DeployerApp(client=client)
+        app = RecordingApp(client=client)
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             await wait_for(pilot, lambda: app.store.loaded and "toolbox-on-hanging-4" in app.store.deployments)
             deployments = table(pilot, "deployments")
@@ -409,7 +415,7 @@ async def test_updates_started_elsewhere_show_up_running_without_pressing_anythi
             run = app.updates.get("toolbox-on-hanging-4")
             assert run.running and run.job_id == job
             await wait_for(pilot, lambda: any("Started elsewhere" in str(n.message) and "toolbox-on-hanging-4"
-                                              in str(n.message) for n in app._notifications), what="the toast")
+                                              in str(n.message) for n in app.toasts), what="the toast")
             await client.abort_future(job)  # its owner aborts it
             await wait_for(pilot, lambda: not run.running, what="the end to be seen")
             assert run.state == "ABORTED"

@@ -8,8 +8,7 @@ from textual.widgets import Static
 
 from deployer_tui.core.errors import ConnectionLost, DeployerError
 from deployer_tui.core.job_follower import FutureEvent
-from deployer_tui.ui.screens.update_history import history_row
-from deployer_tui.ui.screens.update_screen import change_summary, duration, progress_text
+from deployer_tui.ui.screens.update_screen import change_summary, duration, history_row, progress_text
 from deployer_tui.ui.state.messages import Notice
 from deployer_tui.ui.state.update_tracker import UpdateRun, UpdateTracker, outcome
 from deployer_tui.ui.view.formatting import Presentation
@@ -171,6 +170,7 @@ class ScreenHarness(App):
         super().__init__()
         self.make = make
         self.updates = UpdateTracker(self)
+        self.presentation = Presentation()
 
     def compose(self) -> ComposeResult:
         yield Static("home")
@@ -194,7 +194,7 @@ async def test_confirm_says_when_the_settings_cannot_be_read() -> None:
 
 
 async def test_history_and_log_screens_show_load_errors() -> None:
-    from deployer_tui.ui.screens.update_history import UpdateHistoryScreen, UpdateLogScreen
+    from deployer_tui.ui.screens.update_screen import UpdateHistoryScreen, UpdateLogScreen
 
     app = ScreenHarness(lambda: UpdateHistoryScreen("nope", FailingClient()))
     async with app.run_test() as pilot:
@@ -204,7 +204,7 @@ async def test_history_and_log_screens_show_load_errors() -> None:
 
 
 async def test_a_log_the_deployer_truncated_says_so() -> None:
-    from deployer_tui.ui.screens.update_history import UpdateLogScreen
+    from deployer_tui.ui.screens.update_screen import UpdateLogScreen
 
     class Truncated:
         async def get_update(self, deployment_id, start_timestamp=None):

@@ -1,4 +1,4 @@
-"""Create an infra, a service or a deployment (protocol.md §2.4.1, §2.5.1, §2.6.1).
+"""Create an infra, a service or a deployment (the deployer's create calls, see docs/protocol.md).
 
 Each form is a modal that gets a `DeployerClient`-like object, validates everything it can before
 sending (`core.package.validate_id`, ids already taken, nothing left unpicked), and on a refusal shows the
@@ -259,6 +259,11 @@ class CreateDeploymentScreen(ActionModal[str]):
         self._suggested = ""
         self._loaded = False
 
+    @property
+    def loaded(self) -> bool:
+        """The stages, services and infras the form picks from have arrived."""
+        return self._loaded
+
     def compose_body(self) -> ComposeResult:
         yield Label("Service", classes="field-label")
         yield Select([], prompt="loading…", id="service")
@@ -333,7 +338,7 @@ class CreateDeploymentScreen(ActionModal[str]):
         sid = _select_value(self.query_one("#service", Select))
         select = self.query_one("#version", Select)
         packages = self._packages(sid)
-        # The server lists packages newest first (protocol.md §2.5.2): the first is the natural default.
+        # The deployer lists a service's versions newest first: the first is the natural default.
         select.set_options([(str(p.get("id")), str(p.get("id"))) for p in packages if p.get("id")])
         if not sid:
             select.prompt = "pick a service first"

@@ -22,21 +22,22 @@ from deployer_tui.ui.view.rows import kv
 class DeploymentScreen(DetailScreen):
     kind = "deployment"
     BINDINGS = [
-        Binding("t", "app.dispatch('deployment.toggle_enabled')", "Enable/disable", id="deployment.toggle_enabled"),
+        Binding("t", "toggle_enabled", "Enable/disable", id="deployment.toggle_enabled",
+                tooltip="Flip `enabled` in this deployment's settings (asks first)"),
     ]
 
     async def fetch(self) -> tuple[dict, dict | DeployerError]:
         # A failed heavy status shows as LOADING_FAILED, like the DSS UI does.
-        client = self.app.client
+        client = self.shell.client
         return await light_and(client.get_deployment(self.resource_id),
                                client.get_deployment_status(self.resource_id))
 
-    def current_deployment(self) -> str | None:
-        return self.resource_id
+    def focused_object(self) -> tuple[str, str] | None:
+        return "deployment", self.resource_id
 
     def render_body(self, data: tuple[dict, dict | DeployerError]) -> None:
         light, heavy = data
-        self.query_one("#summary", Static).update(Group(*deployment_sections(light, heavy, self.app.presentation)))
+        self.query_one("#summary", Static).update(Group(*deployment_sections(light, heavy, self.shell.presentation)))
 
 
 def deployment_sections(light: dict, heavy: dict | DeployerError, present: Any) -> list[Any]:

@@ -75,7 +75,13 @@ class DataStore(Publisher):
     # -- loading ---------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
+        """The lists are loading."""
         return self._lists_running
+
+    @property
+    def health_loading(self) -> bool:
+        """A pass over the heavy statuses is running."""
+        return self._heavy_running
 
     def refresh(self) -> None:
         """Reload the lists now (and then the heavy statuses), in a worker."""
@@ -166,15 +172,16 @@ class DataStore(Publisher):
                 now = time.monotonic()
                 every = HEALTH_FLUSH_SECONDS if now - started < HEALTH_FLUSH_SLOW_AFTER else HEALTH_FLUSH_SLOW_SECONDS
                 if now - last_flush >= every:
-                    self._flush_health(pending)
+                    self.rows_changed(pending)
                     pending = set()
                     last_flush = now
         finally:
             self._heavy_running = False
             if pending:
-                self._flush_health(pending)
+                self.rows_changed(pending)
 
-    def _flush_health(self, ids: set[str]) -> None:
+    def rows_changed(self, ids: set[str]) -> None:
+        """Tell the subscribers that these deployments' rows changed (heavy or light status), nothing else."""
         frozen = frozenset(ids)
         self._publish(lambda: DataChanged(frozenset({"health"}), frozen))
 
@@ -203,7 +210,7 @@ class DataStore(Publisher):
             return
         self.deployments[deployment_id] = light
         self.heavy.pop(deployment_id, None)
-        self._flush_health({deployment_id})  # the row, showing loading… until the heavy status is back
+        self.rows_changed({deployment_id})  # the row, showing loading… until the heavy status is back
         if not readers.is_enabled(light):
             return  # like DSS, no heavy status for a disabled deployment: it shows DISABLED
         try:
@@ -215,7 +222,7 @@ class DataStore(Publisher):
             heavy = exc
         if deployment_id in self.deployments:
             self.heavy[deployment_id] = heavy_summary(heavy)
-            self._flush_health({deployment_id})
+            self.rows_changed({deployment_id})
 
     def forget_heavy(self, deployment_id: str) -> None:
         """After a change (enable/disable), show LOADING until the next heavy status arrives."""
