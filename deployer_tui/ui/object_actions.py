@@ -15,7 +15,7 @@ use: the main screen imports this module, and they are not needed for its first 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.screen import Screen
 
@@ -36,6 +36,9 @@ from deployer_tui.ui.screens.versions import (
     delete_version_screen,
 )
 from deployer_tui.ui.shell import Shell, shell_of
+
+if TYPE_CHECKING:
+    from deployer_tui.ui.screens.settings_editor import Kind
 
 PANE_KINDS = {"infras": "infra", "services": "service", "deployments": "deployment"}
 
@@ -288,15 +291,15 @@ class ObjectActions(Screen):
         if found is None or found[0] not in ("infra", "service", "deployment"):
             self.notify("Highlight an infra, a service or a deployment first", severity="warning")
             return
-        kind, object_id = found
+        kind, object_id = cast("Kind", found[0]), found[1]
         updates, app = self.shell.updates, self.app
 
         def start_update(deployment_id: str) -> None:
             updates.start(deployment_id)
             app.push_screen(UpdateScreen(deployment_id, updates))
 
-        self.app.push_screen(SettingsEditorScreen(self.shell.client, kind, object_id,  # type: ignore[arg-type]
-                                                  start_update=start_update, open_external=external))
+        self.app.push_screen(SettingsEditorScreen(self.shell.client, kind, object_id, start_update=start_update,
+                                                  open_external=external))
 
     @mutating("Enable/disable deployment")
     def action_toggle_enabled(self) -> None:
