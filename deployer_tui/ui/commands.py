@@ -43,8 +43,12 @@ class ActionsProvider(Provider):
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for title, help_text, run in self._commands():
-            # Searched with its help line: "help keys" finds Help ("Show the keys of the current screen").
-            score = max(matcher.match(title), matcher.match(f"{title} {help_text}") * 0.9)
+            # Fuzzy on the title; its help line counts when every word typed is in it ("help keys" finds
+            # Help, "Show the keys of the current screen"): fuzzy over a sentence would match anything.
+            score = matcher.match(title)
+            words = query.lower().split()
+            if not score and words and all(w in f"{title} {help_text}".lower() for w in words):
+                score = 0.5
             if score > 0:
                 yield Hit(score, matcher.highlight(title), run, help=help_text)
 
