@@ -304,3 +304,27 @@ async def test_auto_refresh_runs_on_main_and_pauses_under_a_detail_screen(demo_s
         assert app.store.refreshed_at == paused_at
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.store.refreshed_at != paused_at, what="auto-refresh to resume")
+
+
+async def test_palette_offers_the_screens_own_actions_and_refuses_like_the_keys(demo_server, ui_api_key):
+    async with running(demo_server, ui_api_key, read_only=True) as (pilot, _client):
+        app = pilot.app
+        await pilot.press("ctrl+p", *"out of sync")
+        await wait_for(pilot, lambda: "Mark every OUT_OF_SYNC deployment" in _palette_text(app),
+                       what="the main screen's palette command")
+        await pilot.press("escape")
+        await pilot.press("enter")  # a deployment's screen: the main screen's own actions are not offered there
+        await wait_for(pilot, lambda: isinstance(app.screen, DeploymentScreen))
+        await pilot.press("ctrl+p", *"out of sync")
+        await wait_for(pilot, lambda: "No matches" in _palette_text(app) or
+                       "Mark every OUT_OF_SYNC" not in _palette_text(app) and _palette_text(app) != "",
+                       what="the detail screen's palette")
+        assert "Mark every OUT_OF_SYNC deployment" not in _palette_text(app)
+        await pilot.press("escape")
+        # A mutating palette command goes through the same door as a key: refused, with the same toast.
+        await pilot.press("ctrl+p", *"create infra")
+        await wait_for(pilot, lambda: "Create infra" in _palette_text(app), what="the create command")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any(t.message == "Read-only mode: “Create infra” is not allowed"
+                                          for t in app.toasts), what="the refusal")
+        assert isinstance(app.screen, DeploymentScreen)
