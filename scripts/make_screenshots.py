@@ -141,8 +141,7 @@ async def shoot_actions(pilot, out: Path) -> None:
 
 async def shoot_updates(pilot, out: Path) -> None:
     """Updating the out-of-sync deployment: the confirmation, the finished progress view, the history."""
-    from deployer_tui.ui.screens.update_history import UpdateHistoryScreen
-    from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen, UpdateScreen
+    from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen, UpdateHistoryScreen, UpdateScreen
 
     app = pilot.app
     table = app.screen.query_one("#deployments")

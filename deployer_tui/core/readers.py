@@ -21,16 +21,19 @@ UI_HEALTH = ("DISABLED", "LOADING", "LOADING_FAILED")
 MASKED_KEY = "********"
 
 
-def _basic(light: dict, key: str) -> dict:
-    """The `*BasicInfo` of a light status, or the object itself when given a basic info already."""
-    if not isinstance(light, dict):
+def basic(doc: object, key: str, *, or_self: bool = False) -> dict:
+    """The `key` part of a document (a `*BasicInfo`, a `versionTag`…), {} when it is missing or not an
+    object. With `or_self`, the document itself then: the id readers also take a basic info directly."""
+    if not isinstance(doc, dict):
         return {}
-    inner = light.get(key)
-    return inner if isinstance(inner, dict) else light
+    inner = doc.get(key)
+    if isinstance(inner, dict):
+        return inner
+    return doc if or_self else {}
 
 
 def deployment_basic(light: dict) -> dict:
-    return _basic(light, "deploymentBasicInfo")
+    return basic(light, "deploymentBasicInfo", or_self=True)
 
 
 def deployment_id(light: dict) -> str:
@@ -38,11 +41,11 @@ def deployment_id(light: dict) -> str:
 
 
 def infra_id(light: dict) -> str:
-    return str(_basic(light, "infraBasicInfo").get("id", ""))
+    return str(basic(light, "infraBasicInfo", or_self=True).get("id", ""))
 
 
 def service_id(light: dict) -> str:
-    return str(_basic(light, "serviceBasicInfo").get("id", ""))
+    return str(basic(light, "serviceBasicInfo", or_self=True).get("id", ""))
 
 
 def is_enabled(light: dict) -> bool:

@@ -1,93 +1,92 @@
-"""The registry of user actions: key bindings, the command palette and the help screen all read it,
-and `DeployerApp.dispatch` is the one place that runs them — and refuses mutating ones in read-only mode.
+"""How actions are declared: Textual bindings with ids on the screen or widget that owns the action, and
+`action_*` methods there. This module holds what those declarations share:
 
-Later actions (edit settings, run an update, copy, test queries…) register here with `mutating=True`
-where they change something, and get the read-only check for free.
+- `mutating(title)` marks an action method that changes something; `DeployerApp.run_action`, the one door
+  every binding, footer click and palette entry goes through, refuses it in read-only mode (`refusal`).
+- `object_bindings(scope, shown)` the keys of the object actions, the same on the main screen and on every
+  detail screen (the actions themselves are in ui/object_actions.py).
+- `PaletteCommand` an action that has no key of its own but is offered in the command palette.
+- `known_binding_ids()` every binding id, to check the keymap of the config file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
+from textual.actions import parse
 from textual.binding import Binding
+from textual.dom import DOMNode
 
-if TYPE_CHECKING:
-    from textual.app import App
-    from textual.screen import Screen
+F = TypeVar("F", bound=Callable[..., Any])
+_MUTATING = "deployer_tui_mutating_title"
+
+
+def mutating(title: str) -> Callable[[F], F]:
+    """Mark an `action_*` method as changing something on the deployer; `title` names it in the refusal."""
+
+    def mark(method: F) -> F:
+        setattr(method, _MUTATING, title)
+        return method
+
+    return mark
+
+
+def mutating_title(action: str, default_namespace: DOMNode, namespaces: dict[str, DOMNode]) -> str | None:
+    """The title of the mutating action an action string would run, or None when it changes nothing."""
+    try:
+        destination, name, _params = parse(action)
+    except Exception:  # noqa: BLE001 - Textual reports a malformed action itself
+        return None
+    target = namespaces.get(destination, default_namespace) if destination else default_namespace
+    method = getattr(type(target), f"action_{name}", None)
+    title = getattr(method, _MUTATING, None)
+    return title if isinstance(title, str) else None
+
+
+def refusal(title: str) -> str:
+    """The read-only refusal, word for word (tests and people read it)."""
+    return f"Read-only mode: “{title}” is not allowed"
 
 
 @dataclass(frozen=True)
-class UIAction:
-    id: str
+class PaletteCommand:
+    """An action of a screen offered in the command palette without a key (`action` is its method's name
+    without `action_`)."""
+
+    action: str
     title: str
     help: str
-    handler: Callable[[App], Any]
-    mutating: bool = False
-    # When this action makes sense on a screen (e.g. only with a deployment under the cursor); None = always.
-    available: Callable[[Screen], bool] | None = None
-
-    def is_available(self, screen: Screen) -> bool:
-        return self.available is None or bool(self.available(screen))
-
-
-class ActionRegistry:
-    def __init__(self) -> None:
-        self._actions: dict[str, UIAction] = {}
-        self._pending: list[Callable[[ActionRegistry], None]] = []
-
-    def register_later(self, loader: Callable[[ActionRegistry], None]) -> None:
-        """Register a module's actions on first use (a key press, the palette, the help): modules with
-        heavy imports (the JSON editor's tree-sitter) then cost nothing before the first paint."""
-        self._pending.append(loader)
-
-    def _load_pending(self) -> None:
-        while self._pending:
-            self._pending.pop(0)(self)
-
-    def register(self, action: UIAction) -> UIAction:
-        if action.id in self._actions:
-            raise ValueError(f"action {action.id!r} registered twice")
-        self._actions[action.id] = action
-        return action
-
-    def get(self, action_id: str) -> UIAction | None:
-        if action_id not in self._actions:
-            self._load_pending()
-        return self._actions.get(action_id)
-
-    def __iter__(self) -> Iterator[UIAction]:
-        self._load_pending()
-        return iter(list(self._actions.values()))
-
-    def __len__(self) -> int:
-        self._load_pending()
-        return len(self._actions)
 
 
 # The object actions bound on the main screen and on every detail screen, in footer order:
-# (key, action id, description, binding-id suffix). Each screen prefixes the binding ids with its
-# scope ("main.", "detail.") so that a keymap can remap them per screen.
-OBJECT_KEYS: tuple[tuple[str, str, str, str], ...] = (
-    ("n", "object.create", "New", "create"),
-    ("D", "object.delete", "Delete", "delete"),
-    ("i", "version.import", "Import version", "import_version"),
-    ("w", "version.download", "Download version", "download_version"),
-    ("T", "deployment.test_queries", "Test", "test_queries"),
-    ("o", "deployment.openapi", "OpenAPI", "openapi"),
-    ("y", "object.copy", "Copy", "copy"),
-    ("e", "settings.edit", "Edit", "edit_settings"),
-    ("E", "settings.edit_external", "Edit in $EDITOR", "edit_settings_external"),
-    ("u", "deployment.update", "Update", "update"),
-    ("H", "deployment.update_history", "History", "update_history"),
+# (key, action, description, binding-id suffix, palette help). Each screen prefixes the binding ids with
+# its scope ("main.", "detail.") so that a keymap can remap them per screen.
+OBJECT_KEYS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("n", "create", "New", "create", "Create what the focused pane lists (infra, service, deployment)"),
+    ("D", "delete", "Delete", "delete", "Delete the highlighted infra, service or deployment (asks first)"),
+    ("i", "import_version", "Import version", "import_version",
+     "Upload a version package zip into the highlighted service"),
+    ("w", "download_version", "Download version", "download_version",
+     "Save a version of the highlighted service to a file"),
+    ("T", "test_queries", "Test", "test_queries", "Run stored or edited test queries against the highlighted deployment"),
+    ("o", "openapi", "OpenAPI", "openapi", "Paths and methods of the deployment, raw JSON"),
+    ("y", "copy", "Copy", "copy", "Copy ids, URLs or a curl command of the highlighted object"),
+    ("e", "edit_settings", "Edit", "edit_settings", "Edit the highlighted object's settings inline (JSON)"),
+    ("E", "edit_settings_external", "Edit in $EDITOR", "edit_settings_external",
+     "Open the highlighted object's settings in $EDITOR, then back in the inline editor"),
+    ("u", "update", "Update", "update",
+     "Deploy the saved settings to the API nodes (asks first); the marked deployments if any"),
+    ("H", "update_history", "History", "update_history",
+     "Past updates of the deployment: start, end, duration, requester, status; enter opens the log"),
 )
 
 
 def object_bindings(scope: str, shown: set[str]) -> list[Binding]:
     """Bindings for OBJECT_KEYS with ids `<scope>.<suffix>`; those whose suffix is in `shown` are in the footer."""
-    return [Binding(key, f"app.dispatch('{action}')", description, show=suffix in shown, id=f"{scope}.{suffix}")
-            for key, action, description, suffix in OBJECT_KEYS]
+    return [Binding(key, action, description, show=suffix in shown, id=f"{scope}.{suffix}", tooltip=help_text)
+            for key, action, description, suffix, help_text in OBJECT_KEYS]
 
 
 def known_binding_ids() -> set[str]:
@@ -95,10 +94,9 @@ def known_binding_ids() -> set[str]:
 
     The keymap of the config file names bindings by id; an id nobody declares is a typo the person
     should hear about rather than a remap that silently does nothing."""
+    # Imported here, after the first paint (see DeployerApp.on_mount): every screen module is loaded.
     import importlib
     import pkgutil
-
-    from textual.dom import DOMNode
 
     import deployer_tui.ui.screens
     import deployer_tui.ui.widgets

@@ -1,17 +1,19 @@
-"""The Textual app: holds the session (client, store, config) and dispatches actions.
+"""The Textual app, the shell: it holds the session (client, data store, update tracker, config), shows what
+the state objects post (notices, API errors), and owns the app-wide keys (quit, refresh, help, go to).
 
-Screens live in `screens/`, widgets in `widgets/`, user actions in `builtin_actions.py`, the command
-palette in `commands.py`. Every network call runs in a worker; mutating actions are refused in one
-place (`dispatch`) when read-only.
+Screens live in `screens/` and own their actions (`action_*` methods beside their bindings; the object
+actions the main and detail screens share are in `object_actions.py`), widgets in `widgets/`, the session
+state in `state/`, row building and formatting in `view/`, the command palette in `commands.py`. Every
+network call runs in a worker. Every action runs through `run_action`, which refuses the `mutating` ones
+in read-only mode: the one place that check lives.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import events, work
 from textual.app import App
@@ -19,13 +21,26 @@ from textual.binding import Binding
 
 from deployer_tui.core.config import Config
 from deployer_tui.core.errors import DeployerError
-from deployer_tui.ui.actions import ActionRegistry
-from deployer_tui.ui.builtin_actions import register_builtin_actions
+from deployer_tui.ui.actions import known_binding_ids, mutating_title, refusal
 from deployer_tui.ui.commands import ActionsProvider, ResourcesProvider
+from deployer_tui.ui.object_actions import ObjectActions
+from deployer_tui.ui.screens.deployment import DeploymentScreen
+from deployer_tui.ui.screens.detail_base import DetailScreen
+from deployer_tui.ui.screens.draft import quit_unless_unsaved
+from deployer_tui.ui.screens.help import HelpScreen, help_rows
+from deployer_tui.ui.screens.infra import InfraScreen
+from deployer_tui.ui.screens.main import MainScreen
+from deployer_tui.ui.screens.modals import ErrorScreen, GotoScreen
+from deployer_tui.ui.screens.service import ServiceScreen
 from deployer_tui.ui.state.data_store import DataStore
+from deployer_tui.ui.state.messages import ApiError, Notice, UpdateFinished
+from deployer_tui.ui.state.update_tracker import UpdateTracker
 from deployer_tui.ui.view.formatting import Presentation
+from deployer_tui.ui.widgets.header_bar import HeaderBar
 
 if TYPE_CHECKING:
+    from textual.dom import DOMNode
+
     from deployer_tui.core.client import DeployerClient
 
 
@@ -43,11 +58,14 @@ class DeployerApp(App):
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {ActionsProvider, ResourcesProvider}
     BINDINGS = [
-        Binding("ctrl+q", "app.dispatch('app.quit')", "Quit", id="app.quit", priority=True),
-        Binding("ctrl+r", "app.dispatch('app.refresh')", "Refresh", id="app.refresh"),
-        Binding("question_mark,f1", "app.dispatch('app.help')", "Help", id="app.help"),
-        Binding("colon", "app.dispatch('app.goto')", "Go to", id="app.goto"),
-        Binding("ctrl+e", "app.dispatch('app.error_details')", "Last error", show=False, id="app.error_details"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True,
+                tooltip="Leave deployer-tui (asks first if a settings draft is unsaved)"),
+        Binding("ctrl+r", "refresh_now", "Refresh", id="app.refresh",
+                tooltip="Reload the lists, health and the open detail"),
+        Binding("question_mark,f1", "show_keys", "Help", id="app.help", tooltip="Show the keys of the current screen"),
+        Binding("colon", "goto", "Go to", id="app.goto", tooltip="Open a deployment, infra or service by id (:deploy ID)"),
+        Binding("ctrl+e", "error_details", "Last error", show=False, id="app.error_details",
+                tooltip="The full details of the last API error"),
     ]
 
     def __init__(self, *, client: DeployerClient | None = None, where: str | None = None,
@@ -70,8 +88,7 @@ class DeployerApp(App):
         self.user = ""
         self.last_error: tuple[str, DeployerError] | None = None
         self.store = DataStore(self, client, clock=self.presentation.now)
-        self.actions = ActionRegistry()
-        register_builtin_actions(self.actions)
+        self.updates = UpdateTracker(self, client)
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
         # Where each recent key was sent (see `on_event`); bounded, since keys a widget consumes never
@@ -88,8 +105,6 @@ class DeployerApp(App):
             self.theme = self.config.theme
         except Exception:  # an unknown theme name must not stop the app
             self.notify(f"Unknown theme {self.config.theme!r}; using the default", severity="warning")
-        from deployer_tui.ui.screens.main import MainScreen
-
         if self.config.keymap:
             # After the first paint: knowing every binding id imports every screen (~0.2 s).
             self.call_after_refresh(self._check_keymap)
@@ -100,8 +115,6 @@ class DeployerApp(App):
             self._connected()
 
     def _check_keymap(self) -> None:
-        from deployer_tui.ui.actions import known_binding_ids
-
         unknown = sorted(set(self.config.keymap) - known_binding_ids())
         if unknown:
             self.notify(f"[keymap] names no binding: {', '.join(unknown)}. `?` lists the binding ids of each screen.",
@@ -125,7 +138,7 @@ class DeployerApp(App):
             return
         self.where = self.session.where
         self.status_text = ""
-        self.store.client = self.session.client
+        self.store.client = self.updates.client = self.session.client
         self._connected()
 
     def _connected(self) -> None:
@@ -143,8 +156,6 @@ class DeployerApp(App):
         self._refresh_headers()
 
     def _refresh_headers(self) -> None:
-        from deployer_tui.ui.widgets.header_bar import HeaderBar
-
         for header in self.screen.query(HeaderBar):
             header.refresh_text()
 
@@ -175,26 +186,73 @@ class DeployerApp(App):
         focused._forward_event(events.Key(event.key, event.character))
         return True
 
-    # -- the one place actions run ---------------------------------------------------------
-    async def action_dispatch(self, action_id: str) -> None:
-        await self.dispatch(action_id)
+    # -- the one door of every action ------------------------------------------------------
+    async def run_action(self, action: str | Any, default_namespace: DOMNode | None = None,
+                         namespaces: Any = None) -> bool:
+        """Every binding, footer click and palette entry runs here: a `mutating` action is refused in
+        read-only mode (and says so), whichever screen or widget owns it."""
+        if self.read_only and isinstance(action, str):
+            known = {"app": self, "screen": self.screen, **(dict(namespaces) if namespaces else {})}
+            title = mutating_title(action, self if default_namespace is None else default_namespace, known)
+            if title is not None:
+                self.notify(refusal(title), title="Refused", severity="warning")
+                return True
+        return await super().run_action(action, default_namespace, namespaces)
 
-    async def dispatch(self, action_id: str) -> bool:
-        """Run a registered action; mutating ones are refused in read-only mode. True if it ran."""
-        action = self.actions.get(action_id)
-        if action is None:
-            self.notify(f"Unknown action {action_id!r}", severity="error")
-            return False
-        if action.mutating and self.read_only:
-            self.notify(f"Read-only mode: “{action.title}” is not allowed", title="Refused", severity="warning")
-            return False
-        if not action.is_available(self.screen):
-            self.notify(f"“{action.title}” is not available here", severity="warning")
-            return False
-        result = action.handler(self)
-        if inspect.isawaitable(result):
-            await result
-        return True
+    # -- the app-wide actions --------------------------------------------------------------
+    async def action_quit(self) -> None:
+        quit_unless_unsaved(self)
+
+    def action_refresh_now(self) -> None:
+        if self.session is None:
+            self.notify("Not connected yet", severity="warning")
+            return
+        self.store.refresh()
+        screen = self.screen
+        if isinstance(screen, ObjectActions):
+            screen.reload()
+
+    def action_show_keys(self) -> None:
+        screen = self.screen
+        title = screen.kind if isinstance(screen, DetailScreen) else "main"
+        self.push_screen(HelpScreen(help_rows(screen), title))
+
+    def action_goto(self) -> None:
+        store = self.store
+        completions = ([f"deploy {d}" for d in store.deployments] + [f"infra {i}" for i in store.infras]
+                       + [f"service {s}" for s in store.services])
+
+        def chosen(result: tuple[str, str] | None) -> None:
+            if result is None:
+                return
+            kind, ident = result
+            known = {"deployment": store.deployments, "infra": store.infras, "service": store.services}[kind]
+            if store.loaded and ident not in known:
+                self.notify(f"No {kind} {ident!r}", severity="warning")
+                return
+            self.open_resource(kind, ident)
+
+        self.push_screen(GotoScreen(completions), chosen)
+
+    def action_error_details(self) -> None:
+        if self.last_error is None:
+            self.notify("No error so far")
+            return
+        context, error = self.last_error
+        self.push_screen(ErrorScreen(f"Error {context}", error.describe()))
+
+    # -- what the state objects ask of the shell ----------------------------------------------
+    def on_notice(self, message: Notice) -> None:
+        self.notify(message.text, title=message.title, severity=message.severity,
+                    **({"timeout": message.timeout} if message.timeout is not None else {}))
+
+    def on_api_error(self, message: ApiError) -> None:
+        self.report_error(message.error, message.context)
+
+    def on_update_finished(self, message: UpdateFinished) -> None:
+        # Only what the update changed: that deployment's light and heavy status (the lists reload
+        # only if its id is gone), not every list and every heavy status.
+        self.store.refresh_deployment(message.run.deployment_id)
 
     # -- services for screens and actions --------------------------------------------------
     def report_error(self, error: DeployerError, context: str) -> None:
@@ -202,10 +260,10 @@ class DeployerApp(App):
         self.last_error = (context, error)
         self.notify(f"{error}\n(ctrl+e: details)", title=f"Error {context}", severity="error", timeout=8)
 
-    def open_resource(self, kind: str, resource_id: str) -> None:
-        from deployer_tui.ui.screens.deployment import DeploymentScreen
-        from deployer_tui.ui.screens.infra import InfraScreen
-        from deployer_tui.ui.screens.service import ServiceScreen
+    @property
+    def connected(self) -> bool:
+        return self.session is not None
 
+    def open_resource(self, kind: str, resource_id: str) -> None:
         screens = {"deployment": DeploymentScreen, "infra": InfraScreen, "service": ServiceScreen}
         self.push_screen(screens[kind](resource_id))

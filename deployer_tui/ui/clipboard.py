@@ -1,4 +1,4 @@
-"""The one clipboard service of the app (tui-notes §5.6): every copy goes through `copy()`.
+"""The one clipboard service of the app: every copy goes through `copy()`, so each says the same about what worked.
 
 OSC 52 is tried first because it is the only path that works over SSH: the escape sequence travels to the
 user's own terminal, which sets the clipboard there. Inside tmux (and GNU screen) a bare OSC 52 from an
@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 from textual import on
 from textual.app import App, ComposeResult
@@ -164,13 +165,21 @@ class Clipboard:
         return result
 
 
+# One service per app, created on first use so every screen shares one (and its last result).
+_SERVICES: WeakKeyDictionary[App, Clipboard] = WeakKeyDictionary()
+
+
 def clipboard_for(app: App) -> Clipboard:
-    """The app's clipboard service, created on first use so every screen shares one."""
-    service = getattr(app, "clipboard_service", None)
-    if not isinstance(service, Clipboard):
-        service = Clipboard(app)
-        app.clipboard_service = service
+    """The app's clipboard service."""
+    service = _SERVICES.get(app)
+    if service is None:
+        service = _SERVICES[app] = Clipboard(app)
     return service
+
+
+def use_clipboard(app: App, service: Clipboard) -> None:
+    """Make `service` the app's clipboard service (another environment, a smaller cap)."""
+    _SERVICES[app] = service
 
 
 def copy_text(app: App, text: str, what: str = "text") -> CopyResult:

@@ -1,320 +1,436 @@
-"""The API Deployer actions on objects — create, delete, versions, test queries, OpenAPI, governance, copy —
-registered in the app's action registry (so the palette, the help and the read-only check see them).
+"""The actions on API Deployer objects — create, delete, versions, test queries, OpenAPI, governance, copy,
+settings, updates, marks — as `action_*` methods of one mixin that the main screen and every detail screen
+inherit (their bindings come from `actions.object_bindings`).
 
-Each acts on "the object in focus": the highlighted row of the focused pane on the main screen, else the
-object a detail screen shows (or the highlighted row of its deployments table). The screens themselves live
-in `screens/` and take the client and ids in their constructors.
+Each acts on "the object in focus", which the screen says through `focused_object()` (and, on the main
+screen, `focused_pane()`): the highlighted row of the focused pane, else the object a detail screen shows
+(or the highlighted row of its deployments table). The screens they open take the client and ids in their
+constructors.
+
+The screens with the heaviest imports (the TextArea of the copy menu, the test queries and the OpenAPI view, the update screens'
+log view, the settings editor's JSON highlighting) are imported by the action that opens them, on first
+use: the main screen imports this module, and they are not needed for its first paint.
 """
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import replace
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
-from deployer_tui.ui.actions import ActionRegistry, UIAction
+from textual.screen import Screen
+
+from deployer_tui.core import readers
+from deployer_tui.core.errors import DeployerError
+from deployer_tui.ui.actions import PaletteCommand, mutating
+from deployer_tui.ui.screens.create_forms import (
+    CreateDeploymentScreen,
+    CreateInfraScreen,
+    CreateServiceScreen,
+)
+from deployer_tui.ui.screens.delete_confirm import DeleteScreen
+from deployer_tui.ui.screens.modals import ConfirmScreen
+from deployer_tui.ui.screens.versions import (
+    DownloadVersionScreen,
+    ImportVersionScreen,
+    VersionPickScreen,
+    delete_version_screen,
+)
+from deployer_tui.ui.shell import Shell, shell_of
+
+if TYPE_CHECKING:
+    from deployer_tui.ui.screens.settings_editor import Kind
 
 PANE_KINDS = {"infras": "infra", "services": "service", "deployments": "deployment"}
 
-
-def focused_object(screen: Any) -> tuple[str, str] | None:
-    """(kind, id) of the object the user is on, or None."""
-    from deployer_tui.ui.screens.detail_base import DetailScreen
-    from deployer_tui.ui.screens.main import MainScreen
-
-    if isinstance(screen, MainScreen):
-        table = screen.focused_table()
-        if table is None or table.current_key is None:
-            return None
-        return PANE_KINDS.get(table.id or "", "deployment"), str(table.current_key)
-    if isinstance(screen, DetailScreen):
-        deployment = screen.current_deployment()
-        if deployment and screen.kind != "deployment":
-            return "deployment", deployment
-        return screen.kind, screen.resource_id
-    return None
-
-
-def focused_pane(screen: Any) -> str | None:
-    from deployer_tui.ui.screens.main import MainScreen
-
-    if isinstance(screen, MainScreen):
-        table = screen.focused_table()
-        return PANE_KINDS.get(table.id or "") if table is not None else None
-    return None
-
-
-def _focused(kind: str):
-    def available(screen: Any) -> bool:
-        found = focused_object(screen)
-        return found is not None and found[0] == kind
-
-    return available
-
-
-def _service_of(app: Any, screen: Any) -> str | None:
-    """The service in focus, or the service of the deployment in focus."""
-    found = focused_object(screen)
-    if found is None:
-        return None
-    kind, ident = found
-    if kind == "service":
-        return ident
-    if kind == "deployment":
-        light = app.store.deployments.get(ident) or {}
-        basic = light.get("deploymentBasicInfo") or {}
-        return basic.get("publishedServiceId")
-    return None
-
-
-def _after_change(app: Any, deleted: tuple[str, str] | None = None, created: str | None = None):
-    """Refresh the lists (and the open detail) once a form succeeded; leave the detail of a deleted object;
-    put the cursor on a `created` ("infra", "service", "deployment") object once it is listed."""
-
-    def done(result: Any) -> None:
-        if result is None or result is False:
-            return
-        from deployer_tui.ui.screens.detail_base import DetailScreen
-
-        screen = app.screen
-        if deleted and isinstance(screen, DetailScreen) and (screen.kind, screen.resource_id) == deleted:
-            app.pop_screen()
-        app.store.refresh()
-        reload = getattr(app.screen, "reload", None)
-        if reload is not None:
-            reload()
-        if created and isinstance(result, str):
-            focused_then = _main_screen_focus(app)
-            app.run_worker(_select_when_listed(app, created, result, focused_then), group="object.select-new",
-                           exclusive=True, exit_on_error=False)
-
-    return done
-
-
-def _main_screen_focus(app: Any) -> Any:
-    from deployer_tui.ui.screens.main import MainScreen
-
-    main = next((s for s in app.screen_stack if isinstance(s, MainScreen)), None)
-    return main.focused if main is not None else None
-
-
-async def _select_when_listed(app: Any, kind: str, ident: str, focused_then: Any, timeout: float = 10.0) -> None:
-    """The refresh runs in the store's worker; wait (bounded) until the new row is there, then select it.
-
-    The pane takes the focus only if the person has not moved it meanwhile: a `2` typed while the list
-    reloads must not be undone when the new row shows up."""
-    from deployer_tui.ui.screens.main import MainScreen
-
-    pane = {v: k for k, v in PANE_KINDS.items()}[kind]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        screen = app.screen
-        if isinstance(screen, MainScreen):
-            table = screen.table(pane)
-            if table.select_key(ident):
-                if screen.focused is focused_then:
-                    table.focus()
-                return
-        await asyncio.sleep(0.1)
-
-
-def create(app: Any) -> None:
-    """`n`: create what the focused pane lists; on a service/infra detail, a deployment of/on it."""
-    from deployer_tui.ui.screens.create_forms import (
-        CreateDeploymentScreen,
-        CreateInfraScreen,
-        CreateServiceScreen,
-    )
-    from deployer_tui.ui.screens.detail_base import DetailScreen
-
-    screen = app.screen
-    pane = focused_pane(screen)
-    if pane == "infra":
-        app.push_screen(CreateInfraScreen(app.client), _after_change(app, created="infra"))
-    elif pane == "service":
-        app.push_screen(CreateServiceScreen(app.client), _after_change(app, created="service"))
-    elif isinstance(screen, DetailScreen) and screen.kind in ("service", "infra"):
-        kwargs = {f"{screen.kind}_id": screen.resource_id}
-        app.push_screen(CreateDeploymentScreen(app.client, **kwargs), _after_change(app, created="deployment"))
-    else:
-        create_deployment(app)
-
-
-def create_infra(app: Any) -> None:
-    from deployer_tui.ui.screens.create_forms import CreateInfraScreen
-
-    app.push_screen(CreateInfraScreen(app.client), _after_change(app, created="infra"))
-
-
-def create_service(app: Any) -> None:
-    from deployer_tui.ui.screens.create_forms import CreateServiceScreen
-
-    app.push_screen(CreateServiceScreen(app.client), _after_change(app, created="service"))
-
-
-def create_deployment(app: Any) -> None:
-    from deployer_tui.ui.screens.create_forms import CreateDeploymentScreen
-
-    found = focused_object(app.screen)
-    kwargs: dict[str, str] = {}
-    if found and found[0] in ("service", "infra"):
-        kwargs[f"{found[0]}_id"] = found[1]
-    elif found and found[0] == "deployment":
-        # Another deployment like the highlighted one: same service and infra, the id gets a -N.
-        basic = (app.store.deployments.get(found[1]) or {}).get("deploymentBasicInfo") or {}
-        kwargs = {k: str(basic[src]) for k, src in (("service_id", "publishedServiceId"), ("infra_id", "infraId"))
-                  if basic.get(src)}
-    app.push_screen(CreateDeploymentScreen(app.client, **kwargs), _after_change(app, created="deployment"))
-
-
-def delete(app: Any) -> None:
-    from deployer_tui.ui.screens.delete_confirm import DeleteScreen
-
-    found = focused_object(app.screen)
-    if found is None:
-        app.notify("Highlight an infra, a service or a deployment to delete", severity="warning")
-        return
-    app.push_screen(DeleteScreen(app.client, *found), _after_change(app, deleted=found))
-
-
-def import_version(app: Any) -> None:
-    from deployer_tui.ui.screens.versions import ImportVersionScreen
-
-    service = _service_of(app, app.screen)
-    if not service:
-        app.notify("Highlight a service to import a version into", severity="warning")
-        return
-    app.push_screen(ImportVersionScreen(app.client, service), _after_change(app))
-
-
-def _pick_version(app: Any, then: Any) -> None:
-    from deployer_tui.ui.screens.versions import VersionPickScreen
-
-    service = _service_of(app, app.screen)
-    if not service:
-        app.notify("Highlight a service (or one of its deployments) first", severity="warning")
-        return
-    light = app.store.services.get(service) or {}
-    versions = [str(p.get("id")) for p in light.get("packages") or [] if isinstance(p, dict) and p.get("id")]
-    if not versions:
-        app.notify(f"{service} has no version", severity="warning")
-        return
-
-    def picked(version: str | None) -> None:
-        if version:
-            then(service, version)
-
-    app.push_screen(VersionPickScreen(service, versions), picked)
-
-
-def download_version(app: Any) -> None:
-    from deployer_tui.ui.screens.versions import DownloadVersionScreen
-
-    _pick_version(app, lambda service, version: app.push_screen(DownloadVersionScreen(app.client, service, version)))
-
-
-def delete_version(app: Any) -> None:
-    from deployer_tui.ui.screens.versions import delete_version_screen
-
-    _pick_version(app, lambda service, version: app.push_screen(
-        delete_version_screen(app.client, service, version), _after_change(app)))
-
-
-def _deployment_or_warn(app: Any) -> str | None:
-    found = focused_object(app.screen)
-    if found is None or found[0] != "deployment":
-        app.notify("Highlight a deployment first", severity="warning")
-        return None
-    return found[1]
-
-
-def open_test_queries(app: Any) -> None:
-    from deployer_tui.ui.screens.query_runner import TestQueriesScreen
-
-    deployment = _deployment_or_warn(app)
-    if deployment:
-        app.push_screen(TestQueriesScreen(app.client, deployment))
-
-
-def open_api(app: Any) -> None:
-    from deployer_tui.ui.screens.openapi import OpenAPIScreen
-
-    deployment = _deployment_or_warn(app)
-    if deployment:
-        app.push_screen(OpenAPIScreen(app.client, deployment))
-
-
-def governance(app: Any) -> None:
-    from deployer_tui.ui.screens.openapi import GovernanceScreen
-
-    deployment = _deployment_or_warn(app)
-    if deployment:
-        app.push_screen(GovernanceScreen(app.client, deployment))
-
-
-def copy(app: Any) -> None:
-    from deployer_tui.ui.screens.copy_menu import CopyMenuScreen, infra_entries, service_entries
-
-    found = focused_object(app.screen)
-    if found is None:
-        app.notify("Highlight something to copy", severity="warning")
-        return
-    kind, ident = found
-    if kind == "deployment":
-        app.push_screen(CopyMenuScreen.for_deployment(app.client, ident))
-        return
-    source = app.store.infras if kind == "infra" else app.store.services
-    light = source.get(ident) or {f"{kind}BasicInfo": {"id": ident}}
-    entries = infra_entries(light) if kind == "infra" else service_entries(light)
-    app.push_screen(CopyMenuScreen(f"Copy — {kind} {ident}", entries))
-
-
-def _any_object(screen: Any) -> bool:
-    return focused_object(screen) is not None
-
-
-def _has_service(screen: Any) -> bool:
-    found = focused_object(screen)
-    return found is not None and found[0] in ("service", "deployment")
-
-
-def _after_pending_focus(handler):
+# Actions of these screens with no key of their own, offered in the command palette.
+OBJECT_COMMANDS: tuple[PaletteCommand, ...] = (
+    PaletteCommand("create_infra", "Create infra", "A new infrastructure: id, stage, type, govern policy"),
+    PaletteCommand("create_service", "Create service", "A new, empty API service"),
+    PaletteCommand("create_deployment", "Create deployment",
+                   "Deploy a service version on an infra (id suggested as <service>-on-<infra>)"),
+    PaletteCommand("delete_version", "Delete version", "Delete a version of the highlighted service (asks first)"),
+    PaletteCommand("governance", "Governance status", "Govern sign-off messages of the deployment"),
+    PaletteCommand("mark", "Mark/unmark deployment", "Mark the highlighted deployment for a bulk update"),
+    PaletteCommand("clear_marks", "Clear marks", "Unmark every deployment"),
+    PaletteCommand("show_updates", "Running updates", "The updates started in this session, each with its progress"),
+)
+
+
+def _after_pending_focus(method: Callable[[Any], None]) -> Callable[[Any], None]:
     """Run once already-queued callbacks have: a pane switch ("3") moves focus in a later callback, so
     a fast "3 n" would otherwise act on the pane that had focus before."""
 
-    def deferred(app: Any) -> None:
-        app.call_later(handler, app)
+    def deferred(self: Any) -> None:
+        self.call_later(method, self)
 
-    deferred.__name__ = getattr(handler, "__name__", "action")
+    deferred.__name__ = method.__name__
+    deferred.__doc__ = method.__doc__
     return deferred
 
 
-def register_object_actions(registry: ActionRegistry) -> None:
-    for action in [
-        UIAction("object.create", "Create…", "Create what the focused pane lists (infra, service, deployment)",
-                 create, mutating=True),
-        UIAction("infra.create", "Create infra", "A new infrastructure: id, stage, type, govern policy",
-                 create_infra, mutating=True),
-        UIAction("service.create", "Create service", "A new, empty API service", create_service, mutating=True),
-        UIAction("deployment.create", "Create deployment",
-                 "Deploy a service version on an infra (id suggested as <service>-on-<infra>)",
-                 create_deployment, mutating=True),
-        UIAction("object.delete", "Delete…", "Delete the highlighted infra, service or deployment (asks first)",
-                 delete, mutating=True, available=_any_object),
-        UIAction("version.import", "Import version", "Upload a version package zip into the highlighted service",
-                 import_version, mutating=True, available=_has_service),
-        UIAction("version.download", "Download version", "Save a version of the highlighted service to a file",
-                 download_version, available=_has_service),
-        UIAction("version.delete", "Delete version", "Delete a version of the highlighted service (asks first)",
-                 delete_version, mutating=True, available=_has_service),
-        UIAction("deployment.test_queries", "Test queries",
-                 "Run stored or edited test queries against the highlighted deployment", open_test_queries,
-                 available=_focused("deployment")),
-        UIAction("deployment.openapi", "OpenAPI document", "Paths and methods of the deployment, raw JSON",
-                 open_api, available=_focused("deployment")),
-        UIAction("deployment.governance", "Governance status", "Govern sign-off messages of the deployment",
-                 governance, available=_focused("deployment")),
-        UIAction("object.copy", "Copy…", "Copy ids, URLs or a curl command of the highlighted object", copy,
-                 available=_any_object),
-    ]:
-        registry.register(replace(action, handler=_after_pending_focus(action.handler)))
+class ObjectActions(Screen):
+    """Mixed into the main and detail screens: the object actions, on the object the screen says is in focus."""
+
+    PALETTE_COMMANDS: tuple[PaletteCommand, ...] = OBJECT_COMMANDS
+
+    # -- what the screen says is in focus --------------------------------------------------------
+    def focused_object(self) -> tuple[str, str] | None:  # pragma: no cover - every screen says
+        """(kind, id) of the object the user is on, or None."""
+        raise NotImplementedError
+
+    def focused_pane(self) -> str | None:
+        """The kind the focused pane lists (main screen only)."""
+        return None
+
+    def create_defaults(self) -> dict[str, str]:
+        """`n` on a detail screen: what a new deployment is of/on (service and infra screens say)."""
+        return {}
+
+    @property
+    def shell(self) -> Shell:
+        return shell_of(self)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _deployment_or_warn(self) -> str | None:
+        found = self.focused_object()
+        if found is None or found[0] != "deployment":
+            self.notify("Highlight a deployment first", severity="warning")
+            return None
+        return found[1]
+
+    def _service_in_focus(self) -> str | None:
+        """The service in focus, or the service of the deployment in focus."""
+        found = self.focused_object()
+        if found is None:
+            return None
+        kind, ident = found
+        if kind == "service":
+            return ident
+        if kind == "deployment":
+            return readers.basic(self.shell.store.deployments.get(ident), "deploymentBasicInfo").get("publishedServiceId")
+        return None
+
+    def _after_change(self, deleted: tuple[str, str] | None = None, created: str | None = None) -> Callable[[Any], None]:
+        """Refresh the lists (and the open detail) once a form succeeded; leave the detail of a deleted object;
+        put the cursor on a `created` ("infra", "service", "deployment") object once it is listed."""
+        app = self.app
+        shell = self.shell
+
+        def done(result: Any) -> None:
+            if result is None or result is False:
+                return
+            screen = app.screen
+            if deleted and isinstance(screen, ObjectActions) and screen.shows(deleted):
+                app.pop_screen()
+            shell.store.refresh()
+            screen = app.screen
+            if isinstance(screen, ObjectActions):
+                screen.reload()
+            if created and isinstance(result, str):
+                for below in app.screen_stack:
+                    if isinstance(below, ObjectActions):
+                        below.select_when_listed(created, result)
+
+        return done
+
+    def shows(self, found: tuple[str, str]) -> bool:
+        """Whether this screen is the detail of `found` (a detail screen says)."""
+        return False
+
+    def reload(self) -> None:
+        """Reload what this screen shows from the server (detail screens do)."""
+
+    def select_when_listed(self, kind: str, ident: str) -> None:
+        """Put the cursor on a new object once the lists show it (the main screen does)."""
+
+    # -- create, delete ----------------------------------------------------------------------------
+    @mutating("Create…")
+    @_after_pending_focus
+    def action_create(self) -> None:
+        """`n`: create what the focused pane lists; on a service/infra detail, a deployment of/on it."""
+        pane = self.focused_pane()
+        if pane == "infra":
+            self.action_create_infra()
+        elif pane == "service":
+            self.action_create_service()
+        elif self.create_defaults():
+            self.app.push_screen(CreateDeploymentScreen(self.shell.client, **self.create_defaults()),
+                                 self._after_change(created="deployment"))
+        else:
+            self.action_create_deployment()
+
+    @mutating("Create infra")
+    def action_create_infra(self) -> None:
+        self.app.push_screen(CreateInfraScreen(self.shell.client), self._after_change(created="infra"))
+
+    @mutating("Create service")
+    def action_create_service(self) -> None:
+        self.app.push_screen(CreateServiceScreen(self.shell.client), self._after_change(created="service"))
+
+    @mutating("Create deployment")
+    def action_create_deployment(self) -> None:
+        found = self.focused_object()
+        kwargs: dict[str, str] = {}
+        if found and found[0] in ("service", "infra"):
+            kwargs[f"{found[0]}_id"] = found[1]
+        elif found and found[0] == "deployment":
+            # Another deployment like the highlighted one: same service and infra, the id gets a -N.
+            basic = readers.basic(self.shell.store.deployments.get(found[1]), "deploymentBasicInfo")
+            kwargs = {k: str(basic[src]) for k, src in (("service_id", "publishedServiceId"), ("infra_id", "infraId"))
+                      if basic.get(src)}
+        self.app.push_screen(CreateDeploymentScreen(self.shell.client, **kwargs),
+                             self._after_change(created="deployment"))
+
+    @mutating("Delete…")
+    @_after_pending_focus
+    def action_delete(self) -> None:
+        found = self.focused_object()
+        if found is None:
+            self.notify("Highlight an infra, a service or a deployment to delete", severity="warning")
+            return
+        self.app.push_screen(DeleteScreen(self.shell.client, *found), self._after_change(deleted=found))
+
+    # -- versions ----------------------------------------------------------------------------------
+    @mutating("Import version")
+    @_after_pending_focus
+    def action_import_version(self) -> None:
+        service = self._service_in_focus()
+        if not service:
+            self.notify("Highlight a service to import a version into", severity="warning")
+            return
+        self.app.push_screen(ImportVersionScreen(self.shell.client, service), self._after_change())
+
+    def _pick_version(self, then: Callable[[str, str], None]) -> None:
+        service = self._service_in_focus()
+        if not service:
+            self.notify("Highlight a service (or one of its deployments) first", severity="warning")
+            return
+        light = self.shell.store.services.get(service) or {}
+        versions = [str(p.get("id")) for p in light.get("packages") or [] if isinstance(p, dict) and p.get("id")]
+        if not versions:
+            self.notify(f"{service} has no version", severity="warning")
+            return
+
+        def picked(version: str | None) -> None:
+            if version:
+                then(service, version)
+
+        self.app.push_screen(VersionPickScreen(service, versions), picked)
+
+    @_after_pending_focus
+    def action_download_version(self) -> None:
+        client, app = self.shell.client, self.app
+        self._pick_version(lambda service, version: app.push_screen(DownloadVersionScreen(client, service, version)))
+
+    @mutating("Delete version")
+    @_after_pending_focus
+    def action_delete_version(self) -> None:
+        client, app, done = self.shell.client, self.app, self._after_change()
+        self._pick_version(lambda service, version: app.push_screen(delete_version_screen(client, service, version),
+                                                                     done))
+
+    # -- a deployment's screens --------------------------------------------------------------------
+    @_after_pending_focus
+    def action_test_queries(self) -> None:
+        from deployer_tui.ui.screens.query_runner import TestQueriesScreen  # on first use (see the top)
+
+        deployment = self._deployment_or_warn()
+        if deployment:
+            self.app.push_screen(TestQueriesScreen(self.shell.client, deployment))
+
+    @_after_pending_focus
+    def action_openapi(self) -> None:
+        from deployer_tui.ui.screens.openapi import OpenAPIScreen  # on first use (see the top)
+
+        deployment = self._deployment_or_warn()
+        if deployment:
+            self.app.push_screen(OpenAPIScreen(self.shell.client, deployment))
+
+    @_after_pending_focus
+    def action_governance(self) -> None:
+        from deployer_tui.ui.screens.openapi import GovernanceScreen  # on first use (see the top)
+
+        deployment = self._deployment_or_warn()
+        if deployment:
+            self.app.push_screen(GovernanceScreen(self.shell.client, deployment))
+
+    @_after_pending_focus
+    def action_copy(self) -> None:
+        from deployer_tui.ui.screens.copy_menu import (  # first use
+            CopyMenuScreen,
+            infra_entries,
+            service_entries,
+        )
+
+        found = self.focused_object()
+        if found is None:
+            self.notify("Highlight something to copy", severity="warning")
+            return
+        kind, ident = found
+        if kind == "deployment":
+            self.app.push_screen(CopyMenuScreen.for_deployment(self.shell.client, ident))
+            return
+        store = self.shell.store
+        source = store.infras if kind == "infra" else store.services
+        light = source.get(ident) or {f"{kind}BasicInfo": {"id": ident}}
+        entries = infra_entries(light) if kind == "infra" else service_entries(light)
+        self.app.push_screen(CopyMenuScreen(f"Copy — {kind} {ident}", entries))
+
+    # -- settings ----------------------------------------------------------------------------------
+    def action_edit_settings(self) -> None:
+        self._open_editor(external=False)
+
+    def action_edit_settings_external(self) -> None:
+        self._open_editor(external=True)
+
+    def _open_editor(self, external: bool) -> None:
+        from deployer_tui.ui.screens.settings_editor import SettingsEditorScreen  # on first use (see the top)
+        from deployer_tui.ui.screens.update_screen import UpdateScreen
+
+        found = self.focused_object()
+        if found is None or found[0] not in ("infra", "service", "deployment"):
+            self.notify("Highlight an infra, a service or a deployment first", severity="warning")
+            return
+        kind, object_id = cast("Kind", found[0]), found[1]
+        updates, app = self.shell.updates, self.app
+
+        def start_update(deployment_id: str) -> None:
+            updates.start(deployment_id)
+            app.push_screen(UpdateScreen(deployment_id, updates))
+
+        self.app.push_screen(SettingsEditorScreen(self.shell.client, kind, object_id, start_update=start_update,
+                                                  open_external=external))
+
+    @mutating("Enable/disable deployment")
+    def action_toggle_enabled(self) -> None:
+        found = self.focused_object()
+        if found is None or found[0] != "deployment":
+            return
+        self.run_worker(self._toggle_enabled(found[1]), group="mutation", exit_on_error=False)
+
+    async def _toggle_enabled(self, deployment: str) -> None:
+        shell, app = self.shell, self.app
+        currently = readers.is_enabled(shell.store.deployments.get(deployment) or {})
+        verb = "Disable" if currently else "Enable"
+        question = (f"{verb} deployment {deployment}?\n\nThis saves its settings with enabled = "
+                    f"{str(not currently).lower()}. The API nodes change at the next update.")
+        if not await app.push_screen_wait(ConfirmScreen(question)):
+            return
+        try:
+            # Read-modify-write of the whole document: unknown keys go back as they came.
+            settings = await shell.client.get_deployment_settings(deployment)
+            settings["enabled"] = not currently
+            await shell.client.save_deployment_settings(deployment, settings)
+        except DeployerError as exc:
+            shell.report_error(exc, f"saving deployment {deployment}")
+            return
+        app.notify(f"Deployment {deployment} {'disabled' if currently else 'enabled'}", title="Saved")
+        shell.store.forget_heavy(deployment)
+        shell.store.refresh()
+        screen = app.screen
+        if isinstance(screen, ObjectActions):
+            screen.reload()
+
+    # -- updates -----------------------------------------------------------------------------------
+    def marked_deployments(self) -> list[str]:
+        """Marked deployments that still exist, in the store's order (only the main screen updates them)."""
+        return []
+
+    def _deployment_in_focus(self) -> str | None:
+        found = self.focused_object()
+        return found[1] if found is not None and found[0] == "deployment" else None
+
+    @mutating("Update deployment(s)")
+    def action_update(self) -> None:
+        """`u`: the marked deployments (main screen), else the one in focus; a running one opens its progress."""
+        from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen, UpdateScreen  # on first use
+
+        marked = self.marked_deployments()
+        if marked:
+            self._start_bulk(marked)
+            return
+        deployment = self._deployment_in_focus()
+        if deployment is None:
+            self.notify("Highlight a deployment (or mark some with space) to update it", severity="warning")
+            return
+        tracker, app = self.shell.updates, self.app
+        if tracker.is_running(deployment):
+            app.push_screen(UpdateScreen(deployment, tracker))
+            return
+        node_urls = self._node_urls(deployment)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                tracker.start(deployment, node_urls)
+                if not isinstance(app.screen, UpdateScreen) or app.screen.deployment_id != deployment:
+                    app.push_screen(UpdateScreen(deployment, tracker))
+
+        app.push_screen(UpdateConfirmScreen(deployment, self.shell.client, self.shell.presentation), answered)
+
+    def _node_urls(self, deployment_id: str) -> list[str]:
+        """The API node URLs of the deployment's infra, from the light status (STATIC infras)."""
+        urls = readers.basic(self.shell.store.deployments.get(deployment_id), "infraBasicInfo").get("apiNodeUrls")
+        return [str(u) for u in urls] if isinstance(urls, list) else []
+
+    def _bulk_line(self, deployment_id: str) -> str:
+        """What one deployment of a bulk update will deploy, from the store: saved mapping (or disable), health."""
+        store = self.shell.store
+        light = store.deployments.get(deployment_id)
+        if not isinstance(light, dict):
+            return "?"
+        basic = readers.deployment_basic(light)
+        what = "disable" if basic.get("enabled") is False else (readers.mapping_summary(basic.get("generationsMapping")) or "?")
+        return f"{what} (now {store.health(deployment_id)})"
+
+    def _start_bulk(self, deployments: list[str]) -> None:
+        from deployer_tui.ui.screens.update_screen import UpdatesScreen  # on first use (see the top)
+
+        tracker, app = self.shell.updates, self.app
+        running = [d for d in deployments if tracker.is_running(d)]
+        todo = [d for d in deployments if d not in running]
+        if not todo:
+            app.push_screen(UpdatesScreen(tracker))
+            return
+        question = f"Update {len(todo)} marked deployment{'s' if len(todo) != 1 else ''}?\n"
+        for deployment in todo[:12]:
+            question += f"\n  {deployment}: {self._bulk_line(deployment)}"
+        if len(todo) > 12:
+            question += f"\n  … and {len(todo) - 12} more"
+        if running:
+            question += f"\n\n(already running: {', '.join(running)})"
+        urls = {d: self._node_urls(d) for d in todo}
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            for deployment in todo:
+                tracker.start(deployment, urls[deployment])
+            tracker.marked.clear()
+            tracker.marks_changed()
+            app.push_screen(UpdatesScreen(tracker))
+
+        app.push_screen(ConfirmScreen(question), answered)
+
+    def action_update_history(self) -> None:
+        from deployer_tui.ui.screens.update_screen import UpdateHistoryScreen  # on first use (see the top)
+
+        deployment = self._deployment_in_focus()
+        if deployment is None:
+            self.notify("Highlight a deployment to see its update history", severity="warning")
+            return
+        self.app.push_screen(UpdateHistoryScreen(deployment, self.shell.client, tracker=self.shell.updates))
+
+    def action_show_updates(self) -> None:
+        from deployer_tui.ui.screens.update_screen import UpdatesScreen  # on first use (see the top)
+
+        self.app.push_screen(UpdatesScreen(self.shell.updates))
+
+    def action_mark(self) -> None:
+        deployment = self._deployment_in_focus()
+        if deployment is not None:
+            self.shell.updates.toggle_mark(deployment)
+
+    def action_clear_marks(self) -> None:
+        tracker = self.shell.updates
+        tracker.marked.clear()
+        tracker.marks_changed()

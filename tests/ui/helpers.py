@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from textual.notifications import SeverityLevel
 from textual.pilot import Pilot
 
+from deployer_tui.ui import app as app_module
+from deployer_tui.ui.app import DeployerApp
 from deployer_tui.ui.widgets.resource_table import ResourceTable, plain
 
 
-async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
+async def wait_for(pilot: Pilot, condition: Callable[[], object], what: str = "", timeout: float = 30.0) -> None:
+    """Poll `condition` between short pauses of the app until it holds; fail after `timeout` seconds.
+
+    The one wait of the UI tests: a bound generous enough for a loaded machine, never a bare sleep."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
-        await pilot.pause(0.05)
+        await pilot.pause(0.02)
 
 
 async def settle(pilot: Pilot, timeout: float = 30.0) -> None:
@@ -81,3 +90,27 @@ def _render_to_text(renderable: object) -> str:
     except Exception:  # noqa: BLE001 - a renderable Rich cannot print alone (e.g. Content)
         return ""
     return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+@dataclass
+class Toast:
+    message: str
+    title: str
+    severity: str
+
+
+class RecordingApp(DeployerApp):
+    """The app, keeping every toast it shows in `toasts` (what the person was told, in order), so tests
+    read what was said rather than Textual's private notification list."""
+
+    # Textual reads a relative CSS_PATH next to the module of the class: here, the app's own file.
+    CSS_PATH = str(Path(app_module.__file__).with_name(str(DeployerApp.CSS_PATH)))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.toasts: list[Toast] = []
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               **kwargs: Any) -> None:
+        self.toasts.append(Toast(str(message), str(title), severity))
+        super().notify(message, title=title, severity=severity, **kwargs)

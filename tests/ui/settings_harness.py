@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from textual.app import App
-from textual.pilot import Pilot
 
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.package import build_package
@@ -69,6 +67,7 @@ class EditorHarness(App):
         self.client = wrap(self.real_client) if wrap else self.real_client
         self.kind, self.object_id = kind, object_id
         self.read_only = read_only
+        self.user = ""  # who the shell says is connected (a form stamps new API keys with it)
         self.open_external = open_external
         self.refused: list[str] = []
         self.messages: list[str] = []
@@ -92,10 +91,3 @@ class EditorHarness(App):
     async def on_unmount(self) -> None:
         await self.real_client.aclose()
 
-
-async def wait_for(pilot: Pilot, condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await pilot.pause(0.02)

@@ -20,7 +20,6 @@ from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.job_follower import follow_future
 from deployer_tui.core.package import build_package, read_package
-from deployer_tui.ui.app import DeployerApp
 from deployer_tui.ui.screens.copy_menu import CopyMenuScreen
 from deployer_tui.ui.screens.create_forms import (
     CreateDeploymentScreen,
@@ -33,10 +32,9 @@ from deployer_tui.ui.screens.openapi import GovernanceScreen, OpenAPIScreen
 from deployer_tui.ui.screens.query_runner import ResponseDetailScreen, TestQueriesScreen
 from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen
 from deployer_tui.ui.screens.versions import DownloadVersionScreen, ImportVersionScreen, VersionPickScreen
-from deployer_tui.ui.state.update_tracker import tracker_for
 from tests import servers
 from tests.ui.conftest import needs_server
-from tests.ui.helpers import table, wait_for
+from tests.ui.helpers import RecordingApp, table, wait_for
 
 pytestmark = needs_server
 
@@ -106,7 +104,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):
 @asynccontextmanager
 async def running(world, **app_kwargs):
     client = DeployerClient(world["url"], KEY)
-    app = DeployerApp(client=client, **app_kwargs)
+    app = RecordingApp(client=client, **app_kwargs)
     try:
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             await wait_for(pilot, lambda: app.store.loaded, what="the lists")
@@ -117,7 +115,7 @@ async def running(world, **app_kwargs):
 
 async def on_screen(pilot, cls, timeout: float = 15):
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, cls) and pilot.app.screen.is_mounted
-                   and pilot.app.screen.children, timeout, what=cls.__name__)
+                   and pilot.app.screen.children, what=cls.__name__, timeout=timeout)
     await pilot.pause()
     return pilot.app.screen
 
@@ -218,7 +216,7 @@ async def test_whole_journey_by_keys(world, tmp_path):
         await wait_for(pilot, lambda: isinstance(app.screen, UpdateConfirmScreen) and app.screen.rows is not None,
                        what="update confirmation")
         await pilot.press("y")
-        tracker = tracker_for(app)
+        tracker = app.updates
         await wait_for(pilot, lambda: "jr-svc-on-jr-dev" in tracker.runs
                        and not tracker.runs["jr-svc-on-jr-dev"].running, timeout=30, what="update done")
         run = tracker.runs["jr-svc-on-jr-dev"]
@@ -397,7 +395,7 @@ async def test_copy_menu_curl_masks_the_key_unless_asked(world):
         options = menu.query_one(OptionList)
         await pick("curl with API key for greet/run")
         assert "query-s3cret" in app.clipboard
-        await wait_for(pilot, lambda: any("Copied curl with API key" in n.message for n in app._notifications), what="the toast")
+        await wait_for(pilot, lambda: any("Copied curl with API key" in n.message for n in app.toasts), what="the toast")
         # a service: ids
         await select_row(pilot, "services", "tb")
         await pilot.press("y")
@@ -422,7 +420,7 @@ async def test_openapi_and_governance(world):
         assert json.loads(app.clipboard)["basePath"] == "/public/api/v1/tb"
         await pilot.press("escape")
         await back_to_main(pilot)
-        assert await app.dispatch("deployment.governance")
+        await app.run_action("governance", app.screen)  # a palette command (no key)
         gov = await on_screen(pilot, GovernanceScreen)
         await wait_for(pilot, lambda: "Loading" not in text_of(gov, "#gov-body"), what="governance")
         assert "No governance message" in text_of(gov, "#gov-body")
@@ -451,10 +449,11 @@ async def test_download_version_to_a_file(world, tmp_path):
 async def test_read_only_refuses_mutating_actions(world):
     async with running(world, read_only=True) as (pilot, app, client):
         await select_row(pilot, "services", "tb")
-        for action in ("object.create", "object.delete", "version.import", "deployment.create"):
-            assert await app.dispatch(action) is False
-        assert isinstance(app.screen, MainScreen)
-        assert await app.dispatch("object.copy") is True  # copying changes nothing
+        for action in ("create", "delete", "import_version", "create_deployment"):
+            await app.run_action(action, app.screen)
+            await pilot.pause()
+            assert isinstance(app.screen, MainScreen), action
+        await app.run_action("copy", app.screen)  # copying changes nothing
         await on_screen(pilot, CopyMenuScreen)
 
 
@@ -466,7 +465,7 @@ async def test_delete_an_unused_version_through_the_picker(world, tmp_path):
         await wait_for(pilot, lambda: len((app.store.services.get("tb") or {}).get("packages") or []) == 2,
                        what="v2 in the store")
         await select_row(pilot, "services", "tb")
-        assert await app.dispatch("version.delete")
+        await app.run_action("delete_version", app.screen)  # a palette command (no key)
         picker = await on_screen(pilot, VersionPickScreen)
         assert picker.versions[0] == "v2"  # newest first
         await pilot.press("enter")

@@ -14,6 +14,7 @@ from deployer_tui.core.package import build_package
 from deployer_tui.ui.screens.create_forms import CreateDeploymentScreen, CreateInfraScreen
 from deployer_tui.ui.screens.query_runner import TestQueriesScreen
 from deployer_tui.ui.screens.versions import DownloadVersionScreen, ImportVersionScreen
+from deployer_tui.ui.view.formatting import Presentation
 from tests.ui.helpers import wait_for
 
 
@@ -61,6 +62,10 @@ class Scripted:
 
 
 class Harness(App):
+    def __init__(self) -> None:
+        super().__init__()
+        self.presentation = Presentation()
+
     def compose(self) -> ComposeResult:
         yield Label("harness")
 
@@ -114,7 +119,7 @@ async def test_deploy_anywhere_infra_needs_an_endpoint():
     app = Harness()
     async with app.run_test() as pilot:
         app.push_screen(CreateDeploymentScreen(client))
-        await wait_for(pilot, lambda: isinstance(app.screen, CreateDeploymentScreen) and app.screen._loaded,
+        await wait_for(pilot, lambda: isinstance(app.screen, CreateDeploymentScreen) and app.screen.loaded,
                        what="form data")
         form = app.screen
         await pilot.pause()

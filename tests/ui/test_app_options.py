@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.config import Config
-from deployer_tui.ui.app import DeployerApp
 from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.service import ServiceScreen
 from tests.ui.conftest import needs_server
-from tests.ui.helpers import wait_for
+from tests.ui.helpers import RecordingApp, wait_for
 
 pytestmark = needs_server
 
@@ -17,7 +16,7 @@ async def test_theme_from_config_and_q_quits(plain_server):
     proc, key = plain_server
     async with DeployerClient(proc.url("deployer"), key) as client:
         await client.create_service("svc-a")
-        app = DeployerApp(client=client, config=Config(theme="nord", refresh_interval=0))
+        app = RecordingApp(client=client, config=Config(theme="nord", refresh_interval=0))
         async with app.run_test(size=(100, 30)) as pilot:
             await wait_for(pilot, lambda: "svc-a" in app.store.services)
             assert app.theme == "nord"
@@ -32,8 +31,8 @@ async def test_theme_from_config_and_q_quits(plain_server):
 async def test_unknown_theme_is_a_warning_not_a_crash(plain_server):
     proc, key = plain_server
     async with DeployerClient(proc.url("deployer"), key) as client:
-        app = DeployerApp(client=client, config=Config(theme="no-such-theme", refresh_interval=0))
+        app = RecordingApp(client=client, config=Config(theme="no-such-theme", refresh_interval=0))
         async with app.run_test(size=(100, 30), notifications=True) as pilot:
             await wait_for(pilot, lambda: app.store.loaded)
             assert app.theme != "no-such-theme"
-            await wait_for(pilot, lambda: any("no-such-theme" in n.message for n in app._notifications), what="the toast")
+            await wait_for(pilot, lambda: any("no-such-theme" in n.message for n in app.toasts), what="the toast")

@@ -14,6 +14,7 @@ from deployer_tui.ui.clipboard import (
     copy_text,
     has_local_display,
     osc52_sequence,
+    use_clipboard,
 )
 from tests.ui.helpers import settle
 
@@ -48,8 +49,16 @@ def test_local_display_rules() -> None:
 
 
 class Harness(App):
+    def __init__(self) -> None:
+        super().__init__()
+        self.toasts: list[str] = []  # what the clipboard service told the person
+
     def compose(self) -> ComposeResult:
         yield Label("harness")
+
+    def notify(self, message: str, **kwargs) -> None:  # type: ignore[override]
+        self.toasts.append(str(message))
+        super().notify(message, **kwargs)
 
 
 class RecordingDriver:
@@ -80,8 +89,7 @@ async def test_copy_writes_wrapped_osc52_and_sets_app_clipboard() -> None:
         assert driver.written == [osc52_sequence(app.clipboard, env)]
         assert natives == []  # no display: no native attempt
         assert result.methods == ["OSC 52 through tmux"]
-        toasts = [n.message for n in app._notifications]
-        assert any("Copied service URL" in t and "allow-passthrough" in t for t in toasts)
+        assert any("Copied service URL" in t and "allow-passthrough" in t for t in app.toasts)
 
 
 async def test_native_copy_with_display_and_its_failure_is_reported() -> None:
@@ -100,7 +108,7 @@ async def test_native_copy_with_display_and_its_failure_is_reported() -> None:
         assert result.methods == ["OSC 52"] and result.native_error == "no xclip"
         assert app.clipboard == "def"
         await settle(pilot)
-        assert any("no xclip" in n.message for n in app._notifications)
+        assert any("no xclip" in t for t in app.toasts)
 
 
 async def test_apple_terminal_skips_osc52() -> None:
@@ -123,7 +131,7 @@ async def test_over_the_cap_offers_a_file_and_saves_it_0600(tmp_path) -> None:
     async with app.run_test(notifications=True) as pilot:
         big = "y" * 2000
         service = Clipboard(app, env={}, platform="linux", max_bytes=1000)
-        app.clipboard_service = service
+        use_clipboard(app, service)
         result = copy_text(app, big, "update log")
         await pilot.pause()
         assert result.capped and result.methods == []

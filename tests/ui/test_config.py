@@ -83,17 +83,16 @@ def test_bad_env_overrides_are_named(tmp_path, env):
 async def test_keymap_naming_no_binding_is_reported_and_known_ids_still_apply():
     from deployer_tui.core.client import DeployerClient
     from deployer_tui.core.config import Config
-    from deployer_tui.ui.app import DeployerApp
-    from tests.ui.helpers import wait_for
+    from tests.ui.helpers import RecordingApp, wait_for
 
     # Nothing listens on the client's port: the store's refresh fails, which this test does not need.
     client = DeployerClient("http://127.0.0.1:9", "k")
-    app = DeployerApp(client=client, config=Config(keymap={"main.filter": "f", "main.fliter": "F"}))
+    app = RecordingApp(client=client, config=Config(keymap={"main.filter": "f", "main.fliter": "F"}))
     try:
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
-            await wait_for(pilot, lambda: any("[keymap]" in n.message for n in app._notifications),
+            await wait_for(pilot, lambda: any("[keymap]" in n.message for n in app.toasts),
                            what="the keymap warning")
-            warning = next(n.message for n in app._notifications if "[keymap]" in n.message)
+            warning = next(n.message for n in app.toasts if "[keymap]" in n.message)
             assert "main.fliter" in warning and "main.filter" not in warning.replace("main.fliter", "")
             await pilot.press("f")
             assert app.screen.query_one("#filter").has_class("-active")

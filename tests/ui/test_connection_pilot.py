@@ -9,13 +9,13 @@ import socket
 
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.config import Config
-from deployer_tui.ui.app import DeployerApp, Session
+from deployer_tui.ui.app import Session
 from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.modals import ErrorScreen
 from deployer_tui.ui.widgets.banner import ConnectionBanner
 from tests import servers
 from tests.ui.conftest import needs_server
-from tests.ui.helpers import screen_text, wait_for
+from tests.ui.helpers import RecordingApp, screen_text, wait_for
 
 pytestmark = needs_server
 
@@ -34,7 +34,7 @@ async def test_banner_while_the_server_is_gone_then_recovers(tmp_path):
     client = DeployerClient(proc.url("deployer"), key)
     await client.create_service("still-here")
     # Auto-refresh every half second: the loss is noticed without any key press.
-    app = DeployerApp(client=client, config=Config(refresh_interval=0.5))
+    app = RecordingApp(client=client, config=Config(refresh_interval=0.5))
     try:
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             await wait_for(pilot, lambda: app.store.loaded and "still-here" in app.store.services)
@@ -48,7 +48,7 @@ async def test_banner_while_the_server_is_gone_then_recovers(tmp_path):
             proc = servers.serve(data_dir, key, apinodes=1, extra=["--port", str(port)])
             await wait_for(pilot, lambda: not banner.is_shown, timeout=40, what="the recovery")
             assert app.store.connection_error is None and "still-here" in app.store.services
-            await wait_for(pilot, lambda: any("restored" in n.message for n in app._notifications), what="the toast")
+            await wait_for(pilot, lambda: any("restored" in n.message for n in app.toasts), what="the toast")
     finally:
         await client.aclose()
         proc.stop()
@@ -57,18 +57,18 @@ async def test_banner_while_the_server_is_gone_then_recovers(tmp_path):
 async def test_api_error_toast_and_details(plain_server):
     proc, key = plain_server
     client = DeployerClient(proc.url("deployer"), key)
-    app = DeployerApp(client=client, config=Config(refresh_interval=0))
+    app = RecordingApp(client=client, config=Config(refresh_interval=0))
     try:
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             await wait_for(pilot, lambda: app.store.loaded)
             await pilot.press("ctrl+e")
-            await wait_for(pilot, lambda: any("No error" in n.message for n in app._notifications), what="the toast")
+            await wait_for(pilot, lambda: any("No error" in n.message for n in app.toasts), what="the toast")
             app.open_resource("deployment", "no-such-deployment")
             # `notify` posts a message: the toast joins the list a moment after `last_error` is set.
             await wait_for(pilot, lambda: app.last_error is not None
-                           and any(n.severity == "error" for n in app._notifications), what="the error toast")
+                           and any(n.severity == "error" for n in app.toasts), what="the error toast")
             _context, error = app.last_error
-            toast = [n for n in app._notifications if n.severity == "error"][-1]
+            toast = [n for n in app.toasts if n.severity == "error"][-1]
             assert error.error_type and error.error_type.split(".")[-1] in toast.message
             assert "no-such-deployment" in toast.message or error.message in toast.message
             await pilot.press("ctrl+e")
@@ -95,7 +95,7 @@ async def test_connects_after_the_first_paint_and_closes_what_it_opened(plain_se
 
         return Session(client, "local", close)
 
-    app = DeployerApp(connect=connect, connect_status="starting local deployer…",
+    app = RecordingApp(connect=connect, connect_status="starting local deployer…",
                       config=Config(refresh_interval=0))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()

@@ -86,7 +86,7 @@ async def test_store_keeps_summaries_and_announces_every_arrival():
         store.subscribe(listener)
         store.refresh()
         deadline = time.monotonic() + 10
-        while len(store.heavy) < 30 or store._heavy_running:
+        while len(store.heavy) < 30 or store.health_loading:
             assert time.monotonic() < deadline, "the heavy statuses did not all arrive"
             await pilot.pause(0.02)
         await pilot.pause()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from textual.app import App, ComposeResult
 
+from deployer_tui.ui.clipboard import clipboard_for
 from deployer_tui.ui.widgets.log_view import (
     LogBuffer,
     LogLines,
@@ -18,6 +18,7 @@ from deployer_tui.ui.widgets.log_view import (
     line_level,
     tail_within,
 )
+from tests.ui.helpers import wait_for
 
 
 class LogApp(App):
@@ -31,13 +32,6 @@ class LogApp(App):
     def on_mount(self) -> None:
         self.query_one(LogLines).focus()
 
-
-async def wait_for(pilot, condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await pilot.pause(0.02)
 
 
 def numbered(n: int, start: int = 0) -> list[str]:
@@ -278,7 +272,7 @@ async def test_copy_uses_the_clipboard_service() -> None:
         view.write_lines(numbered(3))
         await pilot.press("y")
         assert app.clipboard == "line 0\nline 1\nline 2"
-        assert app.clipboard_service.last.what == "3 log lines"
+        assert clipboard_for(app).last.what == "3 log lines"
 
 
 async def test_large_burst_is_ingested_in_bounded_ticks() -> None:
@@ -305,7 +299,7 @@ async def test_copy_of_a_large_log_takes_the_tail_that_fits() -> None:
         assert len(copied.encode()) <= MAX_COPY_BYTES
         assert copied.endswith("line 019999")
         assert copied.splitlines()[0] == f"line {20_000 - len(copied.splitlines()):06d}"  # a whole tail
-        assert app.clipboard_service.last.what.startswith("the last ")
+        assert clipboard_for(app).last.what.startswith("the last ")
 
 
 async def test_search_in_wrapped_lines_shows_the_match() -> None:

@@ -10,6 +10,7 @@ import pytest
 from textual.app import App
 
 from deployer_tui.ui.gc_pause import GcPause
+from tests.ui.helpers import wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -23,12 +24,6 @@ def collector_enabled():
         gc.disable()
 
 
-async def wait_until(pilot, condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.02)
-
 
 async def test_held_while_keys_arrive_then_given_back_when_quiet():
     app = App()
@@ -41,7 +36,7 @@ async def test_held_while_keys_arrive_then_given_back_when_quiet():
             await pilot.pause(0.15)
             pause.hold()
             assert not gc.isenabled()
-        await wait_until(pilot, gc.isenabled)
+        await wait_for(pilot, gc.isenabled)
         assert time.monotonic() - started >= 0.45 + 0.3
         assert not pause.holding
 

@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from deployer_tui.core import readers
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.config import Config
-from deployer_tui.ui.app import DeployerApp
 from deployer_tui.ui.screens.deployment import DeploymentScreen
 from deployer_tui.ui.screens.help import HelpScreen
 from deployer_tui.ui.screens.infra import InfraScreen
@@ -17,7 +16,7 @@ from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.modals import ConfirmScreen
 from deployer_tui.ui.screens.service import ServiceScreen
 from tests.ui.conftest import needs_server
-from tests.ui.helpers import cell, health_filled, screen_text, table, wait_for
+from tests.ui.helpers import RecordingApp, cell, health_filled, screen_text, table, wait_for
 
 pytestmark = needs_server
 
@@ -25,7 +24,7 @@ pytestmark = needs_server
 @asynccontextmanager
 async def running(server, key: str, **app_kwargs):
     client = DeployerClient(server.url("deployer"), key)
-    app = DeployerApp(client=client, **app_kwargs)
+    app = RecordingApp(client=client, **app_kwargs)
     try:
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             await wait_for(pilot, lambda: app.store.loaded and table(pilot, "deployments").row_count > 0,
@@ -134,7 +133,7 @@ async def test_live_filter_keeps_and_clears(demo_server, ui_api_key):
         await pilot.press("slash", *target)
         assert target in deps.visible_keys
         # No garbage-collector pause between keystrokes (gc_pause); given back once typing stops.
-        assert pilot.app.screen._typing.holding and not gc.isenabled()
+        assert not gc.isenabled()
         assert all(target.lower() in " ".join(cell(deps, k, c.key) for c in deps.columns_spec).lower()
                    for k in deps.visible_keys)
         await pilot.press("enter")  # keep the filter, back in the table
@@ -151,17 +150,17 @@ async def test_live_filter_keeps_and_clears(demo_server, ui_api_key):
 async def test_health_arriving_while_typing_waits_for_a_quiet_moment(demo_server, ui_api_key):
     async with running(demo_server, ui_api_key) as (pilot, _client):
         app, deps = pilot.app, table(pilot, "deployments")
-        await wait_for(pilot, lambda: health_filled(deps) and not app.store._heavy_running, what="health")
+        await wait_for(pilot, lambda: health_filled(deps) and not app.store.health_loading, what="health")
         dep = next(d for d in deps.visible_keys if readers.is_enabled(app.store.deployments[d]))
         before = cell(deps, dep, "health")
         await pilot.press("slash", dep[0])
-        assert app.screen._typing.holding
+        assert not gc.isenabled()  # typing: the screen holds back work until a quiet moment
         app.store.heavy[dep] = {"health": "UNHEALTHY", "healthMessages": {"messages": []}}
-        app.store._flush_health({dep})
+        app.store.rows_changed({dep})
         await pilot.pause()
         assert cell(deps, dep, "health") == before  # not between two keystrokes
-        app.screen._typing.release()  # what the quiet moment does
-        assert "UNHEALTHY" in cell(deps, dep, "health")
+        await wait_for(pilot, lambda: "UNHEALTHY" in cell(deps, dep, "health"), what="the quiet moment")
+        assert gc.isenabled()
 
 
 async def test_sort_cycles_and_reverses_keeping_cursor(demo_server, ui_api_key):
@@ -199,7 +198,7 @@ async def test_goto_opens_resources_and_refuses_unknown(demo_server, ui_api_key)
         await pilot.press("escape")
         await pilot.press("colon", *"infra no-such-infra", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
-        await wait_for(pilot, lambda: any("no-such-infra" in n.message for n in app._notifications), what="the toast")
+        await wait_for(pilot, lambda: any("no-such-infra" in n.message for n in app.toasts), what="the toast")
         await pilot.press("colon", *"banana x", "enter")
         assert "unknown kind" in screen_text(pilot)
         await pilot.press("escape")
@@ -257,10 +256,9 @@ async def test_read_only_refuses_toggle_and_changes_nothing(demo_server, ui_api_
         dep = table(pilot, "deployments").current_key
         before = await client.get_deployment_settings(dep)
         assert "READ-ONLY" in screen_text(pilot)
-        assert await app.dispatch("deployment.toggle_enabled") is False
         await pilot.press("t")
         assert not isinstance(app.screen, ConfirmScreen)
-        await wait_for(pilot, lambda: any("Read-only" in n.message for n in app._notifications), what="the toast")
+        await wait_for(pilot, lambda: any("Read-only" in n.message for n in app.toasts), what="the toast")
         assert await client.get_deployment_settings(dep) == before
 
 
@@ -306,3 +304,27 @@ async def test_auto_refresh_runs_on_main_and_pauses_under_a_detail_screen(demo_s
         assert app.store.refreshed_at == paused_at
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.store.refreshed_at != paused_at, what="auto-refresh to resume")
+
+
+async def test_palette_offers_the_screens_own_actions_and_refuses_like_the_keys(demo_server, ui_api_key):
+    async with running(demo_server, ui_api_key, read_only=True) as (pilot, _client):
+        app = pilot.app
+        await pilot.press("ctrl+p", *"out of sync")
+        await wait_for(pilot, lambda: "Mark every OUT_OF_SYNC deployment" in _palette_text(app),
+                       what="the main screen's palette command")
+        await pilot.press("escape")
+        await pilot.press("enter")  # a deployment's screen: the main screen's own actions are not offered there
+        await wait_for(pilot, lambda: isinstance(app.screen, DeploymentScreen))
+        await pilot.press("ctrl+p", *"out of sync")
+        await wait_for(pilot, lambda: "No matches" in _palette_text(app) or
+                       "Mark every OUT_OF_SYNC" not in _palette_text(app) and _palette_text(app) != "",
+                       what="the detail screen's palette")
+        assert "Mark every OUT_OF_SYNC deployment" not in _palette_text(app)
+        await pilot.press("escape")
+        # A mutating palette command goes through the same door as a key: refused, with the same toast.
+        await pilot.press("ctrl+p", *"create infra")
+        await wait_for(pilot, lambda: "Create infra" in _palette_text(app), what="the create command")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any(t.message == "Read-only mode: “Create infra” is not allowed"
+                                          for t in app.toasts), what="the refusal")
+        assert isinstance(app.screen, DeploymentScreen)

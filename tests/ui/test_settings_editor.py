@@ -1,4 +1,4 @@
-"""Pilot tests of the settings editor against a real local deployer (issue 6)."""
+"""Pilot tests of the settings editor against a real local deployer."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from deployer_tui.ui.screens.settings_editor import SettingsEditorScreen
 from deployer_tui.ui.screens.settings_forms import HelperForm
 from deployer_tui.ui.widgets.json_editor import JsonEditor
 from tests import servers
-from tests.ui.settings_harness import GOVERNED_INFRA, INFRA, SERVICE, EditorHarness, start_seeded, wait_for
+from tests.ui.helpers import wait_for
+from tests.ui.settings_harness import GOVERNED_INFRA, INFRA, SERVICE, EditorHarness, start_seeded
 
 KEY = "admin-" + secrets.token_hex(8)
 SIZE = (90, 28)  # small screens render faster; every view must work there too

@@ -12,7 +12,6 @@ import pytest
 
 from deployer_tui.core import settings_edit as se
 from deployer_tui.core.client import DeployerClient
-from deployer_tui.ui.app import DeployerApp
 from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.settings_diff import AskScreen, SettingsDiffScreen
 from deployer_tui.ui.screens.settings_editor import SettingsEditorScreen
@@ -20,7 +19,8 @@ from deployer_tui.ui.screens.update_screen import UpdateScreen
 from deployer_tui.ui.widgets.json_editor import JsonEditor
 from deployer_tui.ui.widgets.resource_table import ResourceTable
 from tests import servers
-from tests.ui.settings_harness import INFRA, SERVICE, start_seeded, wait_for
+from tests.ui.helpers import RecordingApp, wait_for
+from tests.ui.settings_harness import INFRA, SERVICE, start_seeded
 
 KEY = "admin-" + secrets.token_hex(8)
 DEPLOYMENTS = ("app-a", "app-b")
@@ -47,7 +47,7 @@ def deployer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Proc]
 @asynccontextmanager
 async def running(deployer: servers.Proc, **kwargs):
     client = DeployerClient(deployer.url(), KEY)
-    app = DeployerApp(client=client, **kwargs)
+    app = RecordingApp(client=client, **kwargs)
     try:
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             await wait_for(pilot, lambda: isinstance(app.screen, MainScreen) and app.store.loaded
@@ -115,7 +115,7 @@ async def test_read_only_app_refuses_saving_in_its_dispatch(deployer) -> None:
         editor = await editor_loaded(pilot)
         editor.replace_all(se.dump(se.set_enabled(editor.value, False)))
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: any("Read-only mode" in str(n.message) for n in app._notifications),
+        await wait_for(pilot, lambda: any("Read-only mode" in str(n.message) for n in app.toasts),
                        "the app's read-only refusal")
         assert isinstance(app.screen, SettingsEditorScreen) and app.screen.dirty
         assert editor.value["enabled"] is False, "the draft is kept"

@@ -18,7 +18,8 @@ from deployer_tui.ui.screens.settings_diff import SettingsDiffScreen
 from deployer_tui.ui.screens.settings_editor import SettingsEditorScreen
 from deployer_tui.ui.widgets.json_editor import JsonEditor
 from tests import servers
-from tests.ui.settings_harness import INFRA, SERVICE, EditorHarness, start_seeded, wait_for
+from tests.ui.helpers import wait_for
+from tests.ui.settings_harness import INFRA, SERVICE, EditorHarness, start_seeded
 
 KEY = "admin-" + secrets.token_hex(8)
 SIZE = (100, 32)

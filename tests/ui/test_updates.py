@@ -15,21 +15,21 @@ from textual.widgets import DataTable, Static
 
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.errors import DeployerError
-from deployer_tui.ui.app import DeployerApp
 from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.modals import ConfirmScreen
-from deployer_tui.ui.screens.update_history import UpdateHistoryScreen, UpdateLogScreen
-from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen, UpdateScreen, UpdatesScreen
-from deployer_tui.ui.state.update_tracker import (
-    UpdateFinished,
-    UpdateProgressed,
-    UpdateRun,
-    UpdateTracker,
-    decorate_deployment_row,
-    tracker_for,
+from deployer_tui.ui.screens.update_screen import (
+    UpdateConfirmScreen,
+    UpdateHistoryScreen,
+    UpdateLogScreen,
+    UpdateScreen,
+    UpdatesScreen,
 )
+from deployer_tui.ui.state.messages import Notice
+from deployer_tui.ui.state.update_tracker import UpdateFinished, UpdateProgressed, UpdateRun, UpdateTracker
+from deployer_tui.ui.view.formatting import Presentation
+from deployer_tui.ui.view.rows import decorate_deployment_row
 from tests import servers
-from tests.ui.helpers import cell, screen_text, table, wait_for
+from tests.ui.helpers import RecordingApp, cell, screen_text, table, wait_for
 
 NODE_KEY = "node-admin-key-for-tests"
 
@@ -39,7 +39,9 @@ class Harness(App):
         super().__init__()
         self.client = client
         self.updates = UpdateTracker(self, client, poll_interval=0.05, max_poll_interval=0.2)
+        self.presentation = Presentation()
         self.heard: list[object] = []
+        self.notices: list[Notice] = []  # what the tracker asked the app to tell the person
 
     def compose(self) -> ComposeResult:
         yield Static("home")
@@ -49,6 +51,9 @@ class Harness(App):
 
     def on_update_finished(self, message: UpdateFinished) -> None:
         self.heard.append(message)
+
+    def on_notice(self, message: Notice) -> None:
+        self.notices.append(message)
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +151,7 @@ async def test_start_live_lines_success(client: DeployerClient) -> None:
         # Lines came through progress messages, and the end was announced once with a toast.
         assert sum(len(m.new_lines) for m in app.heard if isinstance(m, UpdateProgressed)) == len(record["logs"]["lines"])
         assert [m.run.state for m in app.heard if isinstance(m, UpdateFinished)] == ["SUCCESS"]
-        await wait_for(pilot, lambda: any("toolbox-on-dev: SUCCESS" in str(n.message) for n in app._notifications), what="the toast")
+        await wait_for(pilot, lambda: any("toolbox-on-dev: SUCCESS" in n.text for n in app.notices), what="the toast")
         assert "SUCCESS" in screen_text(pilot)
         assert not app.updates.is_running("toolbox-on-dev")
         health = await client.get_deployment_status("toolbox-on-dev")
@@ -196,7 +201,7 @@ async def test_failure_with_the_api_node_down(client: DeployerClient, extra_node
         top = int(widget.scroll_y)
         assert top <= widget.row_of_line(first_error) < top + widget.scrollable_content_region.height
         assert not widget.following
-        await wait_for(pilot, lambda: any("FAILED" in str(n.message) and n.severity == "error" for n in app._notifications), what="the toast")
+        await wait_for(pilot, lambda: any("FAILED" in n.text and n.severity == "error" for n in app.notices), what="the toast")
         record = await client.get_update("toolbox-on-flaky")
         assert record["status"] == "FAILED"
 
@@ -205,7 +210,7 @@ async def test_abort_through_the_app(client: DeployerClient, blackhole: str) -> 
     """In the real app: u on the deployment, confirm, then x aborts (after a confirmation)."""
     await make_deployment(client, "hanging-infra", [{"url": blackhole, "adminAPIKey": NODE_KEY}],
                           "toolbox-on-hanging")
-    app = DeployerApp(client=client)
+    app = RecordingApp(client=client)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.store.loaded and "toolbox-on-hanging" in app.store.deployments)
         deployments = table(pilot, "deployments")
@@ -215,7 +220,7 @@ async def test_abort_through_the_app(client: DeployerClient, blackhole: str) -> 
         await wait_for(pilot, lambda: isinstance(app.screen, UpdateConfirmScreen) and app.screen.rows is not None)
         await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, UpdateScreen))
-        tracker = tracker_for(app)
+        tracker = app.updates
         run = tracker.get("toolbox-on-hanging")
         await wait_for(pilot, lambda: run.state == "RUNNING" and run.job_id, what="the job to start")
         # Lines stream in while the update runs (it hangs on its node, so this is before any end).
@@ -247,7 +252,7 @@ async def test_abort_through_the_app(client: DeployerClient, blackhole: str) -> 
 
 
 async def test_read_only_refuses_update_but_shows_history(client: DeployerClient) -> None:
-    app = DeployerApp(client=client, read_only=True)
+    app = RecordingApp(client=client, read_only=True)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await wait_for(pilot, lambda: app.store.loaded and table(pilot, "deployments").row_count > 0)
         deployments = table(pilot, "deployments")
@@ -255,8 +260,8 @@ async def test_read_only_refuses_update_but_shows_history(client: DeployerClient
         assert deployments.select_key("passengers-on-dev")
         await pilot.press("u")
         assert isinstance(app.screen, MainScreen)
-        assert not tracker_for(app).runs
-        await wait_for(pilot, lambda: any("Read-only" in str(n.message) for n in app._notifications), what="the toast")
+        assert not app.updates.runs
+        await wait_for(pilot, lambda: any("Read-only" in str(n.message) for n in app.toasts), what="the toast")
         await pilot.press("H")
         assert isinstance(app.screen, UpdateHistoryScreen)
         await wait_for(pilot, lambda: app.screen.loaded)
@@ -298,14 +303,14 @@ async def test_bulk_marks_and_updates_each_with_its_own_progress(client: Deploye
         other = "v1" if settings["generationsMapping"].get("generation") == "v2" else "v2"
         settings["generationsMapping"] = {"mode": "SINGLE_GENERATION", "generation": other}
         await client.save_deployment_settings("toolbox-on-dev", settings)
-    app = DeployerApp(client=client)
+    app = RecordingApp(client=client)
     async with app.run_test(size=(140, 40)) as pilot:
         await wait_for(pilot, lambda: app.store.loaded and app.store.health("toolbox-on-dev") == "OUT_OF_SYNC",
                        what="toolbox-on-dev out of sync")
         deployments = table(pilot, "deployments")
         deployments.focus()
-        await app.dispatch("deployment.mark_out_of_sync")
-        tracker = tracker_for(app)
+        await app.run_action("mark_out_of_sync", app.screen)  # a palette command (no key)
+        tracker = app.updates
         assert "toolbox-on-dev" in tracker.marked
         assert all(app.store.health(d) == "OUT_OF_SYNC" for d in tracker.marked)
         # space marks the highlighted deployment too, and space again unmarks it.
@@ -345,20 +350,18 @@ async def test_bulk_marks_and_updates_each_with_its_own_progress(client: Deploye
 
 
 def test_pane_decoration() -> None:
-    class Fake:
-        pass
-
-    app = Fake()
-    tracker = UpdateTracker(app)  # type: ignore[arg-type]
-    app.updates = tracker
     row = ("dep-a", "svc", "v1", "infra", "Dev", "yes", "HEALTHY")
-    assert decorate_deployment_row(app, "dep-a", row) == row
-    tracker.marked.add("dep-a")
-    tracker.runs["dep-a"] = UpdateRun("dep-a", started_at=0, started_monotonic=0, state="RUNNING")
-    decorated = decorate_deployment_row(app, "dep-a", row)
+    assert decorate_deployment_row(row, marked=False, update_state=None) == row
+    decorated = decorate_deployment_row(row, marked=True, update_state="RUNNING")
     assert str(decorated[0]) == "dep-a ✓" and str(decorated[-1]) == "⟳ UPDATING"
+    assert str(decorate_deployment_row(row, marked=False, update_state="ABORTING")[-1]) == "⟳ ABORTING"
+    # The tracker gives the state only while its run is running: a finished run shows the health again.
+    tracker = UpdateTracker(App())
+    tracker.runs["dep-a"] = UpdateRun("dep-a", started_at=0, started_monotonic=0, state="RUNNING")
+    assert tracker.running_state("dep-a") == "RUNNING"
     tracker.runs["dep-a"].state = "FAILED"
-    assert str(decorate_deployment_row(app, "dep-a", row)[-1]) == "HEALTHY"
+    assert tracker.running_state("dep-a") is None
+    assert str(decorate_deployment_row(row, marked=False, update_state=tracker.running_state("dep-a"))[-1]) == "HEALTHY"
 
 
 async def test_an_update_started_elsewhere_is_followed_not_refused(client: DeployerClient, blackhole: str) -> None:
@@ -373,7 +376,7 @@ async def test_an_update_started_elsewhere_is_followed_not_refused(client: Deplo
             run = app.updates.start("toolbox-on-hanging-2")
             await wait_for(pilot, lambda: run.job_id is not None or not run.running, what="the job id")
             assert run.running and run.job_id == elsewhere["toolbox-on-hanging-2"]
-            await wait_for(pilot, lambda: any("already running" in str(n.message) for n in app._notifications), what="the toast")
+            await wait_for(pilot, lambda: any("already running" in n.text for n in app.notices), what="the toast")
             assert await app.updates.abort("toolbox-on-hanging-2")
             await wait_for(pilot, lambda: not run.running, what="the abort")
             assert run.state == "ABORTED"
@@ -403,22 +406,22 @@ async def test_updates_started_elsewhere_show_up_running_without_pressing_anythi
                           "toolbox-on-hanging-4")
     job = (await client.start_update("toolbox-on-hanging-4"))["jobId"]  # e.g. a CI job, before the app starts
     try:
-        app = DeployerApp(client=client)
+        app = RecordingApp(client=client)
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             await wait_for(pilot, lambda: app.store.loaded and "toolbox-on-hanging-4" in app.store.deployments)
             deployments = table(pilot, "deployments")
             await wait_for(pilot, lambda: cell(deployments, "toolbox-on-hanging-4", "health") == "⟳ UPDATING",
                            what="the pane to show the update started elsewhere")
-            run = tracker_for(app).get("toolbox-on-hanging-4")
+            run = app.updates.get("toolbox-on-hanging-4")
             assert run.running and run.job_id == job
             await wait_for(pilot, lambda: any("Started elsewhere" in str(n.message) and "toolbox-on-hanging-4"
-                                              in str(n.message) for n in app._notifications), what="the toast")
+                                              in str(n.message) for n in app.toasts), what="the toast")
             await client.abort_future(job)  # its owner aborts it
             await wait_for(pilot, lambda: not run.running, what="the end to be seen")
             assert run.state == "ABORTED"
             await wait_for(pilot, lambda: cell(deployments, "toolbox-on-hanging-4", "health") != "⟳ UPDATING")
-            assert await tracker_for(app).adopt_running() == []  # an ended job is not adopted again
-            assert tracker_for(app).get("toolbox-on-hanging-4") is run
+            assert await app.updates.adopt_running() == []  # an ended job is not adopted again
+            assert app.updates.get("toolbox-on-hanging-4") is run
     finally:
         with contextlib.suppress(DeployerError):
             await client.abort_future(job)

@@ -10,8 +10,7 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
-from deployer_tui.ui.screens.update_history import UpdateHistoryScreen
-from deployer_tui.ui.screens.update_screen import UpdateScreen
+from deployer_tui.ui.screens.update_screen import UpdateHistoryScreen, UpdateScreen
 from deployer_tui.ui.state.update_tracker import NodeState, UpdateRun, UpdateTracker
 from deployer_tui.ui.view.formatting import Presentation
 from tests.ui.helpers import wait_for
@@ -59,7 +58,7 @@ def running_update(app: Harness) -> UpdateScreen:
 
 
 class StubClient:
-    """Fixed update records, as protocol.md §2.6.11 shows them."""
+    """Fixed update records, in the shape the deployer returns them."""
 
     RECORDS = [
         {"startTimestamp": T0, "endTimestamp": T0 + 12_000, "requester": "admin", "type": "UPDATE",

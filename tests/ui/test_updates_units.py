@@ -3,17 +3,16 @@ start or polling fails (a stub client stands in for the deployer)."""
 
 from __future__ import annotations
 
-import time
-
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
 from deployer_tui.core.errors import ConnectionLost, DeployerError
 from deployer_tui.core.job_follower import FutureEvent
-from deployer_tui.ui.screens.update_history import history_row
-from deployer_tui.ui.screens.update_screen import change_summary, duration, progress_text
+from deployer_tui.ui.screens.update_screen import change_summary, duration, history_row, progress_text
+from deployer_tui.ui.state.messages import Notice
 from deployer_tui.ui.state.update_tracker import UpdateRun, UpdateTracker, outcome
 from deployer_tui.ui.view.formatting import Presentation
+from tests.ui.helpers import wait_for
 
 
 def event(**kw) -> FutureEvent:
@@ -102,16 +101,13 @@ class Harness(App):
     def __init__(self, client) -> None:
         super().__init__()
         self.updates = UpdateTracker(self, client, poll_interval=0.01)
+        self.notices: list[Notice] = []  # what the tracker asked the app to tell the person
 
     def compose(self) -> ComposeResult:
         yield Static("home")
 
-
-async def wait_until(pilot, condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.02)
+    def on_notice(self, message: Notice) -> None:
+        self.notices.append(message)
 
 
 async def test_a_refused_start_is_a_failed_run_with_a_toast() -> None:
@@ -119,9 +115,9 @@ async def test_a_refused_start_is_a_failed_run_with_a_toast() -> None:
     app = Harness(StubClient(start_error=refused))
     async with app.run_test(notifications=True) as pilot:
         run = app.updates.start("dep")
-        await wait_until(pilot, lambda: not run.running)
+        await wait_for(pilot, lambda: not run.running)
         assert run.state == "FAILED" and run.error is refused and run.job_id is None
-        await wait_until(pilot, lambda: any("K8S infra" in str(n.message) and n.severity == "error" for n in app._notifications))
+        await wait_for(pilot, lambda: any("K8S infra" in n.text and n.severity == "error" for n in app.notices))
         # A new start after a failure is a new run.
         assert app.updates.start("dep") is not run
 
@@ -130,9 +126,9 @@ async def test_losing_the_deployer_while_following_is_lost_not_failed() -> None:
     app = Harness(StubClient(poll_error=ConnectionLost("127.0.0.1:1", "connection refused")))
     async with app.run_test(notifications=True) as pilot:
         run = app.updates.start("dep")
-        await wait_until(pilot, lambda: not run.running)
+        await wait_for(pilot, lambda: not run.running)
         assert run.state == "LOST" and run.job_id == "job-1"
-        await wait_until(pilot, lambda: any("lost track" in str(n.title).lower() for n in app._notifications))
+        await wait_for(pilot, lambda: any("lost track" in n.title.lower() for n in app.notices))
 
 
 async def test_start_twice_returns_the_running_run_and_abort_needs_a_job() -> None:
@@ -142,7 +138,7 @@ async def test_start_twice_returns_the_running_run_and_abort_needs_a_job() -> No
         assert app.updates.start("dep") is run  # already running: no second update
         assert app.updates.running_ids() == {"dep"}
         assert await app.updates.abort("other") is False
-        await wait_until(pilot, lambda: not run.running)
+        await wait_for(pilot, lambda: not run.running)
         assert run.state == "SUCCESS"
         assert await app.updates.abort("dep") is False  # nothing running any more
 
@@ -174,6 +170,7 @@ class ScreenHarness(App):
         super().__init__()
         self.make = make
         self.updates = UpdateTracker(self)
+        self.presentation = Presentation()
 
     def compose(self) -> ComposeResult:
         yield Static("home")
@@ -191,23 +188,23 @@ async def test_confirm_says_when_the_settings_cannot_be_read() -> None:
 
     app = ScreenHarness(lambda: UpdateConfirmScreen("nope", FailingClient()))
     async with app.run_test() as pilot:
-        await wait_until(pilot, lambda: "Could not read" in shown(app, "#confirm-summary"))
+        await wait_for(pilot, lambda: "Could not read" in shown(app, "#confirm-summary"))
         assert "not found" in shown(app, "#confirm-summary")
         assert app.screen.rows is None
 
 
 async def test_history_and_log_screens_show_load_errors() -> None:
-    from deployer_tui.ui.screens.update_history import UpdateHistoryScreen, UpdateLogScreen
+    from deployer_tui.ui.screens.update_screen import UpdateHistoryScreen, UpdateLogScreen
 
     app = ScreenHarness(lambda: UpdateHistoryScreen("nope", FailingClient()))
     async with app.run_test() as pilot:
-        await wait_until(pilot, lambda: "Could not load the history" in shown(app, "#history-empty"))
+        await wait_for(pilot, lambda: "Could not load the history" in shown(app, "#history-empty"))
         await app.push_screen(UpdateLogScreen("nope", 123, FailingClient()))
-        await wait_until(pilot, lambda: "Could not load this update's log" in shown(app, "#update-log-title"))
+        await wait_for(pilot, lambda: "Could not load this update's log" in shown(app, "#update-log-title"))
 
 
 async def test_a_log_the_deployer_truncated_says_so() -> None:
-    from deployer_tui.ui.screens.update_history import UpdateLogScreen
+    from deployer_tui.ui.screens.update_screen import UpdateLogScreen
 
     class Truncated:
         async def get_update(self, deployment_id, start_timestamp=None):
@@ -216,7 +213,7 @@ async def test_a_log_the_deployer_truncated_says_so() -> None:
 
     app = ScreenHarness(lambda: UpdateLogScreen("dep", 1_000, Truncated(), presentation=Presentation()))
     async with app.run_test() as pilot:
-        await wait_until(pilot, lambda: app.screen.record is not None)
+        await wait_for(pilot, lambda: app.screen.record is not None)
         assert "kept the last 3 of 5,000 lines" in shown(app, "#update-log-title")
         log = app.screen.log_view
         assert log.lines == ["[INFO] a", "[ERROR] b", "[INFO] c"]

@@ -23,6 +23,7 @@ from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.clipboard import copy_text
 from deployer_tui.ui.screens.create_forms import error_text
+from deployer_tui.ui.screens.delete_confirm import mapping_versions
 from deployer_tui.ui.screens.modals import OptionListModal
 from deployer_tui.ui.screens.query_runner import query_template
 
@@ -66,7 +67,7 @@ def deployment_entries(light: dict, heavy: dict | None, settings: dict | None = 
     if basic.get("infraId"):
         iid = str(basic["infraId"])
         entries.append(CopyEntry(f"Infra id        {iid}", "infra id", iid))
-    for version in sorted(_mapping_versions(basic.get("generationsMapping"))):
+    for version in sorted(mapping_versions(basic.get("generationsMapping"))):
         entries.append(CopyEntry(f"Version id      {version}", "version id", version))
     for url in readers.service_urls(light, heavy):
         entries.append(CopyEntry(f"Service URL     {url}", "service URL", url))
@@ -91,12 +92,6 @@ def deployment_entries(light: dict, heavy: dict | None, settings: dict | None = 
     return entries
 
 
-def _mapping_versions(mapping: Any) -> set[str]:
-    from deployer_tui.ui.screens.delete_confirm import mapping_versions
-
-    return mapping_versions(mapping)
-
-
 def service_entries(light: dict) -> list[CopyEntry]:
     sid = readers.service_id(light)
     entries = [CopyEntry(f"Service id      {sid}", "service id", sid)]
@@ -111,7 +106,7 @@ def service_entries(light: dict) -> list[CopyEntry]:
 
 
 def infra_entries(light: dict) -> list[CopyEntry]:
-    basic = readers._basic(light, "infraBasicInfo")
+    basic = readers.basic(light, "infraBasicInfo", or_self=True)
     iid = readers.infra_id(light)
     entries = [CopyEntry(f"Infra id        {iid}", "infra id", iid)]
     for url in basic.get("apiNodeUrls") or []:

@@ -1,4 +1,4 @@
-"""Create an infra, a service or a deployment (protocol.md §2.4.1, §2.5.1, §2.6.1).
+"""Create an infra, a service or a deployment (the deployer's create calls, see docs/protocol.md).
 
 Each form is a modal that gets a `DeployerClient`-like object, validates everything it can before
 sending (`core.package.validate_id`, ids already taken, nothing left unpicked), and on a refusal shows the
@@ -259,6 +259,11 @@ class CreateDeploymentScreen(ActionModal[str]):
         self._suggested = ""
         self._loaded = False
 
+    @property
+    def loaded(self) -> bool:
+        """The stages, services and infras the form picks from have arrived."""
+        return self._loaded
+
     def compose_body(self) -> ComposeResult:
         yield Label("Service", classes="field-label")
         yield Select([], prompt="loading…", id="service")
@@ -320,11 +325,11 @@ class CreateDeploymentScreen(ActionModal[str]):
         self._refresh_id()
 
     def _infra_label(self, iid: str) -> str:
-        basic = readers._basic(self.infras.get(iid, {}), "infraBasicInfo")
+        basic = readers.basic(self.infras.get(iid, {}), "infraBasicInfo")
         return f"{iid}  ({basic.get('stage') or '?'}, {basic.get('type') or '?'})"
 
     def _infra_type(self, iid: str | None) -> str:
-        return str(readers._basic(self.infras.get(iid or "", {}), "infraBasicInfo").get("type") or "STATIC")
+        return str(readers.basic(self.infras.get(iid or "", {}), "infraBasicInfo").get("type") or "STATIC")
 
     def _packages(self, sid: str | None) -> list[dict]:
         return [p for p in (self.services.get(sid or "", {}).get("packages") or []) if isinstance(p, dict)]
@@ -333,7 +338,7 @@ class CreateDeploymentScreen(ActionModal[str]):
         sid = _select_value(self.query_one("#service", Select))
         select = self.query_one("#version", Select)
         packages = self._packages(sid)
-        # The server lists packages newest first (protocol.md §2.5.2): the first is the natural default.
+        # The deployer lists a service's versions newest first: the first is the natural default.
         select.set_options([(str(p.get("id")), str(p.get("id"))) for p in packages if p.get("id")])
         if not sid:
             select.prompt = "pick a service first"
@@ -361,7 +366,7 @@ class CreateDeploymentScreen(ActionModal[str]):
         iid = _select_value(self.query_one("#infra", Select))
         anywhere = bool(iid) and self._infra_type(iid) not in NODE_INFRA_TYPES
         self._show_endpoint(anywhere)
-        stage = str(readers._basic(self.infras.get(iid or "", {}), "infraBasicInfo").get("stage") or "")
+        stage = str(readers.basic(self.infras.get(iid or "", {}), "infraBasicInfo").get("stage") or "")
         note = self.query_one("#form-note", Static)
         note.update(f"{iid} is a {stage} infra." if stage.lower() == "production" else "")
 

@@ -107,7 +107,7 @@ class DeleteScreen(ActionModal[bool]):
     async def _read_context(self) -> str:
         if self.kind == "deployment":
             light = await self.client.get_deployment(self.object_id)
-            infra = readers._basic(light, "infraBasicInfo")
+            infra = readers.basic(light, "infraBasicInfo")
             self.stage = str(infra.get("stage") or "") or None
             self.enabled = readers.is_enabled(light)
             self.must_type = is_production(self.stage)

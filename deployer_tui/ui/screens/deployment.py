@@ -13,29 +13,31 @@ from textual.widgets import Static
 
 from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
+from deployer_tui.core.readers import basic
 from deployer_tui.ui.screens.detail_base import DetailScreen, light_and, section
 from deployer_tui.ui.view.formatting import SEVERITY_STYLES, health_text, yes_no
-from deployer_tui.ui.view.rows import basic, kv
+from deployer_tui.ui.view.rows import kv
 
 
 class DeploymentScreen(DetailScreen):
     kind = "deployment"
     BINDINGS = [
-        Binding("t", "app.dispatch('deployment.toggle_enabled')", "Enable/disable", id="deployment.toggle_enabled"),
+        Binding("t", "toggle_enabled", "Enable/disable", id="deployment.toggle_enabled",
+                tooltip="Flip `enabled` in this deployment's settings (asks first)"),
     ]
 
     async def fetch(self) -> tuple[dict, dict | DeployerError]:
         # A failed heavy status shows as LOADING_FAILED, like the DSS UI does.
-        client = self.app.client
+        client = self.shell.client
         return await light_and(client.get_deployment(self.resource_id),
                                client.get_deployment_status(self.resource_id))
 
-    def current_deployment(self) -> str | None:
-        return self.resource_id
+    def focused_object(self) -> tuple[str, str] | None:
+        return "deployment", self.resource_id
 
     def render_body(self, data: tuple[dict, dict | DeployerError]) -> None:
         light, heavy = data
-        self.query_one("#summary", Static).update(Group(*deployment_sections(light, heavy, self.app.presentation)))
+        self.query_one("#summary", Static).update(Group(*deployment_sections(light, heavy, self.shell.presentation)))
 
 
 def deployment_sections(light: dict, heavy: dict | DeployerError, present: Any) -> list[Any]:

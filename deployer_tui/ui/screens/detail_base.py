@@ -11,11 +11,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Static
 
 from deployer_tui.core.errors import ConnectionLost, DeployerError
 from deployer_tui.ui.actions import object_bindings
+from deployer_tui.ui.object_actions import ObjectActions
 from deployer_tui.ui.state.messages import ConnectionChanged, DataChanged
 from deployer_tui.ui.view import rows
 from deployer_tui.ui.widgets.banner import ConnectionBanner
@@ -42,7 +42,7 @@ async def light_and(light: Awaitable[dict], other: Awaitable[dict]) -> tuple[dic
     return await light_task, second
 
 
-class DetailScreen(Screen):
+class DetailScreen(ObjectActions):
     """Subclasses set `kind`, implement `fetch()` (network, runs in a worker) and `render_body(data)`."""
 
     kind = "resource"
@@ -52,8 +52,8 @@ class DetailScreen(Screen):
     DetailScreen ResourceTable:focus { border: round $accent; }
     """
     BINDINGS = [
-        Binding("escape", "app.dispatch('app.back')", "Back", id="detail.back"),
-        Binding("q", "app.dispatch('app.back')", "Back", show=False, id="detail.back_q"),
+        Binding("escape", "back", "Back", id="detail.back", tooltip="Back to the previous screen"),
+        Binding("q", "back", "Back", show=False, id="detail.back_q", tooltip="Back to the previous screen"),
         *object_bindings("detail", {"delete", "copy", "edit_settings", "update"}),
     ]
 
@@ -74,14 +74,14 @@ class DetailScreen(Screen):
         return iter(())
 
     def on_mount(self) -> None:
-        self.app.store.subscribe(self)
-        store = self.app.store
+        self.shell.store.subscribe(self)
+        store = self.shell.store
         if store.connection_error is not None:
             self.query_one(ConnectionBanner).show_error(store.connection_error, store.retry_in)
         self.reload()
 
     def on_unmount(self) -> None:
-        self.app.store.unsubscribe(self)
+        self.shell.store.unsubscribe(self)
 
     def reload(self) -> None:
         self._load()
@@ -93,7 +93,7 @@ class DetailScreen(Screen):
         except DeployerError as exc:
             self.query_one("#summary", Static).update(Text(f"Could not load {self.kind} {self.resource_id}:\n{exc}",
                                                            style="red"))
-            self.app.report_error(exc, f"loading {self.kind} {self.resource_id}")
+            self.shell.report_error(exc, f"loading {self.kind} {self.resource_id}")
             return
         self.data = data
         self.render_body(data)
@@ -123,7 +123,7 @@ class DetailScreen(Screen):
 
     # -- a deployments table, shared by the service and infra screens -----------------------
     def fill_deployments(self, ids: list[str]) -> None:
-        store = self.app.store
+        store = self.shell.store
         table = self.query_one("#deployments", ResourceTable)
         table.set_records({
             d: rows.deployment_row(store.deployments[d], store.health(d),
@@ -135,13 +135,27 @@ class DetailScreen(Screen):
     def _open_deployment(self, event: ResourceTable.RowSelected) -> None:
         event.stop()
         if event.key:
-            self.app.open_resource("deployment", event.key)
+            self.shell.open_resource("deployment", event.key)
 
-    def current_deployment(self) -> str | None:
+    # -- what the object actions act on -----------------------------------------------------------
+    def focused_object(self) -> tuple[str, str] | None:
+        """The highlighted row of the deployments table when it has the focus, else the object shown."""
         focused = self.focused
-        if isinstance(focused, ResourceTable) and focused.id == "deployments":
-            return focused.current_key
-        return None
+        if isinstance(focused, ResourceTable) and focused.id == "deployments" and focused.current_key:
+            return "deployment", str(focused.current_key)
+        return self.kind, self.resource_id
+
+    def create_defaults(self) -> dict[str, str]:
+        return {f"{self.kind}_id": self.resource_id} if self.kind in ("service", "infra") else {}
+
+    def shows(self, found: tuple[str, str]) -> bool:
+        return (self.kind, self.resource_id) == found
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) <= 2:
+            self.app.exit()
+        else:
+            self.app.pop_screen()
 
 
 class DeploymentsDetailScreen(DetailScreen):

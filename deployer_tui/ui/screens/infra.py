@@ -9,8 +9,9 @@ from textual.widgets import Static
 
 from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
+from deployer_tui.core.readers import basic
 from deployer_tui.ui.screens.detail_base import DeploymentsDetailScreen, light_and, section
-from deployer_tui.ui.view.rows import basic, kv
+from deployer_tui.ui.view.rows import kv
 
 
 class InfraScreen(DeploymentsDetailScreen):
@@ -18,19 +19,19 @@ class InfraScreen(DeploymentsDetailScreen):
 
     async def fetch(self) -> tuple[dict, dict | DeployerError]:
         # Settings need admin rights on a real DSS: the light status shows anyway.
-        client = self.app.client
+        client = self.shell.client
         return await light_and(client.get_infra(self.resource_id), client.get_infra_settings(self.resource_id))
 
     def render_body(self, data: tuple[dict, dict | DeployerError]) -> None:
         light, settings = data
-        self.query_one("#summary", Static).update(Group(*infra_sections(light, settings, self.app.presentation)))
+        self.query_one("#summary", Static).update(Group(*infra_sections(light, settings, self.shell.presentation)))
         self.fill_listed_deployments()
 
     def light_status(self) -> dict:
         return self.data[0]
 
     def store_deployment_ids(self) -> list[str]:
-        return self.app.store.deployment_ids_of_infra(self.resource_id)
+        return self.shell.store.deployment_ids_of_infra(self.resource_id)
 
 
 def infra_sections(light: dict, settings: dict | DeployerError, present) -> list:

@@ -6,25 +6,25 @@ clearing a live filter first). `space` on a deployment marks it for a bulk updat
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Input
 
-from deployer_tui.ui.actions import object_bindings
+from deployer_tui.core import readers
+from deployer_tui.ui.actions import PaletteCommand, object_bindings
 from deployer_tui.ui.gc_pause import GcPause
-from deployer_tui.ui.state.messages import ConnectionChanged, DataChanged
-from deployer_tui.ui.state.update_tracker import (
+from deployer_tui.ui.object_actions import OBJECT_COMMANDS, PANE_KINDS, ObjectActions
+from deployer_tui.ui.state.messages import (
+    ConnectionChanged,
+    DataChanged,
     UpdateFinished,
     UpdateMarksChanged,
     UpdateProgressed,
-    decorate_deployment_row,
-    toggle_mark,
-    tracker_for,
 )
 from deployer_tui.ui.view import rows
 from deployer_tui.ui.widgets.banner import ConnectionBanner
@@ -36,7 +36,7 @@ from deployer_tui.ui.widgets.resource_table import ResourceTable
 PANES = ("infras", "services", "deployments")
 
 
-class MainScreen(Screen):
+class MainScreen(ObjectActions):
     DEFAULT_CSS = """
     MainScreen #top { height: 1fr; min-height: 7; }
     MainScreen #infras { width: 3fr; }
@@ -49,19 +49,32 @@ class MainScreen(Screen):
     MainScreen #filter.-active { display: block; }
     """
     BINDINGS = [
-        Binding("1", "app.dispatch('main.pane_infras')", "Infras", show=False, id="main.pane_infras"),
-        Binding("2", "app.dispatch('main.pane_services')", "Services", show=False, id="main.pane_services"),
-        Binding("3", "app.dispatch('main.pane_deployments')", "Deployments", show=False, id="main.pane_deployments"),
-        Binding("space", "app.dispatch('main.narrow')", "Narrow", id="main.narrow"),
-        Binding("escape", "app.dispatch('main.widen')", "Widen", show=False, id="main.widen"),
-        Binding("slash", "app.dispatch('main.filter')", "Filter", id="main.filter"),
-        Binding("s", "app.dispatch('main.sort')", "Sort", id="main.sort"),
-        Binding("S", "app.dispatch('main.sort_reverse')", "Reverse sort", show=False, id="main.sort_reverse"),
-        Binding("t", "app.dispatch('deployment.toggle_enabled')", "Enable/disable", id="main.toggle_enabled"),
+        Binding("1", "focus_pane('infras')", "Infras", show=False, id="main.pane_infras",
+                tooltip="Move to the infras pane"),
+        Binding("2", "focus_pane('services')", "Services", show=False, id="main.pane_services",
+                tooltip="Move to the services pane"),
+        Binding("3", "focus_pane('deployments')", "Deployments", show=False, id="main.pane_deployments",
+                tooltip="Move to the deployments pane"),
+        Binding("space", "narrow", "Narrow", id="main.narrow",
+                tooltip="Show only the deployments of the highlighted infra or service (again to undo); "
+                        "on a deployment, mark it for a bulk update"),
+        Binding("escape", "widen", "Widen", show=False, id="main.widen", tooltip="Clear the filter, then the narrowing"),
+        Binding("slash", "filter", "Filter", id="main.filter", tooltip="Live filter of the focused pane"),
+        Binding("s", "sort", "Sort", id="main.sort", tooltip="Cycle the sort column of the focused pane"),
+        Binding("S", "sort_reverse", "Reverse sort", show=False, id="main.sort_reverse",
+                tooltip="Reverse the sort of the focused pane"),
+        Binding("t", "toggle_enabled", "Enable/disable", id="main.toggle_enabled",
+                tooltip="Flip `enabled` in the highlighted deployment's settings (asks first)"),
         *object_bindings("main", {"create", "delete", "test_queries", "copy", "edit_settings", "update"}),
-        Binding("U", "app.dispatch('updates.show')", "Updates", show=False, id="main.updates"),
-        Binding("q", "app.dispatch('app.back')", "Quit", id="main.quit"),
+        Binding("U", "show_updates", "Updates", show=False, id="main.updates",
+                tooltip="The updates started in this session, each with its progress"),
+        Binding("q", "back", "Quit", id="main.quit", tooltip="Leave deployer-tui"),
     ]
+    PALETTE_COMMANDS = (
+        *OBJECT_COMMANDS,
+        PaletteCommand("mark_out_of_sync", "Mark every OUT_OF_SYNC deployment",
+                       "Mark all deployments whose health is OUT_OF_SYNC, then u updates them"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -86,10 +99,10 @@ class MainScreen(Screen):
 
     # -- lifecycle -------------------------------------------------------------------------
     def on_mount(self) -> None:
-        store = self.app.store
+        store = self.shell.store
         store.subscribe(self)
         store.display_order = lambda: self.table("deployments").visible_keys
-        tracker_for(self.app).subscribe(self)
+        self.shell.updates.subscribe(self)
         self.table("deployments").focus()
         self._start_timer()
         if store.loaded:
@@ -100,27 +113,28 @@ class MainScreen(Screen):
     def on_unmount(self) -> None:
         self._typing.on_release = None
         self._typing.release()
-        self.app.store.unsubscribe(self)
-        self.app.store.display_order = None
-        tracker_for(self.app).unsubscribe(self)
+        self.shell.store.unsubscribe(self)
+        self.shell.store.display_order = None
+        self.shell.updates.unsubscribe(self)
 
     def _start_timer(self) -> None:
-        interval = self.app.refresh_interval
+        interval = self.shell.refresh_interval
         if interval > 0 and self._refresh_timer is None:
-            self._refresh_timer = self.set_interval(interval, self.app.store.auto_refresh, name="auto-refresh")
+            self._refresh_timer = self.set_interval(interval, self.shell.store.auto_refresh, name="auto-refresh")
 
     def on_screen_suspend(self) -> None:
-        # Auto-refresh is paused while another screen is on top (tui-notes §5.3).
+        # Auto-refresh is paused while another screen is on top: nobody sees the lists, and the open
+        # screen's own requests should not queue behind a reload.
         if self._refresh_timer is not None:
             self._refresh_timer.pause()
 
     def on_screen_resume(self) -> None:
         if self._refresh_timer is not None:
             self._refresh_timer.resume()
-            store = self.app.store
+            store = self.shell.store
             # Back after a while on another screen: the lists are stale, refresh now rather than later.
             if store.refreshed_at is not None and \
-                    self.app.presentation.now() - store.refreshed_at >= self.app.refresh_interval:
+                    self.shell.presentation.now() - store.refreshed_at >= self.shell.refresh_interval:
                 store.auto_refresh()
         self.query_one(HeaderBar).refresh_text()
 
@@ -134,7 +148,7 @@ class MainScreen(Screen):
             self._deferred_health.clear()  # the refill reads every health
             self._fill_all()
             # Each refresh of the lists also looks for updates started elsewhere (one futures list call).
-            self.run_worker(tracker_for(self.app).adopt_running(), group="adopt-updates", exclusive=True,
+            self.run_worker(self.shell.updates.adopt_running(), group="adopt-updates", exclusive=True,
                             exit_on_error=False)
         elif "health" in message.kinds:
             if self._typing.holding:
@@ -168,7 +182,7 @@ class MainScreen(Screen):
             banner.show_error(message.error, message.retry_in)
 
     def _deployment_ids(self) -> list[str]:
-        store = self.app.store
+        store = self.shell.store
         if self.narrow is None:
             return list(store.deployments)
         kind, ident = self.narrow
@@ -177,15 +191,18 @@ class MainScreen(Screen):
         return store.deployment_ids_of_service(ident)
 
     def _deployment_records(self, ids) -> dict:
-        store = self.app.store
+        store = self.shell.store
+        tracker = self.shell.updates
         return {
-            d: decorate_deployment_row(self.app, d, rows.deployment_row(
-                store.deployments[d], store.health(d), rows.infra_stage(store.infras, store.deployments[d])))
+            d: rows.decorate_deployment_row(
+                rows.deployment_row(store.deployments[d], store.health(d),
+                                    rows.infra_stage(store.infras, store.deployments[d])),
+                marked=d in tracker.marked, update_state=tracker.running_state(d))
             for d in ids if d in store.deployments
         }
 
     def _fill_all(self) -> None:
-        store = self.app.store
+        store = self.shell.store
         if self.narrow is not None:
             kind, ident = self.narrow
             if ident not in (store.infras if kind == "infra" else store.services):
@@ -194,7 +211,7 @@ class MainScreen(Screen):
         per_infra: Counter[str] = Counter()
         per_service: Counter[str] = Counter()
         for light in store.deployments.values():
-            info = rows.basic(light, "deploymentBasicInfo")
+            info = readers.basic(light, "deploymentBasicInfo")
             per_infra[str(info.get("infraId"))] += 1
             per_service[str(info.get("publishedServiceId"))] += 1
         self.table("infras").set_records({
@@ -232,7 +249,7 @@ class MainScreen(Screen):
     def _show_detail(self) -> None:
         panel = self.query_one(DetailPanel)
         focused = self.focused
-        store = self.app.store
+        store = self.shell.store
         if not isinstance(focused, ResourceTable) or focused.current_key is None:
             panel.show_nothing("" if store.loaded else "loading…")
             return
@@ -244,18 +261,56 @@ class MainScreen(Screen):
         elif focused.id == "deployments" and key in store.deployments:
             panel.show_deployment(store.deployments[key], store.heavy.get(key), store.health(key))
 
-    # -- actions (run through app.dispatch) ------------------------------------------------
+    # -- what the object actions act on -----------------------------------------------------
     def focused_table(self) -> ResourceTable | None:
         focused = self.focused
         return focused if isinstance(focused, ResourceTable) else None
 
-    def focus_pane(self, name: str) -> None:
+    def focused_object(self) -> tuple[str, str] | None:
+        table = self.focused_table()
+        if table is None or table.current_key is None:
+            return None
+        return PANE_KINDS.get(table.id or "", "deployment"), str(table.current_key)
+
+    def focused_pane(self) -> str | None:
+        table = self.focused_table()
+        return PANE_KINDS.get(table.id or "") if table is not None else None
+
+    def marked_deployments(self) -> list[str]:
+        marked = self.shell.updates.marked
+        return [d for d in self.shell.store.deployments if d in marked]
+
+    def select_when_listed(self, kind: str, ident: str) -> None:
+        self._select_when_listed(kind, ident, self.focused)
+
+    @work(group="object.select-new", exclusive=True, exit_on_error=False)
+    async def _select_when_listed(self, kind: str, ident: str, focused_then: object, timeout: float = 10.0) -> None:
+        """The refresh runs in the store's worker; wait (bounded) until the new row is there, then select it.
+
+        The pane takes the focus only if the person has not moved it meanwhile: a `2` typed while the list
+        reloads must not be undone when the new row shows up."""
+        pane = {v: k for k, v in PANE_KINDS.items()}[kind]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            table = self.table(pane)
+            if table.select_key(ident):
+                if self.focused is focused_then:
+                    table.focus()
+                return
+            await asyncio.sleep(0.1)
+
+    # -- this screen's own actions -----------------------------------------------------------
+    def action_back(self) -> None:
+        self.app.exit()
+
+    def action_focus_pane(self, name: str) -> None:
         self.table(name).focus()
 
-    def toggle_narrow(self) -> None:
+    def action_narrow(self) -> None:
         table = self.focused_table()
         if table is not None and table.id == "deployments":
-            toggle_mark(self.app)
+            self.action_mark()
             return
         if table is None or table.current_key is None:
             self.notify("Highlight an infra or a service to narrow the deployments to it", severity="warning")
@@ -264,7 +319,7 @@ class MainScreen(Screen):
         self.narrow = None if self.narrow == target else target
         self._refill_deployments()
 
-    def widen(self) -> None:
+    def action_widen(self) -> None:
         if self.query_one("#filter", Input).has_class("-active"):
             self._close_filter(clear=True)
             return
@@ -277,12 +332,30 @@ class MainScreen(Screen):
             self.narrow = None
             self._refill_deployments()
 
+    def action_sort(self) -> None:
+        table = self.focused_table()
+        if table is not None:
+            table.cycle_sort()
+
+    def action_sort_reverse(self) -> None:
+        table = self.focused_table()
+        if table is not None:
+            table.reverse_sort()
+
+    def action_mark_out_of_sync(self) -> None:
+        store, tracker = self.shell.store, self.shell.updates
+        ids = [d for d in store.deployments if store.health(d) == "OUT_OF_SYNC"]
+        tracker.marked.update(ids)
+        tracker.marks_changed()
+        self.notify(f"Marked {len(ids)} OUT_OF_SYNC deployment{'s' if len(ids) != 1 else ''}; u updates them"
+                    if ids else "No deployment is OUT_OF_SYNC")
+
     def _refill_deployments(self) -> None:
         self.table("deployments").set_records(self._deployment_records(self._deployment_ids()))
         self._update_deployments_title()
         self._show_detail()
 
-    def open_filter(self) -> None:
+    def action_filter(self) -> None:
         table = self.focused_table() or self.table("deployments")
         self._filter_target = table
         box = self.query_one("#filter", Input)
@@ -317,15 +390,9 @@ class MainScreen(Screen):
         if table is None or table.current_key is None:
             return
         kind = {"infras": "infra", "services": "service", "deployments": "deployment"}[table.id or "deployments"]
-        self.app.open_resource(kind, table.current_key)
+        self.shell.open_resource(kind, table.current_key)
 
     @on(ResourceTable.RowSelected)
     def _row_selected(self, event: ResourceTable.RowSelected) -> None:
         event.stop()
         self.open_current()
-
-    def current_deployment(self) -> str | None:
-        table = self.focused_table()
-        if table is not None and table.id == "deployments":
-            return table.current_key
-        return None

@@ -1,4 +1,5 @@
-"""A deployment's OpenAPI document (protocol.md §2.6.8) and its governance status messages (§2.6.4).
+"""A deployment's OpenAPI document and its governance status messages (both read from the deployer, see
+docs/protocol.md).
 
 The OpenAPI view lists every path with its methods and summary; `v` switches to the raw JSON, `y` copies it.
 A 404 from the deployer is not an error here: it means no deployed endpoint documents itself.

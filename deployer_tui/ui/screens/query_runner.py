@@ -1,9 +1,10 @@
-"""Run test queries against a deployment (protocol.md §2.6.9, §2.6.10) and read the answers.
+"""Run test queries against a deployment (the deployer's run-test-queries and run-queries calls, see
+docs/protocol.md) and read the answers.
 
 Two sources — the version's stored test queries, or queries edited here as JSON (prefilled with the stored
 ones) — and two routes: the deployer's `run-test-queries`, or `run-queries` ("through the deployer", which
 needs a `queryThroughDeployer` group authorisation on the deployment). Results land in a table (status,
-response summary, latency from the node's `timing`, which is in microseconds, §4.4); `enter` opens the full
+response summary, latency from the node's `timing`, which is in microseconds); `enter` opens the full
 response. A JSON error in the editor is shown with its line and column and never clears the draft.
 """
 
@@ -34,7 +35,7 @@ SUMMARY_WIDTH = 70
 
 
 def query_template(endpoint_type: str) -> list[dict]:
-    """An empty query of the right shape for an endpoint type (protocol.md §4.1 testqueries)."""
+    """An empty query of the right shape for an endpoint type (the shapes of an endpoint's stored test queries)."""
     if "PREDICTION" in endpoint_type or endpoint_type.startswith("STD_"):
         return [{"q": {"features": {}}}]
     if endpoint_type == "DATASETS_LOOKUP":

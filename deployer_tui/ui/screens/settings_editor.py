@@ -1,7 +1,7 @@
 """Edit an infra's, a service's or a deployment's settings as JSON, without ever losing the draft.
 
 The flow of a save, in order (each step can stop it, and none touches the draft text):
-1. the app's read-only check;
+1. the app's read-only check (ctrl+s is a `mutating` action);
 2. the draft must parse (else: the position, and the cursor goes there);
 3. re-read the server's copy; if it moved since the draft was loaded, the three-way conflict view
    decides: keep editing, overwrite theirs, or replay my changes on top of theirs;
@@ -21,12 +21,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Static
 
 from deployer_tui.core import settings_edit as se
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui import external_editor
+from deployer_tui.ui.actions import mutating
+from deployer_tui.ui.screens.draft import DraftScreen
 from deployer_tui.ui.screens.settings_diff import AskScreen, ConflictScreen, SettingsDiffScreen
 from deployer_tui.ui.screens.settings_forms import (
     AddApiNodeForm,
@@ -62,7 +63,7 @@ async def save_settings(client: Any, kind: Kind, object_id: str, settings: dict,
         await getattr(client, f"save_{kind}_settings")(object_id, settings)
 
 
-class SettingsEditorScreen(Screen):
+class SettingsEditorScreen(DraftScreen):
     """Inline JSON editor for one settings document. `open_external=True` starts in $EDITOR (`E`)."""
 
     DEFAULT_CSS = """
@@ -73,9 +74,10 @@ class SettingsEditorScreen(Screen):
     SettingsEditorScreen.-save-failed #settings-error { display: block; }
     """
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save", id="settings.save", priority=True),
+        Binding("ctrl+s", "save", "Save", id="settings.save", priority=True, tooltip="Review the diff and save the draft"),
         Binding("escape", "leave", "Back", id="settings.leave", priority=True),
-        Binding("f2", "helpers", "Helpers", id="settings.helpers"),
+        Binding("f2", "helpers", "Helpers", id="settings.helpers",
+                tooltip="Forms for common edits: enable, version, traffic split, API nodes, permissions"),
         Binding("f4", "external_editor", "$EDITOR", id="settings.external_editor"),
         Binding("f3", "toggle_secrets", "Show/hide keys", id="settings.toggle_secrets"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="settings.reload"),
@@ -178,9 +180,9 @@ class SettingsEditorScreen(Screen):
         self.remove_class("-save-failed")
 
     def _allowed(self, what: str) -> bool:
+        # In the app, ctrl+s is refused before this (see `mutating`); a host without that door (a test
+        # harness) passes its own check.
         check = self._check_mutation
-        if check is None:
-            check = getattr(self.app, "check_mutation", None)
         return True if check is None else bool(check(what))
 
     # -- loading --------------------------------------------------------------------------------
@@ -327,15 +329,9 @@ class SettingsEditorScreen(Screen):
 
     # -- saving ---------------------------------------------------------------------------------
 
+    @mutating("Save settings")
     def action_save(self) -> None:
-        # In the main app, saving goes through its action dispatch: the one read-only check.
-        dispatch = getattr(self.app, "dispatch", None)
-        actions = getattr(self.app, "actions", None)
-        if self._check_mutation is None and dispatch is not None and actions is not None \
-                and actions.get("settings.save") is not None:
-            self.run_worker(dispatch("settings.save"), group="settings-dispatch")
-        else:
-            self.save()
+        self.save()
 
     def save(self) -> None:
         """Start the save flow (read-only already checked by the caller or `check_mutation`)."""
@@ -463,89 +459,3 @@ class SettingsEditorScreen(Screen):
             self._show_error(f"Saved, but the update of {self.object_id} did not start.", err)
             return
         self.notify(f"Update of {self.object_id} started (job {future.get('jobId', '?')})")
-
-
-# -- wiring into the main app's action registry ---------------------------------------------------
-
-
-def _editable(screen: Any) -> tuple[str, str] | None:
-    from deployer_tui.ui.object_actions import focused_object
-
-    found = focused_object(screen)
-    return found if found is not None and found[0] in KIND_LABELS else None
-
-
-def _update_starter(app: Any) -> UpdateStarter | None:
-    """The updates screen when the app has one: start the tracked update and show its progress."""
-    try:
-        from deployer_tui.ui.screens.update_screen import UpdateScreen
-        from deployer_tui.ui.state.update_tracker import tracker_for
-    except ImportError:
-        return None
-
-    def start(deployment_id: str) -> None:
-        tracker_for(app).start(deployment_id)
-        app.push_screen(UpdateScreen(deployment_id))
-
-    return start
-
-
-def _open_editor(external: bool) -> Callable[[Any], None]:
-    def handler(app: Any) -> None:
-        found = _editable(app.screen)
-        if found is None:
-            app.notify("Highlight an infra, a service or a deployment first", severity="warning")
-            return
-        kind, object_id = found
-        app.push_screen(SettingsEditorScreen(app.client, kind, object_id,  # type: ignore[arg-type]
-                                             start_update=_update_starter(app), open_external=external))
-
-    return handler
-
-
-def _save(app: Any) -> None:
-    screen = app.screen
-    if isinstance(screen, SettingsEditorScreen):
-        screen.save()
-
-
-def register_settings_actions(registry: Any) -> None:
-    """`e` / `E` open the editor; `settings.save` is the mutating step, so read-only mode refuses it
-    in the app's one dispatch check."""
-    from deployer_tui.ui.actions import UIAction
-
-    on_editor = lambda screen: isinstance(screen, SettingsEditorScreen)  # noqa: E731
-    for action in [
-        UIAction("settings.edit", "Edit settings (JSON)",
-                 "Edit the highlighted infra's, service's or deployment's settings inline",
-                 _open_editor(external=False), available=lambda screen: _editable(screen) is not None),
-        UIAction("settings.edit_external", "Edit settings in $EDITOR",
-                 "Open the highlighted object's settings in $EDITOR, then back in the inline editor",
-                 _open_editor(external=True), available=lambda screen: _editable(screen) is not None),
-        UIAction("settings.save", "Save settings", "Review the diff and save the draft", _save,
-                 mutating=True, available=on_editor),
-        UIAction("settings.helpers", "Settings helpers",
-                 "Forms for common edits: enable, version, traffic split, API nodes, permissions",
-                 lambda app: app.screen.action_helpers(), available=on_editor),
-    ]:
-        registry.register(action)
-
-
-def quit_unless_unsaved(app: Any) -> None:
-    """Quit, but ask first when an open settings editor holds unsaved changes (the draft is never
-    lost silently, not even by ctrl+q)."""
-    unsaved = [s for s in app.screen_stack if isinstance(s, SettingsEditorScreen) and s.dirty]
-    if not unsaved:
-        app.exit()
-        return
-    names = ", ".join(screen.label for screen in unsaved)
-
-    def answered(answer: str | None) -> None:
-        if answer == "quit":
-            app.exit()
-
-    app.push_screen(
-        AskScreen(f"Unsaved settings changes ({names}) will be lost.",
-                  [("stay", "Keep editing", "n"), ("quit", "Quit anyway", "y")]),
-        answered,
-    )

@@ -22,6 +22,7 @@ from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, 
 from textual.widgets.option_list import Option
 
 from deployer_tui.core import settings_edit as se
+from deployer_tui.ui.shell import shell_of
 
 # (helper id, label, kinds it applies to)
 HELPERS: list[tuple[str, str, tuple[str, ...]]] = [
@@ -381,7 +382,7 @@ class AuthForm(HelperForm):
         mode = str(self.query_one("#mode", Select).value)
         if self.query_one("#add-key", Checkbox).value:
             doc = se.add_query_key(doc, self.query_one("#label", Input).value, secrets.token_urlsafe(24),
-                                   int(time.time() * 1000), str(getattr(self.app, "user", "") or ""))
+                                   int(time.time() * 1000), shell_of(self).user)
         removed = self.query_one("#remove-key", Select).value
         if mode in se.AUTH_MODES and mode != "API_KEYS":
             doc = se.set_auth_mode(doc, mode)  # first, so that the last key of API_KEYS may then go

@@ -1,4 +1,5 @@
-"""Versions of a service: import a package zip, download one to a file, delete one (protocol.md §2.5.4).
+"""Versions of a service: import a package zip, download one to a file, delete one (the deployer's version
+calls, see docs/protocol.md).
 
 Import reads the package locally first (`core.package.read_package`) so the user sees the version id and
 endpoints the server will take from it — and a broken zip is refused before anything is sent. Uploads and
@@ -27,6 +28,7 @@ from deployer_tui.core.package import PackageError, PackageInfo, read_package
 from deployer_tui.ui.screens.create_forms import ActionModal
 from deployer_tui.ui.screens.delete_confirm import DeleteScreen
 from deployer_tui.ui.screens.modals import OptionListModal
+from deployer_tui.ui.shell import shell_of
 from deployer_tui.ui.view.formatting import timestamp
 
 
@@ -162,8 +164,7 @@ class ImportVersionScreen(ZipPathModal[str]):
 
     def _show_package(self, package: PackageInfo) -> None:
         # The app's presentation formats times (a frozen clock in snapshots).
-        presentation = getattr(self.app, "presentation", None)
-        text = describe_package(package, presentation.timestamp if presentation else timestamp)
+        text = describe_package(package, shell_of(self).presentation.timestamp)
         duplicate = package.version_id in self.existing
         if duplicate:
             text += f"\n[red]{self.service_id} already has a version {package.version_id}[/red]"

@@ -1,7 +1,7 @@
 """The one data store of the UI: the latest lists, heavy statuses and connection state.
 
-Screens subscribe and receive `DataChanged` / `ConnectionChanged` messages; they never fetch lists
-themselves, so a screen added later (settings editor, updates) sees the same data. All network
+Screens subscribe and receive `DataChanged` / `ConnectionChanged` messages (the app an `ApiError` when a
+list cannot be read); they never fetch lists themselves, so a screen added later (settings editor, updates) sees the same data. All network
 calls run in workers owned by the app (exclusive groups), never on the event loop's critical path.
 """
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from deployer_tui.core import readers
 from deployer_tui.core.errors import ConnectionLost, DeployerError, RequestTimeout
-from deployer_tui.ui.state.messages import ConnectionChanged, DataChanged
+from deployer_tui.ui.state.messages import ApiError, ConnectionChanged, DataChanged
 from deployer_tui.ui.state.publisher import Publisher
 
 if TYPE_CHECKING:
@@ -67,15 +67,21 @@ class DataStore(Publisher):
         return readers.display_health(light, self.heavy.get(deployment_id))
 
     def deployment_ids_of_infra(self, infra_id: str) -> list[str]:
-        return [d for d, light in self.deployments.items() if _basic(light).get("infraId") == infra_id]
+        return [d for d, light in self.deployments.items() if readers.basic(light, "deploymentBasicInfo").get("infraId") == infra_id]
 
     def deployment_ids_of_service(self, service_id: str) -> list[str]:
-        return [d for d, light in self.deployments.items() if _basic(light).get("publishedServiceId") == service_id]
+        return [d for d, light in self.deployments.items() if readers.basic(light, "deploymentBasicInfo").get("publishedServiceId") == service_id]
 
     # -- loading ---------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
+        """The lists are loading."""
         return self._lists_running
+
+    @property
+    def health_loading(self) -> bool:
+        """A pass over the heavy statuses is running."""
+        return self._heavy_running
 
     def refresh(self) -> None:
         """Reload the lists now (and then the heavy statuses), in a worker."""
@@ -104,9 +110,7 @@ class DataStore(Publisher):
             return
         except DeployerError as exc:
             self._lists_running = False
-            report = getattr(self.app, "report_error", None)
-            if report is not None:
-                report(exc, "refreshing the lists")
+            self.app.post_message(ApiError(exc, "refreshing the lists"))
             return
         except BaseException:
             self._lists_running = False
@@ -128,6 +132,11 @@ class DataStore(Publisher):
         self._publish(lambda: DataChanged(frozenset({"infras", "services", "deployments"})))
         self._start_heavy()
 
+    def _lost_meanwhile(self, exc: DeployerError) -> None:
+        # The retry schedule is the lists' (one timer): join it unless it already runs.
+        if self.connection_error is None and not self._lists_running:
+            self._connection_lost(exc)
+
     def _connection_lost(self, exc: DeployerError) -> None:
         self.connection_error = exc
         self.retry_in = self._backoff
@@ -139,7 +148,7 @@ class DataStore(Publisher):
         if self._heavy_running:
             return  # the running pass will finish; the next refresh starts a new one
         # Like DSS, no heavy status is fetched for disabled deployments: they show DISABLED.
-        ids = [d for d, light in self.deployments.items() if _basic(light).get("enabled") is not False]
+        ids = [d for d, light in self.deployments.items() if readers.basic(light, "deploymentBasicInfo").get("enabled") is not False]
         if self.display_order is not None:
             rank = {d: i for i, d in enumerate(self.display_order())}
             ids.sort(key=lambda d: rank.get(d, len(rank)))
@@ -164,17 +173,57 @@ class DataStore(Publisher):
                 now = time.monotonic()
                 every = HEALTH_FLUSH_SECONDS if now - started < HEALTH_FLUSH_SLOW_AFTER else HEALTH_FLUSH_SLOW_SECONDS
                 if now - last_flush >= every:
-                    self._flush_health(pending)
+                    self.rows_changed(pending)
                     pending = set()
                     last_flush = now
         finally:
             self._heavy_running = False
             if pending:
-                self._flush_health(pending)
+                self.rows_changed(pending)
 
-    def _flush_health(self, ids: set[str]) -> None:
+    def rows_changed(self, ids: set[str]) -> None:
+        """Tell the subscribers that these deployments' rows changed (heavy or light status), nothing else."""
         frozen = frozenset(ids)
         self._publish(lambda: DataChanged(frozenset({"health"}), frozen))
+
+    def refresh_deployment(self, deployment_id: str) -> None:
+        """Reload one deployment's light and heavy status (after its update, say), in a worker: two
+        requests, not every list and every heavy status. The lists reload only if the id is gone (or new)."""
+        if self.client is None:
+            return
+        self.app.run_worker(self._load_one(deployment_id), group=f"store.one:{deployment_id}", exclusive=True,
+                            exit_on_error=False, name=f"reload {deployment_id}")
+
+    async def _load_one(self, deployment_id: str) -> None:
+        assert self.client is not None
+        known = deployment_id in self.deployments
+        try:
+            light = await self.client.get_deployment(deployment_id)
+        except (ConnectionLost, RequestTimeout) as exc:
+            self._lost_meanwhile(exc)
+            return
+        except DeployerError as exc:
+            if exc.status == 404 and known:
+                self.refresh()  # deleted meanwhile: the lists changed
+            return
+        if not known or readers.deployment_id(light) != deployment_id:
+            self.refresh()  # an id the lists do not have yet
+            return
+        self.deployments[deployment_id] = light
+        self.heavy.pop(deployment_id, None)
+        self.rows_changed({deployment_id})  # the row, showing loading… until the heavy status is back
+        if not readers.is_enabled(light):
+            return  # like DSS, no heavy status for a disabled deployment: it shows DISABLED
+        try:
+            heavy: dict | DeployerError = await self.client.get_deployment_status(deployment_id)
+        except (ConnectionLost, RequestTimeout) as exc:
+            self._lost_meanwhile(exc)
+            return
+        except DeployerError as exc:
+            heavy = exc
+        if deployment_id in self.deployments:
+            self.heavy[deployment_id] = heavy_summary(heavy)
+            self.rows_changed({deployment_id})
 
     def forget_heavy(self, deployment_id: str) -> None:
         """After a change (enable/disable), show LOADING until the next heavy status arrives."""
@@ -217,7 +266,3 @@ def heavy_summary(status: dict | DeployerError) -> dict | DeployerError:
     if not messages and isinstance(health, (str, type(None))):
         return _QUIET_SUMMARIES.setdefault(health, {"health": health, "healthMessages": {"messages": []}})
     return {"health": health, "healthMessages": {"messages": messages}}
-
-
-def _basic(light: dict) -> dict:
-    return light.get("deploymentBasicInfo") or {}

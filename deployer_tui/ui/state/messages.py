@@ -1,20 +1,37 @@
-"""Messages the data store posts to its subscribers (screens), so every screen reuses one store."""
+"""Messages the data store and the update tracker post to their subscribers (screens, the app shell), so
+every screen reuses one store and state never reaches for a screen or a widget itself."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
+from textual.notifications import SeverityLevel as Severity
 
 from deployer_tui.core.errors import DeployerError
+
+if TYPE_CHECKING:
+    from deployer_tui.ui.state.update_tracker import UpdateRun
 
 
 class DataChanged(Message):
     """Some lists changed. `kinds` ⊆ {"infras", "services", "deployments", "health"}; for "health",
-    `health_ids` names the deployments whose heavy status arrived in this batch."""
+    `health_ids` names the deployments whose rows changed in this batch (their heavy status arrived, or
+    their light status was reloaded), the rest of the lists being as they were."""
 
     def __init__(self, kinds: frozenset[str], health_ids: frozenset[str] = frozenset()) -> None:
         super().__init__()
         self.kinds = kinds
         self.health_ids = health_ids
+
+
+class ApiError(Message, bubble=False):
+    """A read the person did not ask for failed (a list refresh): the app shows it and keeps it for ctrl+e."""
+
+    def __init__(self, error: DeployerError, context: str) -> None:
+        super().__init__()
+        self.error = error
+        self.context = context
 
 
 class ConnectionChanged(Message):
@@ -24,3 +41,45 @@ class ConnectionChanged(Message):
         super().__init__()
         self.error = error
         self.retry_in = retry_in
+
+
+# -- the update tracker's messages ------------------------------------------------------------------
+# Not bubbling: every receiver (the app included) gets its own copy; bubbling would deliver twice.
+
+
+class UpdateProgressed(Message, bubble=False):
+    """A run changed: new log lines (only those not sent before), progress, or state."""
+
+    def __init__(self, run: UpdateRun, new_lines: list[str]) -> None:
+        super().__init__()
+        self.run = run
+        self.new_lines = new_lines
+
+
+class UpdateFinished(Message, bubble=False):
+    """A run ended (its `state` is final)."""
+
+    def __init__(self, run: UpdateRun) -> None:
+        super().__init__()
+        self.run = run
+
+
+class UpdateMarksChanged(Message, bubble=False):
+    """Deployments were marked or unmarked (`ids`: those whose mark flipped)."""
+
+    def __init__(self, ids: frozenset[str]) -> None:
+        super().__init__()
+        self.ids = ids
+
+
+class Notice(Message, bubble=False):
+    """Something the person should hear about (an update's outcome, one followed from elsewhere): the
+    app shows it as a toast. State objects post these instead of drawing anything themselves."""
+
+    def __init__(self, text: str, *, title: str = "", severity: Severity = "information",
+                 timeout: float | None = None) -> None:
+        super().__init__()
+        self.text = text
+        self.title = title
+        self.severity: Severity = severity
+        self.timeout = timeout

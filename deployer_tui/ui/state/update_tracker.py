@@ -4,10 +4,11 @@
 owned by the App — not by a screen, so popping the progress screen does not stop it. Each deployment's latest
 run (`UpdateRun`) keeps its log lines (bounded), progress states, per-node state and outcome. Subscribed nodes
 (the progress screen, the deployments pane) receive `UpdateProgressed` / `UpdateFinished` messages; the app
-receives them too. When a run ends: a toast with the outcome, and the data store reloads so the deployment's
-health is fresh.
+receives them too, and a `Notice` for each thing to tell the person (the outcome, an update followed from
+elsewhere): the app shell shows those and, on `UpdateFinished`, refreshes that deployment in the data store.
+This module draws nothing and imports no screen and no widget.
 
-Outcome of a run (the local deployer's record statuses, design §5): SUCCESS when every node is OK, WARNING
+Outcome of a run (the statuses the local deployer records for an update, see docs/deployer.md): SUCCESS when every node is OK, WARNING
 when some nodes failed, FAILED when none is OK or the job raised, ABORTED when aborted. A run whose polling
 broke (connection lost) is LOST: the job may still run on the server; its history says how it ended.
 """
@@ -21,14 +22,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
-from textual.message import Message
 from textual.message_pump import MessagePump
+from textual.notifications import SeverityLevel as Severity
 
 from deployer_tui.core import job_follower
 from deployer_tui.core.errors import DeployerError
+from deployer_tui.ui.state.messages import Notice, UpdateFinished, UpdateMarksChanged, UpdateProgressed
 from deployer_tui.ui.state.publisher import Publisher
-from deployer_tui.ui.widgets.log_view import DEFAULT_MAX_LINES, line_level
+from deployer_tui.ui.view.log_text import DEFAULT_MAX_LINES, line_level
+
+__all__ = ["NodeState", "UpdateFinished", "UpdateMarksChanged", "UpdateProgressed", "UpdateRun", "UpdateTracker",
+           "outcome"]
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -124,54 +128,6 @@ def outcome(event: job_follower.FutureEvent) -> str:
     return "SUCCESS"
 
 
-class UpdateProgressed(Message, bubble=False):
-    """A run changed: new log lines (only those not sent before), progress, or state.
-
-    Not bubbling: every receiver (the app included) gets its own copy; bubbling would deliver twice.
-    """
-
-    def __init__(self, run: UpdateRun, new_lines: list[str]) -> None:
-        super().__init__()
-        self.run = run
-        self.new_lines = new_lines
-
-
-class UpdateFinished(Message, bubble=False):
-    """A run ended (its `state` is final)."""
-
-    def __init__(self, run: UpdateRun) -> None:
-        super().__init__()
-        self.run = run
-
-
-class UpdateMarksChanged(Message, bubble=False):
-    """Deployments were marked or unmarked (`ids`: those whose mark flipped)."""
-
-    def __init__(self, ids: frozenset[str]) -> None:
-        super().__init__()
-        self.ids = ids
-
-
-def decorate_deployment_row(app: Any, deployment_id: str, row: tuple) -> tuple:
-    """A deployments-pane row with the update state shown: a mark after the id, and UPDATING (in place of
-    the health, which is stale while nodes change) when this session runs an update of it."""
-    tracker = getattr(app, "updates", None)
-    if not isinstance(tracker, UpdateTracker) or not row:
-        return row
-    from deployer_tui.ui.view.rows import DEPLOYMENT_COLUMNS
-
-    keys = [column.key for column in DEPLOYMENT_COLUMNS]
-    id_at, health_at = keys.index("id"), keys.index("health")
-    cells = list(row)
-    if deployment_id in tracker.marked:
-        # A suffix, not a prefix: the pane sorts by this cell and a mark must not move the row.
-        cells[id_at] = Text.assemble((str(cells[id_at]), "bold magenta"), (" ✓", "bold magenta"))
-    run = tracker.runs.get(deployment_id)
-    if run is not None and run.running:
-        cells[health_at] = Text("⟳ UPDATING" if run.state != "ABORTING" else "⟳ ABORTING", style="bold cyan")
-    return tuple(cells)
-
-
 class UpdateTracker(Publisher):
     """The app's running updates. One per app; `client` may be given later (the app connects in a worker)."""
 
@@ -180,7 +136,8 @@ class UpdateTracker(Publisher):
                  max_poll_interval: float = 1.0) -> None:
         super().__init__()
         self.app = app
-        self._client = client
+        # Given later when the app connects in a worker.
+        self.client: DeployerClient | None = client
         self.clock = clock
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
@@ -189,11 +146,15 @@ class UpdateTracker(Publisher):
         self.marked: set[str] = set()
         self._last_marked: set[str] = set()
 
-    @property
-    def client(self) -> DeployerClient:
-        if self._client is not None:
-            return self._client
-        return self.app.client  # type: ignore[attr-defined]
+    def _connected_client(self) -> DeployerClient:
+        if self.client is None:
+            raise DeployerError("Not connected yet")
+        return self.client
+
+    def _tell(self, text: str, *, title: str = "", severity: Severity = "information",
+              timeout: float | None = None) -> None:
+        """A toast, shown by the app shell (which hears every Notice)."""
+        self.app.post_message(Notice(text, title=title, severity=severity, timeout=timeout))
 
     # -- subscribers ---------------------------------------------------------------------------
     def _receivers(self) -> list[MessagePump]:
@@ -207,6 +168,11 @@ class UpdateTracker(Publisher):
     def is_running(self, deployment_id: str) -> bool:
         run = self.runs.get(deployment_id)
         return run is not None and run.running
+
+    def running_state(self, deployment_id: str) -> str | None:
+        """The state of this session's update of the deployment while it runs, else None."""
+        run = self.runs.get(deployment_id)
+        return run.state if run is not None and run.running else None
 
     def running_ids(self) -> set[str]:
         return {d for d, run in self.runs.items() if run.running}
@@ -249,8 +215,7 @@ class UpdateTracker(Publisher):
             self.follow(deployment_id, job_id)
             adopted.append(deployment_id)
         if adopted:
-            self.app.notify(f"Started elsewhere, followed here: {', '.join(sorted(adopted))}",
-                            title="Updates running", severity="information")
+            self._tell(f"Started elsewhere, followed here: {', '.join(sorted(adopted))}", title="Updates running")
         return adopted
 
     async def find_running(self, deployment_id: str) -> str | None:
@@ -279,20 +244,20 @@ class UpdateTracker(Publisher):
         run.state = "ABORTING"
         self._publish(lambda: UpdateProgressed(run, []))
         try:
-            await job_follower.abort(self.client, run.job_id)
+            await job_follower.abort(self._connected_client(), run.job_id)
         except DeployerError as exc:
             run.abort_requested = False
             if run.state == "ABORTING":
                 run.state = "RUNNING"
             self._publish(lambda: UpdateProgressed(run, []))
-            self.app.notify(f"Could not abort the update of {deployment_id}: {exc}", severity="error")
+            self._tell(f"Could not abort the update of {deployment_id}: {exc}", severity="error")
             return False
         return True
 
     async def _run(self, run: UpdateRun, job_id: str | None = None) -> None:
         ours = job_id is None  # only our own futures are claimed (see job_follower.follow_future)
         try:
-            response = {"jobId": job_id} if job_id else await self.client.start_update(run.deployment_id)
+            response = {"jobId": job_id} if job_id else await self._connected_client().start_update(run.deployment_id)
         except DeployerError as exc:
             running = await self.find_running(run.deployment_id) if exc.status == 409 else None
             if running is None:
@@ -301,8 +266,8 @@ class UpdateTracker(Publisher):
             # Someone else (another session, a CI job) is updating it: follow that update instead.
             response = {"jobId": running}
             ours = False
-            self.app.notify(f"An update of {run.deployment_id} was already running: following it",
-                            title="Update", severity="warning")
+            self._tell(f"An update of {run.deployment_id} was already running: following it", title="Update",
+                       severity="warning")
         run.job_id = str(response.get("jobId") or "") if isinstance(response, dict) else ""
         if not run.job_id:
             self._finish(run, "FAILED", error=DeployerError("The deployer returned no job id for the update"))
@@ -311,7 +276,7 @@ class UpdateTracker(Publisher):
             run.state = "RUNNING"
         self._publish(lambda: UpdateProgressed(run, []))
         last: job_follower.FutureEvent | None = None
-        async for event in job_follower.follow_future(self.client, run.job_id, interval=self.poll_interval,
+        async for event in job_follower.follow_future(self._connected_client(), run.job_id, interval=self.poll_interval,
                                                  max_interval=self.max_poll_interval, claim=ours):
             last = event
             if event.progress:  # a finished job may report none: keep the last known steps
@@ -335,7 +300,7 @@ class UpdateTracker(Publisher):
 
     async def _recorded_outcome(self, deployment_id: str) -> tuple[str, Any]:
         try:
-            record = await self.client.get_update(deployment_id)
+            record = await self._connected_client().get_update(deployment_id)
         except DeployerError:
             return "DONE", None
         record = record if isinstance(record, dict) else {}
@@ -345,10 +310,10 @@ class UpdateTracker(Publisher):
     async def _running_jobs(self) -> dict[str, str]:
         """Deployment id -> job id of every running update future the key may see (everyone's when allowed)."""
         try:
-            listed = await self.client.list_futures(all_users=True)
+            listed = await self._connected_client().list_futures(all_users=True)
         except DeployerError:
             try:
-                listed = await self.client.list_futures()
+                listed = await self._connected_client().list_futures()
             except DeployerError:
                 return {}
         running: dict[str, str] = {}
@@ -378,204 +343,6 @@ class UpdateTracker(Publisher):
         lines = new_lines or []
         self._publish(lambda: UpdateProgressed(run, lines))
         self._publish(lambda: UpdateFinished(run))
-        severity = {"SUCCESS": "information", "WARNING": "warning"}.get(state, "error")
-        self.app.notify(run.summary(), title="Update finished" if state != "LOST" else "Update: lost track",
-                        severity=severity, timeout=10)
-        store = getattr(self.app, "store", None)
-        if store is not None:
-            forget = getattr(store, "forget_heavy", None)
-            if forget is not None:
-                forget(run.deployment_id)
-            refresh = getattr(store, "refresh", None)
-            if refresh is not None:
-                refresh()
-
-
-def tracker_for(app: App) -> UpdateTracker:
-    """The app's tracker, created on first use so every screen shares one."""
-    tracker = getattr(app, "updates", None)
-    if not isinstance(tracker, UpdateTracker):
-        tracker = UpdateTracker(app)
-        app.updates = tracker  # type: ignore[attr-defined]
-    return tracker
-
-
-# ---- actions (registered in the app's ActionRegistry) ---------------------------------------------------
-
-
-def deployment_in_focus(screen: Any) -> str | None:
-    """The deployment the user is on: the highlighted row / detail, or the one an update screen shows."""
-    from deployer_tui.ui.object_actions import focused_object
-
-    found = focused_object(screen)
-    if found is not None:
-        return found[1] if found[0] == "deployment" else None
-    own = getattr(screen, "deployment_id", None)
-    return own if isinstance(own, str) else None
-
-
-def _on_main(screen: Any) -> bool:
-    from deployer_tui.ui.screens.main import MainScreen
-
-    return isinstance(screen, MainScreen)
-
-
-def node_urls(app: Any, deployment_id: str) -> list[str]:
-    """The API node URLs of the deployment's infra, from the light status (STATIC infras)."""
-    store = getattr(app, "store", None)
-    light = store.deployments.get(deployment_id) if store is not None else None
-    info = (light or {}).get("infraBasicInfo") if isinstance(light, dict) else None
-    urls = info.get("apiNodeUrls") if isinstance(info, dict) else None
-    return [str(u) for u in urls] if isinstance(urls, list) else []
-
-
-def marked_deployments(app: Any) -> list[str]:
-    """Marked deployments that still exist, in the store's order."""
-    tracker = tracker_for(app)
-    store = getattr(app, "store", None)
-    known = list(store.deployments) if store is not None else sorted(tracker.marked)
-    return [d for d in known if d in tracker.marked]
-
-
-def start_update(app: Any) -> None:
-    """`u`: the marked deployments (main screen), else the one in focus; a running one opens its progress."""
-    from deployer_tui.ui.screens.update_screen import UpdateConfirmScreen, UpdateScreen
-
-    tracker = tracker_for(app)
-    marked = marked_deployments(app) if _on_main(app.screen) else []
-    if marked:
-        start_bulk(app, marked)
-        return
-    deployment = deployment_in_focus(app.screen)
-    if deployment is None:
-        app.notify("Highlight a deployment (or mark some with space) to update it", severity="warning")
-        return
-    if tracker.is_running(deployment):
-        app.push_screen(UpdateScreen(deployment, tracker))
-        return
-
-    def answered(yes: bool | None) -> None:
-        if yes:
-            tracker.start(deployment, node_urls(app, deployment))
-            if not isinstance(app.screen, UpdateScreen) or app.screen.deployment_id != deployment:
-                app.push_screen(UpdateScreen(deployment, tracker))
-
-    app.push_screen(UpdateConfirmScreen(deployment, app.client, getattr(app, "presentation", None)), answered)
-
-
-def start_bulk(app: Any, deployments: list[str]) -> None:
-    from deployer_tui.ui.screens.modals import ConfirmScreen
-    from deployer_tui.ui.screens.update_screen import UpdatesScreen
-
-    tracker = tracker_for(app)
-    running = [d for d in deployments if tracker.is_running(d)]
-    todo = [d for d in deployments if d not in running]
-    if not todo:
-        app.push_screen(UpdatesScreen(tracker))
-        return
-    question = f"Update {len(todo)} marked deployment{'s' if len(todo) != 1 else ''}?\n"
-    for deployment in todo[:12]:
-        question += f"\n  {deployment}: {bulk_line(app, deployment)}"
-    if len(todo) > 12:
-        question += f"\n  … and {len(todo) - 12} more"
-    if running:
-        question += f"\n\n(already running: {', '.join(running)})"
-
-    def answered(yes: bool | None) -> None:
-        if not yes:
-            return
-        for deployment in todo:
-            tracker.start(deployment, node_urls(app, deployment))
-        tracker.marked.clear()
-        tracker.marks_changed()
-        app.push_screen(UpdatesScreen(tracker))
-
-    app.push_screen(ConfirmScreen(question), answered)
-
-
-def bulk_line(app: Any, deployment_id: str) -> str:
-    """What one deployment of a bulk update will deploy, from the store: saved mapping (or disable), health."""
-    from deployer_tui.core import readers
-
-    store = getattr(app, "store", None)
-    light = store.deployments.get(deployment_id) if store is not None else None
-    if not isinstance(light, dict):
-        return "?"
-    basic = readers.deployment_basic(light)
-    what = "disable" if basic.get("enabled") is False else (readers.mapping_summary(basic.get("generationsMapping")) or "?")
-    return f"{what} (now {store.health(deployment_id)})"
-
-
-def toggle_mark(app: Any) -> None:
-    deployment = deployment_in_focus(app.screen)
-    if deployment is None:
-        return
-    tracker_for(app).toggle_mark(deployment)
-
-
-def mark_out_of_sync(app: Any) -> None:
-    store = app.store
-    ids = [d for d in store.deployments if store.health(d) == "OUT_OF_SYNC"]
-    tracker = tracker_for(app)
-    tracker.marked.update(ids)
-    tracker.marks_changed()
-    app.notify(f"Marked {len(ids)} OUT_OF_SYNC deployment{'s' if len(ids) != 1 else ''}; u updates them"
-               if ids else "No deployment is OUT_OF_SYNC")
-
-
-def clear_marks(app: Any) -> None:
-    tracker = tracker_for(app)
-    tracker.marked.clear()
-    tracker.marks_changed()
-
-
-def show_updates(app: Any) -> None:
-    from deployer_tui.ui.screens.update_screen import UpdatesScreen
-
-    app.push_screen(UpdatesScreen(tracker_for(app)))
-
-
-def show_history(app: Any) -> None:
-    from deployer_tui.ui.screens.update_history import UpdateHistoryScreen
-
-    deployment = deployment_in_focus(app.screen)
-    if deployment is None:
-        app.notify("Highlight a deployment to see its update history", severity="warning")
-        return
-    app.push_screen(UpdateHistoryScreen(deployment, app.client, tracker=tracker_for(app)))
-
-
-def abort_update(app: Any) -> None:
-    ask = getattr(app.screen, "ask_abort", None)
-    if ask is None:
-        app.notify("Open the update (u, or U for all) to abort it", severity="warning")
-        return
-    ask()
-
-
-def register_update_actions(registry: Any) -> None:
-    from deployer_tui.ui.actions import UIAction
-
-    def has_deployment(screen: Any) -> bool:
-        return deployment_in_focus(screen) is not None
-
-    for action in [
-        UIAction("deployment.update", "Update deployment(s)",
-                 "Deploy the saved settings to the API nodes (asks first); the marked deployments if any",
-                 start_update, mutating=True,
-                 available=lambda s: has_deployment(s) or (_on_main(s) and bool(marked_deployments(s.app)))),
-        UIAction("deployment.mark", "Mark/unmark deployment", "Mark the highlighted deployment for a bulk update",
-                 toggle_mark, available=has_deployment),
-        UIAction("deployment.mark_out_of_sync", "Mark every OUT_OF_SYNC deployment",
-                 "Mark all deployments whose health is OUT_OF_SYNC, then u updates them", mark_out_of_sync,
-                 available=_on_main),
-        UIAction("deployment.clear_marks", "Clear marks", "Unmark every deployment", clear_marks),
-        UIAction("deployment.update_history", "Update history",
-                 "Past updates of the deployment: start, end, duration, requester, status; enter opens the log",
-                 show_history, available=has_deployment),
-        UIAction("updates.show", "Running updates", "The updates started in this session, each with its progress",
-                 show_updates),
-        UIAction("update.abort", "Abort update", "Abort the running update shown (asks first)", abort_update,
-                 mutating=True, available=lambda s: getattr(s, "ask_abort", None) is not None),
-    ]:
-        registry.register(action)
+        severity: Severity = "information" if state == "SUCCESS" else "warning" if state == "WARNING" else "error"
+        self._tell(run.summary(), title="Update finished" if state != "LOST" else "Update: lost track",
+                   severity=severity, timeout=10)

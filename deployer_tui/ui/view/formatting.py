@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
 from rich.text import Text
 
-# protocol.md §6.4: the DSS UI's colours, plus the UI-derived pseudo-states.
+# The colours the DSS UI gives each health value, plus the UI-derived pseudo-states.
 HEALTH_STYLES: dict[str, str] = {
     "HEALTHY": "bold green",
     "WARNING": "bold dark_orange",
@@ -80,6 +81,4 @@ class StablePresentation(Presentation):
         return "-" if timestamp(epoch_ms) == "-" else "2026-01-01 00:00 UTC"
 
     def url(self, url: str) -> str:
-        import re
-
         return re.sub(r"(//[^/:]+):\d+", r"\1:PORT", url)

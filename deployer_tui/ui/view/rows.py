@@ -8,6 +8,7 @@ from typing import Any
 from rich.text import Text
 
 from deployer_tui.core import readers
+from deployer_tui.core.readers import basic  # (the detail panel imports it from here too)
 from deployer_tui.ui.view.formatting import health_text, yes_no
 
 
@@ -36,9 +37,21 @@ DEPLOYMENT_COLUMNS = [
 DEPLOYMENT_DISPLAY = ["id", "health", "enabled", "service", "version", "infra", "stage"]
 
 
-def basic(light: dict, key: str) -> dict:
-    value = light.get(key)
-    return value if isinstance(value, dict) else {}
+def decorate_deployment_row(row: tuple, *, marked: bool, update_state: str | None) -> tuple:
+    """A deployments-pane row with the update state shown: a mark after the id, and UPDATING (in place of
+    the health, which is stale while nodes change) while an update of this session runs (`update_state` is
+    its state then, else None)."""
+    if not row or (not marked and update_state is None):
+        return row
+    keys = [column.key for column in DEPLOYMENT_COLUMNS]
+    id_at, health_at = keys.index("id"), keys.index("health")
+    cells = list(row)
+    if marked:
+        # A suffix, not a prefix: the pane sorts by this cell and a mark must not move the row.
+        cells[id_at] = Text.assemble((str(cells[id_at]), "bold magenta"), (" ✓", "bold magenta"))
+    if update_state is not None:
+        cells[health_at] = Text("⟳ UPDATING" if update_state != "ABORTING" else "⟳ ABORTING", style="bold cyan")
+    return tuple(cells)
 
 
 def infra_row(light: dict, deployment_count: int) -> tuple[Any, ...]:
@@ -50,7 +63,7 @@ def latest_version(light: dict) -> str:
     packages = light.get("packages") or []
     if not packages:
         return "-"
-    # protocol.md §2.5.2: newest first, but do not trust the order of a foreign server.
+    # The deployer lists versions newest first, but the order of a foreign server is not trusted.
     newest = max(packages, key=lambda p: p.get("publishedOn") or 0)
     return str(newest.get("id", "-"))
 

@@ -43,18 +43,14 @@ from textual.strip import Strip
 from textual.widgets import Input, Label, Static
 
 from deployer_tui.ui.clipboard import MAX_COPY_BYTES, copy_text
+from deployer_tui.ui.view.log_text import DEFAULT_MAX_LINES, line_level
 
-DEFAULT_MAX_LINES = 50_000
 # Lines handled per flush: bounds the work one tick does, so a 100k burst never stalls the UI for long.
 FLUSH_CHUNK = 5_000
 FLUSH_INTERVAL = 1 / 30
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# Log lines carry their level as a word ("[ERROR]", "ERROR:", " FAILED "); upper case only, so prose such as
-# "0 failed" does not light up.
-_ERROR_WORDS = re.compile(r"\b(ERROR|FATAL|SEVERE|FAILED|Traceback)\b")
-_WARNING_WORDS = re.compile(r"\b(WARN|WARNING)\b")
 
 
 def clean_lines(batch: Iterable[str]) -> list[str]:
@@ -69,15 +65,6 @@ def clean_lines(batch: Iterable[str]) -> list[str]:
         text = text.expandtabs()
     text = _CONTROL.sub("\ufffd", text)
     return text.splitlines()
-
-
-def line_level(line: str) -> str | None:
-    """"error", "warning" or None, from the words a log line carries."""
-    if _ERROR_WORDS.search(line):
-        return "error"
-    if _WARNING_WORDS.search(line):
-        return "warning"
-    return None
 
 
 def compile_search(pattern: str) -> re.Pattern[str]:
