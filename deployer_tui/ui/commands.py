@@ -21,7 +21,7 @@ class ActionsProvider(Provider):
     the focused widget's, as the footer and `?` see them) and the screen's key-less palette commands. Each
     runs through `App.run_action`, like its key, so read-only mode refuses the same ones."""
 
-    def _commands(self) -> list[tuple[str, str, Callable[[], Awaitable[Any]]]]:
+    def _screen_commands(self) -> list[tuple[str, str, Callable[[], Awaitable[Any]]]]:
         screen, app = self.screen, self.app
         found: list[tuple[str, str, Callable[[], Awaitable[Any]]]] = []
         seen: set[tuple[int, str]] = set()
@@ -37,12 +37,12 @@ class ActionsProvider(Provider):
         return found
 
     async def discover(self) -> Hits:
-        for title, help_text, run in self._commands():
+        for title, help_text, run in self._screen_commands():
             yield DiscoveryHit(title, run, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, help_text, run in self._commands():
+        for title, help_text, run in self._screen_commands():
             # Fuzzy on the title; its help line counts when every word typed is in it ("help keys" finds
             # Help, "Show the keys of the current screen"): fuzzy over a sentence would match anything.
             score = matcher.match(title)

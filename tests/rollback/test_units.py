@@ -134,6 +134,7 @@ def test_a_data_dir_from_before_the_record_extras_gets_the_column(tmp_path) -> N
     store = Store(data)
     try:
         assert store.get_update("d")["extras"] is None  # an old record: no extras, still read
+        store.insert("deployments", {"id": "d"}, "admin")  # a new record needs its deployment
         ts = store.start_update("d", "UPDATE", "admin", {"reason": "ROLLBACK"})
         assert '"ROLLBACK"' in store.get_update("d", ts)["extras"]
     finally:
