@@ -1,7 +1,7 @@
 """What the local deployer and the local API nodes share on the wire.
 
 DSS-shaped error JSON, API-key extraction from the three header forms the official
-client and docs use, and the body/query quirks of protocol.md Appendix B: JSON bodies
+client and docs use, and the body/query quirks (docs/protocol.md, "Quirks the servers honour"): JSON bodies
 arrive without a Content-Type, booleans arrive as ``True``/``False``, and paths may carry
 ``//`` or a trailing ``/``.
 """
@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route, Router, get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-# Java class names the DSS public API puts in errorType (protocol.md §1.4). Clients match on
+# Java class names the DSS public API puts in errorType (docs/protocol.md, "Errors"). Clients match on
 # them, so keep the DSS spelling rather than inventing our own.
 ILLEGAL_ARGUMENT = "java.lang.IllegalArgumentException"
 NOT_FOUND = "com.dataiku.dip.server.controllers.NotFoundException"
@@ -110,7 +110,7 @@ def error_response(exc: DSSHTTPError, realm: str = "DSS API") -> JSONResponse:
 def extract_api_key(request: Request) -> str | None:
     """The API key of a request, or None when it carries none.
 
-    Accepted (protocol.md §1.3): Basic with the key as username (what dataikuapi sends),
+    Accepted (docs/protocol.md, "Authentication"): Basic with the key as username (what dataikuapi sends),
     Basic with an empty username and the key as password (the docs' curl form), and
     Bearer with the key as token.
     """

@@ -1,4 +1,4 @@
-"""`deployer-tui serve`: the local API Deployer and N local API nodes in one process (design §3).
+"""`deployer-tui serve`: the local API Deployer and N local API nodes in one process (the README's command line).
 
 Node i (1-based) listens on a free port chosen at start, or on BASE+i with `--apinode-port BASE`. Its
 data is in `<data-dir>-apinodes/node-<i>`, a sibling of the data dir (0700) rather than inside it, so

@@ -1,4 +1,4 @@
-"""Deleting a deployment removes its service from the API nodes (protocol.md §2.6.7), and a node that cannot
+"""Deleting a deployment removes its service from the API nodes, and a node that cannot
 be cleaned refuses the delete unless `ignorePreDeleteErrors` — driven with the official client."""
 
 from __future__ import annotations

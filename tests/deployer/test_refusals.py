@@ -1,4 +1,4 @@
-"""Validation refusals (issue point 6) and wire quirks (protocol.md Appendix B): every refusal is a
+"""Validation refusals and wire quirks (docs/protocol.md, "Quirks the servers honour"): every refusal is a
 DSS-shaped error JSON and leaves nothing half-applied."""
 
 from __future__ import annotations

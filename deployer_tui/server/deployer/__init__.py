@@ -1,1 +1,1 @@
-"""The local API Deployer: the DSS public API (protocol.md §2, §3) on loopback, backed by SQLite."""
+"""The local API Deployer: the DSS public API (docs/protocol.md) on loopback, backed by SQLite."""

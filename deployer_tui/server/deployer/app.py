@@ -1,6 +1,6 @@
 """The local API Deployer as a Starlette app: every route under `/dip/publicapi` and `/public/api`.
 
-Quirks of protocol.md Appendix B handled here: `//` and trailing slashes (NormalizePathMiddleware),
+Quirks handled here (docs/protocol.md, "Quirks the servers honour"): `//` and trailing slashes (NormalizePathMiddleware),
 DSS-shaped errors for everything including unknown routes and wrong methods, and the
 `DSS-Version` / `DSS-API-Version` response headers.
 """

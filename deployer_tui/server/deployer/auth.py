@@ -1,4 +1,4 @@
-"""Who is calling, and what they may do (protocol.md §1.3, §2.2.4).
+"""Who is calling, and what they may do (docs/protocol.md, "Authentication"; docs/deployer.md for permissions).
 
 Keys: the admin key given to `serve` maps to user ``admin`` in group ``administrators``.
 Other keys are personal API keys of local users, created by an admin through the DSS admin

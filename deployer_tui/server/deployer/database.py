@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS nodes_out (infra_id TEXT NOT NULL, url TEXT NOT NULL,
     deployment_id TEXT NOT NULL, start_ts INTEGER NOT NULL, PRIMARY KEY (infra_id, url));
 """
 
-# SmartLogTail status codes (protocol.md §2.6.11).
+# SmartLogTail status codes (docs/protocol.md, "Update records").
 DEBUG, INFO, WARNING, ERROR, SUCCESS = 0, 1, 2, 3, 4
 
 

@@ -1,4 +1,4 @@
-"""Heavy status of a deployment (design §5, protocol.md §2.6.3, §6.4).
+"""Heavy status of a deployment (docs/protocol.md, "Heavy status and health"; the rules in docs/deployer.md).
 
 Rules, in order:
 
@@ -75,7 +75,7 @@ def basis(store: Store, dep_id: str) -> Basis | None:
 
 
 def _endpoints(store: Store, service_id: str, version_id: str | None) -> list[dict[str, Any]]:
-    """A version's endpoint definitions, each with its test queries (protocol.md §2.6.3)."""
+    """A version's endpoint definitions, each with its test queries."""
     version = store.get_version(service_id, version_id) if version_id else None
     if not version:
         return []

@@ -1,10 +1,10 @@
-"""Futures (protocol.md §3): long-running jobs the client polls with ``GET /futures/{id}``.
+"""Futures (docs/protocol.md, "Futures"): long-running jobs the client polls with ``GET /futures/{id}``.
 
 Jobs live in memory — a running job dies with the process; what must survive (the update
 record and its log) is persisted by the job itself. A finished job stays claimable for
 ``GRACE_S`` (10 minutes) rather than disappearing on the first non-peek read, which the
 client cannot tell apart from DSS and which forgives callers that read twice (INFERRED safe,
-protocol.md §3.3). An aborted job is answered once with ``aborted: true`` and then forgotten,
+see docs/deployer.md). An aborted job is answered once with ``aborted: true`` and then forgotten,
 so that ``wait_for_result()`` ends with DSS's "No future by that id" instead of polling forever.
 """
 

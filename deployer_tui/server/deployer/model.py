@@ -1,5 +1,5 @@
 """Documents of the local deployer: defaults for new ones, checks on saved ones, and the
-"basic info" views that statuses embed (protocol.md §2.2, §2.4-§2.6).
+"basic info" views that statuses embed (docs/protocol.md, "Light statuses and settings").
 
 Checks refuse what would break later work (unknown versions in a mapping, probabilities that
 do not sum to 1, an id that changes under its URL, a field the server reads holding the wrong type)
@@ -267,7 +267,7 @@ def service_id_on_nodes(dep: dict[str, Any]) -> str:
 
 
 def node_mapping(mapping: dict[str, Any]) -> dict[str, Any]:
-    """What setMapping receives: the saved mapping as-is, plus explicit entries (protocol.md §6.1)."""
+    """What setMapping receives: the saved mapping as-is, plus explicit entries (docs/protocol.md, "Generations mapping and dispatch")."""
     out = copy.deepcopy(mapping)
     out["entries"] = mapping_entries(mapping)
     return out
@@ -341,7 +341,7 @@ def package_entry(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def info_messages(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """InfoMessages (protocol.md §2.2.3); maxSeverity is always set when there are messages."""
+    """InfoMessages; maxSeverity is always set when there are messages."""
     order = ["SUCCESS", "INFO", "WARNING", "ERROR"]
     full = [{"isFatal": False, "details": None, **m} for m in messages]
     body: dict[str, Any] = {"messages": full, "anyMessage": bool(full), "success": False, "warning": False,
@@ -363,7 +363,7 @@ def auth_override(dep: dict[str, Any]) -> dict[str, Any] | None:
     document (`{"publicAccess", "queryKeys"}`); None when the version's own `config.json` decides
     (`INHERIT_DEV`, or no `auth`). Raises ValueError naming what the local nodes cannot apply.
 
-    INFERRED (protocol.md Appendix C.6): DSS pushes this inside the package; our nodes take it through
+    INFERRED (docs/deployer.md): DSS pushes this inside the package; our nodes take it through
     their own admin call, so that changing the keys needs no re-import of any version."""
     auth = dep.get("auth")
     if auth is None:

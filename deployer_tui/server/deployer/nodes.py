@@ -1,4 +1,4 @@
-"""Talking to API nodes: their admin API (protocol.md §5) and their user API (§4.3).
+"""Talking to API nodes: their admin API (docs/protocol.md, "API node admin API") and their user API.
 
 Each call authenticates with HTTP Basic, the node's ``adminAPIKey`` as user name, as the
 official ``APINodeAdminClient`` does. Failures become ``NodeError`` with the node's own

@@ -1,4 +1,4 @@
-"""The OpenAPI (Swagger 2.0) document of a deployment (protocol.md §2.6.8).
+"""The OpenAPI (Swagger 2.0) document of a deployment.
 
 Built from the endpoints of the version the deployment serves (the last successfully deployed
 mapping's version with the highest probability, else the saved mapping's): one path per endpoint

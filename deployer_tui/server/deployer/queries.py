@@ -1,4 +1,4 @@
-"""Queries sent through the deployer to a deployment's API nodes (protocol.md §2.6.9, §2.6.10).
+"""Queries sent through the deployer to a deployment's API nodes (docs/protocol.md, "Deployer routes").
 
 Each query ``{"q": body, "headers": [{key, value}]}`` goes to the first API node of the infra that
 answers (the next one is tried only when a node cannot be reached), at

@@ -1,4 +1,4 @@
-"""Routes for stages, infras, published services and their versions (protocol.md §2.1 rows 1-16)."""
+"""Routes for stages, infras, published services and their versions (docs/protocol.md, "Deployer routes")."""
 
 from __future__ import annotations
 

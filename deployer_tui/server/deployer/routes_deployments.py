@@ -1,4 +1,4 @@
-"""Routes for deployments: CRUD, statuses, updates, history, OpenAPI and queries (protocol.md §2.6)."""
+"""Routes for deployments: CRUD, statuses, updates, history, OpenAPI and queries (docs/protocol.md, "Deployer routes")."""
 
 from __future__ import annotations
 
@@ -197,7 +197,7 @@ async def delete_deployment(request: Request) -> Response:
 
 
 async def _remove_from_nodes(ctx: Deployer, dep: dict[str, Any], infra: dict[str, Any]) -> list[str]:
-    """The pre-delete clean-up (protocol.md §2.6.7): the deployment's service leaves every API node of a
+    """The pre-delete clean-up: the deployment's service leaves every API node of a
     STATIC infra, unless another deployment on that infra serves under the same name. Returns what failed,
     as "<node url>: <why>"."""
     doc = dep["doc"]

@@ -1,4 +1,4 @@
-"""Futures (protocol.md §3), auth info, and the few DSS admin routes the local deployer needs:
+"""Futures, auth info, and the few DSS admin routes the local deployer needs:
 users and personal API keys (so that non-admin keys exist), and general settings (stages)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The update job of a deployment on a STATIC infra (design §5, protocol.md §6.3).
+"""The update job of a deployment on a STATIC infra (docs/protocol.md, "What an update does on a STATIC infra"; docs/deployer.md).
 
 For every API node of the infra, in parallel:
 

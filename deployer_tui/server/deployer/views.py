@@ -1,4 +1,4 @@
-"""Light statuses (protocol.md §2.4.2, §2.5.2, §2.6.2): computed views of the stored documents,
+"""Light statuses (docs/protocol.md, "Light statuses and settings"): computed views of the stored documents,
 filtered by what the caller may read.
 
 Deployment light statuses are what every list refresh and every `get_status()` asks for, so they are

@@ -1,6 +1,6 @@
 """A JSON code editor that validates as you type and can jump to the error.
 
-`TextArea` highlights JSON but never validates it (tui-notes §5.5), so every change is parsed
+`TextArea` highlights JSON but never validates it , so every change is parsed
 with `core.settings_edit.parse_settings` and the verdict is shown under the text: either "valid"
 or the line, column and message of the first error. The text itself is never touched by
 validation — a broken draft stays exactly as typed.
