@@ -92,6 +92,9 @@ class Harness(App):
 
 async def settled(pilot, condition, what: str) -> None:
     await wait_for(pilot, condition, what=what)
+    # A blinking cursor would be caught on or off depending on when the picture is taken.
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
     await pilot.pause()
 
 
