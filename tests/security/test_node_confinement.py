@@ -74,7 +74,7 @@ def test_endpoint_code_cannot_read_deployer_or_node_secrets(env):
     data = root / "data"
     deploy_as(proc, key, root, "other", 'SECRET = "other service"\n\ndef other():\n    return SECRET\n', "other")
     deploy_as(proc, key, root, "snoop", SNOOP, "snoop")
-    node_dir = data / "apinodes" / "node-1"
+    node_dir = data.with_name(data.name + "-apinodes") / "node-1"  # serve keeps node data beside its own
     other_code = next(node_dir.glob("services/other/gens/*/endpoint-other/code.py"))
     own_code = next(node_dir.glob("services/snoop/gens/*/endpoint-snoop/code.py"))
     paths = {

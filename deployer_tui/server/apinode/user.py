@@ -51,6 +51,7 @@ from deployer_tui.server.http import (
     error_body,
     extract_api_key,
     json_bytes,
+    loads_strict,
     not_found,
 )
 
@@ -103,45 +104,20 @@ def query_value(text: str) -> Any:
     return number if math.isfinite(number) else text
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-_decode = json.JSONDecoder(parse_constant=_no_constant).decode
-
-
 def malformed(what: str, problem: str) -> DSSHTTPError:
     return DSSHTTPError(400, f"Could not parse a {what} from request body: {problem}", error_type=MALFORMED_REQUEST)
 
 
 def parse_query_body(raw: bytes, what: str, max_depth: int) -> Any:
     """A query body as JSON, None when empty. NaN and infinities, and nesting deeper than `max_depth`,
-    are refused (400) here: they would otherwise fail only once a worker has the query."""
+    are refused (400) here, by the reader the deployer uses too: they would otherwise fail only once a
+    worker has the query."""
     if not raw.strip():
         return None
     try:
-        body = _decode(raw.decode("utf-8"))
-    except RecursionError:
-        raise malformed(what, f"it nests deeper than {max_depth} levels") from None
+        return loads_strict(raw, max_depth)
     except (ValueError, UnicodeDecodeError) as exc:
         raise malformed(what, str(exc)) from None
-    # Only a body with many brackets can be deep: the walk is skipped for the usual small bodies.
-    if raw.count(b"[") + raw.count(b"{") > max_depth and too_deep(body, max_depth):
-        raise malformed(what, f"it nests deeper than {max_depth} levels")
-    return body
-
-
-def too_deep(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
-    return False
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:
