@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", dest="serve_data_dir", metavar="DATA_DIR",
                        help="where state is kept (default: the user's data directory)")
     serve.add_argument("--api-key", dest="serve_api_key", metavar="KEY",
-                       help="admin API key (else one is generated once and kept in the data dir, mode 0600)")
+                       help="admin API key (else DEPLOYER_TUI_SERVE_API_KEY, else one generated once and kept in the data dir, mode 0600)")
     serve.add_argument("--apinodes", type=int, default=1, metavar="N", help="local API nodes to start (default 1)")
     serve.add_argument("--no-demo", action="store_true", help="do not create demo content in a new data dir")
     serve.add_argument("--dss-strict", action="store_true",
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     apinode.add_argument("--port", type=int, default=12000, help="0 picks a free port")
     apinode.add_argument("--data-dir", dest="node_data_dir", metavar="DATA_DIR")
     apinode.add_argument("--admin-key", metavar="KEY",
-                         help="admin API key (else one is generated once and kept in the data dir, mode 0600)")
+                         help="admin API key (else DEPLOYER_TUI_SERVE_API_KEY, else one generated once and kept in the data dir, mode 0600)")
 
     rollback = sub.add_parser(
         "rollback", help="roll a deployment back to what it served before (headless, for scripts and CI)",

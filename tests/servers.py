@@ -82,10 +82,11 @@ def start(args: list[str], expect: dict[str, int], *, timeout: float = 60, env: 
 
 
 def serve(data_dir: Path, api_key: str, *, apinodes: int = 1, demo: bool = False, extra: list[str] | None = None) -> Proc:
-    args = ["serve", "--port", "0", "--data-dir", str(data_dir), "--api-key", api_key, "--apinodes", str(apinodes)]
+    # The key goes by the environment, not the command line (which every local user can read).
+    args = ["serve", "--port", "0", "--data-dir", str(data_dir), "--apinodes", str(apinodes)]
     if not demo:
         args.append("--no-demo")
-    return start(args + (extra or []), {"deployer": 1, "apinode": apinodes})
+    return start(args + (extra or []), {"deployer": 1, "apinode": apinodes}, env={"DEPLOYER_TUI_SERVE_API_KEY": api_key})
 
 
 def apinode(data_dir: Path, admin_key: str) -> Proc:

@@ -4,7 +4,9 @@ Node i (1-based) listens on a free port chosen at start, or on BASE+i with `--ap
 data is in `<data-dir>-apinodes/node-<i>`, a sibling of the data dir (0700) rather than inside it, so
 that nothing a node runs can reach the deployer's database by walking up from its own folder; its
 admin key, generated once, is kept 0600 in `<data-dir>/apinodes/node-<i>.admin-key`. The deployer's
-admin key is `--api-key`, else the one kept in `<data-dir>/admin-api-key`, else a new one; the key in
+admin key is `--api-key`, else the environment variable DEPLOYER_TUI_SERVE_API_KEY (a command line is
+readable by every local user, the environment only by the same user), else the one kept in
+`<data-dir>/admin-api-key`, else a new one; the key in
 use is always written there (0600) so that the TUI's embedded launcher can read it. STATIC infra
 entries marked `"localNode": i` are re-pointed at node i on every start, since ports may change.
 """
@@ -21,6 +23,8 @@ from pathlib import Path
 
 from deployer_tui.core import paths
 from deployer_tui.server.runner import Listener, run, serve_all
+
+API_KEY_ENV = "DEPLOYER_TUI_SERVE_API_KEY"
 
 
 def _read_key(path: Path) -> str | None:
@@ -89,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     # Keys live under the data dir (admin key, node keys, the database): it is private.
     private_dir(data_dir)
-    admin_key = admin_key_for(data_dir, args.serve_api_key)
+    admin_key = admin_key_for(data_dir, args.serve_api_key or os.environ.get(API_KEY_ENV) or None)
 
     from deployer_tui.server.deployer.app import create_app as create_deployer_app
 
