@@ -13,6 +13,7 @@ from deployer_tui.ui.state.messages import Notice
 from deployer_tui.ui.state.update_tracker import UpdateRun, UpdateTracker, outcome
 from deployer_tui.ui.view.formatting import Presentation
 from tests.ui.helpers import wait_for
+from tests.ui.shell_harness import ShellBits
 
 
 def event(**kw) -> FutureEvent:
@@ -29,7 +30,10 @@ def test_outcome_from_the_last_event() -> None:
     assert outcome(event(error=DeployerError("boom", status=500))) == "FAILED"
     assert outcome(event(done=False, error=ConnectionLost("127.0.0.1:1", "connection refused"))) == "LOST"
     assert outcome(event(result={"warning": True})) == "WARNING"
-    assert outcome(event(result=None)) == "SUCCESS"
+    # No evidence is no success: a result that says nothing is "finished, outcome not reported".
+    assert outcome(event(result=None)) == "NOT_REPORTED"
+    assert outcome(event(result={})) == "NOT_REPORTED"
+    assert outcome(event(result={"messages": [{"severity": "ERROR", "message": "node down"}]})) == "FAILED"
 
 
 def test_node_state_follows_the_log() -> None:
@@ -63,8 +67,15 @@ def test_change_summary_saved_vs_deployed() -> None:
     rows = dict((w, (s, d)) for w, s, d in change_summary(settings, {"apiNodes": [{"url": "x"}]},
                                                             {"status": "FAILED"}))
     assert rows["Mapping"] == ("v3", "unknown (last update FAILED)")
-    rows = dict((w, (s, d)) for w, s, d in change_summary({"enabled": False}, None, None))
+    rows = dict((w, (s, d)) for w, s, d in change_summary({"enabled": False}, None, None, never_deployed=True))
     assert rows["Enabled"][0].startswith("no") and rows["Mapping"] == ("-", "never deployed")
+    # "never deployed" only when the light status says so: a deployed deployment on a deployer that reports
+    # neither per-node mappings nor its last update (DSS before 14.1 has no last-update route) is not "never".
+    bare = {"apiNodes": [{"url": "http://a:1"}]}
+    rows = dict((w, (s, d)) for w, s, d in change_summary(settings, bare, None, never_deployed=False))
+    assert rows["Mapping"] == ("v3", "deployed (the deployer does not report what)")
+    rows = dict((w, (s, d)) for w, s, d in change_summary(settings, bare, None))
+    assert rows["Mapping"] == ("v3", "not reported")
 
 
 def test_durations_and_history_rows() -> None:
@@ -96,8 +107,20 @@ class StubClient:
             raise self.poll_error
         return {"jobId": job_id, "alive": False, "hasResult": True, "result": {"nbOKNodes": 1, "nbNOKNodes": 0}}
 
+    async def list_futures(self, all_users: bool = False) -> list:
+        return []
 
-class Harness(App):
+    async def get_update(self, deployment_id: str, start_timestamp: int | None = None) -> dict:
+        raise DeployerError("No update", status=404, error_type="NotFoundException")
+
+    async def list_updates(self, deployment_id: str) -> list:
+        return []
+
+    async def get_deployment_status(self, deployment_id: str) -> dict:
+        return {"health": "HEALTHY"}
+
+
+class Harness(ShellBits, App):
     def __init__(self, client) -> None:
         super().__init__()
         self.updates = UpdateTracker(self, client, poll_interval=0.01)
@@ -165,7 +188,7 @@ class FailingClient:
         self._missing()
 
 
-class ScreenHarness(App):
+class ScreenHarness(ShellBits, App):
     def __init__(self, make) -> None:
         super().__init__()
         self.make = make
