@@ -310,6 +310,12 @@ class UpdateTracker(Publisher):
             self._finish(run, "LOST", error=DeployerError("Stopped following the update before any news"))
             return
         settled = await job_follower.settle(client, run.deployment_id, last)
+        if following_record and isinstance(last.result, dict) and last.error is None:
+            # Followed through its record: that record, read at its end, is the evidence.
+            told = job_follower.record_outcome(last.result)
+            settled.record = last.result
+            if told is not None:
+                settled.state, settled.evidence = told, "record"
         run.settled = settled
         result = settled.result
         if following_record or (not ours and result is None and settled.record is not None):
