@@ -186,6 +186,8 @@ class TestQueriesScreen(Screen[None]):
     TestQueriesScreen #tq-controls { height: auto; padding: 0 1; }
     TestQueriesScreen #tq-controls Select { width: 1fr; min-width: 24; max-width: 50; }
     TestQueriesScreen #tq-controls Button { margin-left: 1; min-width: 8; }
+    TestQueriesScreen #tq-adapt { display: none; }
+    TestQueriesScreen #tq-controls.-through #tq-adapt { display: block; }
     TestQueriesScreen #tq-editor { height: 12; }
     TestQueriesScreen #tq-status { padding: 0 1; height: auto; }
     TestQueriesScreen #tq-results { height: 1fr; }
@@ -295,6 +297,11 @@ class TestQueriesScreen(Screen[None]):
     @on(Select.Changed, "#tq-endpoint")
     def _endpoint_changed(self) -> None:
         self._fill_editor()
+
+    @on(Checkbox.Changed, "#tq-through")
+    def _route_changed(self, event: Checkbox.Changed) -> None:
+        # adaptQueryForInfraType goes only with queries through the deployer: offered only then.
+        self.query_one("#tq-controls").set_class(event.value, "-through")
 
     def action_toggle_adapt(self) -> None:
         box = self.query_one("#tq-adapt", Checkbox)
