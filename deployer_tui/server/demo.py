@@ -85,7 +85,10 @@ class _Api:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + UPDATE_TIMEOUT_S
         while loop.time() < deadline:
-            state = await self.call("GET", f"/futures/{future['jobId']}", params={"peek": "true"})
+            peeked = await self.http.get(f"{self.base}/futures/{future['jobId']}", params={"peek": "true"})
+            if peeked.status_code >= 400:  # `serve --dss-strict` answers a peek of a failed job with its error
+                return peeked.json()
+            state = peeked.json()
             if state.get("hasResult") or not state.get("alive"):
                 break
             await asyncio.sleep(0.1)

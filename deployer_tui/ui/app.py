@@ -51,6 +51,7 @@ class Session:
     client: DeployerClient
     where: str
     close: Callable[[], Awaitable[None]] | None = None
+    note: str = ""  # how the connection was chosen, for the header (profiles.Connection.note)
 
 
 class DeployerApp(App):
@@ -84,6 +85,7 @@ class DeployerApp(App):
         self.session: Session | None = Session(client, where or client.url) if client is not None else None
         self._connect = connect
         self.where = self.session.where if self.session else ""
+        self.connection_note = self.session.note if self.session else ""
         self.status_text = "" if client is not None else connect_status
         self.user = ""
         self.last_error: tuple[str, DeployerError] | None = None
@@ -137,6 +139,7 @@ class DeployerApp(App):
             self.notify(str(exc), title="Could not connect", severity="error", timeout=30)
             return
         self.where = self.session.where
+        self.connection_note = self.session.note
         self.status_text = ""
         self.store.client = self.updates.client = self.session.client
         self._connected()

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from deployer_tui.core import paths
-from deployer_tui.core.config import Config, ConfigError, load_config
+from deployer_tui.core.config import Config, ConfigError, load_config, timeouts_for
 
 
 def main(args: argparse.Namespace) -> int:
@@ -66,10 +66,14 @@ async def _run(args: argparse.Namespace, config: Config, connection) -> int:
         module = await asyncio.to_thread(importlib.import_module, "deployer_tui.core.client")
         return module.DeployerClient
 
+    # --timeout wins over the config file and its environment variable (core/config.timeouts_for); main()
+    # already refused a malformed flag.
+    timeouts = timeouts_for(config, getattr(args, "timeout", None))
     if connection.url is not None:
         async def connect_remote() -> Session:
-            client = (await client_class())(connection.url, connection.api_key or "", verify=connection.verify)
-            return Session(client, connection.url, client.aclose)
+            client = (await client_class())(connection.url, connection.api_key or "", verify=connection.verify,
+                                            timeout=timeouts)
+            return Session(client, connection.url, client.aclose, note=connection.note)
 
         connect, status = connect_remote, f"connecting to {connection.url}…"
     else:
@@ -80,7 +84,7 @@ async def _run(args: argparse.Namespace, config: Config, connection) -> int:
 
             local = await LocalDeployer.start(data_dir)
             try:
-                client = (await client_class())(local.url, local.api_key)
+                client = (await client_class())(local.url, local.api_key, timeout=timeouts)
             except BaseException:
                 await local.stop()
                 raise

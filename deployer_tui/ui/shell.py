@@ -26,6 +26,7 @@ class Shell(Protocol):
     refresh_interval: float
     last_error: tuple[str, DeployerError] | None
     where: str
+    connection_note: str  # how the connection was chosen when that is not obvious (profiles.Connection.note)
     user: str
     status_text: str
 

@@ -77,9 +77,10 @@ def plain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ser
         proc.stop()
 
 
-async def wait_for_demo(url: str, key: str, timeout: float = 60) -> None:
+async def wait_for_demo(url: str, key: str, timeout: float = 60, *, alive_only: bool = False) -> None:
     """`serve` fills the demo after it announces itself; its last step disables the canary and runs an
-    update. Wait for that, so every test (and snapshot) sees the same settled data."""
+    update. Wait for that, so every test (and snapshot) sees the same settled data. `alive_only`: only a
+    running future counts (a strict deployer keeps finished, unclaimed futures listed)."""
     from deployer_tui.core.client import DeployerClient
 
     deadline = time.monotonic() + timeout
@@ -90,8 +91,26 @@ async def wait_for_demo(url: str, key: str, timeout: float = 60) -> None:
             if canary is not None and canary["deploymentBasicInfo"].get("enabled") is False:
                 updates = await client.list_updates("titanic-canary-on-dev")
                 if len(updates) >= 2 and all(u.get("status") != "RUNNING" for u in updates) \
-                        and not await client.list_futures():
+                        and not [f for f in await client.list_futures() if f.get("alive") or not alive_only]:
                     return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the demo content did not settle in {timeout}s")
             await asyncio.sleep(0.2)
+
+
+@pytest.fixture(scope="module", params=["normal", "strict"])
+def either_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                  ui_api_key: str) -> Iterator[tuple[servers.Proc, bool]]:
+    """A demo-filled local deployer, once as it is and once as `serve --dss-strict` (answers only in shapes
+    the official client reads or DSS documents, see server/deployer/strict.py), and whether it is strict:
+    the console's journeys must hold on both."""
+    if SERVE_MISSING:
+        pytest.skip("the local deployer is not in the tree yet")
+    strict = request.param == "strict"
+    proc = servers.serve(tmp_path_factory.mktemp(f"ui-{request.param}"), ui_api_key, apinodes=1, demo=True,
+                         extra=["--dss-strict"] if strict else [])
+    try:
+        asyncio.run(wait_for_demo(proc.url("deployer"), ui_api_key, alive_only=strict))
+        yield proc, strict
+    finally:
+        proc.stop()

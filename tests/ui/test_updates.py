@@ -30,11 +30,12 @@ from deployer_tui.ui.view.formatting import Presentation
 from deployer_tui.ui.view.rows import decorate_deployment_row
 from tests import servers
 from tests.ui.helpers import RecordingApp, cell, screen_text, table, wait_for
+from tests.ui.shell_harness import ShellBits
 
 NODE_KEY = "node-admin-key-for-tests"
 
 
-class Harness(App):
+class Harness(ShellBits, App):
     def __init__(self, client: DeployerClient) -> None:
         super().__init__()
         self.client = client

@@ -14,6 +14,7 @@ from deployer_tui.ui.screens.update_screen import UpdateHistoryScreen, UpdateScr
 from deployer_tui.ui.state.update_tracker import NodeState, UpdateRun, UpdateTracker
 from deployer_tui.ui.view.formatting import Presentation
 from tests.ui.helpers import wait_for
+from tests.ui.shell_harness import ShellBits
 
 SIZE = (120, 36)
 NODE_1 = "http://apinode-1:12000"
@@ -33,7 +34,7 @@ LINES = [
 ]
 
 
-class Harness(App):
+class Harness(ShellBits, App):
     def __init__(self, screen_factory) -> None:
         super().__init__()
         self.updates = UpdateTracker(self)

@@ -81,16 +81,22 @@ def deployment_sections(light: dict, heavy: dict | DeployerError, present: Any) 
     if isinstance(heavy, dict):
         nodes = heavy.get("apiNodes") or []
         parts.append(section(f"API nodes ({len(nodes)})"))
-        if nodes:
+        if nodes and readers.nodes_reported(heavy):
             table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
             for column in ("url", "health", "serving", "error"):
                 table.add_column(column)
             for node in nodes:
                 active = node.get("mapping") or node.get("generationsMapping") or node.get("activeMapping")
-                table.add_row(present.url(str(node.get("url", "-"))), health_text(str(node.get("health", "UNKNOWN"))),
+                said = readers.node_health(heavy, str(node.get("url") or ""))
+                table.add_row(present.url(str(node.get("url", "-"))),
+                              health_text(said) if said else Text("-", style="dim"),
                               readers.mapping_summary(active) if isinstance(active, dict) else "-",
                               Text(str(node.get("error") or ""), style="red"))
             parts.append(table)
+        elif nodes:
+            # Only URLs (what DSS documents per node): no column of UNKNOWN that would look like a fault.
+            parts.append(Text(", ".join(present.url(str(n.get("url") or "?")) for n in nodes if isinstance(n, dict))))
+            parts.append(Text(readers.NO_NODE_STATE, style="dim"))
         elif heavy.get("publicURL"):
             parts.append(kv("public URL", present.url(str(heavy["publicURL"]))))
         else:

@@ -4,8 +4,10 @@ docs/protocol.md) and read the answers.
 Two sources — the version's stored test queries, or queries edited here as JSON (prefilled with the stored
 ones) — and two routes: the deployer's `run-test-queries`, or `run-queries` ("through the deployer", which
 needs a `queryThroughDeployer` group authorisation on the deployment). Results land in a table (status,
-response summary, latency from the node's `timing`, which is in microseconds); `enter` opens the full
-response. A JSON error in the editor is shown with its line and column and never clears the draft.
+response summary, the version that answered from the node's `apiContext.serviceGeneration` — "not reported"
+when the answer does not carry it —, latency from the node's `timing`, which is in microseconds); `enter`
+opens the full response. Through the deployer, `adaptQueryForInfraType` is sent true, as the official
+client sends it; a checkbox turns it off. An `r` pressed before the endpoints are loaded runs once they are. A JSON error in the editor is shown with its line and column and never clears the draft.
 """
 
 from __future__ import annotations
@@ -76,6 +78,17 @@ def latency_ms(response: dict) -> float | None:
     parts = [v for k, v in timing.items()
              if k not in _TIMING_SUBPARTS and isinstance(v, (int, float)) and not isinstance(v, bool)]
     return sum(parts) / 1000 if parts else None
+
+
+NOT_REPORTED = "not reported"
+
+
+def answering_version(entry: Any) -> str:
+    """The version (generation) that answered one query, from the node's `apiContext`; "not reported"."""
+    response = entry.get("response", entry) if isinstance(entry, dict) else None
+    context = response.get("apiContext") if isinstance(response, dict) else None
+    generation = context.get("serviceGeneration") if isinstance(context, dict) else None
+    return str(generation) if generation else NOT_REPORTED
 
 
 def _short(value: Any, width: int = SUMMARY_WIDTH) -> str:
@@ -173,6 +186,8 @@ class TestQueriesScreen(Screen[None]):
     TestQueriesScreen #tq-controls { height: auto; padding: 0 1; }
     TestQueriesScreen #tq-controls Select { width: 1fr; min-width: 24; max-width: 50; }
     TestQueriesScreen #tq-controls Button { margin-left: 1; min-width: 8; }
+    TestQueriesScreen #tq-adapt { display: none; }
+    TestQueriesScreen #tq-controls.-through #tq-adapt { display: block; }
     TestQueriesScreen #tq-editor { height: 12; }
     TestQueriesScreen #tq-status { padding: 0 1; height: auto; }
     TestQueriesScreen #tq-results { height: 1fr; }
@@ -182,6 +197,8 @@ class TestQueriesScreen(Screen[None]):
         Binding("r", "run_stored", "Run stored", id="testqueries.run_stored"),
         Binding("ctrl+r", "run_edited", "Run edited JSON", priority=True, id="testqueries.run_edited"),
         Binding("ctrl+t", "toggle_route", "Through deployer", id="testqueries.through_deployer"),
+        Binding("a", "toggle_adapt", "Adapt query", show=False, id="testqueries.adapt",
+                tooltip="Through the deployer: adapt the queries to the infra type (adaptQueryForInfraType)"),
         Binding("y", "copy_response", "Copy response", id="testqueries.copy"),
     ]
 
@@ -196,18 +213,22 @@ class TestQueriesScreen(Screen[None]):
         self.entries: list[Any] = []
         self.version = ""
         self._autofilled = ""
+        self.loaded = False
+        self._run_when_loaded = False  # `r` came before the endpoints: run once they are loaded
 
     def compose(self) -> ComposeResult:
         yield Label(f"Test queries — deployment {self.deployment_id}", id="tq-header")
         with Horizontal(id="tq-controls"):
             yield Select([], prompt="loading endpoints…", id="tq-endpoint")
             yield Checkbox("Via deployer (^t)", id="tq-through")
+            yield Checkbox("Adapt (a)", value=True, id="tq-adapt",
+                           tooltip="adaptQueryForInfraType, sent with queries through the deployer")
             yield Button("Run (r)", id="tq-run-stored", variant="primary")
             yield Button("Run JSON (^r)", id="tq-run-edited")
         yield TextArea("[]", language="json", id="tq-editor")
         yield Static("Loading the deployment…", id="tq-status")
         table: DataTable = DataTable(id="tq-results", cursor_type="row", zebra_stripes=True)
-        table.add_columns("#", "status", "response", "latency")
+        table.add_columns("#", "status", "response", "latency", "version")
         yield table
         yield KeyFooter()
 
@@ -223,6 +244,7 @@ class TestQueriesScreen(Screen[None]):
         try:
             light = await self.client.get_deployment(self.deployment_id)
         except DeployerError as exc:
+            self._run_when_loaded = False
             self.status.update(f"[red]Could not read {self.deployment_id}:[/red] {escape(error_text(exc))}")
             return
         try:
@@ -247,6 +269,10 @@ class TestQueriesScreen(Screen[None]):
         self._fill_editor()
         self.status.update(f"{len(self.endpoints)} endpoint(s). r runs the stored test queries; "
                            "ctrl+r runs the JSON above.")
+        self.loaded = True
+        if self._run_when_loaded:
+            self._run_when_loaded = False
+            self.action_run_stored()
 
     def _endpoint(self) -> dict | None:
         select = self.query_one("#tq-endpoint", Select)
@@ -272,6 +298,15 @@ class TestQueriesScreen(Screen[None]):
     def _endpoint_changed(self) -> None:
         self._fill_editor()
 
+    @on(Checkbox.Changed, "#tq-through")
+    def _route_changed(self, event: Checkbox.Changed) -> None:
+        # adaptQueryForInfraType goes only with queries through the deployer: offered only then.
+        self.query_one("#tq-controls").set_class(event.value, "-through")
+
+    def action_toggle_adapt(self) -> None:
+        box = self.query_one("#tq-adapt", Checkbox)
+        box.value = not box.value
+
     def action_toggle_route(self) -> None:
         box = self.query_one("#tq-through", Checkbox)
         box.value = not box.value
@@ -279,6 +314,11 @@ class TestQueriesScreen(Screen[None]):
     @on(Button.Pressed, "#tq-run-stored")
     def action_run_stored(self) -> None:
         endpoint = self._endpoint()
+        if endpoint is None and not self.loaded:
+            # Pressed right after opening: the endpoints are still loading. Not a lost key: run once loaded.
+            self._run_when_loaded = True
+            self.status.update("Loading the deployment… the stored test queries run once it is loaded.")
+            return
         if endpoint is None:
             self.status.update("[red]Pick an endpoint first[/red]")
             return
@@ -314,7 +354,8 @@ class TestQueriesScreen(Screen[None]):
         started = self.clock()
         try:
             if through:
-                result = await self.client.run_queries(self.deployment_id, queries or [], endpoint_id=endpoint_id)
+                result = await self.client.run_queries(self.deployment_id, queries or [], endpoint_id=endpoint_id,
+                                                       adapt=self.query_one("#tq-adapt", Checkbox).value)
             else:
                 result = await self.client.run_test_queries(self.deployment_id, endpoint_id=endpoint_id,
                                                             test_queries=queries)
@@ -337,8 +378,10 @@ class TestQueriesScreen(Screen[None]):
             status, summary, latency = summarize(entry)
             counts[status] = counts.get(status, 0) + 1
             style = {"OK": "green", "ERROR": "bold red", "IGNORED": "dark_orange"}.get(status, "")
+            version = answering_version(entry)
             table.add_row(str(i), f"[{style}]{status}[/{style}]" if style else status, summary,
-                          f"{latency:.1f} ms" if latency is not None else "-", key=str(i))
+                          f"{latency:.1f} ms" if latency is not None else "-",
+                          f"[dim]{version}[/dim]" if version == NOT_REPORTED else version, key=str(i))
         parts = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no result"
         self.status.update(f"{endpoint_id}: {len(entries)} answer(s) — {parts} — round trip {elapsed_ms:.0f} ms. "
                            "enter: full response")

@@ -29,12 +29,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Static
 
-from deployer_tui.core import readers
+from deployer_tui.core import job_follower, readers
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.actions import mutating
 from deployer_tui.ui.screens.modals import ConfirmScreen
 from deployer_tui.ui.shell import shell_of
 from deployer_tui.ui.state.update_tracker import (
+    NOT_REPORTED,
     UpdateFinished,
     UpdateProgressed,
     UpdateRun,
@@ -48,7 +49,7 @@ from deployer_tui.ui.widgets.log_view import LogView
 STATE_STYLES = {
     "STARTING": "bold cyan", "RUNNING": "bold cyan", "ABORTING": "bold dark_orange",
     "SUCCESS": "bold green", "WARNING": "bold dark_orange", "FAILED": "bold red", "ABORTED": "bold dark_orange",
-    "LOST": "bold red",
+    "LOST": "bold red", NOT_REPORTED: "bold dark_orange",
 }
 _STAMP = re.compile(r"^\[\d{4}/[^\]]*\]\s*")  # the "[2026/06/09-10:13:20.100] " a DSS log line starts with
 NODE_MARKS = {"waiting": ("○", "dim"), "working": ("◐", "cyan"), "ok": ("●", "green"), "failed": ("✗", "bold red")}
@@ -92,8 +93,13 @@ def _mapping_short(mapping: Any) -> str:
 
 
 def change_summary(settings: dict, heavy: Any, last_update: Any,
-                   url: Callable[[str], str] = lambda u: u) -> list[tuple[str, str, str]]:
-    """Rows (what, saved = will be deployed, deployed now) for the confirmation."""
+                   url: Callable[[str], str] = lambda u: u, *,
+                   never_deployed: bool | None = None) -> list[tuple[str, str, str]]:
+    """Rows (what, saved = will be deployed, deployed now) for the confirmation.
+
+    "never deployed" only when the light status says so (`never_deployed`, from `neverEverDeployed`); a
+    deployer that reports neither per-node mappings nor the last update of a deployed deployment gets
+    "not reported", not a claim."""
     saved_enabled = settings.get("enabled", True) is not False
     saved_mapping = readers.mapping_summary(settings.get("generationsMapping")) or "-"
     nodes = _deployed_by_node(heavy)
@@ -111,9 +117,15 @@ def change_summary(settings: dict, heavy: Any, last_update: Any,
     elif isinstance(last_update, dict) and last_update:
         deployed_mapping = f"unknown (last update {last_update.get('status', '?')})"
         deployed_enabled = "unknown"
-    else:
+    elif never_deployed:
         deployed_mapping = "never deployed"
         deployed_enabled = "-"
+    elif never_deployed is False:
+        deployed_mapping = "deployed (the deployer does not report what)"
+        deployed_enabled = "not reported"
+    else:
+        deployed_mapping = "not reported"
+        deployed_enabled = "not reported"
     return [
         ("Enabled", "yes" if saved_enabled else "no (the update disables the service on the nodes)", deployed_enabled),
         ("Mapping", saved_mapping if saved_enabled else "-", deployed_mapping),
@@ -176,7 +188,8 @@ class UpdateConfirmScreen(ModalScreen[bool]):
                                 "The update will deploy whatever is saved on the deployer.", style="bold red"))
             return
         self.rows = change_summary(settings, heavy if not isinstance(heavy, DeployerError) else None,
-                                   last if not isinstance(last, DeployerError) else None, self.presentation.url)
+                                   last if not isinstance(last, DeployerError) else None, self.presentation.url,
+                                   never_deployed=readers.never_deployed(light) if isinstance(light, dict) else None)
         if isinstance(heavy, dict):
             self.health = str(heavy.get("health") or "")
         summary.update(self._render_summary(settings, light))
@@ -237,6 +250,8 @@ def progress_text(run: UpdateRun) -> Text:
         if isinstance(run.result, dict) and "nbOKNodes" in run.result:
             text.append(f"Done: {run.result.get('nbOKNodes')} API node(s) OK, "
                         f"{run.result.get('nbNOKNodes', 0)} failed", style="dim")
+        elif run.settled is not None and run.settled.evidence in ("none", "record"):
+            text.append(settled_text(run.settled), style="dim")
         return text
     if not run.progress:
         text.append("no progress reported yet", style="dim")
@@ -258,10 +273,22 @@ def progress_text(run: UpdateRun) -> Text:
     return text
 
 
+def settled_text(settled: job_follower.Settled) -> str:
+    """What the deployer's record and health say of an update whose result told nothing (or nothing more)."""
+    status = settled.record.get("status") if isinstance(settled.record, dict) else None
+    text = f"last update record: {status}" if status else "no update record"
+    return text + (f" · health now {settled.health}" if settled.health else "")
+
+
 def nodes_text(run: UpdateRun, url: Callable[[str], str] = lambda u: u) -> Text:
+    """Per-node state when the deployer's log reports it; else one line saying so (never "waiting" for
+    nodes a deployer says nothing about)."""
     text = Text()
-    if not run.nodes:
-        text.append("per-node state: not reported by the deployer", style="dim")
+    if not run.nodes_reported:
+        if run.running and not run.lines:
+            text.append("per-node progress: none reported yet", style="dim")
+        else:
+            text.append(job_follower.NO_NODE_PROGRESS, style="dim")
         return text
     for node in run.nodes.values():
         mark, style = NODE_MARKS.get(node.state, ("?", ""))
@@ -273,6 +300,26 @@ def nodes_text(run: UpdateRun, url: Callable[[str], str] = lambda u: u) -> Text:
         text.append("\n")
     text.rstrip()
     return text
+
+
+def head_text(deployment_id: str, run: UpdateRun | None, now: float) -> Text:
+    """The update screen's first line. Separators end the span before them rather than start the next:
+    a reader that trims each span's leading blanks (some SVG and screen-text readers do) still sees words
+    apart, not "SUCCESSelapsed"."""
+    head = Text()
+    head.append("Update ", "dim")
+    if run is None:
+        head.append(f"{deployment_id}  ", "bold")
+        head.append("no update started from this session", "dim")
+        return head
+    head.append(f"{deployment_id}  ", "bold")
+    head.append(f"{run.state_text}  ", STATE_STYLES.get(run.state, "bold"))
+    head.append("elapsed ", "dim")
+    head.append(duration(run.elapsed_seconds(now)) + ("  " if run.job_id else ""))
+    if run.job_id:
+        head.append("job ", "dim")
+        head.append(run.job_id)
+    return head
 
 
 class UpdateBaseScreen(Screen):
@@ -375,20 +422,7 @@ class UpdateScreen(UpdateBaseScreen):
 
     def _refresh_head(self) -> None:
         run = self.run
-        head = Text()
-        head.append("Update ", "dim")
-        head.append(self.deployment_id, "bold")
-        if run is None:
-            head.append("  no update started from this session", "dim")
-        else:
-            head.append("  ")
-            head.append(run.state, STATE_STYLES.get(run.state, "bold"))
-            head.append("  elapsed ", "dim")
-            head.append(duration(run.elapsed_seconds(self.clock())))
-            if run.job_id:
-                head.append("  job ", "dim")
-                head.append(run.job_id)
-        self.query_one("#update-head", Static).update(head)
+        self.query_one("#update-head", Static).update(head_text(self.deployment_id, run, self.clock()))
 
     def _refresh_panels(self) -> None:
         self._refresh_head()
@@ -402,7 +436,18 @@ class UpdateScreen(UpdateBaseScreen):
                 hint = f"{run.summary()}  — e: jump to the first error line"
             elif run.state == "ABORTED":
                 hint = "Aborted: nodes may be left between the old and the new state."
+            elif run.state == NOT_REPORTED:
+                hint = (f"{run.summary()}  — the deployer's result says neither success nor failure: "
+                        "check the health and the history (h)")
         self.query_one("#update-hint", Static).update(escape(hint))
+        self.log_view.set_complete(run is not None and not run.running)
+        self.refresh_bindings()  # x Abort only while there is something to abort
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "abort":
+            run = self.run
+            return run is not None and run.running
+        return True
 
     @on(UpdateProgressed)
     def _progressed(self, message: UpdateProgressed) -> None:
@@ -482,13 +527,17 @@ class UpdatesScreen(UpdateBaseScreen):
     def row(self, run: UpdateRun) -> tuple:
         done = sum(1 for n in run.nodes.values() if n.state == "ok")
         failed = sum(1 for n in run.nodes.values() if n.state == "failed")
-        nodes = f"{done} ok" + (f", {failed} failed" if failed else "") + f" / {len(run.nodes)}" if run.nodes else "-"
+        nodes = f"{done} ok" + (f", {failed} failed" if failed else "") + f" / {len(run.nodes)}" \
+            if run.nodes and run.nodes_reported else "not reported" if not run.running else "-"
         progress = "-"
-        for state in run.progress[:1]:
+        for state in run.progress[:1] if run.running else []:
             cur, target = state.get("cur") or 0, state.get("target") or 0
             progress = f"{cur:g}/{target:g}" if isinstance(target, (int, float)) and target else str(state.get("name"))
+        if not run.running:
+            # The last progress peeked may predate the end by a poll: a finished run is done, whatever it said.
+            progress = "done" if run.state not in ("LOST", "ABORTED") else "ended"
         last = _STAMP.sub("", run.lines[-1]) if run.lines else ""
-        return (run.deployment_id, Text(run.state, style=STATE_STYLES.get(run.state, "")), progress, nodes,
+        return (run.deployment_id, Text(run.state_text, style=STATE_STYLES.get(run.state, "")), progress, nodes,
                 duration(run.elapsed_seconds(self.clock())), last[:70])
 
     def _fill(self) -> None:
@@ -719,6 +768,7 @@ class UpdateLogScreen(UpdateBaseScreen):
             header.append(f"\nthe deployer kept the last {len(lines):,} of {total:,} lines", style="dim")
         title.update(header)
         self.log_view.set_lines(lines)
+        self.log_view.set_complete(str(record.get("status") or "").upper() != "RUNNING")
         # A past log is read from the top; a failed one opens at its first error.
         self.log_view.flush_now()
         if str(record.get("status")) in ("FAILED", "WARNING") and self.log_view.jump_to_first("error") is not None:

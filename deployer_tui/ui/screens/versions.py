@@ -191,10 +191,21 @@ class ImportVersionScreen(ZipPathModal[str]):
         def progress(done: int, total: int) -> None:
             bar.update(total=max(1, total), progress=done)
 
-        if not await self.submit_call(self.client.import_version(self.service_id, path, progress=progress)):
+        notes: list[str | None] = []
+
+        async def upload_it() -> None:
+            # A note comes back when the upload timed out and the version list showed it imported after all.
+            notes.append(await self.client.import_version(self.service_id, path, progress=progress))
+
+        if not await self.submit_call(upload_it()):
             bar.display = False
             return
-        self.app.notify(f"Imported {version_id} into {self.service_id}")
+        note = notes[0] if notes else None
+        if note:
+            self.app.notify(f"Imported {version_id} into {self.service_id}\n{note}", severity="warning",
+                            timeout=15, markup=False)
+        else:
+            self.app.notify(f"Imported {version_id} into {self.service_id}")
         self.dismiss(version_id)
 
 

@@ -8,14 +8,17 @@ receives them too, and a `Notice` for each thing to tell the person (the outcome
 elsewhere): the app shell shows those and, on `UpdateFinished`, refreshes that deployment in the data store.
 This module draws nothing and imports no screen and no widget.
 
-Outcome of a run (the statuses the local deployer records for an update, see docs/deployer.md): SUCCESS when every node is OK, WARNING
-when some nodes failed, FAILED when none is OK or the job raised, ABORTED when aborted. A run whose polling
-broke (connection lost) is LOST: the job may still run on the server; its history says how it ended.
+Outcome of a run, from positive evidence only (`core/job_follower.settle`): the result's node counts or
+messages, else the deployment's last update record. SUCCESS, WARNING, FAILED (the job's error included, even
+when a peek answers it), ABORTED; NOT_REPORTED ("finished, outcome not reported") when nothing tells, with the
+record and health re-read from the deployer beside it. A run whose polling broke (connection lost) is LOST: the
+job may still run on the server; its history says how it ended. Per-node state comes from the local
+deployer's log lines (`job_follower.NodeProgress`); a deployer that writes none reports no per-node progress,
+and the run says so rather than showing every node "waiting".
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -29,7 +32,7 @@ from deployer_tui.core import job_follower
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.state.messages import Notice, UpdateFinished, UpdateMarksChanged, UpdateProgressed
 from deployer_tui.ui.state.publisher import Publisher
-from deployer_tui.ui.view.log_text import DEFAULT_MAX_LINES, line_level
+from deployer_tui.ui.view.log_text import DEFAULT_MAX_LINES
 
 __all__ = ["NodeState", "UpdateFinished", "UpdateMarksChanged", "UpdateProgressed", "UpdateRun", "UpdateTracker",
            "outcome"]
@@ -40,8 +43,7 @@ if TYPE_CHECKING:
     from deployer_tui.core.client import DeployerClient
 
 RUNNING_STATES = ("STARTING", "RUNNING", "ABORTING")
-# "[stamp] [LEVEL] [http://node:port] message": the local deployer names the node a line is about this way.
-_NODE_LINE = re.compile(r"\[(?P<url>https?://[^\]\s]+)\]\s*(?P<message>.*)$")
+NOT_REPORTED = job_follower.NOT_REPORTED
 
 
 @dataclass
@@ -69,6 +71,8 @@ class UpdateRun:
     result: Any = None
     error: DeployerError | None = None
     abort_requested: bool = False
+    node_progress: job_follower.NodeProgress = field(default_factory=job_follower.NodeProgress)
+    settled: job_follower.Settled | None = None  # how it ended, with the record and health re-read
 
     @property
     def running(self) -> bool:
@@ -81,51 +85,43 @@ class UpdateRun:
     def add_lines(self, lines: list[str]) -> None:
         self.lines.extend(lines)
         self.total_lines += len(lines)
-        for line in lines:
-            self._note_node(line)
+        self.node_progress.add(lines)
+        for url, (state, message) in self.node_progress.nodes.items():
+            node = self.nodes.setdefault(url, NodeState(url))
+            node.state, node.message = state, message
 
-    def _note_node(self, line: str) -> None:
-        found = _NODE_LINE.search(line)
-        if found is None:
-            return
-        url = found.group("url").rstrip("/")
-        node = self.nodes.setdefault(url, NodeState(url))
-        level = line_level(line)
-        node.message = found.group("message").strip()
-        if level == "error":
-            node.state = "failed"
-        elif "[SUCCESS]" in line:
-            node.state = "ok"
-        elif node.state == "waiting":
-            node.state = "working"
+    @property
+    def nodes_reported(self) -> bool:
+        """Whether the deployer's log named any node (only then is per-node state shown)."""
+        return self.node_progress.reported
+
+    @property
+    def state_text(self) -> str:
+        """The state as shown: NOT_REPORTED reads "finished, outcome not reported"."""
+        return job_follower.NOT_REPORTED_TEXT if self.state == NOT_REPORTED else self.state
 
     def summary(self) -> str:
-        """One line for a toast: outcome, node counts, error."""
-        text = f"{self.deployment_id}: {self.state}"
+        """One line for a toast: outcome, node counts, error; what the record and health say when the
+        result itself told nothing."""
+        text = f"{self.deployment_id}: {self.state_text}"
         if isinstance(self.result, dict) and "nbOKNodes" in self.result:
             ok, nok = self.result.get("nbOKNodes", 0), self.result.get("nbNOKNodes", 0)
             text += f" — {ok} API node(s) OK, {nok} failed"
         if self.error is not None:
             text += f" — {self.error}"
+        settled = self.settled
+        if settled is not None and settled.evidence in ("none", "record"):
+            status = settled.record.get("status") if isinstance(settled.record, dict) else None
+            text += f" — last update record: {status or 'none'}"
+            if settled.health:
+                text += f", health {settled.health}"
         return text
 
 
 def outcome(event: job_follower.FutureEvent) -> str:
-    """The final state of a run from the future's last event."""
-    if event.aborted:
-        return "ABORTED"
-    if event.error is not None:
-        return "FAILED" if event.done else "LOST"
-    result = event.result
-    if isinstance(result, dict):
-        ok, nok = result.get("nbOKNodes"), result.get("nbNOKNodes")
-        if isinstance(nok, int) and nok > 0:
-            return "WARNING" if isinstance(ok, int) and ok > 0 else "FAILED"
-        if result.get("fatal") or result.get("error"):
-            return "FAILED"
-        if result.get("warning"):
-            return "WARNING"
-    return "SUCCESS"
+    """The final state the last event alone tells (see job_follower.outcome): NOT_REPORTED, never SUCCESS,
+    when the result says nothing."""
+    return job_follower.outcome(event)
 
 
 class UpdateTracker(Publisher):
@@ -220,7 +216,8 @@ class UpdateTracker(Publisher):
 
     async def find_running(self, deployment_id: str) -> str | None:
         """The job id of an update of this deployment running on the server (any client's), if any."""
-        return (await self._running_jobs()).get(deployment_id)
+        found = await job_follower.find_running_update(self._connected_client(), deployment_id)
+        return found.job_id if found is not None else None
 
     def _launch(self, deployment_id: str, node_urls: list[str] | None, job_id: str | None) -> UpdateRun:
         current = self.runs.get(deployment_id)
@@ -255,29 +252,50 @@ class UpdateTracker(Publisher):
         return True
 
     async def _run(self, run: UpdateRun, job_id: str | None = None) -> None:
-        ours = job_id is None  # only our own futures are claimed (see job_follower.follow_future)
         try:
-            response = {"jobId": job_id} if job_id else await self._connected_client().start_update(run.deployment_id)
-        except DeployerError as exc:
-            running = await self.find_running(run.deployment_id) if exc.status == 409 else None
-            if running is None:
-                self._finish(run, "FAILED", error=exc)
+            await self._follow(run, job_id)
+        except Exception as exc:  # noqa: BLE001 - a run must end, whatever broke while following it
+            if run.running:
+                self._finish(run, "LOST", error=DeployerError(f"Stopped following the update: {exc!r}"))
+            raise
+
+    async def _follow(self, run: UpdateRun, job_id: str | None) -> None:
+        client = self._connected_client()
+        ours = job_id is None  # only our own futures are claimed (see job_follower.follow_future)
+        record_start: int | None = None
+        following_record = False
+        if job_id is None:
+            started = await job_follower.start_or_follow(client, run.deployment_id)
+            if started.error is not None:
+                self._finish(run, "FAILED", error=started.error)  # the deployer's refusal, as it said it
                 return
-            # Someone else (another session, a CI job) is updating it: follow that update instead.
-            response = {"jobId": running}
-            ours = False
-            self._tell(f"An update of {run.deployment_id} was already running: following it", title="Update",
-                       severity="warning")
-        run.job_id = str(response.get("jobId") or "") if isinstance(response, dict) else ""
-        if not run.job_id:
-            self._finish(run, "FAILED", error=DeployerError("The deployer returned no job id for the update"))
-            return
+            if started.running is not None:
+                # Someone else (another session, a CI job) is updating it: follow that update instead.
+                ours = False
+                job_id = started.running.job_id
+                following_record = job_id is None
+                record_start = started.running.start_timestamp
+                self._tell(f"An update of {run.deployment_id} was already running: following it", title="Update",
+                           severity="warning")
+            else:
+                response = started.response or {}
+                job_id = str(response.get("jobId") or "")
+                if not job_id:
+                    self._finish(run, "FAILED", error=DeployerError("The deployer returned no job id for the update"))
+                    return
+        run.job_id = job_id
         if run.state == "STARTING":
             run.state = "RUNNING"
         self._publish(lambda: UpdateProgressed(run, []))
+        if following_record:
+            events = job_follower.follow_update_record(client, run.deployment_id, record_start,
+                                                       interval=self.poll_interval, max_interval=self.max_poll_interval)
+        else:
+            assert job_id is not None
+            events = job_follower.follow_future(client, job_id, interval=self.poll_interval,
+                                                max_interval=self.max_poll_interval, claim=ours)
         last: job_follower.FutureEvent | None = None
-        async for event in job_follower.follow_future(self._connected_client(), run.job_id, interval=self.poll_interval,
-                                                 max_interval=self.max_poll_interval, claim=ours):
+        async for event in events:
             last = event
             if event.progress:  # a finished job may report none: keep the last known steps
                 run.progress = event.progress
@@ -291,21 +309,18 @@ class UpdateTracker(Publisher):
         if last is None:
             self._finish(run, "LOST", error=DeployerError("Stopped following the update before any news"))
             return
-        if not ours and last.done and last.error is None and not last.aborted:
-            # Not claimed: the outcome is the one the deployer recorded for that update.
-            state, result = await self._recorded_outcome(run.deployment_id)
-            self._finish(run, state, result=result, new_lines=last.new_lines)
-            return
-        self._finish(run, outcome(last), result=last.result, error=last.error, new_lines=last.new_lines)
-
-    async def _recorded_outcome(self, deployment_id: str) -> tuple[str, Any]:
-        try:
-            record = await self._connected_client().get_update(deployment_id)
-        except DeployerError:
-            return "DONE", None
-        record = record if isinstance(record, dict) else {}
-        status = str(record.get("status") or "DONE")
-        return (status if status in ("SUCCESS", "WARNING", "FAILED", "ABORTED") else "DONE"), record.get("result")
+        settled = await job_follower.settle(client, run.deployment_id, last)
+        if following_record and isinstance(last.result, dict) and last.error is None:
+            # Followed through its record: that record, read at its end, is the evidence.
+            told = job_follower.record_outcome(last.result)
+            settled.record = last.result
+            if told is not None:
+                settled.state, settled.evidence = told, "record"
+        run.settled = settled
+        result = settled.result
+        if following_record or (not ours and result is None and settled.record is not None):
+            result = settled.record.get("result") if isinstance(settled.record, dict) else None
+        self._finish(run, settled.state, result=result, error=settled.error, new_lines=last.new_lines)
 
     async def _running_jobs(self) -> dict[str, str]:
         """Deployment id -> job id of every running update future the key may see (everyone's when allowed)."""
@@ -335,14 +350,15 @@ class UpdateTracker(Publisher):
         run.result = result
         run.error = error
         run.ended_monotonic = time.monotonic()
-        if run.result is not None or state in ("SUCCESS", "WARNING"):
-            # Nodes not reported failed by the log were fine: the result is the authority at the end.
+        if state == "SUCCESS" and run.nodes_reported:
+            # Nodes the log did not report failed were fine: the result is the authority at the end.
             for node in run.nodes.values():
-                if node.state in ("waiting", "working") and state == "SUCCESS":
+                if node.state in ("waiting", "working"):
                     node.state = "ok"
         lines = new_lines or []
         self._publish(lambda: UpdateProgressed(run, lines))
         self._publish(lambda: UpdateFinished(run))
-        severity: Severity = "information" if state == "SUCCESS" else "warning" if state == "WARNING" else "error"
+        severity: Severity = "information" if state == "SUCCESS" else \
+            "warning" if state in ("WARNING", NOT_REPORTED) else "error"
         self._tell(run.summary(), title="Update finished" if state != "LOST" else "Update: lost track",
                    severity=severity, timeout=10)

@@ -1,15 +1,23 @@
-"""The header: where we are connected, as whom, read-only or not, and how old the data is.
+"""The header: where we are connected (and how that was chosen), as whom, read-only or not, and how old the
+data is.
 
-It reads the app's state (`where`, `user`, `read_only`, `status_text`, `store`) once a second and
-whenever the app calls `refresh_text`; it holds no state of its own.
+It reads the app shell (`ui/shell.py`: `where`, `connection_note`, `user`, `read_only`, `status_text`,
+`store`, the client's `redirect_notice`) once a second and whenever the app calls `refresh_text`; it holds no
+state of its own beyond what it painted last.
 """
 
 from __future__ import annotations
 
+import weakref
+
 from rich.text import Text
 from textual.widgets import Static
 
+from deployer_tui.ui.shell import shell_of
 from deployer_tui.ui.view.formatting import age
+
+# Clients whose redirect was already told in a toast: every screen has a header, the toast is said once.
+_REDIRECT_TOLD: weakref.WeakSet = weakref.WeakSet()
 
 
 class HeaderBar(Static):
@@ -26,27 +34,46 @@ class HeaderBar(Static):
         self.set_interval(1.0, self.refresh_text)
         self.refresh_text()
 
+    def _redirect_notice(self) -> str | None:
+        shell = shell_of(self)
+        if not shell.connected:
+            return None
+        client = shell.client
+        notice = client.redirect_notice
+        if notice and client not in _REDIRECT_TOLD:
+            _REDIRECT_TOLD.add(client)
+            self.app.notify(notice, title="Deployer moved", severity="warning", timeout=20, markup=False)
+        return notice
+
     def refresh_text(self) -> None:
-        app = self.app
+        shell = shell_of(self)
+        # Separators end the span before them, never start the next one (see update_screen.head_text).
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append("deployer-tui", style="bold")
+        text.append("deployer-tui" + ("" if self.crumb else "  "), style="bold")
         if self.crumb:
-            text.append(f" › {self.crumb}", style="bold")
-        text.append("  ")
-        text.append(getattr(app, "where", ""), style="bold cyan")
-        user = getattr(app, "user", "")
-        if user:
-            text.append(f" as {user}")
-        if getattr(app, "read_only", False):
+            text.append(f" › {self.crumb}  ", style="bold")
+        text.append(shell.where + (" " if shell.user else ""), style="bold cyan")
+        if shell.user:
+            text.append(f"as {shell.user}")
+        if shell.connection_note:
+            text.append("  ")
+            text.append(f"({shell.connection_note})", style="dim")
+        if shell.read_only:
             text.append("  ")
             text.append(" READ-ONLY ", style="bold black on yellow")
-        status = getattr(app, "status_text", "")
-        store = getattr(app, "store", None)
+        notice = self._redirect_notice()
+        if notice:
+            text.append("  ")
+            text.append(notice, style="bold dark_orange")
+        status = shell.status_text
+        store = shell.store
         if status:
-            text.append(f"  {status}", style="italic")
-        elif store is not None and store.refreshed_at is not None:
-            ago = age(app.presentation.now() - store.refreshed_at)
-            text.append(f"  refreshed {ago} ago", style="dim")
+            text.append("  ")
+            text.append(status, style="italic")
+        elif store.refreshed_at is not None:
+            ago = age(shell.presentation.now() - store.refreshed_at)
+            text.append("  ")
+            text.append(f"refreshed {ago} ago", style="dim")
         # Called on every data batch: repaint only when the line changed, and never re-layout (one line).
         if text != self._last:
             self._last = text

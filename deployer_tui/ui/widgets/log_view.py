@@ -522,6 +522,8 @@ class LogView(Vertical):
         self._matches: list[int] = []
         self._search_text = ""
         self._flush_timer = None
+        # A finished log gets no more lines: "follow" and "paused" mean nothing for it (see set_complete).
+        self._complete = False
         # Children held directly: feeding and status updates work before they are mounted (no DOM query).
         self._lines_widget = LogLines(self.buffer, id="log-lines")
         self._search_box = Input(placeholder="search (enter: find, esc: close)", id="log-search")
@@ -556,6 +558,17 @@ class LogView(Vertical):
         self._matches = []
         self.lines_widget.reset()
         self.write_lines(lines)
+
+    def set_complete(self, complete: bool = True) -> None:
+        """Mark the log finished (a past update, or a live one that ended): the status says so instead of
+        following or "paused · end to follow"."""
+        if complete != self._complete:
+            self._complete = complete
+            self._update_status()
+
+    @property
+    def complete(self) -> bool:
+        return self._complete
 
     @property
     def pending(self) -> int:
@@ -600,7 +613,9 @@ class LogView(Vertical):
     def _update_status(self) -> None:
         widget = self.lines_widget
         parts = []
-        if widget.following:
+        if self._complete:
+            parts.append("■ COMPLETE")
+        elif widget.following:
             parts.append("● FOLLOW")
         else:
             news = widget.new_while_paused
@@ -622,7 +637,7 @@ class LogView(Vertical):
                 parts.append(f"/{self._search_text}  no match")
         status = self._status
         status.update(" · ".join(parts))
-        status.set_class(not widget.following, "-paused")
+        status.set_class(not widget.following and not self._complete, "-paused")
 
     @property
     def status_text(self) -> str:
