@@ -27,6 +27,7 @@ from textual.notifications import SeverityLevel as Severity
 
 from deployer_tui.core import job_follower
 from deployer_tui.core.errors import DeployerError
+from deployer_tui.core.journal import Journal, JournalRecord, now_ms
 from deployer_tui.ui.state.messages import Notice, UpdateFinished, UpdateMarksChanged, UpdateProgressed
 from deployer_tui.ui.state.publisher import Publisher
 from deployer_tui.ui.view.log_text import DEFAULT_MAX_LINES, line_level
@@ -69,6 +70,7 @@ class UpdateRun:
     result: Any = None
     error: DeployerError | None = None
     abort_requested: bool = False
+    journal: JournalRecord | None = None  # what the console's journal says of this update (ours only)
 
     @property
     def running(self) -> bool:
@@ -269,6 +271,8 @@ class UpdateTracker(Publisher):
             self._tell(f"An update of {run.deployment_id} was already running: following it", title="Update",
                        severity="warning")
         run.job_id = str(response.get("jobId") or "") if isinstance(response, dict) else ""
+        if ours and run.job_id:
+            await self._journal_start(run, response)
         if not run.job_id:
             self._finish(run, "FAILED", error=DeployerError("The deployer returned no job id for the update"))
             return
@@ -297,6 +301,25 @@ class UpdateTracker(Publisher):
             self._finish(run, state, result=result, new_lines=last.new_lines)
             return
         self._finish(run, outcome(last), result=last.result, error=last.error, new_lines=last.new_lines)
+
+    async def _journal_start(self, run: UpdateRun, response: dict) -> None:
+        """Write down what this update deploys (core/journal.py): a deployer may not say it in its records."""
+        try:
+            settings = await self._connected_client().get_deployment_settings(run.deployment_id)
+        except DeployerError:
+            settings = {}
+        mapping = settings.get("generationsMapping") if isinstance(settings, dict) else None
+        start = response.get("startTime")
+        run.journal = JournalRecord(run.deployment_id, now_ms(), mapping if isinstance(mapping, dict) else None,
+                                    "update", job_id=run.job_id,
+                                    server_start=start if isinstance(start, int) else None)
+        self._journal_write(run.journal)
+
+    def _journal_write(self, record: JournalRecord) -> None:
+        try:
+            Journal(self._connected_client().url).write(record)
+        except OSError as exc:  # a read-only home must not stop an update
+            self._tell(f"Could not write the update journal: {exc}", severity="warning")
 
     async def _recorded_outcome(self, deployment_id: str) -> tuple[str, Any]:
         try:
@@ -335,6 +358,9 @@ class UpdateTracker(Publisher):
         run.result = result
         run.error = error
         run.ended_monotonic = time.monotonic()
+        if run.journal is not None and self.client is not None:
+            run.journal.outcome, run.journal.ended = state, now_ms()
+            self._journal_write(run.journal)
         if run.result is not None or state in ("SUCCESS", "WARNING"):
             # Nodes not reported failed by the log were fine: the result is the authority at the end.
             for node in run.nodes.values():
