@@ -14,6 +14,7 @@ from textual.widgets import Static
 from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.readers import basic
+from deployer_tui.ui.actions import mutating
 from deployer_tui.ui.screens.detail_base import DetailScreen, light_and, section
 from deployer_tui.ui.view.formatting import SEVERITY_STYLES, health_text, yes_no
 from deployer_tui.ui.view.rows import kv
@@ -24,6 +25,8 @@ class DeploymentScreen(DetailScreen):
     BINDINGS = [
         Binding("t", "toggle_enabled", "Enable/disable", id="deployment.toggle_enabled",
                 tooltip="Flip `enabled` in this deployment's settings (asks first)"),
+        Binding("R", "rollback", "Roll back", id="deployment.rollback",
+                tooltip="Back to the last mapping that deployed successfully: preview, confirm, follow, test"),
     ]
 
     async def fetch(self) -> tuple[dict, dict | DeployerError]:
@@ -34,6 +37,12 @@ class DeploymentScreen(DetailScreen):
 
     def focused_object(self) -> tuple[str, str] | None:
         return "deployment", self.resource_id
+
+    @mutating("Roll back")
+    def action_rollback(self) -> None:
+        from deployer_tui.ui.screens.rollback import open_rollback  # on first use
+
+        open_rollback(self, self.resource_id)
 
     def render_body(self, data: tuple[dict, dict | DeployerError]) -> None:
         light, heavy = data
