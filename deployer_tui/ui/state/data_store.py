@@ -32,8 +32,9 @@ HEALTH_FLUSH_SLOW_AFTER = 1.0
 HEALTH_FLUSH_SLOW_SECONDS = 0.5
 BACKOFF_START = 1.0
 BACKOFF_MAX = 30.0
-# The deployer's healths a version skew shows in place of (a failure says more than a skew).
-SKEW_HIDES = ("HEALTHY", "WARNING", "OUT_OF_SYNC", "UNKNOWN")
+# The deployer's healths a version skew shows in place of: a node serving other versions is why a deployer
+# says OUT_OF_SYNC or UNHEALTHY; ERROR (a node or the status could not be read) says more than a skew.
+SKEW_HIDES = ("HEALTHY", "WARNING", "OUT_OF_SYNC", "UNHEALTHY", "UNKNOWN")
 
 
 class DataStore(Publisher):
