@@ -63,13 +63,14 @@ async def plan_to(client: Any, deployment_id: str, mapping: dict, *, kind: str =
                         stage=stage)
 
 
-def preview_text(plan: RollbackPlan, url: Any = lambda u: u) -> Table:
-    """Current → target side by side; per node what it serves now and will serve, where the deployer says."""
+def preview_text(plan: RollbackPlan, url: Any = lambda u: u, *, ran: bool = False) -> Table:
+    """Current → target side by side; per node what it serves now and will serve, where the deployer says.
+    `ran`: the run is over, so "now" is what it was before."""
     table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
     table.add_column("")
-    table.add_column("now")
+    table.add_column("before" if ran else "now")
     table.add_column("")
-    table.add_column("after the " + KIND_NOUNS.get(plan.kind, "rollback"))
+    table.add_column(("after the " if not ran else "the ") + KIND_NOUNS.get(plan.kind, "rollback"))
     target = ", ".join(mapping_versions(plan.target)) or "-"
     table.add_row(Text("saved mapping", style="bold"), plan.current_text, "→",
                   Text(plan.target_text, style="bold yellow"))
@@ -272,6 +273,7 @@ class RollbackScreen(Screen):
             text += f"; test queries {summary.queries_ok} ok, {summary.queries_failed} failed"
         app.notify(text, title=noun.capitalize(), severity="information" if summary.ok else "error", timeout=10)
         if not self._gone:
+            self.query_one("#rb-preview", Static).update(preview_text(plan, self.presentation.url, ran=True))
             self.query_one("#rb-status", Static).update(self._result_text(plan, summary))
             self.refresh_bindings()
             if not summary.ok:
