@@ -183,3 +183,27 @@ async def test_journal_only_rows_against_a_strict_deployer(strict: Env) -> None:
         assert isinstance(app.screen, HistoryChoiceScreen) and not app.screen.has_log
         assert "known only from this console's journal" in screen_text(pilot)
         await pilot.press("escape")
+
+
+async def test_a_production_rollback_wants_the_id_typed(env: Env) -> None:
+    infra = env.deployer.create_infra("uirb-prod", "Production", "STATIC")
+    settings = infra.get_settings()
+    settings.add_apinode(env.node_url, env.node_key)
+    settings.save()
+    deploy(env, "uirb-prod1", ["v1", "v2"], infra="uirb-prod")
+    async with running(env) as (pilot, app):
+        await on_deployment(pilot, "uirb-prod1")
+        await pilot.press("R")
+        screen = rollback_screen(pilot)
+        assert screen is not None
+        await wait_for(pilot, lambda: screen.state == "ready", what="the preview")
+        assert screen.plan is not None and screen.plan.production
+        await pilot.press("y")  # a letter of the field, not a confirmation
+        assert screen.state == "ready" and served_version(env, "uirb-prod1") == "v2"
+        await pilot.press("backspace", *"uirb-prod", "enter")  # not the id: refused, nothing runs
+        assert screen.state == "ready"
+        assert any("Type uirb-prod1 exactly" in t.message for t in app.toasts)
+        await pilot.press("1", "enter")
+        await wait_for(pilot, lambda: screen.state == "done", what="the rollback's end", timeout=60)
+        assert screen.summary is not None and screen.summary.ok
+    assert served_version(env, "uirb-prod1") == "v1"
