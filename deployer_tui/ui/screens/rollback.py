@@ -33,7 +33,7 @@ from deployer_tui.core.rollback import (
     plan_rollback,
     run_rollback,
 )
-from deployer_tui.core.skew import NO_NODE_DATA, mapping_versions, node_versions
+from deployer_tui.core.skew import NO_NODE_DATA, NodeServing, mapping_versions, node_versions
 from deployer_tui.ui.actions import mutating
 from deployer_tui.ui.shell import shell_of
 from deployer_tui.ui.view.formatting import Presentation
@@ -308,7 +308,8 @@ class RollbackScreen(Screen):
             self.notify("Nothing to roll forward to: the deployment had no mapping before", severity="warning")
             return
         forward.stage = self.plan.stage
-        forward.nodes = {url: type(n)(url, mapping_versions(self.plan.target)) for url, n in self.plan.nodes.items()} \
+        # After a successful rollback every node serves its target: that is what the roll-forward starts from.
+        forward.nodes = {url: NodeServing(url, mapping_versions(self.plan.target)) for url in self.plan.nodes} \
             if self.plan.nodes else self.plan.nodes
         self.app.switch_screen(RollbackScreen(self.deployment_id, self.client, plan=forward,
                                               presentation=self._presentation))
