@@ -8,6 +8,7 @@ import importlib.util
 import secrets
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
@@ -45,6 +46,13 @@ def keys_are_processed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Pilot, "press", press_settled)
     monkeypatch.setattr(Pilot, "pause", pause_settled)
     monkeypatch.setattr(Pilot, "click", click_settled)
+
+
+@pytest.fixture(autouse=True)
+def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test its own XDG state home: the console's update journal (core/journal.py) goes there."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    return tmp_path / "state"
 
 
 @pytest.fixture(scope="module")

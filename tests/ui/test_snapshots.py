@@ -51,6 +51,8 @@ def opened(kind: str, ident: str, *keys: str):
         await wait_for(pilot, lambda: getattr(pilot.app.screen, "data", None) is not None, what=f"{kind} {ident}")
         if kind != "deployment":
             await wait_for(pilot, lambda: table(pilot, "deployments").row_count > 0, what="its deployments")
+        if kind == "infra":
+            await wait_for(pilot, lambda: pilot.app.screen.matrix is not None, what="the node-by-node matrix")
         await pilot.press(*keys)
         await pilot.pause()
 

@@ -285,9 +285,11 @@ async def test_history_and_full_log(client: DeployerClient) -> None:
         full = await client.get_update("titanic-on-dev", newest)
         first_row = [str(c) for c in table.get_row_at(0)]
         assert first_row[3] == full["requester"] and full["requester"]
-        assert first_row[4] == "UPDATE" and first_row[5] == "SUCCESS"
-        assert first_row[2].endswith("s")  # a duration
-        await pilot.press("enter")
+        assert first_row[2] == "update" and first_row[5] == "SUCCESS"
+        assert first_row[1] == full["deployedMapping"]["generation"]  # what it deployed
+        assert first_row[6] == "deployer + journal"  # this console started it
+        assert first_row[4].endswith("s")  # a duration
+        await pilot.press("enter", "enter")  # the row's choices, then its log
         assert isinstance(app.screen, UpdateLogScreen)
         log_screen = app.screen
         assert log_screen.start_timestamp == newest

@@ -61,11 +61,16 @@ def running_update(app: Harness) -> UpdateScreen:
 class StubClient:
     """Fixed update records, in the shape the deployer returns them."""
 
+    url = "http://deployer.test"  # names the console's journal of this deployer (empty here)
+
     RECORDS = [
         {"startTimestamp": T0, "endTimestamp": T0 + 12_000, "requester": "admin", "type": "UPDATE",
-         "status": "SUCCESS", "logs": {"totalLines": 1, "lines": ["[INFO] done"]}},
+         "status": "SUCCESS", "logs": {"totalLines": 1, "lines": ["[INFO] done"]}, "reason": "ROLLBACK",
+         "deployedMapping": {"mode": "SINGLE_GENERATION", "generation": "v2"}},
         {"startTimestamp": T0 - 3_600_000, "endTimestamp": T0 - 3_600_000 + 95_500, "requester": "ci-bot",
-         "type": "UPDATE", "status": "WARNING", "logs": {"totalLines": 1, "lines": ["[ERROR] node 2 down"]}},
+         "type": "UPDATE", "status": "WARNING", "logs": {"totalLines": 1, "lines": ["[ERROR] node 2 down"]},
+         "deployedMapping": {"mode": "MULTI_GENERATION", "strategy": "HASH_BASED", "entries": [
+             {"generation": "v2", "proba": 0.8}, {"generation": "v3", "proba": 0.2}]}},
         {"startTimestamp": T0 - 86_400_000, "endTimestamp": T0 - 86_400_000 + 4_200, "requester": "admin",
          "type": "UPDATE", "status": "FAILED", "logs": {"totalLines": 1, "lines": ["[ERROR] no node"]}},
         {"startTimestamp": T0 - 90_000_000, "endTimestamp": T0 - 90_000_000 + 61_000, "requester": "alice",
@@ -74,7 +79,8 @@ class StubClient:
 
     async def list_updates(self, deployment_id: str) -> list[dict]:
         # Like DSS, only the confirmed list fields: end and requester come from the full records.
-        return [{k: r[k] for k in ("startTimestamp", "type", "status")} for r in self.RECORDS]
+        return [{k: r[k] for k in ("startTimestamp", "type", "status", "reason", "deployedMapping") if k in r}
+                for r in self.RECORDS]
 
     async def get_update(self, deployment_id: str, start_timestamp: int | None = None) -> dict:
         return next(r for r in self.RECORDS if r["startTimestamp"] == start_timestamp)

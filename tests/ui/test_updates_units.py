@@ -93,6 +93,8 @@ def test_progress_of_a_finished_run_is_its_result() -> None:
 
 
 class StubClient:
+    url = "http://deployer.test"  # names the console's journal of this deployer
+
     def __init__(self, *, start_error: DeployerError | None = None, poll_error: DeployerError | None = None):
         self.start_error = start_error
         self.poll_error = poll_error
@@ -101,6 +103,9 @@ class StubClient:
         if self.start_error is not None:
             raise self.start_error
         return {"jobId": "job-1", "alive": True, "hasResult": False}
+
+    async def get_deployment_settings(self, deployment_id: str) -> dict:
+        return {"generationsMapping": {"mode": "SINGLE_GENERATION", "generation": "v1"}}
 
     async def get_future(self, job_id: str, peek: bool = False) -> dict:
         if self.poll_error is not None:
@@ -168,6 +173,8 @@ async def test_start_twice_returns_the_running_run_and_abort_needs_a_job() -> No
 
 class FailingClient:
     """Every call fails as a deployer would for an unknown deployment."""
+
+    url = "http://deployer.test"
 
     def _missing(self, *args, **kwargs):
         raise DeployerError("Deployment 'nope' not found", status=404, error_type="NotFoundException")

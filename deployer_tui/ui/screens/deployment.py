@@ -14,8 +14,10 @@ from textual.widgets import Static
 from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.readers import basic
+from deployer_tui.core.skew import skew
+from deployer_tui.ui.actions import mutating
 from deployer_tui.ui.screens.detail_base import DetailScreen, light_and, section
-from deployer_tui.ui.view.formatting import SEVERITY_STYLES, health_text, yes_no
+from deployer_tui.ui.view.formatting import HEALTH_STYLES, SEVERITY_STYLES, health_text, yes_no
 from deployer_tui.ui.view.rows import kv
 
 
@@ -24,6 +26,8 @@ class DeploymentScreen(DetailScreen):
     BINDINGS = [
         Binding("t", "toggle_enabled", "Enable/disable", id="deployment.toggle_enabled",
                 tooltip="Flip `enabled` in this deployment's settings (asks first)"),
+        Binding("R", "rollback", "Roll back", id="deployment.rollback",
+                tooltip="Back to the last mapping that deployed successfully: preview, confirm, follow, test"),
     ]
 
     async def fetch(self) -> tuple[dict, dict | DeployerError]:
@@ -34,6 +38,12 @@ class DeploymentScreen(DetailScreen):
 
     def focused_object(self) -> tuple[str, str] | None:
         return "deployment", self.resource_id
+
+    @mutating("Roll back")
+    def action_rollback(self) -> None:
+        from deployer_tui.ui.screens.rollback import open_rollback  # on first use
+
+        open_rollback(self, self.resource_id)
 
     def render_body(self, data: tuple[dict, dict | DeployerError]) -> None:
         light, heavy = data
@@ -62,7 +72,15 @@ def deployment_sections(light: dict, heavy: dict | DeployerError, present: Any) 
         parts.append(Text(f"ERROR  Failed loading the deployment status: {heavy}", style="red"))
     else:
         messages = readers.health_messages(heavy)
-        if not messages:
+        found = skew(heavy)
+        if found:
+            # The console's own finding (core/skew.py), named with the nodes concerned, before the deployer's.
+            parts.append(Text("SKEW", style=HEALTH_STYLES["SKEW"]))
+            for node in heavy.get("apiNodes") or []:
+                if isinstance(node, dict) and node.get("url"):
+                    found = found.replace(str(node["url"]).rstrip("/"), present.url(str(node["url"]).rstrip("/")))
+            parts.append(Text.assemble("  ", ("Version skew", "bold"), f" — {found.removeprefix('version skew: ')}"))
+        if not messages and not found:
             parts.append(Text("none", style="dim"))
         current = None
         for message in messages:

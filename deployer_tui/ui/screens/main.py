@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input
 
 from deployer_tui.core import readers
-from deployer_tui.ui.actions import PaletteCommand, object_bindings
+from deployer_tui.ui.actions import PaletteCommand, mutating, object_bindings
 from deployer_tui.ui.gc_pause import GcPause
 from deployer_tui.ui.object_actions import OBJECT_COMMANDS, PANE_KINDS, ObjectActions
 from deployer_tui.ui.state.messages import (
@@ -68,6 +68,8 @@ class MainScreen(ObjectActions):
         *object_bindings("main", {"create", "delete", "test_queries", "copy", "edit_settings", "update"}),
         Binding("U", "show_updates", "Updates", show=False, id="main.updates",
                 tooltip="The updates started in this session, each with its progress"),
+        Binding("R", "rollback", "Roll back", show=False, id="main.rollback",
+                tooltip="Back to the last mapping that deployed successfully: preview, confirm, follow, test"),
         Binding("q", "back", "Quit", id="main.quit", tooltip="Leave deployer-tui"),
     ]
     PALETTE_COMMANDS = (
@@ -341,6 +343,12 @@ class MainScreen(ObjectActions):
         table = self.focused_table()
         if table is not None:
             table.reverse_sort()
+
+    @mutating("Roll back")
+    def action_rollback(self) -> None:
+        from deployer_tui.ui.screens.rollback import open_rollback  # on first use
+
+        open_rollback(self, self._deployment_in_focus())
 
     def action_mark_out_of_sync(self) -> None:
         store, tracker = self.shell.store, self.shell.updates

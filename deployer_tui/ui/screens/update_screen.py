@@ -31,6 +31,7 @@ from textual.widgets import Button, DataTable, Static
 
 from deployer_tui.core import job_follower, readers
 from deployer_tui.core.errors import DeployerError
+from deployer_tui.core.journal import HistoryRow, Journal, merge_history
 from deployer_tui.ui.actions import mutating
 from deployer_tui.ui.screens.modals import ConfirmScreen
 from deployer_tui.ui.shell import shell_of
@@ -592,6 +593,11 @@ def history_row(item: dict, presentation: Presentation) -> tuple[str, str, str, 
 
 
 class UpdateHistoryScreen(UpdateBaseScreen):
+    """A deployment's past updates, merged with the console's journal (core/journal.py `merge_history`):
+    what each deployed (the record's `deployedMapping`, else the journal's), its kind, who, when, how long,
+    the outcome, and whether only the journal knows it. `enter` offers the log or "redeploy this" (a
+    rollback to that row's mapping, ui/screens/rollback.py); `r` redeploys the highlighted row at once."""
+
     DEFAULT_CSS = """
     UpdateHistoryScreen #history-title { height: 1; padding: 0 1; background: $panel; }
     UpdateHistoryScreen DataTable { height: 1fr; }
@@ -599,27 +605,33 @@ class UpdateHistoryScreen(UpdateBaseScreen):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "back", "Back", id="history.back"),
+        Binding("r", "redeploy", "Redeploy this", id="history.redeploy",
+                tooltip="Roll the deployment back (or forward) to what the highlighted update deployed"),
         Binding("ctrl+r", "reload", "Reload", id="history.reload"),
         Binding("j", "cursor_down", "Down", show=False, id="history.down"),
         Binding("k", "cursor_up", "Up", show=False, id="history.up"),
     ]
+    COLUMNS = (("start", "Start"), ("deployed", "Deployed"), ("kind", "Kind"), ("requester", "Requester"),
+               ("duration", "Duration"), ("status", "Status"), ("source", "Known from"))
 
     def __init__(self, deployment_id: str, client: Any, *, presentation: Presentation | None = None,
-                 tracker: UpdateTracker | None = None) -> None:
+                 tracker: UpdateTracker | None = None, journal: Journal | None = None) -> None:
         super().__init__()
         self.deployment_id = deployment_id
         self.client = client
         self._presentation = presentation
         self.tracker = tracker
-        self.items: dict[str, dict] = {}
+        self.journal = journal
+        self.rows: dict[str, HistoryRow] = {}
+        self.items: dict[str, dict] = {}  # the deployer's record of each row it lists
         self.loaded = False
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(crumb=f"update history {self.deployment_id}")
         yield Static(Text.assemble(("Update history of ", "dim"), (self.deployment_id, "bold"),
-                                   ("   enter: full log", "dim")), id="history-title")
+                                   ("   enter: log or redeploy · r: redeploy this", "dim")), id="history-title")
         table: DataTable = DataTable(cursor_type="row", zebra_stripes=True)
-        for key, label in COLUMNS:
+        for key, label in self.COLUMNS:
             table.add_column(label, key=key)
         yield table
         yield Static("", id="history-empty")
@@ -643,61 +655,125 @@ class UpdateHistoryScreen(UpdateBaseScreen):
         if message.run.deployment_id == self.deployment_id:
             self._load()
 
+    def on_screen_resume(self) -> None:
+        if self.loaded:
+            self._load()  # back from a redeploy: its record is new
+
+    def row_cells(self, row: HistoryRow) -> tuple:
+        took = duration(row.duration_ms / 1000) if row.duration_ms is not None else (
+            "running" if row.outcome == "RUNNING" else "-")
+        deployed = readers.mapping_summary(row.mapping) or "unknown"
+        enabled = row.record.get("deployedEnabled")
+        if enabled is False:
+            deployed = "disabled"
+        source = Text("journal only", style="bold dark_orange") if row.journal_only else (
+            Text("deployer + journal", style="dim") if row.in_journal else Text("deployer", style="dim"))
+        kind_word = row.kind
+        if kind_word == "update" and str(row.record.get("type") or "UPDATE").upper() != "UPDATE":
+            kind_word = str(row.record["type"]).lower()  # a DELETE record, say
+        kind = Text(kind_word, style="bold magenta" if kind_word in ("rollback", "rollforward") else "")
+        return (self.presentation.timestamp(row.start), deployed, kind, row.requester or "-", took,
+                Text(row.outcome, style=STATE_STYLES.get(row.outcome, "")), source)
+
+    def _journal(self) -> Journal:
+        return self.journal if self.journal is not None else Journal(self.client.url)
+
     @work(exclusive=True, group="history-load", exit_on_error=False)
     async def _load(self) -> None:
         empty = self.query_one("#history-empty", Static)
+        journal = self._journal()
         try:
-            items = await self.client.list_updates(self.deployment_id)
+            history = merge_history(await self.client.list_updates(self.deployment_id),
+                                    journal.records(self.deployment_id))
         except DeployerError as exc:
-            empty.update(Text(f"Could not load the history: {exc}", style="bold red"))
-            return
-        items = sorted((i for i in items if isinstance(i, dict) and _ms(i.get("startTimestamp"))),
-                       key=lambda i: -_ms(i["startTimestamp"]))  # type: ignore[operator]
+            kept = journal.records(self.deployment_id) if exc.status in (404, 405) else []
+            if not kept:
+                empty.update(Text(f"Could not load the history: {exc}", style="bold red"))
+                return
+            history = merge_history([], kept)  # a deployer that keeps no update list: the journal's
         table = self.query_one(DataTable)
         cursor_key = self.cursor_row_key()
         table.clear()
-        self.items = {}
-        for item in items:
-            key = str(_ms(item["startTimestamp"]))
-            self.items[key] = item
-            table.add_row(*history_row(item, self.presentation), key=key)
-        if cursor_key in self.items:
+        self.rows, self.items = {}, {}
+        for row in history:
+            key = str(row.start)
+            if key in self.rows:
+                continue
+            self.rows[key] = row
+            if row.record:
+                self.items[key] = row.record
+            table.add_row(*self.row_cells(row), key=key)
+        if cursor_key in self.rows:
             table.move_cursor(row=table.get_row_index(cursor_key))
-        empty.update("" if items else "No update yet: press u on the deployment to run one.")
+        empty.update("" if history else "No update yet: press u on the deployment to run one.")
         self.loaded = True
-        missing = [i for i in items if "requester" not in i or ("endTimestamp" not in i and i.get("status") != "RUNNING")]
+        missing = [r for r in self.rows.values() if not r.journal_only and
+                   (not r.requester or (r.end is None and r.outcome != "RUNNING"))]
         if missing:
             await self._fill_details(missing)
 
-    async def _fill_details(self, items: list[dict]) -> None:
-        """Full records for rows whose list item lacks end / requester (DSS list items may)."""
+    async def _fill_details(self, rows: list[HistoryRow]) -> None:
+        """Full records for rows whose list item lacks end / requester / mapping (DSS list items may)."""
         limit = asyncio.Semaphore(DETAIL_CONCURRENCY)
         table = self.query_one(DataTable)
 
-        async def one(item: dict) -> None:
+        async def one(row: HistoryRow) -> None:
             async with limit:
                 try:
-                    full = await self.client.get_update(self.deployment_id, _ms(item["startTimestamp"]))
+                    full = await self.client.get_update(self.deployment_id, row.start)
                 except DeployerError:
                     return
-            key = str(_ms(item["startTimestamp"]))
-            merged = {**item, **{k: v for k, v in full.items() if k != "logs"}}
-            self.items[key] = merged
-            for (column, _), value in zip(COLUMNS, history_row(merged, self.presentation), strict=True):
+            key = str(row.start)
+            record = {**row.record, **{k: v for k, v in full.items() if k != "logs"}}
+            row.record = record
+            self.items[key] = record
+            row.requester = row.requester or (str(record["requester"]) if record.get("requester") else None)
+            if row.end is None and _ms(record.get("endTimestamp")):
+                row.end = _ms(record.get("endTimestamp"))
+            if row.mapping is None and isinstance(record.get("deployedMapping"), dict):
+                row.mapping = record["deployedMapping"]
+            for (column, _), value in zip(self.COLUMNS, self.row_cells(row), strict=True):
                 table.update_cell(key, column, value, update_width=True)
 
-        await asyncio.gather(*(one(i) for i in items))
+        await asyncio.gather(*(one(r) for r in rows))
+
+    def highlighted(self) -> HistoryRow | None:
+        key = self.cursor_row_key()
+        return self.rows.get(key) if key is not None else None
 
     @on(DataTable.RowSelected)
     def _open(self, event: DataTable.RowSelected) -> None:
+        from deployer_tui.ui.screens.rollback import HistoryChoiceScreen  # on first use
+
         key = str(event.row_key.value)
-        item = self.items.get(key)
-        if item is None:
+        row = self.rows.get(key)
+        if row is None:
             return
-        if item.get("status") == "RUNNING" and self.tracker is not None:
+        if row.outcome == "RUNNING" and not row.journal_only and self.tracker is not None:
             self._open_running(int(key))
             return
-        self._open_log(int(key))
+
+        def chosen(choice: str | None) -> None:
+            if choice == "log":
+                self._open_log(int(key))
+            elif choice == "redeploy":
+                self.call_later(self.run_action, "redeploy")  # through the app: read-only refuses it
+
+        self.app.push_screen(HistoryChoiceScreen(row, has_log=not row.journal_only), chosen)
+
+    @mutating("Redeploy this")
+    def action_redeploy(self) -> None:
+        from deployer_tui.ui.screens.rollback import RollbackScreen  # on first use
+
+        row = self.highlighted()
+        if row is None:
+            return
+        if row.mapping is None:
+            self.notify("Neither the deployer nor this console's journal says what this update deployed",
+                        severity="warning")
+            return
+        self.app.push_screen(RollbackScreen(self.deployment_id, self.client, target=row.mapping, source=row,
+                                            presentation=self._presentation))
 
     def _open_log(self, start_timestamp: int) -> None:
         self.app.push_screen(UpdateLogScreen(self.deployment_id, start_timestamp, self.client,

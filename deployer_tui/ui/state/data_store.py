@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from deployer_tui.core import readers
 from deployer_tui.core.errors import ConnectionLost, DeployerError, RequestTimeout
+from deployer_tui.core.skew import skew
 from deployer_tui.ui.state.messages import ApiError, ConnectionChanged, DataChanged
 from deployer_tui.ui.state.publisher import Publisher
 
@@ -31,6 +32,9 @@ HEALTH_FLUSH_SLOW_AFTER = 1.0
 HEALTH_FLUSH_SLOW_SECONDS = 0.5
 BACKOFF_START = 1.0
 BACKOFF_MAX = 30.0
+# The deployer's healths a version skew shows in place of: a node serving other versions is why a deployer
+# says OUT_OF_SYNC or UNHEALTHY; ERROR (a node or the status could not be read) says more than a skew.
+SKEW_HIDES = ("HEALTHY", "WARNING", "OUT_OF_SYNC", "UNHEALTHY", "UNKNOWN")
 
 
 class DataStore(Publisher):
@@ -64,7 +68,12 @@ class DataStore(Publisher):
         light = self.deployments.get(deployment_id)
         if light is None:
             return "UNKNOWN"
-        return readers.display_health(light, self.heavy.get(deployment_id))
+        health = readers.display_health(light, self.heavy.get(deployment_id))
+        heavy = self.heavy.get(deployment_id)
+        # A version skew (core/skew.py) says more than the deployer's own word, short of a failure.
+        if isinstance(heavy, dict) and heavy.get("skew") and health in SKEW_HIDES:
+            return "SKEW"
+        return health
 
     def deployment_ids_of_infra(self, infra_id: str) -> list[str]:
         return [d for d, light in self.deployments.items() if readers.basic(light, "deploymentBasicInfo").get("infraId") == infra_id]
@@ -263,6 +272,10 @@ def heavy_summary(status: dict | DeployerError) -> dict | DeployerError:
         return status
     messages = readers.health_messages(status)[:3]
     health = status.get("health")
-    if not messages and isinstance(health, (str, type(None))):
+    found = skew(status)
+    if not messages and not found and isinstance(health, (str, type(None))):
         return _QUIET_SUMMARIES.setdefault(health, {"health": health, "healthMessages": {"messages": []}})
-    return {"health": health, "healthMessages": {"messages": messages}}
+    summary: dict = {"health": health, "healthMessages": {"messages": messages}}
+    if found:
+        summary["skew"] = found  # the nodes are cut from the summary: what they disagree on is kept
+    return summary

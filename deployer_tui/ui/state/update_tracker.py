@@ -30,6 +30,7 @@ from textual.notifications import SeverityLevel as Severity
 
 from deployer_tui.core import job_follower
 from deployer_tui.core.errors import DeployerError
+from deployer_tui.core.journal import Journal, JournalRecord, now_ms
 from deployer_tui.ui.state.messages import Notice, UpdateFinished, UpdateMarksChanged, UpdateProgressed
 from deployer_tui.ui.state.publisher import Publisher
 from deployer_tui.ui.view.log_text import DEFAULT_MAX_LINES
@@ -73,6 +74,7 @@ class UpdateRun:
     abort_requested: bool = False
     node_progress: job_follower.NodeProgress = field(default_factory=job_follower.NodeProgress)
     settled: job_follower.Settled | None = None  # how it ended, with the record and health re-read
+    journal: JournalRecord | None = None  # what the console's journal says of this update (ours only)
 
     @property
     def running(self) -> bool:
@@ -284,6 +286,8 @@ class UpdateTracker(Publisher):
                     self._finish(run, "FAILED", error=DeployerError("The deployer returned no job id for the update"))
                     return
         run.job_id = job_id
+        if ours and run.job_id:
+            await self._journal_start(run, started.response or {})
         if run.state == "STARTING":
             run.state = "RUNNING"
         self._publish(lambda: UpdateProgressed(run, []))
@@ -322,6 +326,25 @@ class UpdateTracker(Publisher):
             result = settled.record.get("result") if isinstance(settled.record, dict) else None
         self._finish(run, settled.state, result=result, error=settled.error, new_lines=last.new_lines)
 
+    async def _journal_start(self, run: UpdateRun, response: dict) -> None:
+        """Write down what this update deploys (core/journal.py): a deployer may not say it in its records."""
+        try:
+            settings = await self._connected_client().get_deployment_settings(run.deployment_id)
+        except DeployerError:
+            settings = {}
+        mapping = settings.get("generationsMapping") if isinstance(settings, dict) else None
+        start = response.get("startTime")
+        run.journal = JournalRecord(run.deployment_id, now_ms(), mapping if isinstance(mapping, dict) else None,
+                                    "update", job_id=run.job_id,
+                                    server_start=start if isinstance(start, int) else None)
+        self._journal_write(run.journal)
+
+    def _journal_write(self, record: JournalRecord) -> None:
+        try:
+            Journal(self._connected_client().url).write(record)
+        except OSError as exc:  # a read-only home must not stop an update
+            self._tell(f"Could not write the update journal: {exc}", severity="warning")
+
     async def _running_jobs(self) -> dict[str, str]:
         """Deployment id -> job id of every running update future the key may see (everyone's when allowed)."""
         try:
@@ -350,6 +373,9 @@ class UpdateTracker(Publisher):
         run.result = result
         run.error = error
         run.ended_monotonic = time.monotonic()
+        if run.journal is not None and self.client is not None:
+            run.journal.outcome, run.journal.ended = state, now_ms()
+            self._journal_write(run.journal)
         if state == "SUCCESS" and run.nodes_reported:
             # Nodes the log did not report failed were fine: the result is the authority at the end.
             for node in run.nodes.values():

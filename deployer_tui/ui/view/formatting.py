@@ -19,6 +19,8 @@ HEALTH_STYLES: dict[str, str] = {
     "ERROR": "bold red",
     "LOADING_FAILED": "bold red",
     "DISABLED": "dim",
+    # Nodes of the deployment serve different versions (core/skew.py): the console says it, no deployer does.
+    "SKEW": "bold magenta",
     "LOADING": "dim italic",
 }
 SEVERITY_STYLES: dict[str, str] = {"ERROR": "bold red", "WARNING": "dark_orange", "INFO": "cyan", "SUCCESS": "green"}
