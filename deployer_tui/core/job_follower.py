@@ -297,6 +297,7 @@ class Settled:
     error: DeployerError | None = None
     record: dict | None = None
     health: str | None = None
+    status: dict | None = None  # the heavy status `health` was read from, for whoever shows it next
 
     @property
     def text(self) -> str:
@@ -332,6 +333,7 @@ async def settle(client: Any, deployment_id: str | None, event: FutureEvent) -> 
     try:
         status = await client.get_deployment_status(deployment_id)
         settled.health = str(status.get("health")) if isinstance(status, dict) and status.get("health") else None
+        settled.status = status if isinstance(status, dict) else None
     except DeployerError:
         settled.health = None
     return settled

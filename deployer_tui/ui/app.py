@@ -255,7 +255,8 @@ class DeployerApp(App):
     def on_update_finished(self, message: UpdateFinished) -> None:
         # Only what the update changed: that deployment's light and heavy status (the lists reload
         # only if its id is gone), not every list and every heavy status.
-        self.store.refresh_deployment(message.run.deployment_id)
+        settled = message.run.settled
+        self.store.refresh_deployment(message.run.deployment_id, settled.status if settled is not None else None)
 
     # -- services for screens and actions --------------------------------------------------
     def report_error(self, error: DeployerError, context: str) -> None:

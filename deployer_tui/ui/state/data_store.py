@@ -195,15 +195,17 @@ class DataStore(Publisher):
         frozen = frozenset(ids)
         self._publish(lambda: DataChanged(frozenset({"health"}), frozen))
 
-    def refresh_deployment(self, deployment_id: str) -> None:
+    def refresh_deployment(self, deployment_id: str, heavy: dict | None = None) -> None:
         """Reload one deployment's light and heavy status (after its update, say), in a worker: two
-        requests, not every list and every heavy status. The lists reload only if the id is gone (or new)."""
+        requests, not every list and every heavy status. The lists reload only if the id is gone (or new).
+        `heavy`: a heavy status read since the change (the update's end re-reads it), used instead of a
+        third request to the deployer and its nodes."""
         if self.client is None:
             return
-        self.app.run_worker(self._load_one(deployment_id), group=f"store.one:{deployment_id}", exclusive=True,
-                            exit_on_error=False, name=f"reload {deployment_id}")
+        self.app.run_worker(self._load_one(deployment_id, heavy), group=f"store.one:{deployment_id}",
+                            exclusive=True, exit_on_error=False, name=f"reload {deployment_id}")
 
-    async def _load_one(self, deployment_id: str) -> None:
+    async def _load_one(self, deployment_id: str, fresh_heavy: dict | None = None) -> None:
         assert self.client is not None
         known = deployment_id in self.deployments
         try:
@@ -224,7 +226,8 @@ class DataStore(Publisher):
         if not readers.is_enabled(light):
             return  # like DSS, no heavy status for a disabled deployment: it shows DISABLED
         try:
-            heavy: dict | DeployerError = await self.client.get_deployment_status(deployment_id)
+            heavy: dict | DeployerError = (fresh_heavy if fresh_heavy is not None
+                                           else await self.client.get_deployment_status(deployment_id))
         except (ConnectionLost, RequestTimeout) as exc:
             self._lost_meanwhile(exc)
             return
