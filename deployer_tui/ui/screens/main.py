@@ -276,6 +276,10 @@ class MainScreen(ObjectActions):
         table = self.focused_table()
         return PANE_KINDS.get(table.id or "") if table is not None else None
 
+    def pane_highlights(self) -> dict[str, str]:
+        picks = {"service_id": self.table("services").current_key, "infra_id": self.table("infras").current_key}
+        return {k: str(v) for k, v in picks.items() if v is not None}
+
     def marked_deployments(self) -> list[str]:
         marked = self.shell.updates.marked
         return [d for d in self.shell.store.deployments if d in marked]

@@ -1,0 +1,64 @@
+"""What a new user tripped over, against a real local deployer with demo data: the create-deployment
+form's defaults, a detail screen that follows the console's own changes, the delete dialog's story and
+the copied curl's key."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from textual.widgets import Select
+
+from deployer_tui.core.client import DeployerClient
+from deployer_tui.ui.screens.create_forms import CreateDeploymentScreen
+from tests.ui.conftest import needs_server
+from tests.ui.helpers import RecordingApp, table, wait_for
+
+pytestmark = needs_server
+
+
+@asynccontextmanager
+async def running(server, key: str, size: tuple[int, int] = (120, 40), **app_kwargs):
+    client = DeployerClient(server.url("deployer"), key)
+    app = RecordingApp(client=client, **app_kwargs)
+    try:
+        async with app.run_test(size=size, notifications=True) as pilot:
+            await wait_for(pilot, lambda: app.store.loaded and table(pilot, "deployments").row_count > 0,
+                           what="the deployments list")
+            yield pilot, app, client
+    finally:
+        await client.aclose()
+
+
+async def highlight(pilot, pane: str, key: str) -> None:
+    await pilot.press({"infras": "1", "services": "2", "deployments": "3"}[pane])
+    tbl = table(pilot, pane)
+    await wait_for(pilot, lambda: key in tbl.visible_keys, what=f"{key} in {pane}")
+    tbl.move_cursor(row=tbl.get_row_index(key))
+    await pilot.pause()
+    assert tbl.current_key == key
+
+
+async def test_new_deployment_defaults_to_the_highlighted_service_and_infra(demo_server, ui_api_key):
+    async with running(demo_server, ui_api_key) as (pilot, app, client):
+        services = sorted(app.store.services)
+        infras = sorted(app.store.infras)
+        # Not the first of either list, and not what the highlighted deployment runs.
+        service, infra = services[-1], infras[-1]
+        await highlight(pilot, "services", service)
+        await highlight(pilot, "infras", infra)
+        deployments = table(pilot, "deployments")
+        await pilot.press("3")
+        first = deployments.current_key
+        basic = app.store.deployments[str(first)]["deploymentBasicInfo"]
+        assert (basic["publishedServiceId"], basic["infraId"]) != (service, infra)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, CreateDeploymentScreen) and app.screen.loaded,
+                       "the create-deployment form")
+        form = app.screen
+        await pilot.pause()
+        assert form.query_one("#service", Select).value == service
+        assert form.query_one("#infra", Select).value == infra
+        version = form.query_one("#version", Select)
+        assert version.value != Select.BLANK
+        assert version.prompt != "pick a service first", "a service is picked: the blank entry says so no more"
+        await pilot.press("escape")
