@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from textual.widgets import Select
+from textual.widgets import Select, Static
 
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.ui.screens.create_forms import CreateDeploymentScreen
+from deployer_tui.ui.screens.delete_confirm import DeleteScreen, node_cleanup_story
 from tests.ui.conftest import needs_server
 from tests.ui.helpers import RecordingApp, table, wait_for
 
@@ -62,3 +63,29 @@ async def test_new_deployment_defaults_to_the_highlighted_service_and_infra(demo
         assert version.value != Select.BLANK
         assert version.prompt != "pick a service first", "a service is picked: the blank entry says so no more"
         await pilot.press("escape")
+
+
+async def test_delete_dialog_says_the_nodes_are_cleaned_up(demo_server, ui_api_key):
+    async with running(demo_server, ui_api_key) as (pilot, app, client):
+        deployed = next(d for d, light in app.store.deployments.items() if light.get("neverEverDeployed") is False)
+        await highlight(pilot, "deployments", deployed)
+        await pilot.press("D")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeleteScreen) and app.screen.loaded, "the delete dialog")
+        context = str(app.screen.query_one("#context", Static).render())
+        assert "stays on the API nodes" not in context
+        assert "removes what it serves from the infra's API nodes" in context
+        assert "local deployer at once" in context
+        await pilot.press("n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, DeleteScreen), "the dialog closed")
+    assert await client_has(demo_server, ui_api_key, deployed), "cancelled: nothing deleted"
+
+
+def test_a_never_deployed_deployment_needs_no_cleanup() -> None:
+    assert "never deployed" in node_cleanup_story({"neverEverDeployed": True})
+    assert "removes what it serves" in node_cleanup_story({"neverEverDeployed": False})
+    assert "removes what it serves" in node_cleanup_story({}), "not said: the wording true of every deployer"
+
+
+async def client_has(server, key: str, deployment: str) -> bool:
+    async with DeployerClient(server.url("deployer"), key) as client:
+        return deployment in {d["deploymentBasicInfo"]["id"] for d in await client.list_deployments()}
