@@ -51,6 +51,7 @@ class Session:
     client: DeployerClient
     where: str
     close: Callable[[], Awaitable[None]] | None = None
+    key_origin: str = ""  # where the API key came from, in words, for the banner of a refused key
 
 
 class DeployerApp(App):
@@ -138,6 +139,7 @@ class DeployerApp(App):
             return
         self.where = self.session.where
         self.status_text = ""
+        self.store.key_origin = self.session.key_origin
         self.store.client = self.updates.client = self.session.client
         self._connected()
 

@@ -180,6 +180,7 @@ class MainScreen(ObjectActions):
             self.notify("Connection restored", severity="information")
         else:
             banner.show_error(message.error, message.retry_in)
+        self._show_detail()
 
     def _deployment_ids(self) -> list[str]:
         store = self.shell.store
@@ -251,7 +252,8 @@ class MainScreen(ObjectActions):
         focused = self.focused
         store = self.shell.store
         if not isinstance(focused, ResourceTable) or focused.current_key is None:
-            panel.show_nothing("" if store.loaded else "loading…")
+            panel.show_nothing("" if store.loaded else "loading…" if store.connection_error is None
+                               else "not loaded: see the banner above")
             return
         key = focused.current_key
         if focused.id == "infras" and key in store.infras:
