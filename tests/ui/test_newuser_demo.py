@@ -4,15 +4,20 @@ the copied curl's key."""
 
 from __future__ import annotations
 
+import secrets
+import time
 from contextlib import asynccontextmanager
 
 from textual.widgets import Select, Static
 
 from deployer_tui.core.client import DeployerClient
+from deployer_tui.core.config import Config
 from deployer_tui.ui.screens.create_forms import CreateDeploymentScreen
 from deployer_tui.ui.screens.delete_confirm import DeleteScreen, node_cleanup_story
+from deployer_tui.ui.screens.deployment import DeploymentScreen
+from deployer_tui.ui.view.formatting import Presentation
 from tests.ui.conftest import needs_server
-from tests.ui.helpers import RecordingApp, table, wait_for
+from tests.ui.helpers import RecordingApp, screen_text, table, wait_for
 
 pytestmark = needs_server
 
@@ -89,3 +94,61 @@ def test_a_never_deployed_deployment_needs_no_cleanup() -> None:
 async def client_has(server, key: str, deployment: str) -> bool:
     async with DeployerClient(server.url("deployer"), key) as client:
         return deployment in {d["deploymentBasicInfo"]["id"] for d in await client.list_deployments()}
+
+
+async def new_titanic_deployment(client: DeployerClient, version: str = "v1") -> str:
+    dep = f"nu-{secrets.token_hex(3)}"
+    await client.create_deployment(dep, "titanic", "test-static", version, ignore_warnings=True)
+    return dep
+
+
+async def set_version(client: DeployerClient, dep: str, version: str) -> None:
+    settings = await client.get_deployment_settings(dep)
+    settings["generationsMapping"] = {"mode": "SINGLE_GENERATION", "generation": version}
+    await client.save_deployment_settings(dep, settings, ignore_warnings=True)
+
+
+def mapping_shown(pilot) -> str:
+    text = screen_text(pilot)
+    line = next((line for line in text.splitlines() if line.strip().startswith("mapping")), "")
+    return line.split("mapping", 1)[-1].strip(" :")
+
+
+async def test_deployment_screen_shows_a_change_made_from_a_screen_on_top(demo_server, ui_api_key):
+    async with running(demo_server, ui_api_key) as (pilot, app, client):
+        dep = await new_titanic_deployment(client)
+        app.open_resource("deployment", dep)
+        await wait_for(pilot, lambda: isinstance(app.screen, DeploymentScreen) and app.screen.data is not None,
+                       "the deployment screen")
+        detail = app.screen
+        assert mapping_shown(pilot) == "v1"
+        # A screen on top (here the help) while the console changes the deployment, as the settings
+        # editor does; back on the detail, the new mapping shows at once, not at the next interval.
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: app.screen is not detail, "the help on top")
+        await set_version(client, dep, "v2")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is detail and mapping_shown(pilot) == "v2", "the new mapping",
+                       timeout=5)
+        # The store re-reading this deployment (what an update's end does) reloads the screen too.
+        await set_version(client, dep, "v3")
+        app.store.refresh_deployment(dep)
+        await wait_for(pilot, lambda: mapping_shown(pilot) == "v3", "the mapping after the store's re-read",
+                       timeout=5)
+
+
+async def test_deployment_screen_refreshes_on_its_own_and_its_ages_tick(demo_server, ui_api_key):
+    now = [time.time()]
+    present = Presentation(clock=lambda: now[0])
+    async with running(demo_server, ui_api_key, presentation=present,
+                       config=Config(refresh_interval=0.3)) as (pilot, app, client):
+        dep = await new_titanic_deployment(client)
+        app.open_resource("deployment", dep)
+        await wait_for(pilot, lambda: isinstance(app.screen, DeploymentScreen) and app.screen.data is not None,
+                       "the deployment screen")
+        await set_version(client, dep, "v2")  # by another client: only the interval can notice
+        await wait_for(pilot, lambda: mapping_shown(pilot) == "v2", "the automatic reload", timeout=10)
+        before = screen_text(pilot)
+        assert "(0s ago)" in before or "(1s ago)" in before
+        now[0] += 3 * 3600
+        await wait_for(pilot, lambda: "(3h ago)" in screen_text(pilot), "the relative time to move", timeout=5)
