@@ -5,13 +5,19 @@ the copied curl's key."""
 from __future__ import annotations
 
 import secrets
+import shlex
 import time
 from contextlib import asynccontextmanager
 
+import httpx
 from textual.widgets import Select, Static
 
+from deployer_tui.core import readers
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.config import Config
+from deployer_tui.core.job_follower import follow_future
+from deployer_tui.core.readers import MASKED_KEY
+from deployer_tui.ui.screens.copy_menu import CopyMenuScreen, deployment_entries
 from deployer_tui.ui.screens.create_forms import CreateDeploymentScreen
 from deployer_tui.ui.screens.delete_confirm import DeleteScreen, node_cleanup_story
 from deployer_tui.ui.screens.deployment import DeploymentScreen
@@ -152,3 +158,69 @@ async def test_deployment_screen_refreshes_on_its_own_and_its_ages_tick(demo_ser
         assert "(0s ago)" in before or "(1s ago)" in before
         now[0] += 3 * 3600
         await wait_for(pilot, lambda: "(3h ago)" in screen_text(pilot), "the relative time to move", timeout=5)
+
+
+async def test_copied_curl_carries_the_key_every_version_of_a_split_accepts(demo_server, ui_api_key):
+    """v2 of the demo's titanic is public, v3 needs its query key: the copied curl must work whichever
+    version answers, so it carries v3's key (a public version accepts any)."""
+    async with running(demo_server, ui_api_key) as (pilot, app, client):
+        dep = f"nu-split-{secrets.token_hex(3)}"
+        await client.create_deployment(dep, "titanic", "dev-local", "v2", ignore_warnings=True)
+        settings = await client.get_deployment_settings(dep)
+        assert (settings.get("auth") or {}).get("authMode", "INHERIT_DEV") == "INHERIT_DEV"
+        settings["deployedServiceId"] = dep
+        settings["generationsMapping"] = {"mode": "MULTI_GENERATION", "strategy": "RANDOM", "entries": [{"generation": "v2", "proba": 0.5},
+                                                                         {"generation": "v3", "proba": 0.5}]}
+        await client.save_deployment_settings(dep, settings, ignore_warnings=True)
+        future = await client.start_update(dep)
+        last = None
+        async for event in follow_future(client, future["jobId"]):
+            last = event
+        assert last is not None and last.error is None, last
+
+        app.push_screen(CopyMenuScreen.for_deployment(client, dep))
+        await wait_for(pilot, lambda: isinstance(app.screen, CopyMenuScreen) and app.screen.entries,
+                       "the copy menu", timeout=30)
+        menu = app.screen
+        with_key = [e for e in menu.entries if e.what.startswith("curl with API key")]
+        assert with_key, [e.label for e in menu.entries]
+        entry = with_key[0]
+        assert "titanic-demo-query-key" in entry.text and "titanic-demo-query-key" not in entry.preview
+        masked = next(e for e in menu.entries if e.what.startswith("curl for"))
+        assert MASKED_KEY in masked.text and "before the ':' after -u" in masked.preview
+        await pilot.press("escape")
+
+    # Run what was copied, as a shell would, twenty times: every call answers, whichever version serves it.
+    argv = shlex.split(entry.text)
+    url = argv[3]
+    user = argv[argv.index("-u") + 1]
+    body = argv[argv.index("--data-binary") + 1]
+    async with httpx.AsyncClient(timeout=30) as http:
+        statuses = []
+        for _ in range(20):
+            answer = await http.post(url, content=body, headers={"Content-Type": "application/json"},
+                                     auth=(user.rstrip(":"), ""))
+            statuses.append(answer.status_code)
+        assert statuses == [200] * 20
+        bare = [(await http.post(url, content=body, headers={"Content-Type": "application/json"})).status_code
+                for _ in range(20)]
+        assert 401 in bare, "without the key, the keyed version refuses: the key mattered"
+
+
+def test_per_version_keys_when_none_is_common() -> None:
+    choice = readers.query_key_choice(None, {"v1": (False, ["a"]), "v2": (False, ["b"]), "v3": (True, [])})
+    assert choice.key is None and choice.needed and choice.per_version == {"v1": "a", "v2": "b"}
+    entries = deployment_entries(SPLIT_LIGHT, SPLIT_HEAVY, None,
+                                 {"v1": (False, ["a"]), "v2": (False, ["b"])})
+    labels = [e.label for e in entries]
+    assert any("v1's key" in label for label in labels) and any("v2's key" in label for label in labels)
+    masked = next(e for e in entries if e.what.startswith("curl for"))
+    assert "no key is accepted by every mapped version" in masked.preview
+    public = readers.query_key_choice({"auth": {"authMode": "INHERIT_DEV"}}, {"v1": (True, [])})
+    assert not public.needed and public.key is None
+
+
+SPLIT_LIGHT = {"deploymentBasicInfo": {"id": "s", "publishedServiceId": "svc", "infraId": "dev",
+                                       "generationsMapping": {"mode": "RANDOM", "entries": [
+                                           {"generation": "v1", "proba": 0.5}, {"generation": "v2", "proba": 0.5}]}}}
+SPLIT_HEAVY = {"apiNodes": [{"url": "http://127.0.0.1:1"}], "endpoints": [{"id": "f", "type": "PY_FUNCTION"}]}
