@@ -95,7 +95,8 @@ async def _run(args: argparse.Namespace, config: Config, connection) -> int:
                 try:
                     await client.aclose()
                 finally:
-                    await local.stop()
+                    # Not awaited: quitting gives the terminal back now; the servers stop cleanly after.
+                    local.stop_soon()
 
             return Session(client, "local", close)
 
