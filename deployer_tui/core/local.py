@@ -4,6 +4,10 @@ The child announces "apinode: URL" lines then "deployer: URL" on stdout once eac
 connections (a contract of the command line, see README); we read those lines as they come (no sleeping) and then read the admin key the
 server writes to `<data-dir>/admin-api-key`. The child's stderr (and any stdout after the announcements)
 goes to `<data-dir>/serve.log`, never to the terminal, which belongs to the TUI.
+
+The child is a plain `subprocess.Popen`, not an asyncio one: asyncio kills a child still running when its
+loop closes, and quitting the console must not wait for the servers to stop (`stop_soon`) nor cut their
+clean shutdown short.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from deployer_tui.core import paths
@@ -38,7 +44,7 @@ def _tail(path: Path, lines: int = 15) -> str:
 class LocalDeployer:
     """A running local deployer (and its API nodes). Create with `await LocalDeployer.start(...)`."""
 
-    def __init__(self, process: asyncio.subprocess.Process, data_dir: Path, url: str, node_urls: list[str],
+    def __init__(self, process: subprocess.Popen, data_dir: Path, url: str, node_urls: list[str],
                  api_key: str, log_path: Path) -> None:
         self.process = process
         self.data_dir = data_dir
@@ -46,14 +52,14 @@ class LocalDeployer:
         self.node_urls = node_urls
         self.api_key = api_key
         self.log_path = log_path
-        self._drain: asyncio.Task | None = None
+        self._drain: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"LocalDeployer(url={self.url!r}, node_urls={self.node_urls!r}, pid={self.process.pid})"
 
     @property
     def running(self) -> bool:
-        return self.process.returncode is None
+        return self.process.poll() is None
 
     @classmethod
     async def start(
@@ -75,10 +81,8 @@ class LocalDeployer:
             args.append("--no-demo")
         # The child holds its own descriptor once started, so ours closes right after.
         with open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
-            process = await asyncio.create_subprocess_exec(
-                *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=log,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+            process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+                                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
             url, nodes = await asyncio.wait_for(cls._announced(process), timeout)
         except (asyncio.TimeoutError, LocalDeployerError) as exc:
@@ -101,17 +105,21 @@ class LocalDeployer:
             await _terminate(process, 5)
             raise LocalDeployerError(f"local deployer started but {key_file} is empty")
         self = cls(process, data_dir, url, nodes, api_key, log_path)
-        self._drain = asyncio.create_task(self._drain_stdout())
+        # Keep reading so a chatty child never blocks on a full pipe; what it says goes to the log. A daemon
+        # thread: it must not keep the console's process alive once the console quits.
+        self._drain = threading.Thread(target=self._drain_stdout, name="local-deployer-stdout", daemon=True)
+        self._drain.start()
         return self
 
     @staticmethod
-    async def _announced(process: asyncio.subprocess.Process) -> tuple[str, list[str]]:
+    async def _announced(process: subprocess.Popen) -> tuple[str, list[str]]:
         assert process.stdout is not None
         nodes: list[str] = []
         while True:
-            raw = await process.stdout.readline()
+            # A blocked read ends when the child writes or dies (a timeout above kills it).
+            raw = await asyncio.to_thread(process.stdout.readline)
             if not raw:
-                code = await process.wait()
+                code = await asyncio.to_thread(process.wait)
                 raise LocalDeployerError(f"exited with code {code} before announcing its URL")
             name, sep, value = raw.decode("utf-8", "replace").strip().partition(": ")
             if not sep or not value.startswith("http"):
@@ -121,11 +129,10 @@ class LocalDeployer:
             elif name == "deployer":
                 return value, nodes
 
-    async def _drain_stdout(self) -> None:
-        # Keep reading so a chatty child never blocks on a full pipe; what it says goes to the log.
+    def _drain_stdout(self) -> None:
         assert self.process.stdout is not None
         with contextlib.suppress(Exception), self.log_path.open("ab") as log:
-            while line := await self.process.stdout.readline():
+            while line := self.process.stdout.readline():
                 log.write(line)
                 log.flush()
 
@@ -133,8 +140,14 @@ class LocalDeployer:
         """SIGTERM, wait up to `timeout`, then SIGKILL."""
         await _terminate(self.process, timeout)
         if self._drain is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._drain, 2)
+            await asyncio.to_thread(self._drain.join, 2)
+
+    def stop_soon(self) -> None:
+        """SIGTERM and return at once: the servers finish their clean shutdown on their own (they outlive
+        the console by the second or two that takes). For quitting, so the shell prompt comes back now."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.terminate()
 
     async def __aenter__(self) -> LocalDeployer:
         return self
@@ -143,14 +156,14 @@ class LocalDeployer:
         await self.stop()
 
 
-async def _terminate(process: asyncio.subprocess.Process, timeout: float) -> None:
-    if process.returncode is not None:
+async def _terminate(process: subprocess.Popen, timeout: float) -> None:
+    if process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
         process.terminate()
     try:
-        await asyncio.wait_for(process.wait(), timeout)
-    except asyncio.TimeoutError:
+        await asyncio.to_thread(process.wait, timeout)
+    except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
-        await process.wait()
+        await asyncio.to_thread(process.wait)

@@ -32,12 +32,25 @@ class Connection:
     url: str | None
     api_key: str | None = field(repr=False)
     verify: bool | str = True
-    source: str = "local"  # "flags" | "env" | "profile:NAME" | "local"
+    source: str = "local"  # "flags" | "env" | "profile:NAME" | "config:<where in our config file>" | "local"
     note: str = ""  # how it was chosen when that is not obvious, for the header ("the only instance in …")
 
     @property
     def is_local(self) -> bool:
         return self.url is None
+
+    def key_origin(self, dataiku_config: Path | None = None) -> str:
+        """Where the API key came from, in words for a message (never the key itself)."""
+        if self.source == "flags":
+            return "the --api-key flag"
+        if self.source == "env":
+            return "the DKU_API_KEY environment variable"
+        if self.source.startswith("profile:"):
+            path = dataiku_config if dataiku_config is not None else default_dataiku_config()
+            return f"instance {self.source.removeprefix('profile:')!r} of {path}"
+        if self.source.startswith("config:"):
+            return self.source.removeprefix("config:")
+        return "the local deployer's admin key file"
 
 
 def default_dataiku_config() -> Path:

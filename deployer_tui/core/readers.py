@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from deployer_tui.core.errors import DeployerError
@@ -210,3 +210,61 @@ def node_health(heavy: dict | None, url: str) -> str | None:
             health = node.get("health")
             return str(health) if health else None
     return None
+
+
+# ---- which API key a copied query needs ---------------------------------------------------------------
+
+
+def version_access(config: dict | None) -> tuple[bool, list[str]]:
+    """(public, query keys) a version's `config.json` gives its queries (docs/protocol.md: `publicAccess`,
+    `authRealm.queryKeys[{key}]`). A public version accepts a query whatever key it carries."""
+    if not isinstance(config, dict):
+        return False, []
+    realm = config.get("authRealm")
+    entries = realm.get("queryKeys") if isinstance(realm, dict) else None
+    keys = [str(e["key"]) for e in entries or [] if isinstance(e, dict) and e.get("key")]
+    return bool(config.get("publicAccess")), keys
+
+
+def deployment_auth_mode(settings: dict | None) -> str:
+    """The `authMode` of a deployment's settings; INHERIT_DEV (the versions decide) when it has none."""
+    auth = settings.get("auth") if isinstance(settings, dict) else None
+    mode = auth.get("authMode") if isinstance(auth, dict) else None
+    return str(mode) if mode else "INHERIT_DEV"
+
+
+@dataclass(frozen=True)
+class QueryKeyChoice:
+    """Which key a query of a deployment needs. `key`: one every version of the mapping accepts (None when
+    no key is needed, or when none is common). `needed`: some version (or the deployment's auth) asks for a
+    key. `per_version`: when none is common, a key each keyed version accepts. `origin`: where `key` comes
+    from, in words. `unknown`: versions whose keys could not be read."""
+
+    key: str | None
+    needed: bool
+    origin: str = ""
+    per_version: dict[str, str] = field(default_factory=dict)
+    unknown: tuple[str, ...] = ()
+
+
+def query_key_choice(settings: dict | None, versions: dict[str, tuple[bool, list[str]] | None]) -> QueryKeyChoice:
+    """The key for a query of a deployment: its own `auth` when it overrides (API_KEYS, PUBLIC), else the
+    query keys of the versions its mapping serves (`versions`: version id -> `version_access`, None when
+    unread). For a split, a key accepted by every mapped version: public ones accept any key."""
+    mode = deployment_auth_mode(settings)
+    if mode == "API_KEYS":
+        auth = settings.get("auth") if isinstance(settings, dict) else {}
+        keys = [str(e["key"]) for e in (auth or {}).get("apiKeys") or [] if isinstance(e, dict) and e.get("key")]
+        return QueryKeyChoice(keys[0] if keys else None, True, "the deployment's auth (API_KEYS)")
+    if mode == "PUBLIC":
+        return QueryKeyChoice(None, False, "the deployment's auth (PUBLIC)")
+    unknown = tuple(sorted(v for v, access in versions.items() if access is None))
+    keyed = {v: access[1] for v, access in sorted(versions.items()) if access is not None and not access[0]}
+    if not keyed:
+        return QueryKeyChoice(None, False, unknown=unknown)
+    first = next(iter(keyed.values()))
+    common = [k for k in first if all(k in keys for keys in keyed.values())]
+    names = ", ".join(keyed)
+    if common:
+        return QueryKeyChoice(common[0], True, f"the query keys of {names} (config.json)", unknown=unknown)
+    return QueryKeyChoice(None, True, "", {v: keys[0] for v, keys in keyed.items() if keys}, unknown)

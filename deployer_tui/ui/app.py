@@ -52,6 +52,7 @@ class Session:
     where: str
     close: Callable[[], Awaitable[None]] | None = None
     note: str = ""  # how the connection was chosen, for the header (profiles.Connection.note)
+    key_origin: str = ""  # where the API key came from, in words, for the banner of a refused key
 
 
 class DeployerApp(App):
@@ -141,6 +142,7 @@ class DeployerApp(App):
         self.where = self.session.where
         self.connection_note = self.session.note
         self.status_text = ""
+        self.store.key_origin = self.session.key_origin
         self.store.client = self.updates.client = self.session.client
         self._connected()
 

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import importlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from deployer_tui.core import paths
@@ -41,9 +42,13 @@ def _resolve(args: argparse.Namespace, config: Config):
 
     url, api_key, insecure, ca_bundle = args.url, args.api_key, args.insecure, args.ca_bundle
     profile = args.profile
+    origin = None
     # A profile of our own config file fills in what the flags did not give.
     if profile and profile in config.profiles:
         own = config.profiles[profile]
+        if not api_key:
+            via = f" (env var {own.api_key_env})" if own.api_key_env else ""
+            origin = f"config:profile {profile!r} of {config.path}{via}"
         url = url or own.url
         api_key = api_key or own.resolved_api_key()
         insecure = insecure or own.insecure
@@ -54,7 +59,8 @@ def _resolve(args: argparse.Namespace, config: Config):
             where = f"env var {own.api_key_env}" if own.api_key_env else "api_key"
             raise ConfigError(f"{config.path}: profiles.{profile}: no API key ({where} is empty)")
         profile = None
-    return resolve_connection(url=url, api_key=api_key, profile=profile, insecure=insecure, ca_bundle=ca_bundle)
+    connection = resolve_connection(url=url, api_key=api_key, profile=profile, insecure=insecure, ca_bundle=ca_bundle)
+    return replace(connection, source=origin) if origin else connection
 
 
 async def _run(args: argparse.Namespace, config: Config, connection) -> int:
@@ -73,7 +79,8 @@ async def _run(args: argparse.Namespace, config: Config, connection) -> int:
         async def connect_remote() -> Session:
             client = (await client_class())(connection.url, connection.api_key or "", verify=connection.verify,
                                             timeout=timeouts)
-            return Session(client, connection.url, client.aclose, note=connection.note)
+            return Session(client, connection.url, client.aclose, note=connection.note,
+                           key_origin=connection.key_origin())
 
         connect, status = connect_remote, f"connecting to {connection.url}…"
     else:
@@ -93,7 +100,8 @@ async def _run(args: argparse.Namespace, config: Config, connection) -> int:
                 try:
                     await client.aclose()
                 finally:
-                    await local.stop()
+                    # Not awaited: quitting gives the terminal back now; the servers stop cleanly after.
+                    local.stop_soon()
 
             return Session(client, "local", close)
 

@@ -86,6 +86,10 @@ class ObjectActions(Screen):
         """`n` on a detail screen: what a new deployment is of/on (service and infra screens say)."""
         return {}
 
+    def pane_highlights(self) -> dict[str, str]:
+        """The service and infra highlighted in their panes (main screen): a new deployment defaults to them."""
+        return {}
+
     @property
     def shell(self) -> Shell:
         return shell_of(self)
@@ -178,6 +182,8 @@ class ObjectActions(Screen):
             basic = readers.basic(self.shell.store.deployments.get(found[1]), "deploymentBasicInfo")
             kwargs = {k: str(basic[src]) for k, src in (("service_id", "publishedServiceId"), ("infra_id", "infraId"))
                       if basic.get(src)}
+        # What the person picked in the services and infras panes beats the highlighted deployment's.
+        kwargs.update(self.pane_highlights())
         self.app.push_screen(CreateDeploymentScreen(self.shell.client, **kwargs),
                              self._after_change(created="deployment"))
 

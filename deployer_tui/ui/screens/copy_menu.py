@@ -7,8 +7,11 @@ deployment settings), so they are easy to test; everything goes through the app'
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -21,6 +24,7 @@ from textual.widgets.option_list import Option
 
 from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
+from deployer_tui.core.package import PackageError, read_package
 from deployer_tui.ui.clipboard import copy_text
 from deployer_tui.ui.screens.create_forms import error_text
 from deployer_tui.ui.screens.delete_confirm import mapping_versions
@@ -57,7 +61,21 @@ def example_body(endpoint: dict, verb: str) -> Any:
     return body
 
 
-def deployment_entries(light: dict, heavy: dict | None, settings: dict | None = None) -> list[CopyEntry]:
+def key_hint(choice: readers.QueryKeyChoice) -> str:
+    """What the masked curl's `-u` wants, and where that key is: shown under the masked command."""
+    where = f"it is one of {choice.origin}" if choice.origin else "no key is accepted by every mapped version"
+    if choice.key is None and choice.per_version:
+        where += f" (keys per version: the entries for {', '.join(choice.per_version)})"
+    elif choice.key is not None:
+        where += ' (the "curl + API key" entry has it)'
+    return (f"{readers.MASKED_KEY} stands for an API key: put it in its place, before the ':' after -u "
+            f"(Basic auth, the key as user name). Where: {where}.")
+
+
+def deployment_entries(light: dict, heavy: dict | None, settings: dict | None = None,
+                       versions: dict[str, tuple[bool, list[str]] | None] | None = None) -> list[CopyEntry]:
+    """`versions`: the query access (`readers.version_access`) of each mapped version, for a deployment
+    whose auth the versions decide (INHERIT_DEV)."""
     basic = readers.deployment_basic(light)
     dep_id = readers.deployment_id(light)
     entries = [CopyEntry(f"Deployment id   {dep_id}", "deployment id", dep_id)]
@@ -74,7 +92,7 @@ def deployment_entries(light: dict, heavy: dict | None, settings: dict | None = 
     endpoints = {str(e["id"]): e for e in readers.deployed_endpoints(light, heavy)}
     urls = readers.endpoint_urls(light, heavy)
     first_base = urls[0].url.rsplit("/", 2)[0] if urls else None
-    key = query_key(settings)
+    choice = readers.query_key_choice(settings, versions or {})
     for eu in urls:
         entries.append(CopyEntry(f"Endpoint URL    {eu.url}", f"{eu.endpoint_id} URL", eu.url))
     for eu in urls:
@@ -82,13 +100,24 @@ def deployment_entries(light: dict, heavy: dict | None, settings: dict | None = 
         if not eu.verb or eu.url.rsplit("/", 2)[0] != first_base:
             continue
         body = example_body(endpoints.get(eu.endpoint_id, {}), eu.verb)
-        masked = readers.curl_command(eu.url, body, key)
-        entries.append(CopyEntry(f"curl            {eu.endpoint_id}/{eu.verb}", f"curl for {eu.endpoint_id}/{eu.verb}",
-                                 masked))
-        if key:
-            entries.append(CopyEntry(f"curl + API key  {eu.endpoint_id}/{eu.verb}  (shows the key)",
-                                     f"curl with API key for {eu.endpoint_id}/{eu.verb}",
-                                     readers.curl_command(eu.url, body, key, show_key=True), preview=masked))
+        what = f"{eu.endpoint_id}/{eu.verb}"
+        # The masked form whenever some key applies, even one we could not find: it shows where it goes.
+        masked = readers.curl_command(eu.url, body, readers.MASKED_KEY if choice.needed else None)
+        hint = f"{masked}\n\n{key_hint(choice)}" if choice.needed else ""
+        entries.append(CopyEntry(f"curl            {what}", f"curl for {what}", masked, preview=hint))
+        if choice.key:
+            entries.append(CopyEntry(f"curl + API key  {what}  (shows the key)", f"curl with API key for {what}",
+                                     readers.curl_command(eu.url, body, choice.key, show_key=True),
+                                     preview=f"{masked}\n\nThe key is one of {choice.origin}: every version "
+                                             "of the mapping accepts it."))
+        for version, key in choice.per_version.items():
+            others = ", ".join(v for v in sorted(versions or {}) if v != version)
+            entries.append(CopyEntry(f"curl + {version}'s key  {what}  (shows the key)",
+                                     f"curl with {version}'s API key for {what}",
+                                     readers.curl_command(eu.url, body, key, show_key=True),
+                                     preview=f"{masked}\n\nNo key is accepted by every version of the mapping: "
+                                             f"this one works when {version} answers"
+                                             + (f", not when {others} does." if others else ".")))
     return entries
 
 
@@ -112,6 +141,28 @@ def infra_entries(light: dict) -> list[CopyEntry]:
     for url in basic.get("apiNodeUrls") or []:
         entries.append(CopyEntry(f"API node URL    {url}", "API node URL", str(url)))
     return entries
+
+
+async def version_accesses(client: Any, light: dict) -> dict[str, tuple[bool, list[str]] | None]:
+    """The query access of each version the deployment's mapping serves, read from the version itself: the
+    deployer's version download (the only place the public API gives a version's `config.json`), into a
+    private temporary folder removed at once (it holds the keys). None for a version that could not be read."""
+    basic = readers.deployment_basic(light)
+    service = str(basic.get("publishedServiceId") or "")
+    found: dict[str, tuple[bool, list[str]] | None] = {}
+    with tempfile.TemporaryDirectory(prefix="deployer-tui-keys-") as folder:  # 0700
+        for version in sorted(mapping_versions(basic.get("generationsMapping"))):
+            path = Path(folder) / f"{version}.zip"
+            try:
+                await client.download_version(service, version, path)
+                info = await asyncio.to_thread(read_package, path)
+            except (DeployerError, PackageError, OSError):
+                found[version] = None
+                continue
+            finally:
+                path.unlink(missing_ok=True)
+            found[version] = readers.version_access(info.config)
+    return found
 
 
 class CopyMenuScreen(OptionListModal[CopyEntry | None]):
@@ -169,7 +220,11 @@ class CopyMenuScreen(OptionListModal[CopyEntry | None]):
             heavy = await self.client.get_deployment_status(self.deployment_id)
         with contextlib.suppress(DeployerError):  # curl commands then carry no key
             settings = await self.client.get_deployment_settings(self.deployment_id)
-        self.entries = deployment_entries(light, heavy, settings)
+        versions = None
+        if readers.deployment_auth_mode(settings) == "INHERIT_DEV":
+            self.query_one("#copy-preview", Static).update("Reading the query keys of the mapped versions…")
+            versions = await version_accesses(self.client, light)
+        self.entries = deployment_entries(light, heavy, settings, versions)
         self._fill()
 
     def _fill(self) -> None:

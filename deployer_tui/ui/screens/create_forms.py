@@ -345,6 +345,7 @@ class CreateDeploymentScreen(ActionModal[str]):
         elif not packages:
             select.prompt = "this service has no version: import one first"
         else:
+            select.prompt = "pick a version"
             wanted = self.initial["version"]
             ids = [str(p.get("id")) for p in packages]
             select.value = wanted if wanted in ids else ids[0]

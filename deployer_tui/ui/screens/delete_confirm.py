@@ -36,6 +36,18 @@ def mapping_versions(mapping: dict | None) -> set[str]:
     return found
 
 
+def node_cleanup_story(light: dict) -> str:
+    """What deleting a deployment does on its API nodes, in words true of every deployer the console may
+    speak to: no deployer reports through the API whether it cleans up on delete, so the sentence says
+    what each does (docs/deployer.md, the delete of a deployment) rather than guess which one answers."""
+    if readers.never_deployed(light) is True:
+        return "It was never deployed: no API node serves it, so no node needs cleaning up."
+    return ("Deleting cleans up first: the deployer removes what it serves from the infra's API nodes "
+            "(the local deployer at once; DSS documents this clean-up from release 14 on, an older DSS "
+            "leaves the service on the nodes). If a node cannot be cleaned the delete is refused, unless "
+            "pre-delete errors are ignored.")
+
+
 def is_production(stage: str | None) -> bool:
     return (stage or "").strip().lower() in PRODUCTION_STAGES
 
@@ -121,7 +133,7 @@ class DeleteScreen(ActionModal[bool]):
                      f" — stage {self.stage or '?'}, {'enabled' if self.enabled else 'disabled'}."]
             if self.must_type:
                 lines.append("[b red]This is a Production deployment.[/b red]")
-            lines.append("The service stays on the API nodes until they are cleaned up.")
+            lines.append(node_cleanup_story(light))
             return "\n".join(lines)
         if self.kind == "service":
             status = await self.client.get_service(self.object_id)

@@ -42,6 +42,9 @@ async def light_and(light: Awaitable[dict], other: Awaitable[dict]) -> tuple[dic
     return await light_task, second
 
 
+AGES_TICK_SECONDS = 1.0
+
+
 class DetailScreen(ObjectActions):
     """Subclasses set `kind`, implement `fetch()` (network, runs in a worker) and `render_body(data)`."""
 
@@ -78,19 +81,52 @@ class DetailScreen(ObjectActions):
         store = self.shell.store
         if store.connection_error is not None:
             self.query_one(ConnectionBanner).show_error(store.connection_error, store.retry_in)
+        self._suspended = False
+        # Like the main screen: reload on the store's interval, and redraw every second so that relative
+        # times ("12s ago") move; both pause while another screen is on top.
+        self._own_timers = [self.set_interval(AGES_TICK_SECONDS, self._tick_ages, name="detail-ages")]
+        if self.shell.refresh_interval > 0:
+            self._own_timers.append(self.set_interval(self.shell.refresh_interval, self._auto_reload,
+                                                  name="detail-refresh"))
         self.reload()
 
     def on_unmount(self) -> None:
         self.shell.store.unsubscribe(self)
 
+    def on_screen_suspend(self) -> None:
+        self._suspended = True
+        for timer in self._own_timers:
+            timer.pause()
+
+    def on_screen_resume(self) -> None:
+        for timer in self._own_timers:
+            timer.resume()
+        if self._suspended:
+            # Back from a screen on top (the settings editor, an update): it may have changed what this
+            # screen shows, so read it again now rather than at the next tick.
+            self._suspended = False
+            self.query_one(HeaderBar).refresh_text()
+            self.reload()
+
+    def _auto_reload(self) -> None:
+        if self.shell.store.connection_error is None:
+            self._load(quiet=True)
+
+    def _tick_ages(self) -> None:
+        self.query_one(HeaderBar).refresh_text()
+        if self.data is not None:
+            self.render_body(self.data)
+
     def reload(self) -> None:
         self._load()
 
     @work(group="detail", exclusive=True, exit_on_error=False)
-    async def _load(self) -> None:
+    async def _load(self, quiet: bool = False) -> None:
         try:
             data = await self.fetch()
         except DeployerError as exc:
+            if quiet and self.data is not None:
+                return  # an automatic reload keeps what it showed; ctrl+r reports the error
             self.query_one("#summary", Static).update(Text(f"Could not load {self.kind} {self.resource_id}:\n{exc}",
                                                            style="red"))
             self.shell.report_error(exc, f"loading {self.kind} {self.resource_id}")
@@ -116,6 +152,9 @@ class DetailScreen(ObjectActions):
     @on(DataChanged)
     def _data_changed(self, message: DataChanged) -> None:
         self.query_one(HeaderBar).refresh_text()
+        if self.kind == "deployment" and self.resource_id in message.health_ids:
+            # The store re-read this deployment (an update finished, say): so does its screen, at once.
+            self.reload()
         self.on_store_changed(message)
 
     def on_store_changed(self, message: DataChanged) -> None:

@@ -182,6 +182,7 @@ class MainScreen(ObjectActions):
             self.notify("Connection restored", severity="information")
         else:
             banner.show_error(message.error, message.retry_in)
+        self._show_detail()
 
     def _deployment_ids(self) -> list[str]:
         store = self.shell.store
@@ -253,7 +254,8 @@ class MainScreen(ObjectActions):
         focused = self.focused
         store = self.shell.store
         if not isinstance(focused, ResourceTable) or focused.current_key is None:
-            panel.show_nothing("" if store.loaded else "loading…")
+            panel.show_nothing("" if store.loaded else "loading…" if store.connection_error is None
+                               else "not loaded: see the banner above")
             return
         key = focused.current_key
         if focused.id == "infras" and key in store.infras:
@@ -277,6 +279,10 @@ class MainScreen(ObjectActions):
     def focused_pane(self) -> str | None:
         table = self.focused_table()
         return PANE_KINDS.get(table.id or "") if table is not None else None
+
+    def pane_highlights(self) -> dict[str, str]:
+        picks = {"service_id": self.table("services").current_key, "infra_id": self.table("infras").current_key}
+        return {k: str(v) for k, v in picks.items() if v is not None}
 
     def marked_deployments(self) -> list[str]:
         marked = self.shell.updates.marked

@@ -424,7 +424,8 @@ class SettingsEditorScreen(DraftScreen):
                                      "kept; ctrl+s again re-reads the server's copy first.", err)
                 else:
                     self._show_error("Not saved: the deployer refused. Your draft is kept.", err)
-                self.notify(f"Not saved: {err}", severity="error", timeout=8)
+                # Told once, in the box, which goes with the next good save: a toast saying the same
+                # outlived the fix and read as if the fixed draft had been refused too.
                 return False
 
     async def _after_save(self, draft: dict) -> None:

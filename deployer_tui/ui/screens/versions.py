@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from rich.markup import escape
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -32,15 +33,14 @@ from deployer_tui.ui.shell import shell_of
 from deployer_tui.ui.view.formatting import timestamp
 
 
-def complete_path(value: str) -> str:
-    """The longest unambiguous completion of a path prefix; directories end with '/'. Zips and folders only."""
-    if not value:
-        return value
+def path_candidates(value: str) -> list[str]:
+    """The names (zips and folders, folders ending with '/') in the typed path's folder that start with its
+    last part, sorted: what a shell lists on a second tab."""
     expanded = os.path.expanduser(value)
     head, prefix = os.path.split(expanded)
     base = Path(head or ".")
     try:
-        names = sorted(
+        return sorted(
             entry.name + ("/" if entry.is_dir() else "")
             for entry in os.scandir(base)
             if entry.name.startswith(prefix)
@@ -48,7 +48,15 @@ def complete_path(value: str) -> str:
             and (prefix.startswith(".") or not entry.name.startswith("."))
         )
     except OSError:
+        return []
+
+
+def complete_path(value: str) -> str:
+    """The longest unambiguous completion of a path prefix; directories end with '/'. Zips and folders only."""
+    if not value:
         return value
+    names = path_candidates(value)
+    prefix = os.path.split(os.path.expanduser(value))[1]
     if not names:
         return value
     common = os.path.commonprefix(names)
@@ -79,20 +87,48 @@ def describe_package(info: PackageInfo, when: Callable[[object], str] = timestam
 PathResultT = TypeVar("PathResultT")
 
 
+MAX_LISTED_CANDIDATES = 40
+
+
 class ZipPathModal(ActionModal[PathResultT], Generic[PathResultT]):
-    """A form around one `#zip-path` field: tab completes the path there, elsewhere moves on."""
+    """A form around one `#zip-path` field: tab completes the path there, as a shell does (a tab that
+    cannot complete further lists the candidates, and the focus stays); elsewhere tab moves on."""
 
     BINDINGS = [Binding("tab", "complete", "Complete path", show=False, priority=True, id="versions.complete")]
 
     def action_complete(self) -> None:
         field = self.query_one("#zip-path", Input)
-        if self.focused is field:
-            completed = complete_path(field.value)
-            if completed != field.value:
-                field.value = completed
-                field.cursor_position = len(completed)
-                return
-        self.focus_next()
+        if self.focused is not field:
+            self.focus_next()
+            return
+        self._show_candidates([])
+        completed = complete_path(field.value)
+        if completed != field.value:
+            field.value = completed
+            field.cursor_position = len(completed)
+            return
+        path = Path(os.path.expanduser(field.value.strip())) if field.value.strip() else None
+        if path is None or path.is_file():
+            self.focus_next()  # nothing left to complete: tab moves on, to the buttons
+            return
+        names = path_candidates(field.value)
+        if not names and not self.path_must_exist:
+            self.focus_next()  # a new file's name: nothing to list
+            return
+        self._show_candidates(names or ["(no zip or folder matches)"])
+
+    # Import reads an existing zip (a tab with no match says so); a download may name a new file.
+    path_must_exist = True
+
+    def _show_candidates(self, names: list[str]) -> None:
+        found = self.query("#path-candidates")
+        if not found:
+            return
+        listing = found.first(Static)
+        shown = names[:MAX_LISTED_CANDIDATES]
+        more = len(names) - len(shown)
+        listing.update(Text("  ".join(shown) + (f"  … and {more} more" if more > 0 else "")))
+        listing.display = bool(names)
 
 
 class ImportVersionScreen(ZipPathModal[str]):
@@ -113,6 +149,7 @@ class ImportVersionScreen(ZipPathModal[str]):
         yield Label("Version package (.zip)", classes="field-label")
         yield Input(self.initial_path, placeholder="path/to/version.zip (tab completes)", id="zip-path",
                     suggester=PathSuggester())
+        yield Static("", id="path-candidates", classes="hint", markup=False)
         yield Static("Type the path of a version zip (build one with `deployer-tui package DIR`).",
                      id="package-info", classes="hint")
         yield ProgressBar(id="progress", show_eta=False)
@@ -123,6 +160,7 @@ class ImportVersionScreen(ZipPathModal[str]):
 
     def on_mount(self) -> None:
         self.query_one("#progress", ProgressBar).display = False
+        self.query_one("#path-candidates", Static).display = False
         self.load_existing()
         if self.initial_path:
             self.inspect(self.initial_path)
@@ -217,6 +255,8 @@ class DownloadVersionScreen(ZipPathModal[Path]):
         self.service_id = service_id
         self.version_id = version_id
         self.initial_path = path or str(Path.cwd() / f"{service_id}-{version_id}.zip")
+
+    path_must_exist = False
 
     def form_title(self) -> str:
         return f"Download {self.service_id} {self.version_id}"

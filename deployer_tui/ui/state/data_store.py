@@ -37,6 +37,12 @@ BACKOFF_MAX = 30.0
 SKEW_HIDES = ("HEALTHY", "WARNING", "OUT_OF_SYNC", "UNHEALTHY", "UNKNOWN")
 
 
+def key_refused(error: DeployerError) -> bool:
+    """The deployer does not know the API key (HTTP 401, NotAuthenticatedException): retrying with the same
+    key cannot help. A 403 is a known key without a right, and stays a list error."""
+    return error.status == 401 or error.short_type == "NotAuthenticatedException"
+
+
 class DataStore(Publisher):
     def __init__(self, app: App, client: DeployerClient | None, *, clock: Callable[[], float] = time.time,
                  heavy_concurrency: int = 8) -> None:
@@ -59,6 +65,9 @@ class DataStore(Publisher):
         self._retry_timer = None
         self._heavy_running = False
         self._lists_running = False
+        # Where the API key came from, in words ("the DKU_API_KEY environment variable"), for the banner
+        # of a refused key; set by the app when it connects.
+        self.key_origin = ""
         # Set by the main screen: deployment ids in display order, so heavy statuses of the rows on
         # screen are fetched first.
         self.display_order: Callable[[], list[str]] | None = None
@@ -119,7 +128,10 @@ class DataStore(Publisher):
             return
         except DeployerError as exc:
             self._lists_running = False
-            self.app.post_message(ApiError(exc, "refreshing the lists"))
+            if key_refused(exc):
+                self._key_refused(exc)
+            else:
+                self.app.post_message(ApiError(exc, "refreshing the lists"))
             return
         except BaseException:
             self._lists_running = False
@@ -145,6 +157,16 @@ class DataStore(Publisher):
         # The retry schedule is the lists' (one timer): join it unless it already runs.
         if self.connection_error is None and not self._lists_running:
             self._connection_lost(exc)
+
+    def _key_refused(self, exc: DeployerError) -> None:
+        # A refused key stays refused: no retry timer, and `auto_refresh` skips while `connection_error`
+        # is set. The banner lasts, naming where the key came from; ctrl+r (`refresh`) tries again.
+        origin = f" (the key came from {self.key_origin})" if self.key_origin else ""
+        refused = DeployerError(f"{exc.message}{origin}", status=exc.status, error_type=exc.error_type,
+                                detail=exc.detail, body=exc.body, method=exc.method, path=exc.path)
+        self.connection_error = refused
+        self.retry_in = None
+        self._publish(lambda: ConnectionChanged(refused, None))
 
     def _connection_lost(self, exc: DeployerError) -> None:
         self.connection_error = exc

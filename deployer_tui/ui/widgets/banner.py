@@ -1,4 +1,5 @@
-"""The connection banner: shown while the deployer cannot be reached, hidden once it answers again."""
+"""The connection banner: shown while the deployer cannot be reached or refuses the API key, hidden once it
+answers again."""
 
 from __future__ import annotations
 
@@ -13,9 +14,17 @@ class ConnectionBanner(Static):
     ConnectionBanner.-visible { display: block; }
     """
 
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        # Errors quote what the deployer said, brackets and all: never read as markup.
+        super().__init__("", id=id, markup=False)
+
     def show_error(self, error: DeployerError, retry_in: float | None) -> None:
-        retry = f" — retrying in {retry_in:.0f}s" if retry_in else " — retrying"
-        self.update(f"Connection lost: {error}{retry}")
+        if error.status == 401 or error.short_type == "NotAuthenticatedException":
+            # Not retried: the same key is refused again (see DataStore._key_refused).
+            self.update(f"API key refused: {error.message} — fix the key, then ctrl+r tries again")
+        else:
+            retry = f" — retrying in {retry_in:.0f}s" if retry_in else " — retrying"
+            self.update(f"Connection lost: {error}{retry}")
         self.add_class("-visible")
 
     def clear_error(self) -> None:
