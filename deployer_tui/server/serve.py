@@ -67,6 +67,37 @@ def node_dir_for(data_dir: Path, index: int) -> Path:
     return private_dir(node_dir)
 
 
+LOCK_WAIT_S = 15.0
+
+
+def lock_data_dir(data_dir: Path, wait_s: float = LOCK_WAIT_S) -> int | None:
+    """An exclusive lock on the data dir for this process's lifetime (the kernel drops it when the process
+    ends, however it ends), or None when another serve holds it for longer than `wait_s`. The console gives
+    the terminal back before its embedded deployer has finished stopping, so a quick restart waits for
+    the previous one here instead of opening the same database beside it."""
+    import fcntl
+    import threading
+
+    fd = os.open(data_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+    except BlockingIOError:
+        pass
+    print(f"deployer-tui serve: waiting for the deployer-tui serve still using {data_dir} to stop…",
+          file=sys.stderr, flush=True)
+    got = threading.Event()
+
+    def wait() -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        got.set()
+
+    threading.Thread(target=wait, daemon=True, name="data-dir-lock").start()
+    if got.wait(wait_s):
+        return fd
+    return None
+
+
 def node_key_for(data_dir: Path, index: int) -> str:
     key_file = private_dir(data_dir / "apinodes") / f"node-{index}.admin-key"
     key = _read_key(key_file)
@@ -93,6 +124,11 @@ def main(args: argparse.Namespace) -> int:
         return 2
     # Keys live under the data dir (admin key, node keys, the database): it is private.
     private_dir(data_dir)
+    lock = lock_data_dir(data_dir)
+    if lock is None:
+        print(f"deployer-tui serve: {data_dir} is in use by another deployer-tui serve (still running, or still "
+              f"stopping after {LOCK_WAIT_S:.0f} s); stop it or give another --data-dir", file=sys.stderr)
+        return 2
     admin_key = admin_key_for(data_dir, args.serve_api_key or os.environ.get(API_KEY_ENV) or None)
 
     from deployer_tui.server.deployer.app import create_app as create_deployer_app

@@ -103,3 +103,24 @@ def test_node_data_left_inside_the_data_dir_by_an_older_version_is_moved_out(tmp
         assert httpx.post(f"{node}/public/api/v1/{SERVICE}/echo/run", json={"x": 1}, timeout=30).status_code == 200
     finally:
         env.proc.stop()
+
+
+def test_a_second_serve_on_the_same_data_dir_waits_for_the_first_then_refuses(tmp_path):
+    from deployer_tui.server.serve import lock_data_dir
+
+    data = tmp_path / "data"
+    first = start_process(["serve", "--port", "0", "--data-dir", str(data), "--api-key", ADMIN_KEY,
+                           "--apinodes", "0", "--no-demo"], {"deployer": 1})
+    second = subprocess.Popen([sys.executable, "-m", "deployer_tui.cli", "serve", "--port", "0", "--data-dir",
+                               str(data), "--api-key", ADMIN_KEY, "--apinodes", "0", "--no-demo"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert second.stdout is not None
+        assert "waiting for the deployer-tui serve still using" in second.stdout.readline()
+        assert first.stop() == 0
+        assert second.stdout.readline().startswith("deployer: http://127.0.0.1:")  # it took over the data dir
+        assert lock_data_dir(data, wait_s=0.2) is None  # held by the second one: a third one is refused
+    finally:
+        first.kill()
+        second.kill()
+        second.wait(15)
