@@ -56,6 +56,11 @@ async def test_priority_decides_and_a_dropped_column_comes_back_where_it_fits():
         await wait_for(pilot, lambda: tbl.shown_columns != ["id", "a", "b", "c"], what="a refit")
         # A (10) goes first, then C (20): 16 cells; C (3 cells) then fits again in what is left.
         assert tbl.shown_columns == ["id", "b", "c"]
-        # A header click sorts by the column it shows, not by its position among the shown ones.
         header = tbl.render_line(0)
         assert "A" not in header.text and "B" in header.text
+        # `s` cycles through the columns in sight only.
+        sorted_by = []
+        for _ in range(3):
+            tbl.cycle_sort()
+            sorted_by.append(tbl.display_columns[tbl.sort_index].key)
+        assert sorted_by == ["b", "c", "id"]

@@ -484,7 +484,10 @@ class ResourceTable(ScrollView, can_focus=True):
         self._sync(self._matching(self._order if narrowing else self._records), resort=not narrowing)
 
     def cycle_sort(self) -> None:
-        self.sort_index = (self.sort_index + 1) % len(self.display_columns)
+        # Through the columns in sight: a sort by a column the width hid would look like no order at all.
+        count = len(self.display_columns)
+        following = [(self.sort_index + step) % count for step in range(1, count + 1)]
+        self.sort_index = next(i for i in following if i in self._shown)
         self._sync(set(self._order), resort=True)
 
     def reverse_sort(self) -> None:
