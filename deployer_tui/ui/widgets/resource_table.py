@@ -625,7 +625,11 @@ class ResourceTable(ScrollView, can_focus=True):
         return sum(self._widths[i] for i in self._shown) + 2 * CELL_PADDING * len(self._shown)
 
     def _update_virtual_size(self) -> None:
-        self.virtual_size = Size(self._table_width(), HEADER_HEIGHT + len(self._order))
+        # Until the first fit to a real width, claim no width: records that arrive before the first layout
+        # would otherwise show a horizontal scrollbar for a moment, and the repaint after the fit races
+        # with whatever reads the screen then.
+        width = self._table_width() if self._fit_width else 0
+        self.virtual_size = Size(width, HEADER_HEIGHT + len(self._order))
 
     def on_mount(self) -> None:
         freeze_startup()
