@@ -25,9 +25,8 @@ from deployer_tui.ui.actions import known_binding_ids, mutating_title, refusal
 from deployer_tui.ui.commands import ActionsProvider, ResourcesProvider
 from deployer_tui.ui.object_actions import ObjectActions
 from deployer_tui.ui.screens.deployment import DeploymentScreen
-from deployer_tui.ui.screens.detail_base import DetailScreen
 from deployer_tui.ui.screens.draft import quit_unless_unsaved
-from deployer_tui.ui.screens.help import HelpScreen, help_rows
+from deployer_tui.ui.screens.help import HelpScreen, help_rows, help_title
 from deployer_tui.ui.screens.infra import InfraScreen
 from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.modals import ErrorScreen, GotoScreen
@@ -219,8 +218,7 @@ class DeployerApp(App):
 
     def action_show_keys(self) -> None:
         screen = self.screen
-        title = screen.kind if isinstance(screen, DetailScreen) else "main"
-        self.push_screen(HelpScreen(help_rows(screen), title))
+        self.push_screen(HelpScreen(help_rows(screen), help_title(screen)))
 
     def action_goto(self) -> None:
         store = self.store

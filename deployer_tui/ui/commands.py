@@ -25,11 +25,16 @@ class ActionsProvider(Provider):
         screen, app = self.screen, self.app
         found: list[tuple[str, str, Callable[[], Awaitable[Any]]]] = []
         seen: set[tuple[int, str]] = set()
+        # One entry per title: `q` and ctrl+q both say "Quit", and Textual's own commands (the app's
+        # system commands, listed beside these) already offer one.
+        titles = {command.title for command in app.get_system_commands(screen)}
         for active in screen.active_bindings.values():
             binding = active.binding
-            if not binding.id or not active.enabled or (id(active.node), binding.action) in seen:
+            if not binding.id or not active.enabled or (id(active.node), binding.action) in seen \
+                    or binding.description in titles:
                 continue
             seen.add((id(active.node), binding.action))
+            titles.add(binding.description)
             found.append((binding.description, binding.tooltip, partial(app.run_action, binding.action, active.node)))
         if isinstance(screen, ObjectActions):
             for command in screen.PALETTE_COMMANDS:

@@ -89,3 +89,24 @@ def test_help(snap_compare, make_app):
         await pilot.press("question_mark")
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+# At 80×24 the footer keeps the focused pane's essentials with `?` and `q`, the tables drop their least
+# useful columns, and the help's "does" column does not wrap.
+SMALL = (80, 24)
+
+
+def test_main_screen_80x24(snap_compare, make_app):
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=loaded)
+
+
+def test_deployment_detail_80x24(snap_compare, make_app):
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=opened("deployment", "titanic-on-dev"))
+
+
+def test_help_80x24(snap_compare, make_app):
+    async def run_before(pilot) -> None:
+        await loaded(pilot)
+        await pilot.press("question_mark")
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=run_before)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -10,16 +12,29 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-# Keys Textual handles itself that are worth telling people about.
+from deployer_tui.ui.screens.detail_base import DetailScreen
+
+# Keys Textual handles itself that are worth telling people about (short: the key column is as wide as
+# its widest entry).
 _NOTES = [
-    ("tab / shift+tab", "next / previous pane"),
-    ("↑ ↓ pgup pgdn home end", "move in lists"),
+    ("tab shift+tab", "next / previous pane"),
+    ("↑ ↓ pgup pgdn", "move in lists"),
 ]
+_FILTER_HINT = "In a filter (/): type to narrow, enter keeps it, esc clears."
 _KEY_NAMES = {"question_mark": "?", "slash": "/", "colon": ":", "space": "space", "escape": "esc"}
 
 
 def key_label(key: str) -> str:
     return _KEY_NAMES.get(key, key)
+
+
+def help_title(screen: Screen) -> str:
+    """What the help window is titled for `screen`: a detail screen's kind ("deployment"), else the
+    screen's class name in words ("UpdateHistoryScreen" -> "update history", MainScreen -> "main")."""
+    if isinstance(screen, DetailScreen):
+        return screen.kind
+    name = type(screen).__name__.removesuffix("Screen") or type(screen).__name__
+    return " ".join(word.lower() for word in re.findall(r"[A-Z][a-z0-9]*|[a-z0-9]+", name))
 
 
 def help_rows(screen: Screen) -> list[tuple[str, str, str]]:
@@ -48,6 +63,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll { width: 84; max-width: 95%; height: 85%; border: thick $accent;
                                    background: $surface; padding: 0 1; }
+    HelpScreen #hint { margin-top: 1; }
     """
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
 
@@ -58,8 +74,10 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, expand=True, show_header=True, header_style="bold")
+        # Only "does" takes the room left (ratio); the others are as wide as their cells, so at 80
+        # columns the descriptions do not wrap beside a half-empty key column.
         table.add_column("key", style="bold cyan", no_wrap=True)
-        table.add_column("does")
+        table.add_column("does", ratio=1)
         table.add_column(Text("binding id (for [keymap])"), style="dim", no_wrap=True)
         for keys, desc, binding_id in self.rows:
             table.add_row(keys, desc, binding_id)
@@ -67,10 +85,12 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(keys, desc, "")
         with VerticalScroll() as scroll:
             scroll.border_title = f"keys — {self.help_title}"
-            scroll.border_subtitle = "esc to close · remap keys in the config file's [keymap]"
+            # Short enough for the bottom border at 80 columns (the keymap is named in the header).
+            scroll.border_subtitle = "esc closes"
             yield Static(table)
-            yield Static(Text("In the deployments filter: type to narrow, enter keeps it, esc clears.",
-                              style="dim"))
+            if any(binding_id.partition(".")[2] == "filter"
+                   for _, _, ids in self.rows for binding_id in ids.split()):
+                yield Static(Text(_FILTER_HINT, style="dim"), id="hint")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -55,9 +55,12 @@ class MainScreen(ObjectActions):
                 tooltip="Move to the services pane"),
         Binding("3", "focus_pane('deployments')", "Deployments", show=False, id="main.pane_deployments",
                 tooltip="Move to the deployments pane"),
+        # One key, two meanings: check_action keeps the one of the focused pane, so the footer and `?`
+        # say what space does here.
+        Binding("space", "mark", "Mark", id="main.mark",
+                tooltip="Mark the highlighted deployment for a bulk update (u updates the marked ones)"),
         Binding("space", "narrow", "Narrow", id="main.narrow",
-                tooltip="Show only the deployments of the highlighted infra or service (again to undo); "
-                        "on a deployment, mark it for a bulk update"),
+                tooltip="Show only the deployments of the highlighted infra or service (again to undo)"),
         Binding("escape", "widen", "Widen", show=False, id="main.widen", tooltip="Clear the filter, then the narrowing"),
         Binding("slash", "filter", "Filter", id="main.filter", tooltip="Live filter of the focused pane"),
         Binding("s", "sort", "Sort", id="main.sort", tooltip="Cycle the sort column of the focused pane"),
@@ -77,6 +80,9 @@ class MainScreen(ObjectActions):
         PaletteCommand("mark_out_of_sync", "Mark every OUT_OF_SYNC deployment",
                        "Mark all deployments whose health is OUT_OF_SYNC, then u updates them"),
     )
+
+    # Actions that need a deployment in focus: not offered on the infras and services panes.
+    DEPLOYMENT_ONLY = frozenset({"test_queries", "toggle_enabled", "update_history", "openapi", "mark"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -98,6 +104,21 @@ class MainScreen(ObjectActions):
                             display=rows.DEPLOYMENT_DISPLAY)
         yield Input(placeholder="filter (enter keeps it, esc clears)", id="filter")
         yield KeyFooter()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide what the focused pane cannot do (Textual asks for each binding the footer, `?`, the palette
+        and a key press consider): False hides the key and refuses it."""
+        pane = self.focused_pane()
+        if pane is None:  # the filter box (or nothing) has the focus: the keys go there
+            return True
+        if action == "narrow":
+            return pane != "deployment"
+        if action in self.DEPLOYMENT_ONLY:
+            return pane == "deployment"
+        if action == "update":
+            # `u` also updates the marked deployments, from any pane.
+            return pane == "deployment" or bool(self.shell.updates.marked)
+        return True
 
     # -- lifecycle -------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -173,6 +194,8 @@ class MainScreen(ObjectActions):
         # Running updates and bulk marks show in the deployments pane.
         ids = message.ids if isinstance(message, UpdateMarksChanged) else frozenset({message.run.deployment_id})
         self._patch_health(ids)
+        if isinstance(message, UpdateMarksChanged):
+            self.refresh_bindings()  # `u` on the infras and services panes depends on the marks
 
     @on(ConnectionChanged)
     def _connection_changed(self, message: ConnectionChanged) -> None:

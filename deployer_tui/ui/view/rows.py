@@ -14,23 +14,37 @@ from deployer_tui.ui.view.formatting import health_text, yes_no
 
 @dataclass(frozen=True)
 class Column:
-    """A table column: `key` names it in records, `label` heads it, `width` fixes it (None: fits the cells)."""
+    """A table column: `key` names it in records, `label` heads it, `width` fixes it (None: fits the cells).
+
+    `priority` says which columns go first when the pane is too narrow for all of them: the lowest goes
+    first; KEEP is never dropped (the id, and health, which must never be cut)."""
 
     key: str
     label: str
     width: int | None = None
+    priority: int = 50
 
 
+KEEP = 100
+
+
+# Priorities on a narrow terminal: a stage tells production apart and the latest version is what one
+# deploys next; a count is one keypress away in the detail panel. In the deployments pane the version
+# (the mapping) is what the id does not already say, the stage follows from the infra, and "On" is
+# repeated by a DISABLED health.
 INFRA_COLUMNS = [
-    Column("id", "Infra"), Column("type", "Type"), Column("stage", "Stage"), Column("deployments", "Deps"),
+    Column("id", "Infra", priority=KEEP), Column("type", "Type", priority=20), Column("stage", "Stage", priority=70),
+    Column("deployments", "Deps", priority=40),
 ]
 SERVICE_COLUMNS = [
-    Column("id", "Service"), Column("versions", "Vers"), Column("latest", "Latest"),
-    Column("deployments", "Deps"),
+    Column("id", "Service", priority=KEEP), Column("versions", "Vers", priority=20),
+    Column("latest", "Latest", priority=70), Column("deployments", "Deps", priority=40),
 ]
 DEPLOYMENT_COLUMNS = [
-    Column("id", "Deployment"), Column("service", "Service"), Column("version", "Version"),
-    Column("infra", "Infra"), Column("stage", "Stage"), Column("enabled", "On"), Column("health", "Health"),
+    Column("id", "Deployment", priority=KEEP), Column("service", "Service", priority=50),
+    Column("version", "Version", priority=90), Column("infra", "Infra", priority=60),
+    Column("stage", "Stage", priority=55), Column("enabled", "On", priority=20),
+    Column("health", "Health", priority=KEEP),
 ]
 # On screen, health comes right after the id: on an 80-column terminal the wide version column
 # must not push it out of sight. (Records keep the order above.)

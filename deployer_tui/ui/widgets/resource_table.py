@@ -31,7 +31,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from deployer_tui.ui.gc_pause import GcPause, freeze_startup
-from deployer_tui.ui.view.rows import Column
+from deployer_tui.ui.view.rows import KEEP, Column
 
 __all__ = ["Column", "ResourceTable", "plain"]
 
@@ -215,6 +215,10 @@ class ResourceTable(ScrollView, can_focus=True):
         # Content width per displayed column (without padding): fixed, or the widest cell seen so far.
         self._widths = [column.width if column.width is not None else label.cell_len
                         for column, label in zip(self.display_columns, self._labels, strict=True)]
+        # Displayed columns that fit the pane's width (indices into display_columns): the lowest
+        # priority goes first when the width runs out (see Column.priority).
+        self._shown = list(range(len(self.display_columns)))
+        self._fit_width: int | None = None
         self.pane_title = title
         self._records: dict[str, tuple[Any, ...]] = {}
         # Per record: its cells as one lowercase string, for the filter (built as records arrive, so the
@@ -258,6 +262,11 @@ class ResourceTable(ScrollView, can_focus=True):
     def column_widths(self) -> list[int]:
         """Content width of each displayed column (padding not included)."""
         return list(self._widths)
+
+    @property
+    def shown_columns(self) -> list[str]:
+        """Keys of the displayed columns the pane's width leaves in sight, in display order."""
+        return [self.display_columns[i].key for i in self._shown]
 
     @property
     def current_key(self) -> str | None:
@@ -475,7 +484,10 @@ class ResourceTable(ScrollView, can_focus=True):
         self._sync(self._matching(self._order if narrowing else self._records), resort=not narrowing)
 
     def cycle_sort(self) -> None:
-        self.sort_index = (self.sort_index + 1) % len(self.display_columns)
+        # Through the columns in sight: a sort by a column the width hid would look like no order at all.
+        count = len(self.display_columns)
+        following = [(self.sort_index + step) % count for step in range(1, count + 1)]
+        self.sort_index = next(i for i in following if i in self._shown)
         self._sync(set(self._order), resort=True)
 
     def reverse_sort(self) -> None:
@@ -527,6 +539,33 @@ class ResourceTable(ScrollView, can_focus=True):
                 self._widths[position] = width
                 grew = True
         if grew:
+            self._layout += 1
+            self._lines.clear()
+            self._fit_columns()
+            self._update_virtual_size()
+            self.refresh()
+
+    def _fit_columns(self) -> None:
+        """Choose the columns shown at this width: drop the lowest priorities until the rest fit, then take
+        back, most useful first, any dropped column that still fits in what is left. Columns of priority
+        KEEP always stay (at the left of the display order they are cut last, if ever)."""
+        width = self.scrollable_content_region.width if self.is_mounted else 0
+        self._fit_width = width
+        count = len(self.display_columns)
+        padded = [w + 2 * CELL_PADDING for w in self._widths]
+        shown = set(range(count))
+        if width > 0 and sum(padded) > width:
+            by_use = sorted(range(count), key=lambda i: (self.display_columns[i].priority, -i))
+            for i in by_use:
+                if sum(padded[j] for j in shown) <= width or self.display_columns[i].priority >= KEEP:
+                    break
+                shown.discard(i)
+            for i in reversed(by_use):
+                if i not in shown and sum(padded[j] for j in shown) + padded[i] <= width:
+                    shown.add(i)
+        fitted = sorted(shown)
+        if fitted != self._shown:
+            self._shown = fitted
             self._layout += 1
             self._lines.clear()
             self._update_virtual_size()
@@ -583,10 +622,14 @@ class ResourceTable(ScrollView, can_focus=True):
 
     # -- painting ----------------------------------------------------------------------------
     def _table_width(self) -> int:
-        return sum(self._widths) + 2 * CELL_PADDING * len(self._widths)
+        return sum(self._widths[i] for i in self._shown) + 2 * CELL_PADDING * len(self._shown)
 
     def _update_virtual_size(self) -> None:
-        self.virtual_size = Size(self._table_width(), HEADER_HEIGHT + len(self._order))
+        # Until the first fit to a real width, claim no width: records that arrive before the first layout
+        # would otherwise show a horizontal scrollbar for a moment, and the repaint after the fit races
+        # with whatever reads the screen then.
+        width = self._table_width() if self._fit_width else 0
+        self.virtual_size = Size(width, HEADER_HEIGHT + len(self._order))
 
     def on_mount(self) -> None:
         freeze_startup()
@@ -598,6 +641,8 @@ class ResourceTable(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         self._lines.clear()  # the filler after the last column follows the width
+        if self.scrollable_content_region.width != self._fit_width:
+            self._fit_columns()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -674,8 +719,10 @@ class ResourceTable(ScrollView, can_focus=True):
         component, post = self._cell_styles(header, hover, cursor)
         pre = row_style + component
         segments: list[Segment] = []
-        for column, (value, content_width) in enumerate(zip(values, self._widths, strict=True)):
-            segments.extend(self._cell(value, content_width + 2 * CELL_PADDING, pre, post, self._meta(row, column)))
+        widths = self._widths
+        # `column` in the metadata is the display index, which a header click sorts by.
+        for column, value in zip(self._shown, values, strict=True):
+            segments.extend(self._cell(value, widths[column] + 2 * CELL_PADDING, pre, post, self._meta(row, column)))
         remaining = max(0, width - self._table_width())
         extend = row_style + self._cell_styles(header, hover, cursor)[0]
         segments.append(Segment(" " * remaining,
@@ -688,7 +735,8 @@ class ResourceTable(ScrollView, can_focus=True):
         base = self._base
         hover_row = self.hover_row
         if y < HEADER_HEIGHT:
-            strip = self._row_strip(-1, self._labels, self._header, False, hover_row == -1, width)
+            strip = self._row_strip(-1, [self._labels[i] for i in self._shown], self._header, False,
+                                    hover_row == -1, width)
         else:
             row = scroll_y + y - HEADER_HEIGHT
             if row >= len(self._order):
@@ -701,7 +749,8 @@ class ResourceTable(ScrollView, can_focus=True):
             if cached is not None and cached[0] == token:
                 return cached[1]
             cells = self._records[key]
-            strip = self._row_strip(row, [cells[i] for i in self._perm], base, cursor, hover, width)
+            perm = self._perm
+            strip = self._row_strip(row, [cells[perm[i]] for i in self._shown], base, cursor, hover, width)
             strip = strip.crop(scroll_x, scroll_x + width).adjust_cell_length(width, base).simplify()
             if len(self._lines) > 160:  # a few screens: each Strip carries caches of its own
                 self._lines.clear()
