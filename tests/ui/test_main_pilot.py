@@ -328,3 +328,18 @@ async def test_palette_offers_the_screens_own_actions_and_refuses_like_the_keys(
         await wait_for(pilot, lambda: any(t.message == "Read-only mode: “Create infra” is not allowed"
                                           for t in app.toasts), what="the refusal")
         assert isinstance(app.screen, DeploymentScreen)
+
+
+async def test_keys_typed_in_one_burst_after_a_pane_key_go_to_the_new_pane(demo_server, ui_api_key):
+    """A terminal (or tmux, or a fast typist over SSH) delivers "2 j" in one read: the `j` must move the
+    services pane, which "2" just focused, not the deployments pane that had the focus before."""
+    from textual import events
+
+    async with running(demo_server, ui_api_key) as (pilot, _client):
+        deps, services = table(pilot, "deployments"), table(pilot, "services")
+        assert pilot.app.focused is deps and deps.cursor_row == 0 and services.cursor_row == 0
+        for key, char in (("2", "2"), ("j", "j")):
+            pilot.app.post_message(events.Key(key, char))  # both queued before either is handled
+        await wait_for(pilot, lambda: pilot.app.focused is services, what="the services pane focused")
+        await pilot.pause()
+        assert services.cursor_row == 1 and deps.cursor_row == 0

@@ -336,7 +336,9 @@ class MainScreen(ObjectActions):
         self.app.exit()
 
     def action_focus_pane(self, name: str) -> None:
-        self.table(name).focus()
+        # At once, not in a later callback as Widget.focus() does: keys typed in the same burst ("2 j")
+        # are already queued and must reach the pane just chosen.
+        self.set_focus(self.table(name))
 
     def action_narrow(self) -> None:
         table = self.focused_table()
@@ -420,7 +422,7 @@ class MainScreen(ObjectActions):
         target = self._filter_target or self.table("deployments")
         if clear:
             target.set_filter("")
-        target.focus()
+        self.set_focus(target)  # at once: the next key of a burst belongs to the table
 
     def open_current(self) -> None:
         table = self.focused_table()
