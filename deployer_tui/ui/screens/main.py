@@ -7,6 +7,7 @@ clearing a live filter first). `space` on a deployment marks it for a bulk updat
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
 from textual import on, work
@@ -34,6 +35,10 @@ from deployer_tui.ui.widgets.key_footer import KeyFooter
 from deployer_tui.ui.widgets.resource_table import ResourceTable
 
 PANES = ("infras", "services", "deployments")
+# The detail panel follows a moving cursor once it rests this long on a row: a held `j` (30 keys a
+# second) repaints it once when it stops, not on every row it passes. Longer than the time between two
+# repeated keys, short enough to read as immediate.
+DETAIL_SETTLE_SECONDS = 0.15
 
 
 class MainScreen(ObjectActions):
@@ -91,6 +96,9 @@ class MainScreen(ObjectActions):
         self._refresh_timer = None
         self._typing = GcPause(self, on_release=self._apply_deferred_health)
         self._deferred_health: set[str] = set()
+        self._detail_pending = False  # a highlighted row the panel does not show yet
+        self._detail_busy_until = 0.0  # monotonic time until which the cursor counts as moving
+        self._detail_timer = None
 
     def compose(self) -> ComposeResult:
         yield HeaderBar()
@@ -267,12 +275,36 @@ class MainScreen(ObjectActions):
     @on(ResourceTable.RowHighlighted)
     def _row_highlighted(self, event: ResourceTable.RowHighlighted) -> None:
         if event.table is self.focused:
+            self._show_detail_when_still()
+
+    def _show_detail_when_still(self) -> None:
+        """A lone move shows its row at once; moves that follow it closely wait until the cursor rests
+        (DETAIL_SETTLE_SECONDS), then the row it rests on is shown."""
+        now = time.monotonic()
+        moving = now < self._detail_busy_until
+        self._detail_busy_until = now + DETAIL_SETTLE_SECONDS
+        if not moving:
             self._show_detail()
+            return
+        self._detail_pending = True
+        if self._detail_timer is None:
+            self._detail_timer = self.set_timer(DETAIL_SETTLE_SECONDS, self._detail_settled, name="detail settle")
+
+    def _detail_settled(self) -> None:
+        self._detail_timer = None
+        if not self._detail_pending:
+            return
+        left = self._detail_busy_until - time.monotonic()
+        if left > 0:  # moved again meanwhile: one timer per run of keys, not one per key
+            self._detail_timer = self.set_timer(left, self._detail_settled, name="detail settle")
+            return
+        self._show_detail()
 
     def on_descendant_focus(self) -> None:
         self._show_detail()
 
     def _show_detail(self) -> None:
+        self._detail_pending = False
         panel = self.query_one(DetailPanel)
         focused = self.focused
         store = self.shell.store

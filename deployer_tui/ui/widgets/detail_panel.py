@@ -1,4 +1,9 @@
-"""The panel beside the lists: a short summary of the highlighted infra, service or deployment."""
+"""The panel beside the lists: a short summary of the highlighted infra, service or deployment.
+
+Its size is the layout's (a share of the top row), so new content needs a layout pass only when its
+height changes (the scrollbar follows the height); otherwise repainting the panel alone is enough. A
+layout pass repaints the whole screen: at 10,000 deployments that was half the CPU time of a `j`.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +21,22 @@ class DetailPanel(Static):
     DetailPanel { border: round $panel-lighten-2; padding: 0 1; height: 1fr; width: 1fr; overflow-y: auto; }
     """
 
+    _shown_height: tuple[int, int] | None = None  # (width, lines) of what is shown
+
     def on_mount(self) -> None:
         self.border_title = "detail"
 
+    def on_resize(self) -> None:
+        self._shown_height = None  # lines wrap anew: the next content gets a layout pass
+
     def show_nothing(self, hint: str = "") -> None:
-        self.update(Text(hint, style="dim"))
+        self._show([Text(hint, style="dim")])
+
+    def _show(self, lines: list[Text]) -> None:
+        width = self.content_region.width
+        height = (width, sum(len(line.wrap(self.app.console, width)) for line in lines)) if width > 0 else None
+        self.update(Group(*lines), layout=height is None or height != self._shown_height)
+        self._shown_height = height
 
     def show_infra(self, light: dict, deployment_ids: list[str]) -> None:
         info = basic(light, "infraBasicInfo")
@@ -33,7 +49,7 @@ class DetailPanel(Static):
         urls = info.get("apiNodeUrls") or []
         present = self.app.presentation
         lines.append(kv("API nodes", ", ".join(present.url(u) for u in urls) if urls else "-"))
-        self.update(Group(*lines))
+        self._show(lines)
 
     def show_service(self, light: dict, deployment_ids: list[str]) -> None:
         packages = light.get("packages") or []
@@ -43,7 +59,7 @@ class DetailPanel(Static):
             kv("latest", latest_version(light)),
             kv("deployments", ", ".join(deployment_ids) or "-"),
         ]
-        self.update(Group(*lines))
+        self._show(lines)
 
     def show_deployment(self, light: dict, heavy: object, health: str) -> None:
         info = basic(light, "deploymentBasicInfo")
@@ -64,4 +80,4 @@ class DetailPanel(Static):
         elif heavy is not None:
             lines.append(Text(f"status failed: {heavy}", style="red"))
         lines.append(Text("enter: details", style="dim"))
-        self.update(Group(*lines))
+        self._show(lines)
