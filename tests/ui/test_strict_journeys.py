@@ -24,6 +24,7 @@ from deployer_tui.ui.screens.deployment import DeploymentScreen
 from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.modals import ConfirmScreen
 from deployer_tui.ui.screens.query_runner import NOT_REPORTED, TestQueriesScreen
+from deployer_tui.ui.screens.rollback import HistoryChoiceScreen
 from deployer_tui.ui.screens.settings_diff import AskScreen, ConflictScreen, SettingsDiffScreen
 from deployer_tui.ui.screens.settings_editor import SettingsEditorScreen
 from deployer_tui.ui.screens.update_screen import (
@@ -225,7 +226,9 @@ async def test_history_and_a_past_log(client: DeployerClient) -> None:
         history = app.screen
         await wait_for(pilot, lambda: history.loaded and history.query_one(DataTable).row_count > 0)
         assert str(history.query_one(DataTable).get_row_at(0)[5]) == "SUCCESS"
-        await pilot.press("enter")
+        await pilot.press("enter")  # a past row offers its log or a redeploy: l, the log
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryChoiceScreen) and app.screen.is_mounted)
+        await pilot.press("l")
         await wait_for(pilot, lambda: isinstance(app.screen, UpdateLogScreen) and app.screen.record is not None)
         log = app.screen.log_view
         await wait_for(pilot, lambda: log.pending == 0 and len(log.lines) > 0)
