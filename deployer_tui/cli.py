@@ -103,25 +103,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _connection(args: argparse.Namespace, config):  # -> core.profiles.Connection
-    """The console's connection rules (ui/launch.py): flags, a profile of our config file, then
-    core.profiles (environment, ~/.dataiku/config.json, else the embedded local deployer)."""
-    from deployer_tui.core.config import ConfigError
-    from deployer_tui.core.profiles import resolve_connection
+    """The console's connection rules (core/config.resolve_with_config), with the rollback's own flags first."""
+    from deployer_tui.core.config import resolve_with_config
 
-    url, api_key = args.rb_url or args.url, args.rb_api_key or args.api_key
-    insecure, ca_bundle = args.rb_insecure or args.insecure, args.rb_ca_bundle or args.ca_bundle
-    profile = args.rb_profile or args.profile
-    if profile and profile in config.profiles:
-        own = config.profiles[profile]
-        url, api_key = url or own.url, api_key or own.resolved_api_key()
-        insecure, ca_bundle = insecure or own.insecure, ca_bundle or own.ca_bundle
-        if not url:
-            raise ConfigError(f"{config.path}: profiles.{profile}: no url")
-        if not api_key:
-            where = f"env var {own.api_key_env}" if own.api_key_env else "api_key"
-            raise ConfigError(f"{config.path}: profiles.{profile}: no API key ({where} is empty)")
-        profile = None
-    return resolve_connection(url=url, api_key=api_key, profile=profile, insecure=insecure, ca_bundle=ca_bundle)
+    return resolve_with_config(config, url=args.rb_url or args.url, api_key=args.rb_api_key or args.api_key,
+                               profile=args.rb_profile or args.profile,
+                               insecure=args.rb_insecure or args.insecure,
+                               ca_bundle=args.rb_ca_bundle or args.ca_bundle)
 
 
 def _rollback(args: argparse.Namespace) -> int:

@@ -112,6 +112,36 @@ def timeouts_for(config: Config, flag: str | None = None) -> Timeouts:
         raise ConfigError(str(exc)) from None
 
 
+def resolve_with_config(config: Config, *, url: str | None, api_key: str | None, profile: str | None,
+                        insecure: bool = False, ca_bundle: str | None = None) -> Any:
+    """Where to connect, as the console and its headless commands both decide: the flags, then a
+    profile of this config file for what they did not give, then core.profiles (environment,
+    ~/.dataiku/config.json, else the embedded local deployer). Returns a core.profiles.Connection;
+    its `source` names the config profile when the key came from there."""
+    from dataclasses import replace
+
+    from deployer_tui.core.profiles import resolve_connection
+
+    origin = None
+    if profile and profile in config.profiles:
+        own = config.profiles[profile]
+        if not api_key:
+            via = f" (env var {own.api_key_env})" if own.api_key_env else ""
+            origin = f"config:profile {profile!r} of {config.path}{via}"
+        url = url or own.url
+        api_key = api_key or own.resolved_api_key()
+        insecure = insecure or own.insecure
+        ca_bundle = ca_bundle or own.ca_bundle
+        if not url:
+            raise ConfigError(f"{config.path}: profiles.{profile}: no url")
+        if not api_key:
+            where = f"env var {own.api_key_env}" if own.api_key_env else "api_key"
+            raise ConfigError(f"{config.path}: profiles.{profile}: no API key ({where} is empty)")
+        profile = None
+    connection = resolve_connection(url=url, api_key=api_key, profile=profile, insecure=insecure, ca_bundle=ca_bundle)
+    return replace(connection, source=origin) if origin else connection
+
+
 def load_config(path: Path | None = None, env: Mapping[str, str] = os.environ) -> Config:
     """Read the config file (absent = defaults), then apply the environment overrides."""
     path = path or paths.config_file()

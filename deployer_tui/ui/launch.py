@@ -10,11 +10,10 @@ import argparse
 import asyncio
 import importlib
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from deployer_tui.core import paths
-from deployer_tui.core.config import Config, ConfigError, load_config, timeouts_for
+from deployer_tui.core.config import Config, ConfigError, load_config, resolve_with_config, timeouts_for
 
 
 def main(args: argparse.Namespace) -> int:
@@ -38,29 +37,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _resolve(args: argparse.Namespace, config: Config):
-    from deployer_tui.core.profiles import resolve_connection
-
-    url, api_key, insecure, ca_bundle = args.url, args.api_key, args.insecure, args.ca_bundle
-    profile = args.profile
-    origin = None
-    # A profile of our own config file fills in what the flags did not give.
-    if profile and profile in config.profiles:
-        own = config.profiles[profile]
-        if not api_key:
-            via = f" (env var {own.api_key_env})" if own.api_key_env else ""
-            origin = f"config:profile {profile!r} of {config.path}{via}"
-        url = url or own.url
-        api_key = api_key or own.resolved_api_key()
-        insecure = insecure or own.insecure
-        ca_bundle = ca_bundle or own.ca_bundle
-        if not url:
-            raise ConfigError(f"{config.path}: profiles.{profile}: no url")
-        if not api_key:
-            where = f"env var {own.api_key_env}" if own.api_key_env else "api_key"
-            raise ConfigError(f"{config.path}: profiles.{profile}: no API key ({where} is empty)")
-        profile = None
-    connection = resolve_connection(url=url, api_key=api_key, profile=profile, insecure=insecure, ca_bundle=ca_bundle)
-    return replace(connection, source=origin) if origin else connection
+    return resolve_with_config(config, url=args.url, api_key=args.api_key, profile=args.profile,
+                               insecure=args.insecure, ca_bundle=args.ca_bundle)
 
 
 async def _run(args: argparse.Namespace, config: Config, connection) -> int:
