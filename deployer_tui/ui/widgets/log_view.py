@@ -3,9 +3,9 @@
 One heavy widget, in the spirit of toolong's: a Line-API `ScrollView` (`LogLines`) renders only the rows on
 screen from a bounded ring buffer (`LogBuffer`), so 100,000 lines cost what the visible 40 cost. Writers never
 touch the widget directly: `LogView.write_lines` only queues, and a timer flushes the queue in one batch per
-tick, so a burst of lines is one layout and one repaint instead of thousands (tui-notes §5.4).
+tick, so a burst of lines is one layout and one repaint instead of thousands.
 
-Behaviour (tui-notes §0 item 4, §3):
+Behaviour (what operators expect of a log pager):
 - follows the end by default; scrolling up pauses and the status bar counts lines that arrived since;
   `end` (or scrolling back to the bottom) resumes;
 - `/` search (case-insensitive unless the pattern has a capital), `n` / `N` next / previous match;
