@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,3 +123,15 @@ def either_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         yield proc, strict
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def blackhole() -> Iterator[str]:
+    """A loopback port that accepts connections and never answers: a node that hangs."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -63,18 +62,6 @@ def spare_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Pro
         yield proc
     finally:
         proc.stop()
-
-
-@pytest.fixture(scope="module")
-def blackhole() -> Iterator[str]:
-    """A loopback port that accepts connections and never answers: a node that hangs."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        sock.close()
 
 
 async def new_deployment(client: DeployerClient, node_url: str) -> str:

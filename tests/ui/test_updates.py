@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import Iterator
 
@@ -64,18 +63,6 @@ def extra_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Pro
         yield proc
     finally:
         proc.stop()
-
-
-@pytest.fixture(scope="module")
-def blackhole() -> Iterator[str]:
-    """A loopback port that accepts connections and never answers: a node that hangs."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        sock.close()
 
 
 _READY: set[str] = set()

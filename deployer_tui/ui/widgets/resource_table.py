@@ -174,31 +174,24 @@ class ResourceTable(ScrollView, can_focus=True):
     hover_row: reactive[int] = reactive(-2, init=False, repaint=False)
     """Index of the row under the mouse (-1: the header, -2: none)."""
 
-    class RowHighlighted(Message):
+    class _RowMessage(Message):
+        """A message about one row: the table, the row's index among the shown ones, and its key."""
+
+        def __init__(self, table: ResourceTable, cursor_row: int, key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.cursor_row = cursor_row
+            self.key = key
+
+        @property
+        def control(self) -> ResourceTable:
+            return self.table
+
+    class RowHighlighted(_RowMessage):
         """The cursor moved onto another row (or the first rows arrived)."""
 
-        def __init__(self, table: ResourceTable, cursor_row: int, key: str) -> None:
-            super().__init__()
-            self.table = table
-            self.cursor_row = cursor_row
-            self.key = key
-
-        @property
-        def control(self) -> ResourceTable:
-            return self.table
-
-    class RowSelected(Message):
+    class RowSelected(_RowMessage):
         """`enter` on a row, or a click on the highlighted row."""
-
-        def __init__(self, table: ResourceTable, cursor_row: int, key: str) -> None:
-            super().__init__()
-            self.table = table
-            self.cursor_row = cursor_row
-            self.key = key
-
-        @property
-        def control(self) -> ResourceTable:
-            return self.table
 
     def __init__(self, columns: Sequence[Column], *, title: str = "", id: str | None = None,
                  display: Sequence[str] | None = None) -> None:
