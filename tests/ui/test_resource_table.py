@@ -362,3 +362,21 @@ async def test_cursor_keys_hold_the_collector_until_they_stop():
             assert time.monotonic() < deadline, "the collector was not given back"
             await pilot.pause(0.1)
         assert table.cursor_row == 2
+
+
+async def test_a_batch_patch_of_one_column_measures_that_column_and_keeps_the_others():
+    app = TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(ResourceTable)
+        ids = [f"row-{i:03d}" for i in range(300)]
+        table.set_records(records(ids))
+        await pilot.pause()
+        widths = table.column_widths
+        # The same styled Text on every row (as health cells arrive), one of them wider than the rest.
+        patch = {key: (key, Text("HEALTHY", style="green"), 1) for key in ids}
+        patch["row-299"] = ("row-299", Text("OUT_OF_SYNC now", style="yellow"), 1)
+        table.patch_records(patch)
+        await pilot.pause()
+        assert table.column_widths[0] == widths[0]
+        assert table.column_widths[2] == len("OUT_OF_SYNC now")
+        assert plain(table.get_cell("row-000", "kind")) == "HEALTHY"

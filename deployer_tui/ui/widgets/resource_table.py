@@ -95,6 +95,16 @@ def _value_key(value: Any) -> tuple | None:
     return None
 
 
+def _distinct_key(value: Any) -> Any:
+    """What tells cell values apart when measuring: interned Texts (see ResourceTable._interned) are one
+    object per look, so their identity is enough and no key of their spans is built again."""
+    if isinstance(value, Text):
+        return (Text, id(value))
+    if value is None or isinstance(value, (str, int, float)):
+        return (type(value), value)
+    return (id(value),)
+
+
 def _haystack(cells: Sequence[Any]) -> str:
     return " ".join(plain(cell) for cell in cells).lower()
 
@@ -310,11 +320,13 @@ class ResourceTable(ScrollView, can_focus=True):
         self._refresh_rows(old, new)
 
     def _refresh_rows(self, *rows: int) -> None:
-        width = max(self.size.width, self.virtual_size.width)
+        # Read once: a batch of health cells passes thousands of rows, and `size` is computed on each read.
+        size = self.size
+        width, height = max(size.width, self.virtual_size.width), size.height
         top = int(self.scroll_y)
         for row in rows:
             y = row + HEADER_HEIGHT - top if row >= 0 else 0
-            if 0 <= y < self.size.height:
+            if 0 <= y < height:
                 self.refresh(Region(0, y, width, 1))
 
     def _scroll_cursor_into_view(self) -> None:
@@ -444,15 +456,23 @@ class ResourceTable(ScrollView, can_focus=True):
         sort_at = self._perm[self.sort_index]
         first_at = self._perm[0]
         resort = False
+        # A batch of health cells changes one column of thousands of rows at once (as heavy statuses
+        # arrive, or after a burst of keys): only the changed columns are compared further and measured.
+        columns: set[int] = set()
+        width = len(self.columns_spec)
         for key in changed:
             before = self._records[key]
             cells = self._records[key] = self._interned(records[key])
+            if len(before) != width or len(cells) != width:
+                columns.update(range(width))
+            else:
+                columns.update(i for i in range(width) if before[i] is not cells[i] and before[i] != cells[i])
             if before[sort_at] != cells[sort_at] or before[first_at] != cells[first_at]:
                 resort = True
             self._haystack[key] = _haystack(cells)
             self._measured.discard(key)
         self._forget_lines(changed)
-        self._grow(changed)
+        self._grow(changed, columns)
         # Only these rows can have moved in or out of the filter.
         positions = self._positions()
         wanted = set(self._order)
@@ -512,8 +532,9 @@ class ResourceTable(ScrollView, can_focus=True):
         haystacks = self._haystack
         return {key for key in keys if needle in haystacks[key]}
 
-    def _grow(self, keys: Iterable[str]) -> None:
-        """Widen the auto-width columns to fit these records' cells (each distinct value measured once)."""
+    def _grow(self, keys: Iterable[str], columns: set[int] | None = None) -> None:
+        """Widen the auto-width columns to fit these records' cells (each distinct value measured once).
+        `columns` (record indices): only those changed, so only those are measured."""
         records, measured = self._records, self._measured
         fresh = [records[key] for key in keys if key not in measured]
         if not fresh:
@@ -521,12 +542,12 @@ class ResourceTable(ScrollView, can_focus=True):
         measured.update(key for key in keys)
         grew = False
         for position, (column, at) in enumerate(zip(self.display_columns, self._perm, strict=True)):
-            if column.width is not None:
+            if column.width is not None or (columns is not None and at not in columns):
                 continue
             distinct: dict[Any, Any] = {}
             for cells in fresh:
                 value = cells[at]
-                distinct.setdefault(_value_key(value) or (id(value),), value)
+                distinct.setdefault(_distinct_key(value), value)
             width = max(map(_cell_width, distinct.values()), default=0)
             if width > self._widths[position]:
                 self._widths[position] = width
