@@ -14,7 +14,16 @@ url = "https://dss.example.com"
 api_key_env = "PROD_DSS_KEY"  # read the key from this env var (or api_key = "..." in a 0600 file)
 insecure = false
 ca_bundle = "/etc/ssl/dss.pem"
+production = true             # guard it as production (false: never, whatever its stages); unset: from its stages
+color = "red"                 # the header's colour while this context is shown as production
+read_only = true              # refuse every change in this context only
+
+[contexts.design]             # the same three keys for an instance of ~/.dataiku/config.json, or "local"
+production = false
 ```
+
+`[contexts.NAME]` and the three keys of a profile are read by core/contexts.py (docs/contexts.md); a
+`[contexts.NAME]` naming no instance is reported there, where the instances are known.
 
 Environment overrides: DEPLOYER_TUI_THEME, DEPLOYER_TUI_REFRESH, DEPLOYER_TUI_READ_ONLY, DEPLOYER_TUI_TIMEOUT;
 the command line's --timeout wins over both (`timeouts_for`).
@@ -25,8 +34,9 @@ file, the line and what is wrong.
 from __future__ import annotations
 
 import os
+import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,11 +94,27 @@ class Profile:
     api_key_env: str | None = None
     insecure: bool = False
     ca_bundle: str | None = None
+    production: bool | None = None
+    color: str | None = None
+    read_only: bool = False
+    where: str = ""  # "FILE (line N)" of its table, for messages about it
 
     def resolved_api_key(self, env: Mapping[str, str] = os.environ) -> str | None:
         if self.api_key_env:
             return env.get(self.api_key_env)
         return self.api_key
+
+
+@dataclass(frozen=True)
+class ContextSettings:
+    """`[contexts.NAME]`: how to guard a context that is not a profile of this file (an instance of
+    ~/.dataiku/config.json, or "local"). `where` is "FILE (line N)" of the table, for messages."""
+
+    name: str
+    production: bool | None = None
+    color: str | None = None
+    read_only: bool = False
+    where: str = ""
 
 
 @dataclass
@@ -99,6 +125,7 @@ class Config:
     read_only: bool = False
     keymap: dict[str, str] = field(default_factory=dict)
     profiles: dict[str, Profile] = field(default_factory=dict)
+    contexts: dict[str, ContextSettings] = field(default_factory=dict)
     timeouts: Timeouts = field(default_factory=Timeouts)
 
 
@@ -160,12 +187,28 @@ def load_config(path: Path | None = None, env: Mapping[str, str] = os.environ) -
 
 
 def _line_of(text: str, dotted: str, name: str | None = None) -> str:
-    """' (line N)' for the line that sets `name` (default: the last part of a dotted key), best effort."""
-    import re
-
+    """' (line N)' for the line that sets `name` (default: the last part of a dotted key), best effort.
+    For a key of a `[table.NAME]` (profiles, contexts) the search starts at that table's header, so the
+    same key in two tables is found in the right one."""
     name = name or dotted.rsplit(".", 1)[-1]
+    lines = text.splitlines()
+    parts = dotted.split(".")
+    if len(parts) >= 2 and parts[0] in ("profiles", "contexts"):
+        table, own = re.escape(parts[0]), re.escape(parts[1])
+        header = re.compile(rf'^\s*\[\s*{table}\s*\.\s*(?:"{own}"|{own})\s*\]')
+        key = re.compile(rf'^\s*(?:"{re.escape(parts[-1])}"|{re.escape(parts[-1])})\s*=')
+        for start, line in enumerate(lines):
+            if header.search(line):
+                if len(parts) == 2:
+                    return f" (line {start + 1})"
+                for number in range(start + 1, len(lines)):
+                    if lines[number].lstrip().startswith("["):
+                        break
+                    if key.search(lines[number]):
+                        return f" (line {number + 1})"
+                return f" (line {start + 1})"
     pattern = re.compile(rf'^\s*(?:"{re.escape(name)}"|{re.escape(name)})\s*=|^\s*\[[^\]]*\b{re.escape(name)}\]')
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         if pattern.search(line):
             return f" (line {number})"
     return ""
@@ -175,7 +218,7 @@ def _from_dict(raw: dict[str, Any], path: Path, text: str = "") -> Config:
     def fail(key: str, why: str, name: str | None = None) -> ConfigError:
         return ConfigError(f"{path}{_line_of(text, key, name)}: {key}: {why}")
 
-    known = {"theme", "refresh_interval", "read_only", "keymap", "profiles", "timeout"}
+    known = {"theme", "refresh_interval", "read_only", "keymap", "profiles", "contexts", "timeout"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise fail(unknown[0], f"unknown setting (known: {', '.join(sorted(known))})")
@@ -214,7 +257,7 @@ def _from_dict(raw: dict[str, Any], path: Path, text: str = "") -> Config:
     for name, body in profiles.items():
         if not isinstance(body, dict):
             raise fail(f"profiles.{name}", "must be a table")
-        allowed = {"url", "api_key", "api_key_env", "insecure", "ca_bundle"}
+        allowed = {"url", "api_key", "api_key_env", "insecure", "ca_bundle", *_GUARD_KEYS}
         extra = sorted(set(body) - allowed)
         if extra:
             raise fail(f"profiles.{name}.{extra[0]}", f"unknown key (known: {', '.join(sorted(allowed))})")
@@ -223,8 +266,36 @@ def _from_dict(raw: dict[str, Any], path: Path, text: str = "") -> Config:
                 raise fail(f"profiles.{name}.{key}", "must be a string")
         if "insecure" in body and not isinstance(body["insecure"], bool):
             raise fail(f"profiles.{name}.insecure", "must be true or false")
-        config.profiles[name] = Profile(name=name, **body)
+        _check_guard_keys(body, f"profiles.{name}", fail)
+        config.profiles[name] = Profile(name=name, where=f"{path}{_line_of(text, f'profiles.{name}')}", **body)
+    contexts = raw.get("contexts", {})
+    if not isinstance(contexts, dict):
+        raise fail("contexts", "must be a table of [contexts.NAME] tables")
+    for name, body in contexts.items():
+        if not isinstance(body, dict):
+            raise fail(f"contexts.{name}", "must be a table")
+        extra = sorted(set(body) - _GUARD_KEYS)
+        if extra:
+            raise fail(f"contexts.{name}.{extra[0]}", f"unknown key (known: {', '.join(sorted(_GUARD_KEYS))}); "
+                       "a connection of its own is a [profiles.NAME]")
+        _check_guard_keys(body, f"contexts.{name}", fail)
+        config.contexts[name] = ContextSettings(name=name, where=f"{path}{_line_of(text, f'contexts.{name}')}",
+                                                **body)
     return config
+
+
+_GUARD_KEYS = {"production", "color", "read_only"}
+# A colour name ("red", "dark_orange") or "#rrggbb"/"#rgb": what a header style accepts, checked without
+# importing the UI (core/ stays free of Textual).
+_COLOR = re.compile(r"^(?:[A-Za-z][A-Za-z0-9_]*|#[0-9A-Fa-f]{3}|#[0-9A-Fa-f]{6})$")
+
+
+def _check_guard_keys(body: dict[str, Any], table: str, fail: Callable[..., ConfigError]) -> None:
+    for key in ("production", "read_only"):
+        if key in body and not isinstance(body[key], bool):
+            raise fail(f"{table}.{key}", "must be true or false")
+    if "color" in body and (not isinstance(body["color"], str) or not _COLOR.match(body["color"])):
+        raise fail(f"{table}.color", "must be a colour name like \"red\" or \"#rrggbb\"")
 
 
 def _apply_env(config: Config, env: Mapping[str, str]) -> None:

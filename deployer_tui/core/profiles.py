@@ -76,6 +76,16 @@ def _verify(insecure: bool, ca_bundle: str | os.PathLike | None, profile_insecur
     return not (insecure or profile_insecure)
 
 
+def check_url(url: str, where: str) -> str:
+    """The URL without its trailing slash; ProfileError naming `where` unless it is http(s) with a host."""
+    return _check_url(url, where)
+
+
+def verify_for(insecure: bool, ca_bundle: str | os.PathLike | None) -> bool | str:
+    """What a client's `verify` is for these settings (a CA bundle path, or whether to check at all)."""
+    return _verify(False, ca_bundle, insecure)
+
+
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no", "")
 
@@ -181,3 +191,36 @@ def resolve_connection(
                                f"{len(instances)} instances ({', '.join(sorted(instances))}): set "
                                "\"default_instance\" or pick one with --profile")
     return Connection(None, None, _verify(insecure, ca_bundle), "local")
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One instance of ~/.dataiku/config.json, as the console would connect to it with `--profile NAME`:
+    `connection` when it is usable, else `problem` saying why (in words, never with its key)."""
+
+    name: str
+    connection: Connection | None
+    problem: str | None = None
+    default: bool = False  # the file's "default_instance" (or its only instance)
+
+
+def list_instances(env: Mapping[str, str] = os.environ, dataiku_config: Path | None = None) -> list[Instance]:
+    """Every instance of the file, in its order, read as `resolve_connection(profile=NAME)` reads one.
+    A missing file is no instance; a file that cannot be read or parsed raises ProfileError; one bad
+    instance is listed with its problem and does not hide the others."""
+    path = Path(dataiku_config) if dataiku_config is not None else default_dataiku_config()
+    if not path.exists():
+        return []
+    data = _load_config(path)
+    instances = data.get("dss_instances") or {}
+    default = data.get("default_instance")
+    if not isinstance(default, str):
+        default = next(iter(instances)) if len(instances) == 1 else None
+    insecure = _env_insecure(env)
+    found = []
+    for name in instances:
+        try:
+            found.append(Instance(name, _from_profile(path, data, name, insecure, None), None, name == default))
+        except ProfileError as exc:
+            found.append(Instance(name, None, str(exc), name == default))
+    return found
