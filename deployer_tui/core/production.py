@@ -63,7 +63,7 @@ def production_reason(context: Context, infras: list[dict] | None) -> str:
 
 
 def read_only_refusal(title: str) -> str:
-    """The read-only refusal, word for word as ui/actions.py `refusal` says it (tests compare them)."""
+    """The read-only refusal, word for word (ui/actions.py `refusal` says it through this function)."""
     return f"Read-only mode: “{title}” is not allowed"
 
 

@@ -19,6 +19,8 @@ from textual.actions import parse
 from textual.binding import Binding
 from textual.dom import DOMNode
 
+from deployer_tui.core.production import read_only_refusal
+
 F = TypeVar("F", bound=Callable[..., Any])
 _MUTATING = "deployer_tui_mutating_title"
 
@@ -46,8 +48,9 @@ def mutating_title(action: str, default_namespace: DOMNode, namespaces: dict[str
 
 
 def refusal(title: str) -> str:
-    """The read-only refusal, word for word (tests and people read it)."""
-    return f"Read-only mode: “{title}” is not allowed"
+    """The read-only refusal, word for word (tests and people read it); one text with the per-context
+    read-only of core/production.py."""
+    return read_only_refusal(title)
 
 
 @dataclass(frozen=True)
