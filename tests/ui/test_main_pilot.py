@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from deployer_tui.core import readers
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.config import Config
+from deployer_tui.ui.screens import main as main_screen
 from deployer_tui.ui.screens.deployment import DeploymentScreen
 from deployer_tui.ui.screens.help import HelpScreen
 from deployer_tui.ui.screens.infra import InfraScreen
@@ -343,3 +344,21 @@ async def test_keys_typed_in_one_burst_after_a_pane_key_go_to_the_new_pane(demo_
         await wait_for(pilot, lambda: pilot.app.focused is services, what="the services pane focused")
         await pilot.pause()
         assert services.cursor_row == 1 and deps.cursor_row == 0
+
+
+async def test_health_held_back_while_typing_all_arrives_even_in_slices(demo_server, ui_api_key, monkeypatch):
+    monkeypatch.setattr(main_screen, "HEALTH_SLICE", 1)  # one row per frame: every row needs its own frame
+    async with running(demo_server, ui_api_key) as (pilot, _client):
+        app, deps = pilot.app, table(pilot, "deployments")
+        await wait_for(pilot, lambda: health_filled(deps) and not app.store.health_loading, what="health")
+        enabled = [d for d in deps.visible_keys if readers.is_enabled(app.store.deployments[d])]
+        assert len(enabled) >= 2
+        await pilot.press("slash", "x")
+        assert app.screen.query_one("#deployments") is deps and not gc.isenabled()
+        for dep in enabled:
+            app.store.heavy[dep] = {"health": "UNHEALTHY", "healthMessages": {"messages": []}}
+        app.store.rows_changed(set(enabled))
+        await pilot.pause()
+        assert not any("UNHEALTHY" in cell(deps, d, "health") for d in enabled)  # held while keys arrive
+        await wait_for(pilot, lambda: all("UNHEALTHY" in cell(deps, d, "health") for d in enabled),
+                       what="every held row, one slice per frame")
