@@ -100,6 +100,7 @@ class MainScreen(ObjectActions):
         self._refresh_timer = None
         self._typing = GcPause(self, on_release=self._apply_deferred_health)
         self._deferred_health: set[str] = set()
+        self._slice_scheduled = False
         self._detail_pending = False  # a highlighted row the panel does not show yet
         self._detail_busy_until = 0.0  # monotonic time until which the cursor counts as moving
         self._detail_timer = None
@@ -186,16 +187,15 @@ class MainScreen(ObjectActions):
             self.run_worker(self.shell.updates.adopt_running(), group="adopt-updates", exclusive=True,
                             exit_on_error=False)
         elif "health" in message.kinds:
-            if self._typing.holding:
-                # Keys are arriving: health cells wait for the first quiet moment, so that a batch of
-                # them (10-25 ms at 10,000 rows) does not land between a keystroke and its repaint.
-                self._deferred_health |= message.health_ids
-            else:
-                self._patch_health(message.health_ids)
+            # While keys arrive, health cells wait for the first quiet moment, so that a batch of them
+            # does not land between a keystroke and its repaint; otherwise they go in at once if few,
+            # in slices per frame if many (_apply_deferred_health).
+            self._deferred_health |= message.health_ids
+            self._apply_deferred_health()
         self.query_one(HeaderBar).refresh_text()
 
     def _apply_deferred_health(self) -> None:
-        """The health held back while keys arrived, the rows in sight first, then HEALTH_SLICE rows per
+        """The health cells waiting (held back while keys arrived, or a big batch), the rows in sight first, then HEALTH_SLICE rows per
         frame: thousands at once (a full refresh landing during a typed filter) took 0.2 s in one frame,
         long enough to stall the next key (bench/bench_ui.py, `j` held)."""
         if not self._deferred_health or self._typing.holding:
@@ -211,8 +211,13 @@ class MainScreen(ObjectActions):
             batch.add(key)
         self._deferred_health = waiting - batch
         self._patch_health(frozenset(batch))
-        if self._deferred_health:
-            self.call_after_refresh(self._apply_deferred_health)
+        if self._deferred_health and not self._slice_scheduled:
+            self._slice_scheduled = True  # one chain of slices, however many batches arrive meanwhile
+            self.call_after_refresh(self._next_health_slice)
+
+    def _next_health_slice(self) -> None:
+        self._slice_scheduled = False
+        self._apply_deferred_health()
 
     @on(UpdateProgressed)
     @on(UpdateFinished)
