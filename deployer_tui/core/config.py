@@ -251,16 +251,8 @@ def _from_dict(raw: dict[str, Any], path: Path, text: str = "") -> Config:
         if not isinstance(keys, str) or not keys.strip():
             raise fail(f"keymap.{binding_id}", "must be a non-empty string of keys, e.g. \"j,down\"", binding_id)
         config.keymap[binding_id] = keys
-    profiles = raw.get("profiles", {})
-    if not isinstance(profiles, dict):
-        raise fail("profiles", "must be a table of [profiles.NAME] tables")
-    for name, body in profiles.items():
-        if not isinstance(body, dict):
-            raise fail(f"profiles.{name}", "must be a table")
-        allowed = {"url", "api_key", "api_key_env", "insecure", "ca_bundle", *_GUARD_KEYS}
-        extra = sorted(set(body) - allowed)
-        if extra:
-            raise fail(f"profiles.{name}.{extra[0]}", f"unknown key (known: {', '.join(sorted(allowed))})")
+    allowed = {"url", "api_key", "api_key_env", "insecure", "ca_bundle", *_GUARD_KEYS}
+    for name, body in _named_tables(raw, "profiles", allowed, fail):
         for key in ("url", "api_key", "api_key_env", "ca_bundle"):
             if key in body and not isinstance(body[key], str):
                 raise fail(f"profiles.{name}.{key}", "must be a string")
@@ -268,16 +260,8 @@ def _from_dict(raw: dict[str, Any], path: Path, text: str = "") -> Config:
             raise fail(f"profiles.{name}.insecure", "must be true or false")
         _check_guard_keys(body, f"profiles.{name}", fail)
         config.profiles[name] = Profile(name=name, where=f"{path}{_line_of(text, f'profiles.{name}')}", **body)
-    contexts = raw.get("contexts", {})
-    if not isinstance(contexts, dict):
-        raise fail("contexts", "must be a table of [contexts.NAME] tables")
-    for name, body in contexts.items():
-        if not isinstance(body, dict):
-            raise fail(f"contexts.{name}", "must be a table")
-        extra = sorted(set(body) - _GUARD_KEYS)
-        if extra:
-            raise fail(f"contexts.{name}.{extra[0]}", f"unknown key (known: {', '.join(sorted(_GUARD_KEYS))}); "
-                       "a connection of its own is a [profiles.NAME]")
+    for name, body in _named_tables(raw, "contexts", _GUARD_KEYS, fail,
+                                    "; a connection of its own is a [profiles.NAME]"):
         _check_guard_keys(body, f"contexts.{name}", fail)
         config.contexts[name] = ContextSettings(name=name, where=f"{path}{_line_of(text, f'contexts.{name}')}",
                                                 **body)
@@ -288,6 +272,21 @@ _GUARD_KEYS = {"production", "color", "read_only"}
 # A colour name ("red", "dark_orange") or "#rrggbb"/"#rgb": what a header style accepts, checked without
 # importing the UI (core/ stays free of Textual).
 _COLOR = re.compile(r"^(?:[A-Za-z][A-Za-z0-9_]*|#[0-9A-Fa-f]{3}|#[0-9A-Fa-f]{6})$")
+
+
+def _named_tables(raw: dict[str, Any], section: str, allowed: set[str], fail: Callable[..., ConfigError],
+                  hint: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """The `[section.NAME]` tables, each checked to be a table with only `allowed` keys."""
+    tables = raw.get(section, {})
+    if not isinstance(tables, dict):
+        raise fail(section, f"must be a table of [{section}.NAME] tables")
+    for name, body in tables.items():
+        if not isinstance(body, dict):
+            raise fail(f"{section}.{name}", "must be a table")
+        extra = sorted(set(body) - allowed)
+        if extra:
+            raise fail(f"{section}.{name}.{extra[0]}", f"unknown key (known: {', '.join(sorted(allowed))}){hint}")
+    return list(tables.items())
 
 
 def _check_guard_keys(body: dict[str, Any], table: str, fail: Callable[..., ConfigError]) -> None:

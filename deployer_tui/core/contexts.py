@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from deployer_tui.core.config import Config, ConfigError
@@ -146,8 +146,6 @@ def list_contexts(config: Config, *, dataiku_config: Path | None = None,
 
 
 def _mark_initial(contexts: list[Context], initial: Connection | None) -> list[Context]:
-    from dataclasses import replace
-
     if initial is None:
         return contexts
     chosen = _find_initial(contexts, initial)

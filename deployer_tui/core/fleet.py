@@ -48,9 +48,7 @@ HealthCallback = Callable[[str, str, "dict | DeployerError"], None]
 def unreachable_reason(error: BaseException) -> str:
     """Why a context's deployments could not be listed, in words (never a key: the client's messages
     carry the host and the server's own words only, core/errors.py)."""
-    if isinstance(error, ConnectionLost):
-        return f"unreachable: {error.message}"
-    if isinstance(error, RequestTimeout):
+    if isinstance(error, (ConnectionLost, RequestTimeout)):
         return f"unreachable: {error.message}"
     if isinstance(error, DeployerError):
         if error.status == 401:

@@ -57,7 +57,8 @@ def default_dataiku_config() -> Path:
     return Path.home() / ".dataiku" / "config.json"
 
 
-def _check_url(url: str, where: str) -> str:
+def check_url(url: str, where: str) -> str:
+    """The URL without its trailing slash; ProfileError naming `where` unless it is http(s) with a host."""
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -74,11 +75,6 @@ def _verify(insecure: bool, ca_bundle: str | os.PathLike | None, profile_insecur
             raise ProfileError("--insecure and --ca-bundle contradict each other: give one of them")
         return str(path)
     return not (insecure or profile_insecure)
-
-
-def check_url(url: str, where: str) -> str:
-    """The URL without its trailing slash; ProfileError naming `where` unless it is http(s) with a host."""
-    return _check_url(url, where)
 
 
 def verify_for(insecure: bool, ca_bundle: str | os.PathLike | None) -> bool | str:
@@ -136,7 +132,7 @@ def _from_profile(path: Path, data: dict, name: str, insecure: bool, ca_bundle: 
         if not isinstance(inst.get(key), str) or not inst[key].strip():
             raise ProfileError(f"{where} has no \"{key}\"")
     no_check = _flag(inst.get("no_check_certificate", False), f"{where}: \"no_check_certificate\"")
-    return Connection(_check_url(inst["url"], where), inst["api_key"].strip(),
+    return Connection(check_url(inst["url"], where), inst["api_key"].strip(),
                       _verify(insecure, ca_bundle, no_check), f"profile:{name}", note)
 
 
@@ -160,7 +156,7 @@ def resolve_connection(
         if not api_key:
             raise ProfileError("--url given without --api-key: give both (or neither, to use "
                                "DKU_DSS_URL/DKU_API_KEY, a profile, or the local deployer)")
-        return Connection(_check_url(url, "--url"), api_key, _verify(insecure, ca_bundle), "flags")
+        return Connection(check_url(url, "--url"), api_key, _verify(insecure, ca_bundle), "flags")
     env_insecure = _env_insecure(env)
     if profile:
         if not path.exists():
@@ -172,7 +168,7 @@ def resolve_connection(
             raise ProfileError("DKU_DSS_URL is set but DKU_API_KEY is not: set both, or unset DKU_DSS_URL")
         if not env_url:
             raise ProfileError("DKU_API_KEY is set but DKU_DSS_URL is not: set both, or unset DKU_API_KEY")
-        return Connection(_check_url(env_url, "DKU_DSS_URL"), env_key,
+        return Connection(check_url(env_url, "DKU_DSS_URL"), env_key,
                           _verify(insecure or env_insecure, ca_bundle), "env")
     if path.exists():
         data = _load_config(path)

@@ -41,7 +41,7 @@ PANES = ("infras", "services", "deployments")
 DETAIL_SETTLE_SECONDS = 0.15
 
 
-# Deferred health cells applied per frame (about 20 ms of row building and patching at 10,000 rows).
+# Waiting health cells applied per frame (about 20 ms of row building and patching at 10,000 rows).
 HEALTH_SLICE = 500
 
 
@@ -98,8 +98,8 @@ class MainScreen(ObjectActions):
         self.narrow: tuple[str, str] | None = None  # ("infra"|"service", id)
         self._filter_target: ResourceTable | None = None
         self._refresh_timer = None
-        self._typing = GcPause(self, on_release=self._apply_deferred_health)
-        self._deferred_health: set[str] = set()
+        self._typing = GcPause(self, on_release=self._apply_waiting_health)
+        self._waiting_health: set[str] = set()
         self._slice_scheduled = False
         self._detail_pending = False  # a highlighted row the panel does not show yet
         self._detail_busy_until = 0.0  # monotonic time until which the cursor counts as moving
@@ -181,7 +181,7 @@ class MainScreen(ObjectActions):
     @on(DataChanged)
     def _data_changed(self, message: DataChanged) -> None:
         if message.kinds & {"infras", "services", "deployments"}:
-            self._deferred_health.clear()  # the refill reads every health
+            self._waiting_health.clear()  # the refill reads every health
             self._fill_all()
             # Each refresh of the lists also looks for updates started elsewhere (one futures list call).
             self.run_worker(self.shell.updates.adopt_running(), group="adopt-updates", exclusive=True,
@@ -189,35 +189,35 @@ class MainScreen(ObjectActions):
         elif "health" in message.kinds:
             # While keys arrive, health cells wait for the first quiet moment, so that a batch of them
             # does not land between a keystroke and its repaint; otherwise they go in at once if few,
-            # in slices per frame if many (_apply_deferred_health).
-            self._deferred_health |= message.health_ids
-            self._apply_deferred_health()
+            # in slices per frame if many (_apply_waiting_health).
+            self._waiting_health |= message.health_ids
+            self._apply_waiting_health()
         self.query_one(HeaderBar).refresh_text()
 
-    def _apply_deferred_health(self) -> None:
-        """The health cells waiting (held back while keys arrived, or a big batch), the rows in sight first, then HEALTH_SLICE rows per
-        frame: thousands at once (a full refresh landing during a typed filter) took 0.2 s in one frame,
-        long enough to stall the next key (bench/bench_ui.py, `j` held)."""
-        if not self._deferred_health or self._typing.holding:
+    def _apply_waiting_health(self) -> None:
+        """The health cells waiting (held back while keys arrived, or a big batch): the rows in sight
+        first, then HEALTH_SLICE rows per frame. Thousands at once (a full refresh landing during a typed
+        filter) took 0.2 s in one frame, long enough to stall the next key (bench/bench_ui.py, `j` held)."""
+        if not self._waiting_health or self._typing.holding:
             return  # keys arrive again: the rest waits for the next quiet moment
-        waiting = self._deferred_health
+        waiting = self._waiting_health
         table = self.table("deployments")
         top = table.scroll_offset.y
         in_sight = [key for key in table.visible_keys[top:top + table.size.height + 1] if key in waiting]
-        batch = set(in_sight)
+        batch, size = set(in_sight), max(HEALTH_SLICE, len(in_sight))
         for key in waiting:
-            if len(batch) >= max(HEALTH_SLICE, len(in_sight)):
+            if len(batch) >= size:
                 break
             batch.add(key)
-        self._deferred_health = waiting - batch
+        self._waiting_health = waiting - batch
         self._patch_health(frozenset(batch))
-        if self._deferred_health and not self._slice_scheduled:
+        if self._waiting_health and not self._slice_scheduled:
             self._slice_scheduled = True  # one chain of slices, however many batches arrive meanwhile
             self.call_after_refresh(self._next_health_slice)
 
     def _next_health_slice(self) -> None:
         self._slice_scheduled = False
-        self._apply_deferred_health()
+        self._apply_waiting_health()
 
     @on(UpdateProgressed)
     @on(UpdateFinished)
