@@ -7,7 +7,8 @@ so a first start shows real health:
 * infras: ``dev-local`` (Development, STATIC, serve's API nodes), ``test-static`` (Test, STATIC,
   no node yet), ``prod-k8s`` (Production, K8S, Govern policy WARN);
 * services built from ``demo_packages/``: ``titanic`` (CUSTOM_PREDICTION survival predictor on
-  Pclass/Sex/Age/Embarked, v1-v3), ``toolbox`` (PY_FUNCTION fare estimate, v1-v2),
+  Pclass/Sex/Age/Embarked, v1-v5: v4 is slower and raises on a fifth of its inputs, v5 answers as v2
+  does, the two targets of a canary of ``titanic-on-dev``), ``toolbox`` (PY_FUNCTION fare estimate, v1-v2),
   ``passengers`` (DATASETS_LOOKUP on a bundled CSV and a SQL_QUERY on a SQLite copy of it, v1);
 * deployments: ``titanic-on-dev`` healthy (updated to v1 then v2), ``passengers-on-dev`` healthy,
   ``toolbox-on-dev`` out of sync (v2 saved after deploying v1), ``titanic-canary-on-dev`` disabled

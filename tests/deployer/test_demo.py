@@ -3,11 +3,15 @@ ports that keeps health (local node entries are re-pointed) without re-creating 
 
 from __future__ import annotations
 
+import json
 import stat
+import time
 
 import dataikuapi
 import pytest
+from dataikuapi.utils import DataikuException
 
+from deployer_tui.server.demo import PACKAGES_DIR
 from tests.deployer.conftest import client, wait_for
 from tests.servers import start
 
@@ -66,7 +70,7 @@ def test_demo_states(demo):
     assert [u.status for u in deployer.get_deployment("titanic-on-test").list_updates()] == ["FAILED"]
     assert [u.status for u in deployer.get_deployment("titanic-on-dev").list_updates()] == ["SUCCESS", "SUCCESS"]
     versions = [v["id"] for v in deployer.get_service("titanic").get_status().get_versions()]
-    assert versions == ["v3", "v2", "v1"]
+    assert versions == ["v5", "v4", "v3", "v2", "v1"]
 
 
 def test_demo_endpoints_compute(demo):
@@ -89,6 +93,55 @@ def test_demo_endpoints_compute(demo):
     deployer = client(proc.url(), key).get_apideployer()
     tests = deployer.get_deployment("passengers-on-dev").run_test_queries(endpoint_id="passenger")
     assert [r["response"]["results"][0]["data"]["PassengerId"] for r in tests["responses"]] == [2, 8]
+
+
+def test_canary_versions_serve_v4_failing_on_a_fifth_of_inputs(demo):
+    """The demo's canary targets: titanic v4 fails on two of its ten stored test queries (the same two every
+    time) and is slower, v5 answers as v2 does. Each version is asked directly (forced generation) on a
+    deployment of its own, removed afterwards so the other tests see the demo as it is."""
+    proc, data, key = demo
+    deployer = client(proc.url(), key).get_apideployer()
+    dep = deployer.create_deployment("titanic-versions-check", "titanic", "dev-local", "v2")
+    try:
+        settings = dep.get_settings()
+        settings.get_raw()["deployedServiceId"] = "titanic-versions-check"
+        settings.get_raw()["generationsMapping"] = {"mode": "MULTI_GENERATION", "strategy": "RANDOM", "entries": [
+            {"generation": "v2", "proba": 0.5}, {"generation": "v4", "proba": 0.25},
+            {"generation": "v5", "proba": 0.25}]}
+        settings.save()
+        dep.start_update().wait_for_result()
+        assert dep.get_status().get_health() == "HEALTHY"
+        queries = json.loads((PACKAGES_DIR / "titanic-v4" / "testqueries-survived.json").read_text())
+        assert queries == json.loads((PACKAGES_DIR / "titanic-v5" / "testqueries-survived.json").read_text())
+        assert len(queries) == 10
+        node = dataikuapi.APINodeClient(proc.url("apinode"), "titanic-versions-check")
+
+        def ask(version: str, features: dict) -> tuple[dict | None, str | None, float]:
+            started = time.perf_counter()
+            try:
+                answer = node.predict_record("survived", features, forced_generation=version)
+            except DataikuException as exc:
+                return None, str(exc), time.perf_counter() - started
+            assert answer["apiContext"]["serviceGeneration"] == version
+            return answer["result"], None, time.perf_counter() - started
+
+        for _ in range(2):  # the same inputs fail every time
+            v2 = [ask("v2", q["q"]["features"]) for q in queries]
+            v4 = [ask("v4", q["q"]["features"]) for q in queries]
+            v5 = [ask("v5", q["q"]["features"]) for q in queries]
+            assert all(error is None for _, error, _ in v2 + v5)
+            assert [r["prediction"] for r, _, _ in v5] == [r["prediction"] for r, _, _ in v2]
+            failed = [i for i, (_, error, _) in enumerate(v4) if error is not None]
+            assert failed == [2, 5], [e for _, e, _ in v4]
+            assert all("v4 cannot score passenger" in v4[i][1] for i in failed)
+            assert [r["prediction"] for i, (r, _, _) in enumerate(v4) if i not in failed] \
+                == [r["prediction"] for i, (r, _, _) in enumerate(v2) if i not in failed]
+            assert min(t for _, _, t in v4) >= 0.03  # every v4 call pauses
+            assert sorted(t for _, _, t in v4)[5] > 1.5 * sorted(t for _, _, t in v5)[5]
+        # Asked for one row as a float, then as an int: one passenger, one outcome.
+        assert ask("v4", {**queries[2]["q"]["features"], "Age": 4.0})[1] is not None
+    finally:
+        dep.delete(disable_first=True)
 
 
 def test_restart_keeps_health_and_does_not_redo_the_demo(demo):
