@@ -1,5 +1,5 @@
 """The `deployer-tui` command (its contract is the README's command line): the TUI by default, and the
-serve/apinode/package/rollback sub-commands.
+serve/apinode/package/rollback/canary sub-commands (the headless ones share deployer_tui/headless.py).
 
 Sub-command implementations are imported lazily so that `deployer-tui package` does not pay
 for Textual and the TUI does not pay for the server stack.
@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+from deployer_tui.canary_cli import add_parser as add_canary_parser
+from deployer_tui.headless import Refused, add_connection_flags, confirm, deployer_client, preflight, sayer
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,12 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("deployment", metavar="DEPLOYMENT")
     rollback.add_argument("--to", metavar="VERSION", help="roll back to this version alone")
     rollback.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    rollback.add_argument("--url", dest="rb_url", metavar="URL", help="API Deployer URL (as the console's --url)")
-    rollback.add_argument("--api-key", dest="rb_api_key", metavar="KEY", help="API key")
-    rollback.add_argument("--profile", dest="rb_profile", metavar="NAME", help="instance name in ~/.dataiku/config.json")
-    rollback.add_argument("--insecure", dest="rb_insecure", action="store_true")
-    rollback.add_argument("--ca-bundle", dest="rb_ca_bundle", metavar="FILE")
-    rollback.add_argument("--timeout", dest="rb_timeout", metavar="SECONDS", help="as the console's --timeout")
+    add_connection_flags(rollback)
+    add_canary_parser(sub)
 
     package = sub.add_parser("package", help="build and validate a version package from a folder")
     package.add_argument("src_dir", metavar="SRC_DIR")
@@ -89,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         return _package(args)
     if args.command == "rollback":
         return _rollback(args)
+    if args.command == "canary":
+        from deployer_tui.canary_cli import run as canary_run
+
+        return canary_run(args)
     if args.timeout is not None:
         from deployer_tui.core.config import Timeouts
 
@@ -102,38 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     return ui_main(args)
 
 
-def _connection(args: argparse.Namespace, config):  # -> core.profiles.Connection
-    """The console's connection rules (core/config.resolve_with_config), with the rollback's own flags first."""
-    from deployer_tui.core.config import resolve_with_config
-
-    return resolve_with_config(config, url=args.rb_url or args.url, api_key=args.rb_api_key or args.api_key,
-                               profile=args.rb_profile or args.profile,
-                               insecure=args.rb_insecure or args.insecure,
-                               ca_bundle=args.rb_ca_bundle or args.ca_bundle)
-
-
 def _rollback(args: argparse.Namespace) -> int:
     """`deployer-tui rollback`: progress lines on stderr, the JSON summary on stdout; 0 ok, 1 the update or
     the test queries failed, 2 usage or connection errors (nothing was changed, or the deployer went away)."""
     import asyncio
 
-    from deployer_tui.core.config import ConfigError, load_config, timeouts_for
-    from deployer_tui.core.profiles import ProfileError
-
-    def say(line: str) -> None:
-        print(f"deployer-tui rollback: {line}", file=sys.stderr, flush=True)
-
-    if args.read_only:
-        say("refused: --read-only")
-        return 2
-    if not args.yes and not (sys.stdin.isatty() and sys.stderr.isatty()):
-        say("refused: no terminal to confirm on; give --yes")
-        return 2
+    say = sayer("rollback")
     try:
-        config = load_config()
-        timeouts = timeouts_for(config, args.rb_timeout or args.timeout)
-        connection = _connection(args, config)
-    except (ConfigError, ProfileError) as exc:
+        connection, timeouts = preflight(args)
+    except Refused as exc:
         say(str(exc))
         return 2
     return asyncio.run(_rollback_async(args, connection, timeouts, say))
@@ -141,29 +121,12 @@ def _rollback(args: argparse.Namespace) -> int:
 
 async def _rollback_async(args: argparse.Namespace, connection, timeouts, say) -> int:
     import json
-    from pathlib import Path
 
-    from deployer_tui.core import paths
-    from deployer_tui.core.client import DeployerClient
     from deployer_tui.core.errors import DeployerError
     from deployer_tui.core.rollback import RollbackError, plan_rollback, run_rollback
 
-    local = None
     try:
-        if connection.url is None:
-            from deployer_tui.core.local import LocalDeployer
-
-            say("no deployer configured: starting the local deployer")
-            local = await LocalDeployer.start(Path(args.data_dir) if args.data_dir else paths.data_dir())
-            url, key, verify = local.url, local.api_key, True
-        else:
-            url, key, verify = connection.url, connection.api_key or "", connection.verify
-        try:
-            client = DeployerClient(url, key, verify=verify, timeout=timeouts)
-        except ValueError as exc:
-            say(str(exc))
-            return 2
-        async with client:
+        async with deployer_client(args, connection, timeouts, say) as client:
             try:
                 plan = await plan_rollback(client, args.deployment, args.to)
             except (RollbackError, DeployerError) as exc:
@@ -172,18 +135,12 @@ async def _rollback_async(args: argparse.Namespace, connection, timeouts, say) -
             say(f"{plan.deployment_id}: {plan.current_text} → {plan.target_text}")
             for node_url, serving in (plan.nodes or {}).items():
                 say(f"  {node_url} serves {serving.cell}")
-            if not args.yes:
-                if plan.production:
-                    print(f"{plan.deployment_id} is a Production deployment: type its id to roll it back to "
-                          f"{plan.target_text}: ", end="", file=sys.stderr, flush=True)
-                    confirmed = sys.stdin.readline().strip() == plan.deployment_id
-                else:
-                    print(f"Roll back {plan.deployment_id} to {plan.target_text}? [y/N] ", end="", file=sys.stderr,
-                          flush=True)
-                    confirmed = sys.stdin.readline().strip().lower() in ("y", "yes")
-                if not confirmed:
-                    say("not confirmed: nothing changed")
-                    return 2
+            if not args.yes and not confirm(plan.deployment_id, plan.production,
+                                            question=f"Roll back {plan.deployment_id} to {plan.target_text}?",
+                                            typed_for=f"roll it back to {plan.target_text}"):
+                say("not confirmed: nothing changed")
+                return 2
+
             def progress(event) -> None:  # a core.rollback.RollbackEvent
                 for line in event.lines:
                     say(line)
@@ -199,12 +156,9 @@ async def _rollback_async(args: argparse.Namespace, connection, timeouts, say) -
             if summary.outcome == "LOST":
                 return 2  # the deployer went away while the update ran: how it ended is not known
             return 0 if summary.ok else 1
-    except DeployerError as exc:  # the local deployer could not start
+    except (Refused, DeployerError) as exc:  # the local deployer could not start, or the URL is unusable
         say(str(exc))
         return 2
-    finally:
-        if local is not None:
-            await local.stop()
 
 
 def _package(args: argparse.Namespace) -> int:

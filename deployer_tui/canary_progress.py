@@ -1,0 +1,166 @@
+"""How `deployer-tui canary` shows a running canary on stderr: on a terminal one status line (a progress bar,
+the step, the soak left, per-version figures and the guards) rewritten in place, with what must stay (the
+engine's messages, update log lines, each step's verdict) printed above it; elsewhere (CI logs, a pipe)
+plain lines only, and a status line now and then while a step soaks.
+
+Reads core/canary.py's CanaryProgress snapshots; no I/O besides the stream it is given.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+BAR_CELLS = 20
+STATUS_EVERY_S = 10.0  # plain mode: a status line at most this often while a step soaks
+MARKS = {True: "✓", False: "✗", None: "…"}
+ENDED_STEP_STATES = ("passed", "failed", "skipped")
+
+
+def duration_text(seconds: float) -> str:
+    """12 s, 2 m 5 s, 0.3 s."""
+    if seconds < 10:
+        return f"{seconds:.1f} s".replace(".0 s", " s")
+    whole = int(round(seconds))
+    minutes, secs = divmod(whole, 60)
+    return f"{minutes} m {secs} s" if minutes else f"{secs} s"
+
+
+def _percent(rate: float | None) -> str:
+    return "–" if rate is None else f"{rate * 100:.1f} %".replace(".0 %", " %")
+
+
+def stats_text(progress: Any) -> str:
+    """Per version, the previous ones first: requests, errors, p95."""
+    plan = progress.plan
+    order = [*plan.previous_versions, plan.target]
+    order += [v for v in progress.stats if v not in order]
+    parts = []
+    for version in order:
+        stats = progress.stats.get(version)
+        if stats is None:
+            continue
+        p95 = "–" if stats.p95 is None else f"{stats.p95:.0f} ms"
+        parts.append(f"{version} {stats.requests} req {_percent(stats.error_rate)} err p95 {p95}")
+    return " · ".join(parts)
+
+
+def guards_text(guards: list[Any]) -> str:
+    return " · ".join(f"{g.name} {g.value or 'not measured'} ({g.threshold}) {MARKS.get(g.ok, '…')}"
+                      for g in guards)
+
+
+def fraction_done(progress: Any) -> float:
+    """How far the whole canary is: steps done, and the share of the current step's soak already spent."""
+    steps = len(progress.steps) or 1
+    if progress.phase == "done":
+        return 1.0
+    within = 0.0
+    soak = progress.plan.soak_s
+    if progress.phase == "soak" and progress.soak_left_s is not None and soak > 0:
+        within = min(1.0, max(0.0, 1 - progress.soak_left_s / soak))
+    elif 0 <= progress.step_index < len(progress.steps) and progress.steps[progress.step_index].state in ENDED_STEP_STATES:
+        within = 1.0
+    return min(1.0, (max(progress.step_index, 0) + within) / steps)
+
+
+def status_line(progress: Any) -> str:
+    """The step, its phase and the figures, without the bar."""
+    total = len(progress.steps)
+    index = min(max(progress.step_index, 0), max(total - 1, 0))
+    percent = progress.percent
+    head = f"step {index + 1}/{total}" + (f" ({percent} %)" if percent is not None else "")
+    phase = progress.phase
+    if phase == "soak" and progress.soak_left_s is not None:
+        phase = f"soak, {duration_text(progress.soak_left_s)} left"
+    parts = [f"{head} {phase}"]
+    stats = stats_text(progress)
+    if stats:
+        parts.append(stats)
+    guards = guards_text(progress.guards)
+    if guards:
+        parts.append(guards)
+    return " · ".join(parts)
+
+
+def bar(fraction: float, cells: int = BAR_CELLS) -> str:
+    filled = int(round(fraction * cells))
+    return "[" + "█" * filled + "░" * (cells - filled) + f"] {fraction * 100:3.0f} %"
+
+
+class ProgressPrinter:
+    """A CanaryProgress sink for run_canary that writes to `stream`. `terminal`: rewrite one status line in
+    place (\\r); else plain lines. `note()` prints a line of the caller's own (an interrupt, say)."""
+
+    def __init__(self, stream: TextIO, *, terminal: bool, prefix: str = "deployer-tui canary: ",
+                 status_every_s: float = STATUS_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream = stream
+        self.terminal = terminal
+        self.prefix = prefix
+        self.status_every_s = status_every_s
+        self.clock = clock
+        self._message = ""
+        self._step_states: dict[int, str] = {}
+        self._last_status = clock()
+        self._bar_shown = False
+
+    # ---- the run's snapshots ---------------------------------------------------------------------------------
+    def __call__(self, progress: Any) -> None:
+        for line in progress.log_lines:
+            self._line(f"  {line}")
+        for i, step in enumerate(progress.steps):
+            if step.state != self._step_states.get(i):
+                self._step_states[i] = step.state
+                if step.state in ENDED_STEP_STATES:
+                    verdict = f"step {step.percent} % {step.state}"
+                    if step.note:
+                        verdict += f" ({step.note})"
+                    figures = guards_text(progress.guards) if i == progress.step_index else ""
+                    self._line(verdict + (f": {figures}" if figures else ""))
+        if progress.message and progress.message != self._message:
+            self._message = progress.message
+            self._line(progress.message)
+        if progress.phase == "done":
+            self.close()
+            return
+        if self.terminal:
+            self._draw(f"{bar(fraction_done(progress))} {status_line(progress)}")
+        elif progress.phase == "soak" and self.clock() - self._last_status >= self.status_every_s:
+            self._last_status = self.clock()
+            self._line(status_line(progress))
+
+    def note(self, line: str) -> None:
+        self._line(line)
+
+    def close(self) -> None:
+        """Clear the status line (a terminal's next prompt starts on a clean line)."""
+        if self._bar_shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._bar_shown = False
+
+    # ---- writing ---------------------------------------------------------------------------------------------
+    def _line(self, text: str) -> None:
+        if self._bar_shown:
+            self.stream.write("\r\x1b[K")
+            self._bar_shown = False
+        self.stream.write(f"{self.prefix}{text}\n")
+        self.stream.flush()
+        self._last_status = self.clock()
+
+    def _draw(self, text: str) -> None:
+        line = f"{self.prefix}{text}"
+        width = self._width()
+        if len(line) >= width:
+            line = line[: max(width - 2, 1)] + "…"
+        self.stream.write(f"\r\x1b[K{line}")
+        self.stream.flush()
+        self._bar_shown = True
+
+    def _width(self) -> int:
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            return 100
