@@ -95,14 +95,17 @@ class ProgressPrinter:
     place (\\r); else plain lines. `note()` prints a line of the caller's own (an interrupt, say)."""
 
     def __init__(self, stream: TextIO, *, terminal: bool, prefix: str = "deployer-tui canary: ",
-                 status_every_s: float = STATUS_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
+                 status_every_s: float = STATUS_EVERY_S, clock: Callable[[], float] = time.monotonic,
+                 width: int | None = None) -> None:
         self.stream = stream
         self.terminal = terminal
         self.prefix = prefix
         self.status_every_s = status_every_s
         self.clock = clock
+        self.width = width  # None: the terminal's, read at every redraw (it may be resized)
         self._message = ""
         self._step_states: dict[int, str] = {}
+        self._guards_of: dict[int, list[Any]] = {}
         self._last_status = clock()
         self._bar_shown = False
 
@@ -117,8 +120,11 @@ class ProgressPrinter:
                     verdict = f"step {step.percent} % {step.state}"
                     if step.note:
                         verdict += f" ({step.note})"
-                    figures = guards_text(progress.guards) if i == progress.step_index else ""
+                    # The step just ended is usually the current one; else its last readings seen.
+                    readings = progress.guards if i == progress.step_index else self._guards_of.get(i, [])
+                    figures = guards_text(readings)
                     self._line(verdict + (f": {figures}" if figures else ""))
+        self._guards_of[progress.step_index] = list(progress.guards)
         if progress.message and progress.message != self._message:
             self._message = progress.message
             self._line(progress.message)
@@ -160,6 +166,8 @@ class ProgressPrinter:
         self._bar_shown = True
 
     def _width(self) -> int:
+        if self.width is not None:
+            return self.width
         try:
             return os.get_terminal_size(self.stream.fileno()).columns
         except (OSError, ValueError, AttributeError):
