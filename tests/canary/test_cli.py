@@ -176,7 +176,7 @@ def test_ctrl_c_during_the_soak_aborts_and_reverts(titanic: Titanic, state: Path
             saved = dep.get_settings().get_raw()["generationsMapping"]
             updates = dep.list_updates()
             return saved.get("mode") == "MULTI_GENERATION" and len(updates) == 2 \
-                and updates[0].status != "RUNNING"
+                and all(u.status != "RUNNING" for u in updates)
 
         wait_for(soaking, timeout=60, what="the first step's soak")
         assert titanic.served("int1", times=20) <= {"v2", "v5"}
