@@ -441,6 +441,7 @@ class CanaryControl:
 
 # ---- running it ----------------------------------------------------------------------------------------------
 
+PROBE_MODES = ("auto", "deployer")
 GUARD_REQUESTS = "minimum requests"  # a failed_guard: the new version got no answer the guards could judge
 MAX_HELD = 1000  # forced probes' errors waiting to be attributed, at most
 MAX_PENDING_ANSWERS = 50  # new version's answers waiting for the old one's, per query
@@ -469,7 +470,10 @@ class _Run:
 
     def __init__(self, client: Any, plan: CanaryPlan, on_progress: ProgressSink | None,
                  control: CanaryControl | None, store: CanaryStore | None, latency_log: LatencyLog | None,
-                 journal: Journal | None, interval: float, started_ms: int | None) -> None:
+                 journal: Journal | None, interval: float, started_ms: int | None, probe: str = "auto") -> None:
+        if probe not in PROBE_MODES:
+            raise CanaryError(f"probes go through {' or '.join(PROBE_MODES)}, not {probe!r}")
+        self.probe_mode = probe
         self.client = client
         self.plan = plan
         self.sink = on_progress
@@ -738,13 +742,14 @@ class _Run:
     # ---- the soak
 
     def _empty_stats(self, versions: tuple[str, ...]) -> None:
-        self.stats = {v: VersionStats(v, source="probes") for v in versions}
-        self.unattributed = VersionStats(NOT_REPORTED, source="probes")
+        self.stats = {v: VersionStats(v, source=self._source()) for v in versions}
+        self.unattributed = VersionStats(NOT_REPORTED, source=self._source())
         self.held = []
 
     async def soak(self, index: int, versions: tuple[str, ...], label: str) -> _Verdict:
         plan, step = self.plan, self.steps[index]
         self.phase = "soak"
+        await self._prober()
         self._empty_stats(versions)
         self.readings = self._readings(versions, final=False)[0]
         if plan.soak_s <= 0:
@@ -895,13 +900,14 @@ class _Run:
     async def _prober(self) -> DirectProber | DeployerProber | None:
         if self.prober is None:
             assert self.target is not None
-            if self.target.node_urls:
+            if self.target.node_urls and self.probe_mode == "auto":
                 self.prober = DirectProber(self.target)
                 self.probe_via = VIA_NODES
             else:
                 self.prober = DeployerProber(self.client, self.plan.deployment_id)
                 self.probe_via = VIA_DEPLOYER
-                self.probe_note = "the deployer names no API node URL"
+                self.probe_note = ("asked to probe through the deployer" if self.probe_mode == "deployer"
+                                   else "the deployer names no API node URL")
         return self.prober
 
     async def _fall_back(self, prober: DirectProber | DeployerProber, why: str) -> None:
@@ -1041,14 +1047,15 @@ async def run_canary(client: Any, plan: CanaryPlan, on_progress: ProgressSink | 
                      control: CanaryControl | None = None, store: CanaryStore | None = None,
                      latency_log: LatencyLog | None = None, interval: float = 0.25,
                      start_step: int = 0, journal: Journal | None = None,
-                     started_ms: int | None = None) -> CanaryResult:
+                     started_ms: int | None = None, probe: str = "auto") -> CanaryResult:
     """Run the plan step by step (see the module's docstring). Raises CanaryError when it cannot start
     (nothing changed then) and DeployerError only when the deployer cannot be read or written at all
-    (the record then stays, for the next start to offer the revert); how the canary ended is in the result."""
+    (the record then stays, for the next start to offer the revert); how the canary ended is in the result.
+    `probe`: "auto" (the API nodes when reachable, else the deployer) or "deployer" (never the nodes)."""
     plan.validate()
     if not 0 <= start_step < len(plan.steps):
         raise CanaryError(f"step {start_step} is not a step of this canary (0 to {len(plan.steps) - 1})")
-    run = _Run(client, plan, on_progress, control, store, latency_log, journal, interval, started_ms)
+    run = _Run(client, plan, on_progress, control, store, latency_log, journal, interval, started_ms, probe)
     return await run.run(start_step)
 
 

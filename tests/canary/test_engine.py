@@ -20,7 +20,7 @@ from deployer_tui.core.canary import (
     plan_canary,
     run_canary,
 )
-from deployer_tui.core.canary_probe import VIA_NODES
+from deployer_tui.core.canary_probe import VIA_DEPLOYER, VIA_NODES
 from deployer_tui.core.canary_state import CanaryStore
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.latency_log import LatencyLog
@@ -183,3 +183,42 @@ def test_a_canary_that_cannot_start_says_why_and_changes_nothing(env: CanaryEnv)
 
     asyncio.run(scenario())
     assert_back_on_v1(env, dep)
+
+
+def test_through_the_deployer_errors_no_answer_names_still_revert(env: CanaryEnv) -> None:
+    dep = unique("viadep")
+    env.deploy(dep)
+    seen: list[CanaryProgress] = []
+
+    async def scenario():
+        async with DeployerClient(env.url, ADMIN_KEY) as client:
+            plan = await plan_canary(client, dep, "flaky", steps=(50, 100), soak_s=SOAK, probe_rate=20.0,
+                                     guards=Guards(min_requests=4))
+            return await run_canary(client, plan, seen.append, interval=0.05, probe="deployer")
+
+    result = asyncio.run(scenario())
+    assert result.outcome == "REVERTED" and result.failed_guard == GUARD_ERROR_RATE, result.message
+    assert result.figures["probeVia"] == VIA_DEPLOYER
+    # The deployer cannot pick a version: answers count for the version they name, errors for none.
+    assert result.figures["notReported"]["errors"] > 0
+    assert result.figures["versions"]["flaky"]["errors"] == 0
+    assert result.figures["versions"]["flaky"]["source"] == "deployer test queries"
+    reading = next(g for g in result.figures["guards"] if g["name"] == GUARD_ERROR_RATE)
+    assert "not attributed" in reading["value"]
+    assert_back_on_v1(env, dep)
+
+
+def test_through_the_deployer_a_healthy_version_is_promoted(env: CanaryEnv) -> None:
+    dep = unique("viadepok")
+    env.deploy(dep)
+
+    async def scenario():
+        async with DeployerClient(env.url, ADMIN_KEY) as client:
+            plan = await plan_canary(client, dep, "good", steps=(50, 100), soak_s=SOAK, probe_rate=20.0,
+                                     guards=Guards(max_latency_ratio=3.0, min_requests=3))
+            return await run_canary(client, plan, interval=0.05, probe="deployer")
+
+    result = asyncio.run(scenario())
+    assert result.outcome == "PROMOTED", result.message
+    assert result.figures["versions"]["good"]["requests"] > 0 and "notReported" not in result.figures
+    assert env.served(dep) == "good"

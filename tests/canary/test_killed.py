@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from deployer_tui.core.canary import CanaryError, revert_record, resume_record
-from deployer_tui.core.canary_state import CanaryStore
+from deployer_tui.core.canary import CanaryError, resume_record, revert_record
+from deployer_tui.core.canary_state import CanaryRecord, CanaryStore
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.rollback import mapping_key, single
 from tests.canary.conftest import CanaryEnv, unique
@@ -114,8 +114,6 @@ def test_a_record_another_live_console_runs_is_refused(env: CanaryEnv) -> None:
     env.deploy(dep)
     holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
     try:
-        from deployer_tui.core.canary_state import CanaryRecord
-
         record = CanaryRecord(env.url, dep, {"deploymentId": dep, "target": "good"}, single("v1"), "good", 0,
                               1, 1, pid=holder.pid)
         CanaryStore().write(record)
