@@ -32,6 +32,7 @@ from deployer_tui.core.canary_probe import (
     VIA_NODES,
     DeployerProber,
     DirectProber,
+    NodeMetrics,
     ProbeAnswer,
     ProbeQuery,
     ProbeRefused,
@@ -442,6 +443,7 @@ class CanaryControl:
 # ---- running it ----------------------------------------------------------------------------------------------
 
 PROBE_MODES = ("auto", "deployer")
+LIVE_EVERY_S = 1.0  # how often the nodes' metrics are read during a soak
 GUARD_REQUESTS = "minimum requests"  # a failed_guard: the new version got no answer the guards could judge
 MAX_HELD = 1000  # forced probes' errors waiting to be attributed, at most
 MAX_PENDING_ANSWERS = 50  # new version's answers waiting for the old one's, per query
@@ -504,6 +506,9 @@ class _Run:
         self.prober: DirectProber | DeployerProber | None = None
         self.probe_failure: str | None = None
         self.event: asyncio.Event | None = None
+        self.metrics: NodeMetrics | None = None
+        self.live_start: dict[str, tuple[int, int]] | None = None
+        self.sent: dict[str, list[int]] = {}  # version -> [probes, errors] the nodes answered this step
         self.readings = self._readings((), final=False)[0]
 
     # ---- reporting
@@ -677,6 +682,12 @@ class _Run:
         if not self.target.queries:
             raise CanaryError(f"deployment {plan.deployment_id} has no stored test queries to probe its versions "
                               "with: add test queries to the version (testqueries-<endpoint>.json)")
+        if self.probe_mode == "auto":
+            metrics = NodeMetrics(self.target)
+            if metrics.available:
+                self.metrics = metrics
+            else:
+                await metrics.aclose()
         try:
             for index in range(start_step, len(self.steps)):
                 self.step_index = index
@@ -710,6 +721,8 @@ class _Run:
             self.flush_samples()
             if self.prober is not None:
                 await self.prober.aclose()
+            if self.metrics is not None:
+                await self.metrics.aclose()
 
     async def abort(self) -> CanaryResult:
         for step in self.steps[self.step_index:]:
@@ -745,6 +758,7 @@ class _Run:
         self.stats = {v: VersionStats(v, source=self._source()) for v in versions}
         self.unattributed = VersionStats(NOT_REPORTED, source=self._source())
         self.held = []
+        self.sent = {v: [0, 0] for v in versions}
 
     async def soak(self, index: int, versions: tuple[str, ...], label: str) -> _Verdict:
         plan, step = self.plan, self.steps[index]
@@ -759,6 +773,9 @@ class _Run:
         loop = asyncio.get_running_loop()
         running = asyncio.Event()
         running.set()
+        self.live_start = await self.metrics.read() if self.metrics is not None else None
+        live_task: asyncio.Task | None = None
+        live_at = loop.time()
         probes = asyncio.create_task(self.probe_loop(versions, running))
         total, elapsed, extended = plan.soak_s, 0.0, False
         last = loop.time()
@@ -766,6 +783,10 @@ class _Run:
         try:
             while True:
                 now = loop.time()
+                if self.live_start is not None and now - live_at >= LIVE_EVERY_S and \
+                        (live_task is None or live_task.done()):
+                    live_at = now
+                    live_task = asyncio.create_task(self._read_live())
                 paused = self.control.paused
                 if not was_paused:
                     elapsed += now - last
@@ -803,11 +824,31 @@ class _Run:
         finally:
             probes.cancel()
             await asyncio.gather(probes, return_exceptions=True)
+            if live_task is not None:
+                await asyncio.gather(live_task, return_exceptions=True)
+            if self.live_start is not None:
+                with contextlib.suppress(Exception):
+                    await self._read_live()  # the step's last figures: every probe is answered now
             self._attribute_held()
             self.flush_samples()
             olds = [s.latencies_ms for v, s in self.stats.items() if v != plan.target and s.latencies_ms]
             if olds:
                 self.old_latencies = [x for lat in olds for x in lat][-MAX_LATENCIES:]
+
+    async def _read_live(self) -> None:
+        """Live traffic per version since the soak began: what the nodes counted, minus our probes."""
+        if self.metrics is None or self.live_start is None or not isinstance(self.prober, DirectProber):
+            return
+        now = await self.metrics.read()
+        if now is None:
+            return
+        for version, stats in self.stats.items():
+            start = self.live_start.get(version, (0, 0))
+            counted = now.get(version, start)
+            sent = self.sent.get(version, [0, 0])
+            stats.live_requests = max(0, counted[0] - start[0] - sent[0])
+            stats.live_errors = max(0, counted[1] - start[1] - sent[1])
+            stats.source = "probes + node metrics"
 
     def _summary(self) -> str:
         new = self.stats.get(self.plan.target)
@@ -969,6 +1010,10 @@ class _Run:
         except ProbeRefused as exc:
             await self._fall_back(prober, str(exc))
             return
+        if isinstance(prober, DirectProber) and answer.asked in self.sent:
+            self.sent[answer.asked][0] += 1
+            if not answer.ok:
+                self.sent[answer.asked][1] += 1
         self.record(answer, prober)
 
     def record(self, answer: ProbeAnswer, prober: DirectProber | DeployerProber) -> None:

@@ -115,6 +115,7 @@ class ProbeTarget:
     key: str | None = None
     notes: list[str] = field(default_factory=list)
     admin_keys: dict[str, str] = field(default_factory=dict)  # node URL -> admin key, when the infra says
+    endpoints: list[str] = field(default_factory=list)  # the deployed endpoints' ids
 
 
 def _queries_of(endpoints: list[dict], stored: dict[str, list] | None = None) -> list[ProbeQuery]:
@@ -175,7 +176,9 @@ async def discover(client: Any, deployment_id: str, versions: tuple[str, ...]) -
                     nodes.append(url)
                 if entry.get("adminAPIKey"):
                     admin_keys[url] = str(entry["adminAPIKey"])
-    queries = _queries_of((heavy or {}).get("endpoints") or []) if isinstance(heavy, dict) else []
+    heavy_endpoints = (heavy or {}).get("endpoints") if isinstance(heavy, dict) else None
+    queries = _queries_of(heavy_endpoints or [])
+    endpoint_ids = [str(e["id"]) for e in heavy_endpoints or [] if isinstance(e, dict) and e.get("id")]
     if not queries and service:
         for version in versions:
             try:
@@ -190,7 +193,10 @@ async def discover(client: Any, deployment_id: str, versions: tuple[str, ...]) -
     if isinstance(light, dict) and light.get("publicAccess") is not True:
         keys = [str(k.get("key")) for k in light.get("apiKeys") or [] if isinstance(k, dict) and k.get("key")]
         key = keys[0] if keys else None
-    return ProbeTarget(deployment_id, on_nodes, nodes, queries, key, notes, admin_keys)
+    for query in queries:
+        if query.endpoint_id not in endpoint_ids:
+            endpoint_ids.append(query.endpoint_id)
+    return ProbeTarget(deployment_id, on_nodes, nodes, queries, key, notes, admin_keys, endpoint_ids)
 
 
 def _error_text(status: int, body: Any, text: str) -> str:
@@ -315,3 +321,51 @@ class DeployerProber:
             return ProbeAnswer(None, answering_version(err), False, ms, query, error=text)
         doc = entry["response"]
         return ProbeAnswer(None, answering_version(doc), True, ms, query, normalise_answer(doc))
+
+
+class NodeMetrics:
+    """Live traffic per version, from the nodes' own admin metrics (`GET <node>/admin/api/metrics`, read
+    with the admin keys the infra's settings give): the meters `dku.lambda.service.<service>.<endpoint>.
+    generation.<version>.requests` and `.errorRequests` (server/apinode/metrics.py), summed over the
+    deployment's endpoints and the nodes. Counts only: the node counts our probes too, the caller takes
+    them away. A node without that route, or a key it refuses, is left out."""
+
+    def __init__(self, target: ProbeTarget, http: httpx.AsyncClient | None = None) -> None:
+        self.target = target
+        self.nodes = [u for u in target.node_urls if u in target.admin_keys]
+        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(5.0), trust_env=False, follow_redirects=False)
+
+    @property
+    def available(self) -> bool:
+        return bool(self.nodes) and bool(self.target.endpoints)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def read(self) -> dict[str, tuple[int, int]] | None:
+        """Per version (requests, errors) counted by the nodes since they started; None when no node told."""
+        totals: dict[str, list[int]] = {}
+        told = False
+        for node in list(self.nodes):
+            try:
+                response = await self.http.get(f"{node}/admin/api/metrics",
+                                               auth=httpx.BasicAuth(self.target.admin_keys[node], ""))
+                doc = response.json() if response.status_code == 200 else None
+            except (httpx.HTTPError, ValueError):
+                doc = None
+            meters = doc.get("meters") if isinstance(doc, dict) else None
+            if not isinstance(meters, dict):
+                self.nodes.remove(node)  # not readable: never asked again during this canary
+                continue
+            told = True
+            for endpoint in self.target.endpoints:
+                prefix = f"dku.lambda.service.{self.target.service_on_nodes}.{endpoint}.generation."
+                for name, meter in meters.items():
+                    if not name.startswith(prefix) or not isinstance(meter, dict):
+                        continue
+                    rest = name[len(prefix):]
+                    for suffix, slot in ((".requests", 0), (".errorRequests", 1)):
+                        count = meter.get("count")
+                        if rest.endswith(suffix) and isinstance(count, int):
+                            totals.setdefault(rest[: -len(suffix)], [0, 0])[slot] += count
+        return {v: (c[0], c[1]) for v, c in totals.items()} if told else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 
 from deployer_tui.core.canary import (
@@ -222,3 +223,28 @@ def test_through_the_deployer_a_healthy_version_is_promoted(env: CanaryEnv) -> N
     assert result.outcome == "PROMOTED", result.message
     assert result.figures["versions"]["good"]["requests"] > 0 and "notReported" not in result.figures
     assert env.served(dep) == "good"
+
+
+def test_live_traffic_is_counted_per_version_from_the_node_metrics(env: CanaryEnv) -> None:
+    dep = unique("live")
+    env.deploy(dep)
+    sent: list[int] = []
+    live: list[int] = []
+
+    def watch(progress: CanaryProgress) -> None:
+        if progress.phase == "soak" and progress.percent == 10 and not sent:
+            # 20 user queries to v1 while the canary soaks (sent from the callback, so they land in this step).
+            for i in range(20):
+                httpx.post(f"{env.node_url}/public/api/v1/svc-{dep}/calc/run", json={"x": i},
+                           headers={"X-DKU-Forced-Generation": "v1"}, timeout=30).raise_for_status()
+            sent.append(20)
+        stats = progress.stats.get("v1")
+        if stats is not None and stats.live_requests is not None:
+            live.append(stats.live_requests)
+            assert stats.source == "probes + node metrics"
+
+    result = asyncio.run(canary(env, dep, "good", steps=(10, 100), on_progress=watch,
+                                guards=Guards(max_latency_ratio=3.0, min_requests=4)))
+    assert result.outcome == "PROMOTED", result.message
+    # Our own probes are not live traffic; a probe cancelled in flight at the end of the soak may be.
+    assert live and 20 <= max(live) <= 20 + 16
