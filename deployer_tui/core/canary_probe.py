@@ -260,7 +260,8 @@ class DirectProber:
         except ValueError:
             doc = None
         status = response.status_code
-        if status in (401, 403) or (status == 400 and "generation" in json.dumps(doc).lower()):
+        message = str(doc.get("message") or "") if isinstance(doc, dict) else ""
+        if status in (401, 403) or (status == 400 and "generation" in message.lower()):
             # Not the version's fault: this node will not take our probes (key, or forcing refused).
             raise ProbeRefused(f"{node} refused the probe: {_error_text(status, doc, response.text)}")
         if status >= 400 or not isinstance(doc, dict):
