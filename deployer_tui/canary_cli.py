@@ -84,6 +84,9 @@ def add_parser(sub: Any) -> None:
                         help="the new version must answer the stored test queries as the old one does")
     canary.add_argument("--probe-rate", type=float, default=10.0, metavar="PER_S",
                         help="probe queries per second, all versions together (default 10, at most 50)")
+    canary.add_argument("--probe-via", default="auto", choices=("auto", "deployer"),
+                        help="auto: each version on the API nodes directly when they can be reached, else "
+                             "through the deployer's test queries; deployer: never the nodes (default auto)")
     canary.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_connection_flags(canary)
 
@@ -221,7 +224,11 @@ async def _run(args: argparse.Namespace, wanted: Any, connection: Any, timeouts:
             interrupts.state = "running"
             try:
                 result = await run_canary(client, plan, printer, control=control, store=store,
-                                          latency_log=LatencyLog(client.url))
+                                          latency_log=LatencyLog(client.url), probe=args.probe_via)
+            except CanaryError as exc:  # it could not start (no stored test queries, say): nothing changed
+                printer.close()
+                say(str(exc))
+                return 2
             except DeployerError as exc:
                 printer.close()
                 say(f"{exc}; the canary's record is kept: the console offers to revert it at its next start")
@@ -229,7 +236,8 @@ async def _run(args: argparse.Namespace, wanted: Any, connection: Any, timeouts:
             finally:
                 interrupts.state = "after"
             printer.close()
-            say(result.message or f"{plan.deployment_id}: {result.outcome}")
+            if not result.message or result.message != printer.last_message:
+                say(result.message or f"{plan.deployment_id}: {result.outcome}")
             print(json.dumps(result.to_json(), indent=2), flush=True)
             return EXIT_CODES.get(result.outcome, 2)
     except (Refused, DeployerError) as exc:  # the local deployer could not start, or the URL is unusable

@@ -1,7 +1,7 @@
 """How `deployer-tui canary` shows a running canary on stderr: on a terminal one status line (a progress bar,
 the step, the soak left, per-version figures and the guards) rewritten in place, with what must stay (the
 engine's messages, update log lines, each step's verdict) printed above it; elsewhere (CI logs, a pipe)
-plain lines only, and a status line now and then while a step soaks.
+plain lines only, and a status line when a step starts soaking and now and then after.
 
 Reads core/canary.py's CanaryProgress snapshots; no I/O besides the stream it is given.
 """
@@ -47,9 +47,15 @@ def stats_text(progress: Any) -> str:
     return " · ".join(parts)
 
 
+def guard_text(guard: Any) -> str:
+    value = guard.value or "not measured"
+    if guard.threshold.startswith("off"):  # shown, not judged (answers without --match-answers)
+        return f"{guard.name}: {value} (not judged)"
+    return f"{guard.name} {value} ({guard.threshold}) {MARKS.get(guard.ok, '…')}"
+
+
 def guards_text(guards: list[Any]) -> str:
-    return " · ".join(f"{g.name} {g.value or 'not measured'} ({g.threshold}) {MARKS.get(g.ok, '…')}"
-                      for g in guards)
+    return " · ".join(guard_text(g) for g in guards)
 
 
 def fraction_done(progress: Any) -> float:
@@ -106,6 +112,7 @@ class ProgressPrinter:
         self._message = ""
         self._step_states: dict[int, str] = {}
         self._guards_of: dict[int, list[Any]] = {}
+        self._soak_step = -1  # plain mode: the step whose soak has had its first status line
         self._last_status = clock()
         self._bar_shown = False
 
@@ -125,7 +132,9 @@ class ProgressPrinter:
                     figures = guards_text(readings)
                     self._line(verdict + (f": {figures}" if figures else ""))
         self._guards_of[progress.step_index] = list(progress.guards)
-        if progress.message and progress.message != self._message:
+        soaking = progress.phase == "soak"
+        # A soak's messages only carry its running figures: the status line shows those, so they do not stay.
+        if progress.message and progress.message != self._message and not soaking:
             self._message = progress.message
             self._line(progress.message)
         if progress.phase == "done":
@@ -133,9 +142,15 @@ class ProgressPrinter:
             return
         if self.terminal:
             self._draw(f"{bar(fraction_done(progress))} {status_line(progress)}")
-        elif progress.phase == "soak" and self.clock() - self._last_status >= self.status_every_s:
-            self._last_status = self.clock()
+        elif soaking and (progress.step_index != self._soak_step
+                          or self.clock() - self._last_status >= self.status_every_s):
+            self._soak_step = progress.step_index
             self._line(status_line(progress))
+
+    @property
+    def last_message(self) -> str:
+        """The engine's last message printed (the caller need not print the result's own again)."""
+        return self._message
 
     def note(self, line: str) -> None:
         self._line(line)
@@ -169,6 +184,7 @@ class ProgressPrinter:
         if self.width is not None:
             return self.width
         try:
-            return os.get_terminal_size(self.stream.fileno()).columns
+            columns = os.get_terminal_size(self.stream.fileno()).columns
         except (OSError, ValueError, AttributeError):
-            return 100
+            columns = 0
+        return columns if columns > 0 else 100  # a terminal that tells no size (a bare pty) says 0

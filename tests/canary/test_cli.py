@@ -26,7 +26,9 @@ from tests.deployer.conftest import ADMIN_KEY, client, wait_for
 from tests.strict.conftest import dead_url
 
 SOAK = "0.3s"
-needs_engine = pytest.mark.skip(reason="core/canary.run_canary is not written yet on this branch")
+# v5 answers as fast as v2, but a p95 over a few dozen probes on a shared loaded machine is one stall: the
+# tests of a promotion are about the command, not the latency guard (core's tests trip that on a slow version).
+LENIENT = "20"
 
 
 @dataclass
@@ -105,11 +107,10 @@ def flags(env: Titanic, *extra: str) -> list[str]:
     return [*extra, "--url", env.url, "--api-key", ADMIN_KEY]
 
 
-@needs_engine
 def test_exit_0_promotes_a_healthy_version_through_every_step(titanic: Titanic, state: Path) -> None:
     titanic.deploy("ok1")
     done = run(flags(titanic, "ok1", "--to", "v5", "--steps", "10,50,100", "--soak", SOAK, "--probe-rate", "50",
-                     "--yes"), state)
+                     "--max-latency-ratio", LENIENT, "--yes"), state)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["outcome"] == "PROMOTED" and summary["ok"] is True
@@ -126,7 +127,6 @@ def test_exit_0_promotes_a_healthy_version_through_every_step(titanic: Titanic, 
     assert ADMIN_KEY not in done.stderr + done.stdout
 
 
-@needs_engine
 def test_exit_1_reverts_a_version_failing_on_part_of_its_inputs(titanic: Titanic, state: Path) -> None:
     titanic.deploy("bad1")
     done = run(flags(titanic, "bad1", "--to", "v4", "--soak", SOAK, "--probe-rate", "50", "--yes"), state)
@@ -163,7 +163,6 @@ def test_exit_2_on_usage_and_connection_errors_changes_nothing(titanic: Titanic,
     assert len(titanic.deployer.get_deployment("same1").list_updates()) == 1  # none of them ran an update
 
 
-@needs_engine
 def test_ctrl_c_during_the_soak_aborts_and_reverts(titanic: Titanic, state: Path) -> None:
     titanic.deploy("int1")
     cmd, env = command(flags(titanic, "int1", "--to", "v5", "--soak", "60s", "--yes"), state)
@@ -195,11 +194,16 @@ def test_ctrl_c_during_the_soak_aborts_and_reverts(titanic: Titanic, state: Path
 
 
 def run_on_terminal(args: list[str], state: Path, typed: str) -> tuple[int, str, str]:
-    """The command with stdin and stderr on a pseudo-terminal, `typed` as the answer to its question."""
+    """The command with stdin and stderr on a 200-column pseudo-terminal, `typed` as the answer to its
+    question."""
+    import fcntl
     import pty
+    import struct
+    import termios
 
     cmd, env = command(args, state)
     main, sub = pty.openpty()
+    fcntl.ioctl(sub, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
     proc = subprocess.Popen(cmd, stdin=sub, stderr=sub, stdout=subprocess.PIPE, text=True, env=env)
     os.close(sub)
     os.write(main, typed.encode() + b"\n")
@@ -223,14 +227,19 @@ def run_on_terminal(args: list[str], state: Path, typed: str) -> tuple[int, str,
     return proc.returncode, out, b"".join(seen).decode(errors="replace")
 
 
-@needs_engine
 def test_on_a_terminal_it_asks_then_draws_a_bar_in_place(titanic: Titanic, state: Path) -> None:
     titanic.deploy("tty1")
-    args = flags(titanic, "tty1", "--to", "v5", "--steps", "50,100", "--soak", "1s", "--probe-rate", "50")
+    args = flags(titanic, "tty1", "--to", "v5", "--steps", "50,100", "--soak", "1s", "--probe-rate", "50",
+                 "--max-latency-ratio", LENIENT)
     code, out, term = run_on_terminal(args, state, "n")
     assert code == 2 and "Run a canary of tty1 to v5? [y/N]" in term and out == ""
     assert titanic.saved("tty1")["generation"] == "v2"
     code, out, term = run_on_terminal(args, state, "y")
     assert code == 0, term
     assert json.loads(out)["outcome"] == "PROMOTED"
-    assert "\r\x1b[K" in term and "█" in term and "step 1/2 (50 %)" in term, term
+    # The status line is redrawn in place: back to the line's start, cleared, the bar and the step, no newline.
+    redraws = [chunk.split("\r\n")[0] for chunk in term.split("\r\x1b[K")[1:]]
+    bars = [line for line in redraws if line.startswith("deployer-tui canary: [") and "█" in line]
+    assert any("step 1/2 (50 %) soak," in line and "v5 " in line for line in bars), term
+    assert any("step 2/2 (100 %)" in line for line in bars), term
+    assert all(len(line) < 200 for line in bars)

@@ -66,13 +66,15 @@ def test_elsewhere_only_plain_lines_and_a_status_now_and_then() -> None:
     for second in range(1, 25):
         clock.now = float(second)
         printer(snapshot("soak", 0, ["soaking", "pending", "pending"], left=30.0 - second,
-                         message="step 10 %: updating"))
+                         message=f"step 10 %: soaking, {30 - second} s left — v5: {second} probes"))
     lines = out.getvalue().splitlines()
     assert "\r" not in out.getvalue() and all(line.startswith(PREFIX) for line in lines)
     assert lines[0] == f"{PREFIX}step 10 %: updating"
+    assert not [line for line in lines if "probes" in line], "a soak's running messages do not each stay"
     statuses = [line for line in lines if "soak," in line]
-    assert len(statuses) == 2  # at 10 s and 20 s, not at every snapshot
-    assert "step 1/3 (10 %) soak, 20 s left" in statuses[0]
+    # When the soak starts, then every 10 s: not at every snapshot.
+    assert [s.split(" · ")[0] for s in statuses] == [f"{PREFIX}step 1/3 (10 %) soak, {left} s left"
+                                                    for left in (29, 19, 9)]
     printer(snapshot("step", 0, ["passed", "pending", "pending"], ok=True, message="step 10 %: updating"))
     printer(snapshot("step", 1, ["passed", "updating", "pending"], message="step 50 %: updating"))
     assert out.getvalue().splitlines()[-2:] == [
