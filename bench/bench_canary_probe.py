@@ -78,6 +78,7 @@ class SoakMeter:
         self.requests: dict[int, int] = {}
         self._since: tuple[float, float, float] | None = None
         self._soaking_step = -1
+        self.via = ""
 
     def __call__(self, progress: Any) -> None:
         soaking = progress.phase == "soak"
@@ -88,6 +89,7 @@ class SoakMeter:
             self._stop()
         if soaking:
             self.requests[progress.step_index] = sum(s.requests for s in progress.stats.values())
+            self.via = progress.probe_via
 
     def _stop(self) -> None:
         assert self._since is not None
@@ -129,7 +131,9 @@ def main() -> int:
     wall = max(meter.wall, 1e-9)
     console, server = meter.console / wall * 100, meter.server / wall * 100
     print(f"canary v2 → v5 at {args.probe_rate:g} probes/s: {result.outcome} in {total:.1f} s; "
-          f"soaks {meter.wall:.1f} s, {probes} probes ({probes / wall:.1f}/s)")
+          f"soaks {meter.wall:.1f} s, {probes} probes ({probes / wall:.1f}/s) via {meter.via}")
+    if result.message:
+        print(f"  {result.message}")
     print(f"CPU over the soaks, % of one core: console {console:.1f} % (target < 10 %), "
           f"serve (deployer + node + workers) {server:.1f} %; console/serve {console / max(server, 1e-9):.2f}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
