@@ -58,6 +58,12 @@ def guards_text(guards: list[Any]) -> str:
     return " · ".join(guard_text(g) for g in guards)
 
 
+def short_guards_text(guards: list[Any]) -> str:
+    """The judged guards' values and marks, without their thresholds (the plan's line gave those)."""
+    return " · ".join(f"{g.name} {g.value or 'not measured'} {MARKS.get(g.ok, '…')}" for g in guards
+                      if not g.threshold.startswith("off"))
+
+
 def fraction_done(progress: Any) -> float:
     """How far the whole canary is: steps done, and the share of the current step's soak already spent."""
     steps = len(progress.steps) or 1
@@ -81,14 +87,9 @@ def status_line(progress: Any) -> str:
     phase = progress.phase
     if phase == "soak" and progress.soak_left_s is not None:
         phase = f"soak, {duration_text(progress.soak_left_s)} left"
-    parts = [f"{head} {phase}"]
-    stats = stats_text(progress)
-    if stats:
-        parts.append(stats)
-    guards = guards_text(progress.guards)
-    if guards:
-        parts.append(guards)
-    return " · ".join(parts)
+    # The guards before the figures: on a narrow terminal the end of the line is what gets cut.
+    parts = [f"{head} {phase}", short_guards_text(progress.guards), stats_text(progress)]
+    return " · ".join(p for p in parts if p)
 
 
 def bar(fraction: float, cells: int = BAR_CELLS) -> str:
@@ -141,7 +142,7 @@ class ProgressPrinter:
             self.close()
             return
         if self.terminal:
-            self._draw(f"{bar(fraction_done(progress))} {status_line(progress)}")
+            self._draw(f"canary {bar(fraction_done(progress))} {status_line(progress)}")
         elif soaking and (progress.step_index != self._soak_step
                           or self.clock() - self._last_status >= self.status_every_s):
             self._soak_step = progress.step_index
@@ -171,8 +172,7 @@ class ProgressPrinter:
         self.stream.flush()
         self._last_status = self.clock()
 
-    def _draw(self, text: str) -> None:
-        line = f"{self.prefix}{text}"
+    def _draw(self, line: str) -> None:
         width = self._width()
         if len(line) >= width:
             line = line[: max(width - 2, 1)] + "…"

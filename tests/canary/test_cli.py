@@ -239,7 +239,7 @@ def test_on_a_terminal_it_asks_then_draws_a_bar_in_place(titanic: Titanic, state
     assert json.loads(out)["outcome"] == "PROMOTED"
     # The status line is redrawn in place: back to the line's start, cleared, the bar and the step, no newline.
     redraws = [chunk.split("\r\n")[0] for chunk in term.split("\r\x1b[K")[1:]]
-    bars = [line for line in redraws if line.startswith("deployer-tui canary: [") and "█" in line]
+    bars = [line for line in redraws if line.startswith("canary [") and "█" in line]
     assert any("step 1/2 (50 %) soak," in line and "v5 " in line for line in bars), term
     assert any("step 2/2 (100 %)" in line for line in bars), term
     assert all(len(line) < 200 for line in bars)
