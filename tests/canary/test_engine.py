@@ -19,15 +19,24 @@ from deployer_tui.core.canary import (
     CanaryProgress,
     Guards,
     plan_canary,
+    revert_record,
     run_canary,
 )
-from deployer_tui.core.canary_probe import VIA_DEPLOYER, VIA_NODES
+from deployer_tui.core.canary_probe import (
+    VIA_DEPLOYER,
+    VIA_NODES,
+    DirectProber,
+    ProbeQuery,
+    ProbeRefused,
+    ProbeTarget,
+)
 from deployer_tui.core.canary_state import CanaryStore
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.latency_log import LatencyLog
 from deployer_tui.core.rollback import mapping_key, single
 from tests.canary.conftest import CanaryEnv, unique
 from tests.deployer.conftest import ADMIN_KEY
+from tests.strict.conftest import dead_url
 
 SOAK = 0.5
 FAST = {"soak_s": SOAK, "probe_rate": 20.0}
@@ -248,3 +257,47 @@ def test_live_traffic_is_counted_per_version_from_the_node_metrics(env: CanaryEn
     assert result.outcome == "PROMOTED", result.message
     # Our own probes are not live traffic; a probe cancelled in flight at the end of the soak may be.
     assert live and 20 <= max(live) <= 20 + 16
+
+
+def test_a_cancelled_canary_leaves_its_record_for_the_next_start(env: CanaryEnv) -> None:
+    """The console quitting cancels the canary's task: the split stays, and so does the record saying so."""
+    dep = unique("cancel")
+    env.deploy(dep)
+
+    async def scenario() -> None:
+        async with DeployerClient(env.url, ADMIN_KEY) as client:
+            plan = await plan_canary(client, dep, "good", soak_s=30.0, probe_rate=20.0)
+            task: asyncio.Task | None = None
+
+            def watch(progress: CanaryProgress) -> None:
+                if progress.phase == "soak" and task is not None:
+                    task.cancel()
+
+            task = asyncio.create_task(run_canary(client, plan, watch, interval=0.05))
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(scenario())
+    record = CanaryStore().get(env.url, dep)
+    assert record is not None and record.step_index == 0 and not record.running_elsewhere
+    assert env.saved_mapping(dep)["mode"] == "MULTI_GENERATION"
+
+    async def revert():
+        async with DeployerClient(env.url, ADMIN_KEY) as client:
+            return await revert_record(client, record)
+
+    assert asyncio.run(revert()).outcome == "REVERTED"
+    assert_back_on_v1(env, dep)
+
+
+def test_a_node_nobody_listens_on_refuses_direct_probes() -> None:
+    async def scenario() -> None:
+        target = ProbeTarget("d", "svc", [dead_url()], [ProbeQuery("calc", "PY_FUNCTION", 0, {"x": 1})])
+        prober = DirectProber(target)
+        try:
+            with pytest.raises(ProbeRefused, match="cannot be reached"):
+                await prober.probe("v1", target.queries[0])
+        finally:
+            await prober.aclose()
+
+    asyncio.run(scenario())
