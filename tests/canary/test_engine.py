@@ -301,3 +301,42 @@ def test_a_node_nobody_listens_on_refuses_direct_probes() -> None:
             await prober.aclose()
 
     asyncio.run(scenario())
+
+
+def test_promote_now_during_the_last_step_ends_without_another_update(env: CanaryEnv) -> None:
+    dep = unique("lastpromote")
+    env.deploy(dep)
+    control = CanaryControl()
+
+    def watch(progress: CanaryProgress) -> None:
+        if progress.phase == "soak" and progress.percent == 100:
+            control.promote_now()
+
+    async def scenario():
+        async with DeployerClient(env.url, ADMIN_KEY) as client:
+            plan = await plan_canary(client, dep, "good", steps=(100,), soak_s=30.0, probe_rate=20.0)
+            result = await run_canary(client, plan, watch, control=control, interval=0.05)
+            return result, await client.list_updates(dep)
+
+    result, updates = asyncio.run(scenario())
+    assert result.outcome == "PROMOTED", result.message
+    assert len(updates) == 2  # the deployment's first update, and the canary's one step: no third
+    assert env.served(dep) == "good" and CanaryStore().get(env.url, dep) is None
+
+
+def test_abort_before_anything_changed_runs_no_update(env: CanaryEnv) -> None:
+    dep = unique("earlyabort")
+    env.deploy(dep)
+    control = CanaryControl()
+    control.abort()
+
+    async def scenario():
+        async with DeployerClient(env.url, ADMIN_KEY) as client:
+            plan = await plan_canary(client, dep, "good", soak_s=30.0)
+            result = await run_canary(client, plan, control=control, interval=0.05)
+            return result, await client.list_updates(dep)
+
+    result, updates = asyncio.run(scenario())
+    assert result.outcome == "ABORTED" and len(updates) == 1
+    assert CanaryStore().get(env.url, dep) is None
+    assert_back_on_v1(env, dep)
