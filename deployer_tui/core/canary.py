@@ -265,8 +265,8 @@ class VersionStats:
     errors: int = 0
     latencies_ms: list[float] = field(default_factory=list)  # this step's probes (at most MAX_LATENCIES)
     mismatches: int = 0  # answers differing from the old version's (match_answers), counted either way
-    compared: int = 0  # answers compared with the old version's
     source: str = ""  # "probes" | "probes + node metrics" | "deployer test queries"
+    compared: int = 0  # answers compared with the old version's
     live_requests: int | None = None  # traffic the node's metrics counted beyond our probes, when readable
     live_errors: int | None = None
 
@@ -554,6 +554,8 @@ class _Run:
             out["notReported"] = self.unattributed.to_json()
         if self.probe_note:
             out["probeNote"] = self.probe_note
+        if self.target is not None and self.target.notes:
+            out["probeNotes"] = list(self.target.notes)  # how the probes' targets were found
         if self.mismatch_example is not None:
             out["mismatchExample"] = self.mismatch_example
         return out
