@@ -233,6 +233,8 @@ async def plan_canary(client: Any, deployment_id: str, target: str, *, steps: tu
     if not isinstance(previous, dict) or not mapping_versions(previous):
         raise CanaryError(f"deployment {deployment_id} has no version saved: a canary needs one to compare "
                           "the new version with")
+    if settings.get("enabled") is False:
+        raise CanaryError(f"deployment {deployment_id} is disabled: it serves no query to compare versions on")
     plan.previous = copy.deepcopy(previous)
     light = await client.get_deployment(deployment_id)
     basic = deployment_basic(light)

@@ -340,3 +340,17 @@ def test_abort_before_anything_changed_runs_no_update(env: CanaryEnv) -> None:
     assert result.outcome == "ABORTED" and len(updates) == 1
     assert CanaryStore().get(env.url, dep) is None
     assert_back_on_v1(env, dep)
+
+
+def test_a_disabled_deployment_is_refused(env: CanaryEnv) -> None:
+    dep = unique("disabled")
+    settings = env.deployer.create_deployment(dep, "calc", "live", "v1").get_settings()
+    settings.get_raw()["enabled"] = False
+    settings.save()
+
+    async def scenario() -> None:
+        async with DeployerClient(env.url, ADMIN_KEY) as client:
+            with pytest.raises(CanaryError, match="is disabled"):
+                await plan_canary(client, dep, "good")
+
+    asyncio.run(scenario())
