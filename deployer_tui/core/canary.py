@@ -233,6 +233,8 @@ async def plan_canary(client: Any, deployment_id: str, target: str, *, steps: tu
     if not isinstance(previous, dict) or not mapping_versions(previous):
         raise CanaryError(f"deployment {deployment_id} has no version saved: a canary needs one to compare "
                           "the new version with")
+    if settings.get("enabled") is False:
+        raise CanaryError(f"deployment {deployment_id} is disabled: it serves no query to compare versions on")
     plan.previous = copy.deepcopy(previous)
     light = await client.get_deployment(deployment_id)
     basic = deployment_basic(light)
@@ -265,8 +267,8 @@ class VersionStats:
     errors: int = 0
     latencies_ms: list[float] = field(default_factory=list)  # this step's probes (at most MAX_LATENCIES)
     mismatches: int = 0  # answers differing from the old version's (match_answers), counted either way
-    compared: int = 0  # answers compared with the old version's
     source: str = ""  # "probes" | "probes + node metrics" | "deployer test queries"
+    compared: int = 0  # answers compared with the old version's
     live_requests: int | None = None  # traffic the node's metrics counted beyond our probes, when readable
     live_errors: int | None = None
 
@@ -507,6 +509,9 @@ class _Run:
         self.probe_failure: str | None = None
         self.event: asyncio.Event | None = None
         self.metrics: NodeMetrics | None = None
+        # This run saved a mapping (or tried to); a run that continues an earlier one (`started_ms` given)
+        # may find a split in place already.
+        self.changed = started_ms is not None
         self.live_start: dict[str, tuple[int, int]] | None = None
         self.sent: dict[str, list[int]] = {}  # version -> [probes, errors] the nodes answered this step
         self.readings = self._readings((), final=False)[0]
@@ -551,6 +556,8 @@ class _Run:
             out["notReported"] = self.unattributed.to_json()
         if self.probe_note:
             out["probeNote"] = self.probe_note
+        if self.target is not None and self.target.notes:
+            out["probeNotes"] = list(self.target.notes)  # how the probes' targets were found
         if self.mismatch_example is not None:
             out["mismatchExample"] = self.mismatch_example
         return out
@@ -575,6 +582,7 @@ class _Run:
         dep = self.plan.deployment_id
         settings = await self.client.get_deployment_settings(dep)
         settings["generationsMapping"] = copy.deepcopy(mapping)
+        self.changed = True  # from the attempt on: a lost answer does not mean nothing was saved
         await self.client.save_deployment_settings(dep, settings)
         await self.emit(f"saved {mapping_summary(mapping)}; updating ({what})")
         record = JournalRecord(dep, now_ms(), copy.deepcopy(mapping), kind)
@@ -701,9 +709,13 @@ class _Run:
                 if verdict.kind == "passed":
                     step.state = "passed"
                     continue
+                if verdict.kind == "promote" and step.percent >= 100:
+                    step.state, step.note = "passed", step.note or "promoted now: soak cut short"
+                    self.remove_record()  # the new version alone is saved and deployed already
+                    return await self.finish(self.result("PROMOTED", single(plan.target),
+                                                         f"promoted now: {plan.target} alone"))
                 if verdict.kind == "promote":
-                    step.state = "skipped" if step.percent < 100 else "passed"
-                    step.note = step.note or "promoted now"
+                    step.state, step.note = "skipped", step.note or "promoted now"
                     return await self.promote("promoted now")
                 if verdict.kind == "abort":
                     step.state = "skipped"
@@ -729,6 +741,10 @@ class _Run:
             if step.state not in ("passed", "failed"):
                 step.state = "skipped"
         percent = self.steps[self.step_index].percent
+        if not self.changed:  # aborted before this run saved anything: nothing to put back
+            self.remove_record()
+            return await self.finish(self.result("ABORTED", copy.deepcopy(self.plan.previous),
+                                                 "aborted before anything changed", step=percent))
         return await self.revert("ABORTED", f"aborted at {percent} %", step=percent)
 
     async def run_step(self, index: int) -> _Verdict:
@@ -748,7 +764,7 @@ class _Run:
             return _Verdict("update_failed", message=f"{label}: the split could not be deployed: {err}")
         if settled.state != "SUCCESS":
             why = str(settled.error) if settled.error is not None else f"ended {settled.text}"
-            return _Verdict("update_failed", message=f"{label}: the update {why}")
+            return _Verdict("update_failed", message=f"{label}: the update did not succeed ({why})")
         step.state = "soaking"
         return await self.soak(index, mapping_versions(mapping), label)
 
@@ -1096,7 +1112,8 @@ async def run_canary(client: Any, plan: CanaryPlan, on_progress: ProgressSink | 
     """Run the plan step by step (see the module's docstring). Raises CanaryError when it cannot start
     (nothing changed then) and DeployerError only when the deployer cannot be read or written at all
     (the record then stays, for the next start to offer the revert); how the canary ended is in the result.
-    `probe`: "auto" (the API nodes when reachable, else the deployer) or "deployer" (never the nodes)."""
+    `probe`: "auto" (the API nodes when reachable, else the deployer) or "deployer" (never the nodes).
+    `started_ms`: when the canary this run continues began (resume_record); its split may be in place."""
     plan.validate()
     if not 0 <= start_step < len(plan.steps):
         raise CanaryError(f"step {start_step} is not a step of this canary (0 to {len(plan.steps) - 1})")
