@@ -40,13 +40,15 @@ DEPLOYMENT = "bench-canary"
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process and its descendants (the node's workers), from /proc."""
+    """CPU time (user + system) of a process and its descendants (the node's workers), from /proc. Workers
+    that ended count too (their time moves to their parent's cutime/cstime once reaped): an update between
+    two readings replaces the workers of a version."""
     total, todo = 0.0, [pid]
     while todo:
         current = todo.pop()
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
             for task in Path(f"/proc/{current}/task").iterdir():
                 todo += [int(child) for child in (task / "children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError):
@@ -79,6 +81,7 @@ class SoakMeter:
         self._since: tuple[float, float, float] | None = None
         self._soaking_step = -1
         self.via = ""
+        self.soaks = 0
 
     def __call__(self, progress: Any) -> None:
         soaking = progress.phase == "soak"
@@ -98,13 +101,16 @@ class SoakMeter:
         self.console += time.process_time() - cpu
         self.server += cpu_seconds(self.server_pid) - server
         self._since = None
+        self.soaks += 1
 
 
 async def canary(url: str, rate: float, seconds: float, server_pid: int, state: Path) -> tuple[Any, SoakMeter]:
     meter = SoakMeter(server_pid)
     async with DeployerClient(url, ADMIN_KEY) as client:
+        # What is measured is the cost of probing, so both soaks must run to their end: a latency guard
+        # tripped by a stall of this shared machine would cut the second one short.
         plan = await plan_canary(client, DEPLOYMENT, "v5", steps=(50, 100), soak_s=seconds / 2,
-                                 guards=Guards(), probe_rate=rate)
+                                 guards=Guards(max_latency_ratio=100.0), probe_rate=rate)
         result = await run_canary(client, plan, meter, store=CanaryStore(state / "canary"),
                                   latency_log=LatencyLog(url, root=state / "latency"))
     return result, meter
@@ -131,7 +137,7 @@ def main() -> int:
     wall = max(meter.wall, 1e-9)
     console, server = meter.console / wall * 100, meter.server / wall * 100
     print(f"canary v2 → v5 at {args.probe_rate:g} probes/s: {result.outcome} in {total:.1f} s; "
-          f"soaks {meter.wall:.1f} s, {probes} probes ({probes / wall:.1f}/s) via {meter.via}")
+          f"{meter.soaks} soaks, {meter.wall:.1f} s, {probes} probes ({probes / wall:.1f}/s) via {meter.via}")
     if result.message:
         print(f"  {result.message}")
     print(f"CPU over the soaks, % of one core: console {console:.1f} % (target < 10 %), "
