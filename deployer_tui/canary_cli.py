@@ -3,7 +3,7 @@
 core/canary.py plans and runs it; this module reads the flags, asks first (or refuses with no terminal and
 no --yes), shows the progress on stderr (deployer_tui/canary_progress.py) and prints the result's JSON on
 stdout. Exit 0 promoted, 1 reverted or aborted, 2 on usage or connection errors, a failed update or a
-deployer that went away. Ctrl+c (or SIGTERM) during the run aborts it, which reverts: a canary is never
+deployer that went away. Ctrl+c (or SIGTERM, SIGHUP) during the run aborts it, which reverts: a canary is never
 left half-way by this command; a process killed outright leaves its record, and the console offers the
 revert at its next start.
 
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 class _Interrupts:
-    """Ctrl+c and SIGTERM: before the canary starts they cancel (nothing changed); while it runs the first
+    """Ctrl+c, SIGTERM and SIGHUP: before the canary starts they cancel (nothing changed); while it runs the first
     aborts it (the engine reverts), later ones say it is reverting; a question on the terminal has its own."""
 
     def __init__(self, task: asyncio.Task, control: Any, say: Say) -> None:
@@ -157,7 +157,8 @@ class _Interrupts:
     def install(self) -> list[int]:
         loop = asyncio.get_running_loop()
         installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        # SIGHUP too: a terminal closed during the run must not leave the canary half-way either.
+        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)):
             try:
                 loop.add_signal_handler(sig, self)
             except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no such signal here

@@ -113,6 +113,7 @@ class ProgressPrinter:
         self._message = ""
         self._step_states: dict[int, str] = {}
         self._guards_of: dict[int, list[Any]] = {}
+        self._gone = False  # the stream could not be written any more
         self._soak_step = -1  # plain mode: the step whose soak has had its first status line
         self._last_status = clock()
         self._bar_shown = False
@@ -159,25 +160,31 @@ class ProgressPrinter:
     def close(self) -> None:
         """Clear the status line (a terminal's next prompt starts on a clean line)."""
         if self._bar_shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
+            self._write("\r\x1b[K")
             self._bar_shown = False
 
     # ---- writing ---------------------------------------------------------------------------------------------
+    def _write(self, text: str) -> None:
+        # A terminal closed mid-run (SIGHUP) must not stop the revert that follows: it is then written to
+        # no one.
+        if self._gone:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            self._gone = True
+
     def _line(self, text: str) -> None:
-        if self._bar_shown:
-            self.stream.write("\r\x1b[K")
-            self._bar_shown = False
-        self.stream.write(f"{self.prefix}{text}\n")
-        self.stream.flush()
+        self._write(("\r\x1b[K" if self._bar_shown else "") + f"{self.prefix}{text}\n")
+        self._bar_shown = False
         self._last_status = self.clock()
 
     def _draw(self, line: str) -> None:
         width = self._width()
         if len(line) >= width:
             line = line[: max(width - 2, 1)] + "…"
-        self.stream.write(f"\r\x1b[K{line}")
-        self.stream.flush()
+        self._write(f"\r\x1b[K{line}")
         self._bar_shown = True
 
     def _width(self) -> int:

@@ -8,6 +8,7 @@ Nothing heavy is imported at the top: `deployer-tui package` builds the same par
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -34,7 +35,9 @@ def sayer(command: str) -> Say:
     """One progress line on stderr, prefixed with the command (stdout carries the JSON summary alone)."""
 
     def say(line: str) -> None:
-        print(f"deployer-tui {command}: {line}", file=sys.stderr, flush=True)
+        # The terminal may have gone away (SIGHUP): what follows, a revert say, must still run.
+        with contextlib.suppress(OSError, ValueError):
+            print(f"deployer-tui {command}: {line}", file=sys.stderr, flush=True)
 
     return say
 
@@ -83,7 +86,10 @@ async def deployer_client(args: argparse.Namespace, conn: Any, timeouts: Any, sa
 
             say("no deployer configured: starting the local deployer")
             try:
-                local = await LocalDeployer.start(Path(args.data_dir) if args.data_dir else paths.data_dir())
+                # In a session of its own: a ctrl+c meant for the command (a canary reverts on it) must not
+                # also stop the deployer the command still needs.
+                local = await LocalDeployer.start(Path(args.data_dir) if args.data_dir else paths.data_dir(),
+                                                  own_session=True)
             except DeployerError as exc:
                 raise Refused(str(exc)) from None
             url, key, verify = local.url, local.api_key, True

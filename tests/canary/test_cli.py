@@ -243,3 +243,45 @@ def test_on_a_terminal_it_asks_then_draws_a_bar_in_place(titanic: Titanic, state
     assert any("step 1/2 (50 %) soak," in line and "v5 " in line for line in bars), term
     assert any("step 2/2 (100 %)" in line for line in bars), term
     assert all(len(line) < 200 for line in bars)
+
+
+def test_ctrl_c_on_the_terminal_leaves_the_local_deployer_to_finish_the_revert(tmp_path: Path, state: Path) -> None:
+    """With no deployer configured the command starts the local one (demo data): ctrl+c on a terminal
+    signals the whole foreground group, twice here; the local deployer, in a session of its own, keeps
+    serving so that the revert completes (ABORTED, not FAILED) and is then stopped."""
+    cmd, env = command(["--data-dir", str(tmp_path / "data"), "canary", "titanic-on-dev", "--to", "v5",
+                        "--soak", "60s", "--yes"], state)
+    cmd.remove("canary")  # --data-dir is the console's flag: it comes before the sub-command
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)  # its own group, as a terminal's foreground job
+    seen: list[str] = []
+    soaking, interrupted = threading.Event(), threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            seen.append(line)
+            if " soak, " in line:
+                soaking.set()
+            if "interrupted: aborting" in line:
+                interrupted.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert soaking.wait(120), "".join(seen)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert interrupted.wait(30), "".join(seen)
+        os.killpg(proc.pid, signal.SIGINT)
+        out = proc.stdout.read() if proc.stdout else ""
+        proc.wait(120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    reader.join(30)
+    err = "".join(seen)
+    assert proc.returncode == 1, err
+    summary = json.loads(out)
+    assert summary["outcome"] == "ABORTED" and summary["finalText"] == "v2", err
+    assert "still reverting" in err
