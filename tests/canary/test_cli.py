@@ -35,14 +35,15 @@ LENIENT = "20"
 class Titanic:
     proc: servers.Proc
     deployer: Any  # dataikuapi's DSSAPIDeployer
+    node_key: str
 
     @property
     def url(self) -> str:
         return self.proc.url()
 
-    def deploy(self, dep_id: str, version: str = "v2") -> Any:
+    def deploy(self, dep_id: str, version: str = "v2", infra: str = "live") -> Any:
         """A deployment of its own (its own service id on the node) serving `version` alone."""
-        dep = self.deployer.create_deployment(dep_id, "titanic", "live", version)
+        dep = self.deployer.create_deployment(dep_id, "titanic", infra, version)
         settings = dep.get_settings()
         settings.get_raw()["deployedServiceId"] = f"svc-{dep_id}"
         settings.save()
@@ -81,7 +82,7 @@ def titanic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Titanic]:
         settings = infra.get_settings()
         settings.add_apinode(proc.url("apinode"), node_key)
         settings.save()
-        yield Titanic(proc, deployer)
+        yield Titanic(proc, deployer, node_key)
     finally:
         proc.stop()
 
@@ -159,6 +160,10 @@ def test_exit_2_on_usage_and_connection_errors_changes_nothing(titanic: Titanic,
     assert refused.returncode == 2 and "connection refused" in refused.stderr and refused.stdout == ""
     no_terminal = run(flags(titanic, "same1", "--to", "v5"), state)
     assert no_terminal.returncode == 2 and "--yes" in no_terminal.stderr
+    cmd, env = command(flags(titanic, "same1", "--to", "v5", "--yes"), state)
+    cmd.insert(cmd.index("canary"), "--read-only")
+    read_only = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert read_only.returncode == 2 and "read-only" in read_only.stderr
     assert titanic.saved("same1")["generation"] == "v2" and titanic.served("same1") == {"v2"}
     assert len(titanic.deployer.get_deployment("same1").list_updates()) == 1  # none of them ran an update
 
@@ -285,3 +290,19 @@ def test_ctrl_c_on_the_terminal_leaves_the_local_deployer_to_finish_the_revert(t
     summary = json.loads(out)
     assert summary["outcome"] == "ABORTED" and summary["finalText"] == "v2", err
     assert "still reverting" in err
+
+
+def test_a_production_deployment_wants_its_id_typed(titanic: Titanic, state: Path) -> None:
+    infra = titanic.deployer.create_infra("prod", "Production", "STATIC")
+    settings = infra.get_settings()
+    settings.add_apinode(titanic.proc.url("apinode"), titanic.node_key)
+    settings.save()
+    titanic.deploy("prod1", infra="prod")
+    args = flags(titanic, "prod1", "--to", "v5", "--steps", "50,100", "--soak", SOAK, "--probe-rate", "50",
+                 "--max-latency-ratio", LENIENT)
+    code, out, term = run_on_terminal(args, state, "y")
+    assert code == 2 and "prod1 is a Production deployment: type its id to run a canary of it to v5" in term
+    assert out == "" and titanic.saved("prod1")["generation"] == "v2"
+    code, out, term = run_on_terminal(args, state, "prod1")
+    assert code == 0, term
+    assert json.loads(out)["outcome"] == "PROMOTED" and titanic.served("prod1") == {"v5"}
