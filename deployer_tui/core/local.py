@@ -69,10 +69,7 @@ class LocalDeployer:
         apinodes: int = 1,
         demo: bool = True,
         timeout: float = 60,
-        own_session: bool = False,
     ) -> LocalDeployer:
-        """`own_session`: the child in a session of its own, so that ctrl+c on the terminal reaches only
-        the command that started it (a headless command must keep its deployer while it reverts)."""
         data_dir = Path(data_dir) if data_dir is not None else paths.data_dir()
         # 0700: the data dir will hold the admin key and the nodes' keys; serve keeps it so, but
         # we create it first (for the log) and must not widen it.
@@ -85,7 +82,7 @@ class LocalDeployer:
         # The child holds its own descriptor once started, so ours closes right after.
         with open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
             process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
-                                       env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=own_session)
+                                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
             url, nodes = await asyncio.wait_for(cls._announced(process), timeout)
         except (asyncio.TimeoutError, LocalDeployerError) as exc:
