@@ -89,7 +89,10 @@ class LocalDeployer:
         apinodes: int = 1,
         demo: bool = True,
         timeout: float = 60,
+        own_session: bool = False,
     ) -> LocalDeployer:
+        """`own_session`: the child in a session of its own, so that ctrl+c on the terminal reaches only
+        the command that started it (a headless command must keep its deployer while it reverts)."""
         data_dir = Path(data_dir) if data_dir is not None else paths.data_dir()
         # 0700: the data dir will hold the admin key and the nodes' keys; serve keeps it so, but
         # we create it first (for the log) and must not widen it.
@@ -97,15 +100,16 @@ class LocalDeployer:
         remembered = _remembered_port(data_dir)
         if remembered is not None:
             try:
-                return await cls._start_on(remembered, data_dir, apinodes, demo, timeout)
+                return await cls._start_on(remembered, data_dir, apinodes, demo, timeout, own_session)
             except LocalDeployerError as exc:
                 if not exc.exited:
                     raise
                 # That port is taken now (the log says so): a free one, as on the first start.
-        return await cls._start_on(0, data_dir, apinodes, demo, timeout)
+        return await cls._start_on(0, data_dir, apinodes, demo, timeout, own_session)
 
     @classmethod
-    async def _start_on(cls, port: int, data_dir: Path, apinodes: int, demo: bool, timeout: float) -> LocalDeployer:
+    async def _start_on(cls, port: int, data_dir: Path, apinodes: int, demo: bool, timeout: float,
+                        own_session: bool = False) -> LocalDeployer:
         log_path = data_dir / LOG_FILE
         args = [sys.executable, "-m", "deployer_tui.cli", "serve", "--port", str(port), "--data-dir", str(data_dir),
                 "--apinodes", str(apinodes)]
@@ -114,7 +118,7 @@ class LocalDeployer:
         # The child holds its own descriptor once started, so ours closes right after.
         with open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
             process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
-                                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                       env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=own_session)
         try:
             url, nodes = await asyncio.wait_for(cls._announced(process), timeout)
         except (asyncio.TimeoutError, LocalDeployerError) as exc:
