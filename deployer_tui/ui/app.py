@@ -26,7 +26,7 @@ from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.actions import known_binding_ids, mutating_target
 from deployer_tui.ui.commands import ActionsProvider, ResourcesProvider
 from deployer_tui.ui.context_shell import ContextShell
-from deployer_tui.ui.context_switch import show_context
+from deployer_tui.ui.context_switch import open_screens, show_context
 from deployer_tui.ui.object_actions import ObjectActions
 from deployer_tui.ui.production_guard import guard_change
 from deployer_tui.ui.screens.deployment import DeploymentScreen
@@ -175,6 +175,10 @@ class DeployerApp(App):
             shell = self._context_shells[name] = ContextShell(self, self.contexts.get(name))
         return shell
 
+    def bind_screen(self, screen: Screen, name: str) -> None:
+        """`screen` belongs to context `name` (unless it already belongs to one)."""
+        self._screen_contexts.setdefault(screen, name)
+
     def context_of(self, node: DOMNode) -> ContextState:
         """The context `node`'s screen belongs to."""
         return self.shell_for(node).context_state
@@ -269,8 +273,7 @@ class DeployerApp(App):
     # -- the app-wide actions --------------------------------------------------------------
     async def action_quit(self) -> None:
         # Every context's open screens: a draft in a context not shown is not lost silently either.
-        open_screens = {*self.screen_stack, *(s for s in list(self._screen_contexts) if s.is_attached)}
-        quit_unless_unsaved(self, open_screens)
+        quit_unless_unsaved(self, open_screens(self))
 
     def action_refresh_now(self) -> None:
         if self.session is None:
