@@ -1,11 +1,14 @@
-"""The Textual app, the shell: it holds the session (client, data store, update tracker, config), shows what
-the state objects post (notices, API errors), and owns the app-wide keys (quit, refresh, help, go to).
+"""The Textual app, the shell: it holds the contexts (`app.contexts`, ui/state/contexts_state.py: per context
+its session, data store and update tracker; `store`, `updates`, `session` are the shown context's) and the
+config, shows what the state objects post (notices naming their context when it is not the one shown, API
+errors), and owns the app-wide keys (quit, refresh, help, go to, contexts).
 
 Screens live in `screens/` and own their actions (`action_*` methods beside their bindings; the object
 actions the main and detail screens share are in `object_actions.py`), widgets in `widgets/`, the session
 state in `state/`, row building and formatting in `view/`, the command palette in `commands.py`. Every
 network call runs in a worker. Every action runs through `run_action`, which refuses the `mutating` ones
-in read-only mode: the one place that check lives.
+in read-only mode and asks for the object's id in a production context (ui/production_guard.py): the one
+place those checks live.
 """
 
 from __future__ import annotations
