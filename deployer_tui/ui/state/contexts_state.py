@@ -138,7 +138,6 @@ class Contexts:
             current = next((c.name for c in contexts if c.current), contexts[0].name)
         self.get(current)
         self._current = current
-        self.initial = current  # the context the app started with
 
     # -- queries -------------------------------------------------------------------------------
     def names(self) -> list[str]:
