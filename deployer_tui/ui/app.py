@@ -1,39 +1,47 @@
-"""The Textual app, the shell: it holds the session (client, data store, update tracker, config), shows what
-the state objects post (notices, API errors), and owns the app-wide keys (quit, refresh, help, go to).
+"""The Textual app, the shell: it holds the contexts (`app.contexts`, ui/state/contexts_state.py: per context
+its session, data store and update tracker; `store`, `updates`, `session` are the shown context's) and the
+config, shows what the state objects post (notices naming their context when it is not the one shown, API
+errors), and owns the app-wide keys (quit, refresh, help, go to, contexts).
 
 Screens live in `screens/` and own their actions (`action_*` methods beside their bindings; the object
 actions the main and detail screens share are in `object_actions.py`), widgets in `widgets/`, the session
 state in `state/`, row building and formatting in `view/`, the command palette in `commands.py`. Every
 network call runs in a worker. Every action runs through `run_action`, which refuses the `mutating` ones
-in read-only mode: the one place that check lives.
+in read-only mode and asks for the object's id in a production context (ui/production_guard.py): the one
+place those checks live.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from textual import events, work
+from textual import events
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
 from deployer_tui.core.config import Config
+from deployer_tui.core.contexts import Context
 from deployer_tui.core.errors import DeployerError
-from deployer_tui.ui.actions import known_binding_ids, mutating_title, refusal
+from deployer_tui.ui.actions import known_binding_ids, mutating_target
 from deployer_tui.ui.commands import ActionsProvider, ResourcesProvider
+from deployer_tui.ui.context_shell import ContextShell
+from deployer_tui.ui.context_switch import open_screens, show_context
 from deployer_tui.ui.object_actions import ObjectActions
+from deployer_tui.ui.production_guard import guard_change
 from deployer_tui.ui.screens.deployment import DeploymentScreen
 from deployer_tui.ui.screens.draft import quit_unless_unsaved
 from deployer_tui.ui.screens.help import HelpScreen, help_rows, help_title
 from deployer_tui.ui.screens.infra import InfraScreen
-from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.modals import ErrorScreen, GotoScreen
 from deployer_tui.ui.screens.service import ServiceScreen
-from deployer_tui.ui.state.data_store import DataStore
-from deployer_tui.ui.state.messages import ApiError, Notice, UpdateFinished
-from deployer_tui.ui.state.update_tracker import UpdateTracker
+from deployer_tui.ui.shell import scope_shells
+from deployer_tui.ui.state.contexts_state import Contexts, ContextState, Opener
+from deployer_tui.ui.state.messages import ApiError, ContextChanged, Notice, UpdateFinished
+from deployer_tui.ui.state.session import Session
 from deployer_tui.ui.view.formatting import Presentation
 from deployer_tui.ui.widgets.header_bar import HeaderBar
 
@@ -41,17 +49,11 @@ if TYPE_CHECKING:
     from textual.dom import DOMNode
 
     from deployer_tui.core.client import DeployerClient
+    from deployer_tui.ui.screens.contexts import ContextListScreen
+    from deployer_tui.ui.state.data_store import DataStore
+    from deployer_tui.ui.state.update_tracker import UpdateTracker
 
-
-@dataclass
-class Session:
-    """A live connection: the client, what the header calls it, and how to let it go on quit."""
-
-    client: DeployerClient
-    where: str
-    close: Callable[[], Awaitable[None]] | None = None
-    note: str = ""  # how the connection was chosen, for the header (profiles.Connection.note)
-    key_origin: str = ""  # where the API key came from, in words, for the banner of a refused key
+__all__ = ["DeployerApp", "Session"]
 
 
 class DeployerApp(App):
@@ -67,40 +69,125 @@ class DeployerApp(App):
         Binding("colon", "goto", "Go to", id="app.goto", tooltip="Open a deployment, infra or service by id (:deploy ID)"),
         Binding("ctrl+e", "error_details", "Last error", show=False, id="app.error_details",
                 tooltip="The full details of the last API error"),
+        Binding("ctrl+o", "contexts", "Contexts", show=False, id="app.contexts",
+                tooltip="The deployers this console knows (contexts): switch to another (also :ctx NAME)"),
     ]
 
     def __init__(self, *, client: DeployerClient | None = None, where: str | None = None,
                  connect: Callable[[], Awaitable[Session]] | None = None, connect_status: str = "connecting…",
                  config: Config | None = None, read_only: bool = False,
-                 presentation: Presentation | None = None) -> None:
+                 presentation: Presentation | None = None, contexts: list[Context] | None = None,
+                 open_context: Opener | None = None) -> None:
         """Either a ready `client` (tests, --url) or `connect`, awaited in a worker after the first
-        paint (the embedded local deployer takes a while to start)."""
+        paint (the embedded local deployer takes a while to start); or `contexts` (core.contexts.
+        list_contexts, the current one first) with `open_context`, which opens any of them."""
         super().__init__()
-        if (client is None) == (connect is None):
-            raise ValueError("give exactly one of client= or connect=")
         self.config = config or Config()
         self.read_only = read_only or self.config.read_only
         self.refresh_interval = self.config.refresh_interval
         self.presentation = presentation or Presentation()
-        self.session: Session | None = Session(client, where or client.url) if client is not None else None
-        self._connect = connect
-        self.where = self.session.where if self.session else ""
-        self.connection_note = self.session.note if self.session else ""
-        self.status_text = "" if client is not None else connect_status
-        self.user = ""
         self.last_error: tuple[str, DeployerError] | None = None
-        self.store = DataStore(self, client, clock=self.presentation.now)
-        self.updates = UpdateTracker(self, client)
+        self.contexts = self._make_contexts(client, where, connect, connect_status, contexts, open_context)
+        self._context_shells: dict[str, ContextShell] = {}
+        self._screen_contexts: weakref.WeakKeyDictionary[Screen, str] = weakref.WeakKeyDictionary()
+        self._told_failures: set[tuple[str, str]] = set()
+        self._context_list: weakref.ref[ContextListScreen] | None = None  # the open ctrl+o list, repainted on news
+        scope_shells(self, self.shell_for)
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
         # Where each recent key was sent (see `on_event`); bounded, since keys a widget consumes never
         # come back to the app.
         self._key_targets: OrderedDict[events.Key, object] = OrderedDict()
 
+    def _make_contexts(self, client: DeployerClient | None, where: str | None,
+                       connect: Callable[[], Awaitable[Session]] | None, connect_status: str,
+                       contexts: list[Context] | None, open_context: Opener | None) -> Contexts:
+        if contexts is not None:
+            if open_context is None or client is not None or connect is not None:
+                raise ValueError("contexts= goes with open_context= alone")
+            return Contexts(self, contexts, open_context, read_only=self.read_only, clock=self.presentation.now,
+                            on_switch=self._show_context)
+        if (client is None) == (connect is None):
+            raise ValueError("give exactly one of client= or connect=")
+        # One context, unnamed in the header: the connection was handed in, not chosen among contexts.
+        name = where or (client.url if client is not None else "") or "default"
+        # Not configured, so not guarded as production (only read-only applies): nothing says it is one.
+        only = Context(name, client.url if client is not None else None, None, source="flags", production=False,
+                       current=True)
+
+        async def opener(_context: Context) -> Session:
+            assert connect is not None
+            return await connect()
+
+        made = Contexts(self, [only], opener, read_only=self.read_only, clock=self.presentation.now,
+                        on_switch=self._show_context, statuses={name: connect_status}, implicit=True)
+        if client is not None:
+            made.adopt(name, Session(client, where or client.url))
+        return made
+
+    # -- the current context's session state (each screen sees its own context's: shell_for) --------
+    @property
+    def context_state(self) -> ContextState:
+        return self.contexts.current_state
+
+    @property
+    def session(self) -> Session | None:
+        return self.context_state.session
+
+    @property
+    def store(self) -> DataStore:
+        return self.context_state.store
+
+    @property
+    def updates(self) -> UpdateTracker:
+        return self.context_state.updates
+
+    @property
+    def where(self) -> str:
+        return self.context_state.where
+
+    @property
+    def connection_note(self) -> str:
+        session = self.session
+        return session.note if session is not None else ""
+
+    @property
+    def user(self) -> str:
+        return self.context_state.user
+
+    @property
+    def status_text(self) -> str:
+        return self.context_state.status_text
+
     @property
     def client(self) -> DeployerClient:
         assert self.session is not None, "not connected yet"
         return self.session.client
+
+    def shell_for(self, node: DOMNode) -> ContextShell:
+        """The shell of the context `node`'s screen belongs to (ui/context_shell.py)."""
+        try:
+            screen = node if isinstance(node, Screen) else node.screen
+        except Exception:  # noqa: BLE001 - a node not on a screen yet sees the current context
+            screen = None
+        name = self.contexts.current
+        if screen is not None:
+            name = self._screen_contexts.setdefault(screen, name)
+        shell = self._context_shells.get(name)
+        if shell is None:
+            shell = self._context_shells[name] = ContextShell(self, self.contexts.get(name))
+        return shell
+
+    def bind_screen(self, screen: Screen, name: str) -> None:
+        """`screen` belongs to context `name` (unless it already belongs to one)."""
+        self._screen_contexts.setdefault(screen, name)
+
+    def context_of(self, node: DOMNode) -> ContextState:
+        """The context `node`'s screen belongs to."""
+        return self.shell_for(node).context_state
+
+    def _show_context(self, state: ContextState) -> None:
+        show_context(self, state)
 
     def on_mount(self) -> None:
         try:
@@ -110,11 +197,13 @@ class DeployerApp(App):
         if self.config.keymap:
             # After the first paint: knowing every binding id imports every screen (~0.2 s).
             self.call_after_refresh(self._check_keymap)
-        self.push_screen(MainScreen())
-        if self.session is None:
-            self._open_session()
+        state = self.context_state
+        show_context(self, state)  # its own screens: the main screen, in the context's own mode
+        if state.session is None:
+            self.run_worker(self.contexts.open(state.name), group=state.store.group("session"),
+                            exit_on_error=False, name=f"open {state.name}")
         else:
-            self._connected()
+            self.contexts.connected(state)
 
     def _check_keymap(self) -> None:
         unknown = sorted(set(self.config.keymap) - known_binding_ids())
@@ -123,41 +212,21 @@ class DeployerApp(App):
                         title="Config", severity="warning", timeout=15, markup=False)
 
     async def on_unmount(self) -> None:
-        # A session this app opened (e.g. the embedded local deployer) is closed here, in the app's
-        # own event loop; a client handed in by the caller stays the caller's to close.
-        if self._connect is not None and self.session is not None and self.session.close is not None:
-            await self.session.close()
+        # Sessions this app opened (e.g. the embedded local deployer) are closed here, in the app's
+        # own event loop; a client handed in by the caller has no close and stays the caller's.
+        await self.contexts.close_all()
 
-    @work(group="session", exit_on_error=False)
-    async def _open_session(self) -> None:
-        assert self._connect is not None
-        try:
-            self.session = await self._connect()
-        except Exception as exc:  # noqa: BLE001 - shown to the user, who can only quit
-            self.status_text = f"could not start: {exc}"
-            self._refresh_headers()
-            self.notify(str(exc), title="Could not connect", severity="error", timeout=30)
-            return
-        self.where = self.session.where
-        self.connection_note = self.session.note
-        self.status_text = ""
-        self.store.key_origin = self.session.key_origin
-        self.store.client = self.updates.client = self.session.client
-        self._connected()
-
-    def _connected(self) -> None:
-        self.store.refresh()
-        self._load_user()
+    def on_context_changed(self, message: ContextChanged) -> None:
+        state = self.contexts.get(message.context_name)
+        failure = (state.name, state.open_error or "")
+        if state.open_error is not None and failure not in self._told_failures:
+            self._told_failures.add(failure)
+            title = "Could not connect" if state.implicit else f"Could not connect to {state.name}"
+            self.notify(state.open_error, title=title, severity="error", timeout=30, markup=False)
         self._refresh_headers()
-
-    @work(group="auth", exit_on_error=False)
-    async def _load_user(self) -> None:
-        try:
-            info = await self.client.auth_info()
-        except DeployerError:
-            return  # the header just shows no user; list errors are reported by the store
-        self.user = str(info.get("authIdentifier") or "")
-        self._refresh_headers()
+        listing = self._context_list() if self._context_list is not None else None
+        if listing is not None and listing is self.screen:
+            listing.refill()
 
     def _refresh_headers(self) -> None:
         for header in self.screen.query(HeaderBar):
@@ -194,18 +263,20 @@ class DeployerApp(App):
     async def run_action(self, action: str | Any, default_namespace: DOMNode | None = None,
                          namespaces: Any = None) -> bool:
         """Every binding, footer click and palette entry runs here: a `mutating` action is refused in
-        read-only mode (and says so), whichever screen or widget owns it."""
-        if self.read_only and isinstance(action, str):
+        read-only mode (and says so), whichever screen or widget owns it, and in a production context
+        runs only once the object's id is typed (ui/production_guard.py)."""
+        if isinstance(action, str):
             known = {"app": self, "screen": self.screen, **(dict(namespaces) if namespaces else {})}
-            title = mutating_title(action, self if default_namespace is None else default_namespace, known)
-            if title is not None:
-                self.notify(refusal(title), title="Refused", severity="warning")
+            call = mutating_target(action, self if default_namespace is None else default_namespace, known)
+            if call is not None and guard_change(
+                    self, call, lambda: App.run_action(self, action, default_namespace, namespaces)):
                 return True
         return await super().run_action(action, default_namespace, namespaces)
 
     # -- the app-wide actions --------------------------------------------------------------
     async def action_quit(self) -> None:
-        quit_unless_unsaved(self)
+        # Every context's open screens: a draft in a context not shown is not lost silently either.
+        quit_unless_unsaved(self, open_screens(self))
 
     def action_refresh_now(self) -> None:
         if self.session is None:
@@ -223,12 +294,15 @@ class DeployerApp(App):
     def action_goto(self) -> None:
         store = self.store
         completions = ([f"deploy {d}" for d in store.deployments] + [f"infra {i}" for i in store.infras]
-                       + [f"service {s}" for s in store.services])
+                       + [f"service {s}" for s in store.services] + [f"ctx {c}" for c in self.contexts.names()])
 
         def chosen(result: tuple[str, str] | None) -> None:
             if result is None:
                 return
             kind, ident = result
+            if kind == "context":
+                self.switch_context(ident)
+                return
             known = {"deployment": store.deployments, "infra": store.infras, "service": store.services}[kind]
             if store.loaded and ident not in known:
                 self.notify(f"No {kind} {ident!r}", severity="warning")
@@ -236,6 +310,26 @@ class DeployerApp(App):
             self.open_resource(kind, ident)
 
         self.push_screen(GotoScreen(completions), chosen)
+
+    def action_contexts(self) -> None:
+        from deployer_tui.ui.screens.contexts import ContextListScreen  # on first use
+
+        def chosen(name: str | None) -> None:
+            if name is not None:
+                self.switch_context(name)
+
+        listing = ContextListScreen(self.contexts)
+        self._context_list = weakref.ref(listing)
+        self.push_screen(listing, chosen)
+
+    def switch_context(self, name: str) -> None:
+        """Show another context (its own screens, as they were); a name no context has is a warning."""
+        if name not in self.contexts.names():
+            self.notify(f"No context {name!r} (known: {', '.join(self.contexts.names())})", severity="warning",
+                        markup=False)
+            return
+        self.contexts.switch(name)
+        self._refresh_headers()
 
     def action_error_details(self) -> None:
         if self.last_error is None:
@@ -246,17 +340,25 @@ class DeployerApp(App):
 
     # -- what the state objects ask of the shell ----------------------------------------------
     def on_notice(self, message: Notice) -> None:
-        self.notify(message.text, title=message.title, severity=message.severity,
+        self.notify(message.text, title=self._titled(message.title, message.context_name), severity=message.severity,
                     **({"timeout": message.timeout} if message.timeout is not None else {}))
 
     def on_api_error(self, message: ApiError) -> None:
-        self.report_error(message.error, message.context)
+        where = "" if message.context_name in ("", self.contexts.current) else f" in {message.context_name}"
+        self.report_error(message.error, message.context + where)
 
     def on_update_finished(self, message: UpdateFinished) -> None:
         # Only what the update changed: that deployment's light and heavy status (the lists reload
-        # only if its id is gone), not every list and every heavy status.
+        # only if its id is gone), not every list and every heavy status; in the context it ran in.
         settled = message.run.settled
-        self.store.refresh_deployment(message.run.deployment_id, settled.status if settled is not None else None)
+        store = self.contexts.get(message.context_name).store if message.context_name else self.store
+        store.refresh_deployment(message.run.deployment_id, settled.status if settled is not None else None)
+
+    def _titled(self, title: str, context_name: str) -> str:
+        """A toast's title, naming its context when that is not the one on screen."""
+        if not context_name or context_name == self.contexts.current:
+            return title
+        return f"{context_name}: {title}" if title else context_name
 
     # -- services for screens and actions --------------------------------------------------
     def report_error(self, error: DeployerError, context: str) -> None:

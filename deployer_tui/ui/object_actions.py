@@ -137,6 +137,15 @@ class ObjectActions(Screen):
 
         return done
 
+    def guarded_object(self, action: str) -> str | None:
+        """What a production context asks to type before `action` changes something (ui/production_guard.py):
+        the object in focus; None (the context's name is typed) for a change of no one object: a create,
+        the update of the marked deployments."""
+        if action.startswith("create") or (action == "update" and self.marked_deployments()):
+            return None
+        found = self.focused_object()
+        return found[1] if found is not None else None
+
     def shows(self, found: tuple[str, str]) -> bool:
         """Whether this screen is the detail of `found` (a detail screen says)."""
         return False
