@@ -32,6 +32,7 @@ from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.modals import ErrorScreen, GotoScreen
 from deployer_tui.ui.screens.service import ServiceScreen
 from deployer_tui.ui.state.data_store import DataStore
+from deployer_tui.ui.state.fleet_state import FleetState
 from deployer_tui.ui.state.messages import ApiError, Notice, UpdateFinished
 from deployer_tui.ui.state.update_tracker import UpdateTracker
 from deployer_tui.ui.view.formatting import Presentation
@@ -91,6 +92,7 @@ class DeployerApp(App):
         self.last_error: tuple[str, DeployerError] | None = None
         self.store = DataStore(self, client, clock=self.presentation.now)
         self.updates = UpdateTracker(self, client)
+        self.fleet = FleetState(self, self.updates, read_only=self.read_only)
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
         # Where each recent key was sent (see `on_event`); bounded, since keys a widget consumes never
@@ -127,6 +129,7 @@ class DeployerApp(App):
         # own event loop; a client handed in by the caller stays the caller's to close.
         if self._connect is not None and self.session is not None and self.session.close is not None:
             await self.session.close()
+        await self.fleet.aclose()
 
     @work(group="session", exit_on_error=False)
     async def _open_session(self) -> None:
@@ -223,12 +226,17 @@ class DeployerApp(App):
     def action_goto(self) -> None:
         store = self.store
         completions = ([f"deploy {d}" for d in store.deployments] + [f"infra {i}" for i in store.infras]
-                       + [f"service {s}" for s in store.services])
+                       + [f"service {s}" for s in store.services] + ["fleet"])
 
         def chosen(result: tuple[str, str] | None) -> None:
             if result is None:
                 return
             kind, ident = result
+            if kind == "fleet":
+                from deployer_tui.ui.screens.fleet import open_fleet  # on first use
+
+                open_fleet(self.screen)
+                return
             known = {"deployment": store.deployments, "infra": store.infras, "service": store.services}[kind]
             if store.loaded and ident not in known:
                 self.notify(f"No {kind} {ident!r}", severity="warning")

@@ -106,7 +106,7 @@ class GotoScreen(ModalScreen["tuple[str, str] | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = "go to — deploy ID | infra ID | service ID (→ completes)"
+            box.border_title = "go to — deploy ID | infra ID | service ID | fleet (→ completes)"
             yield Input(placeholder=":deploy ID", id="goto-input",
                         suggester=SuggestFromList(self.completions, case_sensitive=False))
             yield Static("", id="goto-error")
@@ -127,10 +127,13 @@ class GotoScreen(ModalScreen["tuple[str, str] | None"]):
 
 
 def parse_goto(line: str) -> tuple[str, str] | str:
-    """`deploy ID` -> ("deployment", ID); an error message (str) when it does not parse."""
+    """`deploy ID` -> ("deployment", ID), `fleet` -> ("fleet", ""); an error message (str) when it does not
+    parse."""
     words = line.strip().lstrip(":").split()
+    if [word.lower() for word in words] == ["fleet"]:
+        return "fleet", ""
     if len(words) != 2:
-        return "usage: deploy ID | infra ID | service ID"
+        return "usage: deploy ID | infra ID | service ID | fleet"
     kind = GOTO_KINDS.get(words[0].lower())
     if kind is None:
         return f"unknown kind {words[0]!r}: use deploy, infra or service"
