@@ -10,19 +10,22 @@ in read-only mode: the one place that check lives.
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from textual import events, work
+from textual import events
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
 from deployer_tui.core.config import Config
+from deployer_tui.core.contexts import Context
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.actions import known_binding_ids, mutating_title, refusal
 from deployer_tui.ui.commands import ActionsProvider, ResourcesProvider
+from deployer_tui.ui.context_shell import ContextShell
 from deployer_tui.ui.object_actions import ObjectActions
 from deployer_tui.ui.screens.deployment import DeploymentScreen
 from deployer_tui.ui.screens.draft import quit_unless_unsaved
@@ -31,10 +34,11 @@ from deployer_tui.ui.screens.infra import InfraScreen
 from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.modals import ErrorScreen, GotoScreen
 from deployer_tui.ui.screens.service import ServiceScreen
-from deployer_tui.ui.state.data_store import DataStore
+from deployer_tui.ui.shell import Shell, scope_shells
+from deployer_tui.ui.state.contexts_state import Contexts, ContextState, Opener
 from deployer_tui.ui.state.fleet_state import FleetState
-from deployer_tui.ui.state.messages import ApiError, Notice, UpdateFinished
-from deployer_tui.ui.state.update_tracker import UpdateTracker
+from deployer_tui.ui.state.messages import ApiError, ContextChanged, Notice, UpdateFinished
+from deployer_tui.ui.state.session import Session
 from deployer_tui.ui.view.formatting import Presentation
 from deployer_tui.ui.widgets.header_bar import HeaderBar
 
@@ -42,17 +46,10 @@ if TYPE_CHECKING:
     from textual.dom import DOMNode
 
     from deployer_tui.core.client import DeployerClient
+    from deployer_tui.ui.state.data_store import DataStore
+    from deployer_tui.ui.state.update_tracker import UpdateTracker
 
-
-@dataclass
-class Session:
-    """A live connection: the client, what the header calls it, and how to let it go on quit."""
-
-    client: DeployerClient
-    where: str
-    close: Callable[[], Awaitable[None]] | None = None
-    note: str = ""  # how the connection was chosen, for the header (profiles.Connection.note)
-    key_origin: str = ""  # where the API key came from, in words, for the banner of a refused key
+__all__ = ["DeployerApp", "Session"]
 
 
 class DeployerApp(App):
@@ -73,36 +70,110 @@ class DeployerApp(App):
     def __init__(self, *, client: DeployerClient | None = None, where: str | None = None,
                  connect: Callable[[], Awaitable[Session]] | None = None, connect_status: str = "connecting…",
                  config: Config | None = None, read_only: bool = False,
-                 presentation: Presentation | None = None) -> None:
+                 presentation: Presentation | None = None, contexts: list[Context] | None = None,
+                 open_context: Opener | None = None) -> None:
         """Either a ready `client` (tests, --url) or `connect`, awaited in a worker after the first
-        paint (the embedded local deployer takes a while to start)."""
+        paint (the embedded local deployer takes a while to start); or `contexts` (core.contexts.
+        list_contexts, the current one first) with `open_context`, which opens any of them."""
         super().__init__()
-        if (client is None) == (connect is None):
-            raise ValueError("give exactly one of client= or connect=")
         self.config = config or Config()
         self.read_only = read_only or self.config.read_only
         self.refresh_interval = self.config.refresh_interval
         self.presentation = presentation or Presentation()
-        self.session: Session | None = Session(client, where or client.url) if client is not None else None
-        self._connect = connect
-        self.where = self.session.where if self.session else ""
-        self.connection_note = self.session.note if self.session else ""
-        self.status_text = "" if client is not None else connect_status
-        self.user = ""
         self.last_error: tuple[str, DeployerError] | None = None
-        self.store = DataStore(self, client, clock=self.presentation.now)
-        self.updates = UpdateTracker(self, client)
-        self.fleet = FleetState(self, self.updates, read_only=self.read_only)
+        self.contexts = self._make_contexts(client, where, connect, connect_status, contexts, open_context)
+        self.fleet = FleetState(self, self.contexts, read_only=self.read_only, config=self.config)
+        self._context_shells: dict[str, ContextShell] = {}
+        self._screen_contexts: weakref.WeakKeyDictionary[Screen, str] = weakref.WeakKeyDictionary()
+        self._told_failures: set[tuple[str, str]] = set()
+        scope_shells(self, self.shell_for)
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
         # Where each recent key was sent (see `on_event`); bounded, since keys a widget consumes never
         # come back to the app.
         self._key_targets: OrderedDict[events.Key, object] = OrderedDict()
 
+    def _make_contexts(self, client: DeployerClient | None, where: str | None,
+                       connect: Callable[[], Awaitable[Session]] | None, connect_status: str,
+                       contexts: list[Context] | None, open_context: Opener | None) -> Contexts:
+        if contexts is not None:
+            if open_context is None or client is not None or connect is not None:
+                raise ValueError("contexts= goes with open_context= alone")
+            return Contexts(self, contexts, open_context, read_only=self.read_only, clock=self.presentation.now,
+                            on_switch=self._show_context)
+        if (client is None) == (connect is None):
+            raise ValueError("give exactly one of client= or connect=")
+        # One context, unnamed in the header: the connection was handed in, not chosen among contexts.
+        name = where or (client.url if client is not None else "") or "default"
+        only = Context(name, client.url if client is not None else None, None, source="flags", current=True)
+
+        async def opener(_context: Context) -> Session:
+            assert connect is not None
+            return await connect()
+
+        made = Contexts(self, [only], opener, read_only=self.read_only, clock=self.presentation.now,
+                        on_switch=self._show_context, statuses={name: connect_status}, implicit=True)
+        if client is not None:
+            made.adopt(name, Session(client, where or client.url))
+        return made
+
+    # -- the current context's session state (each screen sees its own context's: shell_for) --------
+    @property
+    def context_state(self) -> ContextState:
+        return self.contexts.current_state
+
+    @property
+    def session(self) -> Session | None:
+        return self.context_state.session
+
+    @property
+    def store(self) -> DataStore:
+        return self.context_state.store
+
+    @property
+    def updates(self) -> UpdateTracker:
+        return self.context_state.updates
+
+    @property
+    def where(self) -> str:
+        return self.context_state.where
+
+    @property
+    def connection_note(self) -> str:
+        session = self.session
+        return session.note if session is not None else ""
+
+    @property
+    def user(self) -> str:
+        return self.context_state.user
+
+    @property
+    def status_text(self) -> str:
+        return self.context_state.status_text
+
     @property
     def client(self) -> DeployerClient:
         assert self.session is not None, "not connected yet"
         return self.session.client
+
+    def shell_for(self, node: DOMNode) -> Shell:
+        """The shell of the context `node`'s screen belongs to (ui/context_shell.py)."""
+        try:
+            screen = node if isinstance(node, Screen) else node.screen
+        except Exception:  # noqa: BLE001 - a node not on a screen yet sees the current context
+            screen = None
+        name = self.contexts.current
+        if screen is not None:
+            name = self._screen_contexts.setdefault(screen, name)
+        shell = self._context_shells.get(name)
+        if shell is None:
+            shell = self._context_shells[name] = ContextShell(self, self.contexts.get(name))
+        return shell
+
+    def _show_context(self, state: ContextState) -> None:
+        from deployer_tui.ui.context_switch import show_context  # the context list and modes, on first switch
+
+        show_context(self, state)
 
     def on_mount(self) -> None:
         try:
@@ -113,10 +184,12 @@ class DeployerApp(App):
             # After the first paint: knowing every binding id imports every screen (~0.2 s).
             self.call_after_refresh(self._check_keymap)
         self.push_screen(MainScreen())
-        if self.session is None:
-            self._open_session()
+        state = self.context_state
+        if state.session is None:
+            self.run_worker(self.contexts.open(state.name), group=state.store.group("session"),
+                            exit_on_error=False, name=f"open {state.name}")
         else:
-            self._connected()
+            self.contexts.connected(state)
 
     def _check_keymap(self) -> None:
         unknown = sorted(set(self.config.keymap) - known_binding_ids())
@@ -125,41 +198,18 @@ class DeployerApp(App):
                         title="Config", severity="warning", timeout=15, markup=False)
 
     async def on_unmount(self) -> None:
-        # A session this app opened (e.g. the embedded local deployer) is closed here, in the app's
-        # own event loop; a client handed in by the caller stays the caller's to close.
-        if self._connect is not None and self.session is not None and self.session.close is not None:
-            await self.session.close()
+        # Sessions this app opened (e.g. the embedded local deployer) are closed here, in the app's
+        # own event loop; a client handed in by the caller has no close and stays the caller's.
+        await self.contexts.close_all()
         await self.fleet.aclose()
 
-    @work(group="session", exit_on_error=False)
-    async def _open_session(self) -> None:
-        assert self._connect is not None
-        try:
-            self.session = await self._connect()
-        except Exception as exc:  # noqa: BLE001 - shown to the user, who can only quit
-            self.status_text = f"could not start: {exc}"
-            self._refresh_headers()
-            self.notify(str(exc), title="Could not connect", severity="error", timeout=30)
-            return
-        self.where = self.session.where
-        self.connection_note = self.session.note
-        self.status_text = ""
-        self.store.key_origin = self.session.key_origin
-        self.store.client = self.updates.client = self.session.client
-        self._connected()
-
-    def _connected(self) -> None:
-        self.store.refresh()
-        self._load_user()
-        self._refresh_headers()
-
-    @work(group="auth", exit_on_error=False)
-    async def _load_user(self) -> None:
-        try:
-            info = await self.client.auth_info()
-        except DeployerError:
-            return  # the header just shows no user; list errors are reported by the store
-        self.user = str(info.get("authIdentifier") or "")
+    def on_context_changed(self, message: ContextChanged) -> None:
+        state = self.contexts.get(message.context_name)
+        failure = (state.name, state.open_error or "")
+        if state.open_error is not None and failure not in self._told_failures:
+            self._told_failures.add(failure)
+            title = "Could not connect" if state.implicit else f"Could not connect to {state.name}"
+            self.notify(state.open_error, title=title, severity="error", timeout=30)
         self._refresh_headers()
 
     def _refresh_headers(self) -> None:
@@ -254,17 +304,25 @@ class DeployerApp(App):
 
     # -- what the state objects ask of the shell ----------------------------------------------
     def on_notice(self, message: Notice) -> None:
-        self.notify(message.text, title=message.title, severity=message.severity,
+        self.notify(message.text, title=self._titled(message.title, message.context_name), severity=message.severity,
                     **({"timeout": message.timeout} if message.timeout is not None else {}))
 
     def on_api_error(self, message: ApiError) -> None:
-        self.report_error(message.error, message.context)
+        where = "" if message.context_name in ("", self.contexts.current) else f" in {message.context_name}"
+        self.report_error(message.error, message.context + where)
 
     def on_update_finished(self, message: UpdateFinished) -> None:
         # Only what the update changed: that deployment's light and heavy status (the lists reload
-        # only if its id is gone), not every list and every heavy status.
+        # only if its id is gone), not every list and every heavy status; in the context it ran in.
         settled = message.run.settled
-        self.store.refresh_deployment(message.run.deployment_id, settled.status if settled is not None else None)
+        store = self.contexts.get(message.context_name).store if message.context_name else self.store
+        store.refresh_deployment(message.run.deployment_id, settled.status if settled is not None else None)
+
+    def _titled(self, title: str, context_name: str) -> str:
+        """A toast's title, naming its context when that is not the one on screen."""
+        if not context_name or context_name == self.contexts.current:
+            return title
+        return f"{context_name}: {title}" if title else context_name
 
     # -- services for screens and actions --------------------------------------------------
     def report_error(self, error: DeployerError, context: str) -> None:

@@ -50,7 +50,6 @@ def start_bulk(screen: Screen, items: list[BulkItem], then: Callable[[list[BulkI
     """Ask (grouped, typed in production), then start every confirmed item; `then(started)` after."""
     shell = shell_of(screen)
     fleet = shell.fleet
-    fleet.ensure_sources(shell.config, shell.client, shell.where)
     groups, todo = bulk_groups(items, fleet.guard)
     if not todo and not any(group.lines for group in groups):
         then([])  # everything is running already
@@ -61,16 +60,33 @@ def start_bulk(screen: Screen, items: list[BulkItem], then: Callable[[list[BulkI
         return
 
     def answered(yes: bool | None) -> None:
-        if not yes:
-            return
+        if yes:
+            screen.app.run_worker(start(), group="bulk-update", exit_on_error=False, name="bulk update")
+
+    async def start() -> None:
+        # A context not opened yet is opened first: its tracker follows its updates with its session's
+        # client (and its lists load, as when switching to it).
+        failed: dict[str, str] = {}
+        for name in dict.fromkeys(item.context for item in todo):
+            if item_tracker_client(name) is None:
+                state = await fleet.contexts.open(name)
+                if state.session is None:
+                    failed[name] = state.why or "could not connect"
+        if failed:
+            screen.app.notify("; ".join(f"{name}: {why}" for name, why in failed.items()),
+                              title="Not updated", severity="error")
+        started = [item for item in todo if item.context not in failed]
         trackers: list[UpdateTracker] = []
-        for item in todo:
+        for item in started:
             item.tracker.start(item.deployment_id, item.node_urls)
             item.tracker.marked.discard(item.deployment_id)
             if item.tracker not in trackers:
                 trackers.append(item.tracker)
         for tracker in trackers:
             tracker.marks_changed()
-        then(todo)
+        then(started)
+
+    def item_tracker_client(name: str) -> object | None:
+        return next(item.tracker.client for item in todo if item.context == name)
 
     screen.app.push_screen(BulkConfirmScreen(groups), answered)

@@ -1,7 +1,9 @@
-"""`deployer-tui` with no sub-command: resolve the connection, then run the TUI.
+"""`deployer-tui` with no sub-command: resolve the connection and list the contexts, then run the TUI.
 
-With no connection configured it starts the embedded local deployer — in a worker, after the
-first paint — and stops it on quit.
+The connection the command line chose is the current context; every other context (core/contexts.py)
+is opened when the user first switches to it, each with its own client built from its own
+`Context.connection()` (so a key only ever goes to its own deployer). The `local` context starts the
+embedded local deployer — in a worker, after the first paint — and stops it on quit.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from deployer_tui.core import paths
 from deployer_tui.core.config import Config, ConfigError, load_config, resolve_with_config, timeouts_for
+from deployer_tui.core.contexts import Context, ContextError, list_contexts
 
 
 def main(args: argparse.Namespace) -> int:
@@ -23,7 +26,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         config = load_config()
         connection = _resolve(args, config)
-    except ConfigError as exc:
+        contexts = list_contexts(config, initial=connection)
+    except (ConfigError, ContextError) as exc:
         print(f"deployer-tui: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # ProfileError and friends: a message, not a traceback
@@ -33,7 +37,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"deployer-tui: {exc}", file=sys.stderr)
             return 2
         raise
-    return asyncio.run(_run(args, config, connection))
+    return asyncio.run(_run(args, config, contexts))
 
 
 def _resolve(args: argparse.Namespace, config: Config):
@@ -41,7 +45,7 @@ def _resolve(args: argparse.Namespace, config: Config):
                                insecure=args.insecure, ca_bundle=args.ca_bundle)
 
 
-async def _run(args: argparse.Namespace, config: Config, connection) -> int:
+async def _run(args: argparse.Namespace, config: Config, contexts: list[Context]) -> int:
     from deployer_tui.ui.app import DeployerApp, Session
 
     async def client_class():
@@ -53,38 +57,34 @@ async def _run(args: argparse.Namespace, config: Config, connection) -> int:
     # --timeout wins over the config file and its environment variable (core/config.timeouts_for); main()
     # already refused a malformed flag.
     timeouts = timeouts_for(config, getattr(args, "timeout", None))
-    if connection.url is not None:
-        async def connect_remote() -> Session:
+    data_dir = Path(args.data_dir) if args.data_dir else paths.data_dir()
+
+    async def open_context(context: Context) -> Session:
+        connection = context.connection()  # ContextError for an incomplete one: shown in the list
+        if connection.url is not None:
             client = (await client_class())(connection.url, connection.api_key or "", verify=connection.verify,
                                             timeout=timeouts)
             return Session(client, connection.url, client.aclose, note=connection.note,
-                           key_origin=connection.key_origin())
+                           key_origin=context.key_origin())
+        from deployer_tui.core.local import LocalDeployer
 
-        connect, status = connect_remote, f"connecting to {connection.url}…"
-    else:
-        data_dir = Path(args.data_dir) if args.data_dir else paths.data_dir()
+        local = await LocalDeployer.start(data_dir)
+        try:
+            client = (await client_class())(local.url, local.api_key, timeout=timeouts)
+        except BaseException:
+            await local.stop()
+            raise
 
-        async def connect_local() -> Session:
-            from deployer_tui.core.local import LocalDeployer
-
-            local = await LocalDeployer.start(data_dir)
+        async def close() -> None:
             try:
-                client = (await client_class())(local.url, local.api_key, timeout=timeouts)
-            except BaseException:
-                await local.stop()
-                raise
+                await client.aclose()
+            finally:
+                # Not awaited: quitting gives the terminal back now; the servers stop cleanly after.
+                local.stop_soon()
 
-            async def close() -> None:
-                try:
-                    await client.aclose()
-                finally:
-                    # Not awaited: quitting gives the terminal back now; the servers stop cleanly after.
-                    local.stop_soon()
+        return Session(client, "local", close)
 
-            return Session(client, "local", close)
-
-        connect, status = connect_local, "starting local deployer…"
-    # The app closes the session (and stops the local deployer) itself when it unmounts.
-    app = DeployerApp(connect=connect, connect_status=status, config=config, read_only=bool(args.read_only))
+    # The app closes the sessions (and stops the local deployer) itself when it unmounts.
+    app = DeployerApp(contexts=contexts, open_context=open_context, config=config, read_only=bool(args.read_only))
     await app.run_async()
     return app.return_code or 0

@@ -395,11 +395,7 @@ class ObjectActions(Screen):
         from deployer_tui.ui.screens.update_screen import UpdatesScreen  # on first use (see the top)
 
         shell, app = self.shell, self.app
-        shell.fleet.ensure_sources(shell.config, shell.client, shell.where)
-        context = shell.fleet.current or shell.where
-        # The guard needs this context's infras: the store has them already.
-        if shell.store.loaded:
-            shell.fleet.infras[context] = list(shell.store.infras.values())
+        context = shell.updates.context_name or shell.fleet.current
         items = [BulkItem(context, d, self._bulk_line(d), shell.updates, self._node_urls(d)) for d in deployments]
         start_bulk(self, items, lambda started: app.push_screen(UpdatesScreen(shell.updates)))
 

@@ -4,9 +4,12 @@ one by having the same attributes. Screens reach it through `shell_of(node)`, ne
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, cast
 
 if TYPE_CHECKING:
+    from textual.app import App
     from textual.dom import DOMNode
 
     from deployer_tui.core.client import DeployerClient
@@ -43,7 +46,20 @@ class Shell(Protocol):
     def open_resource(self, kind: str, resource_id: str) -> None: ...
 
 
+# Apps whose screens each see their own context's shell (DeployerApp registers itself, ui/context_shell.py);
+# any other app (a test harness with the Shell's attributes) is its own shell.
+_SCOPED: weakref.WeakKeyDictionary[App, Callable[[DOMNode], Shell]] = weakref.WeakKeyDictionary()
+
+
+def scope_shells(app: App, shell_for: Callable[[DOMNode], Shell]) -> None:
+    """Let `app` say which shell each node sees (the shell of the node's context)."""
+    _SCOPED[app] = shell_for
+
+
 def shell_of(node: DOMNode) -> Shell:
-    """The app a screen or widget runs in, as the shell. Textual types `node.app` as a plain App; every
-    screen of this package runs in a DeployerApp (or a harness with the same attributes), hence the cast."""
-    return cast("Shell", node.app)
+    """The shell a screen or widget runs in: its context's (see `scope_shells`), else the app itself.
+    Textual types `node.app` as a plain App; every screen of this package runs in a DeployerApp (or a
+    harness with the same attributes), hence the cast."""
+    app = node.app
+    shell_for = _SCOPED.get(app)
+    return shell_for(node) if shell_for is not None else cast("Shell", app)

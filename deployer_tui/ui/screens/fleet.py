@@ -74,11 +74,11 @@ class FleetScreen(Screen):
 
     # -- lifecycle ---------------------------------------------------------------------------
     def on_mount(self) -> None:
-        shell = self.shell
         fleet = self.fleet
-        fleet.ensure_sources(shell.config, shell.client, shell.where)
+        fleet.ensure_sources()
         fleet.subscribe(self)
-        for tracker in fleet.trackers.values():
+        for name in fleet.contexts.names():
+            tracker = fleet.contexts.get(name).updates
             tracker.subscribe(self)
             self._subscribed.append(tracker)
         self._fill(set(fleet.sources))
@@ -135,9 +135,7 @@ class FleetScreen(Screen):
     @on(UpdateProgressed)
     @on(UpdateFinished)
     def _update_changed(self, message: UpdateProgressed | UpdateFinished) -> None:
-        context = self.fleet.context_of_run(message.run)
-        if context is None:
-            return
+        context = message.context_name or self.fleet.current
         key = fleet_key(context, message.run.deployment_id)
         self._patch([key])
         if isinstance(message, UpdateFinished):
@@ -146,8 +144,8 @@ class FleetScreen(Screen):
 
     @on(UpdateMarksChanged)
     def _marks_changed(self, message: UpdateMarksChanged) -> None:
-        fleet = self.fleet
-        self._patch([key for key, row in fleet.rows.items() if row.deployment_id in message.ids])
+        context = message.context_name or self.fleet.current
+        self._patch([fleet_key(context, deployment_id) for deployment_id in message.ids])
 
     # -- actions -----------------------------------------------------------------------------
     def action_reload(self) -> None:
@@ -284,8 +282,19 @@ class FleetScreen(Screen):
         if row.context == fleet.current:
             self.shell.open_resource("deployment", row.deployment_id)
             return
-        self.notify(f"{row.deployment_id} is in context {row.context!r}, not the one this console is connected "
-                    f"to ({fleet.current}); switch to {row.context!r} to open it", severity="warning")
+        self.app.run_worker(self._open_elsewhere(row.context, row.deployment_id), group="fleet.open",
+                            exclusive=True, exit_on_error=False, name=f"open {row.context}")
+
+    async def _open_elsewhere(self, context: str, deployment_id: str) -> None:
+        """Switch to the deployment's context (opened first, so its screen finds a client), then open it."""
+        contexts = self.fleet.contexts
+        state = await contexts.open(context)
+        if state.session is None:
+            self.app.notify(f"{context}: {state.why or 'could not connect'}", title="Cannot open", severity="error")
+            return
+        contexts.switch(context)
+        self.app.notify(f"Switched to context {context!r}", title="Context")
+        self.app.open_resource("deployment", deployment_id)
 
     @on(ResourceTable.RowSelected)
     def _row_selected(self, event: ResourceTable.RowSelected) -> None:

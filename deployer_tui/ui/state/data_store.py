@@ -45,8 +45,8 @@ def key_refused(error: DeployerError) -> bool:
 
 class DataStore(Publisher):
     def __init__(self, app: App, client: DeployerClient | None, *, clock: Callable[[], float] = time.time,
-                 heavy_concurrency: int = 8) -> None:
-        super().__init__()
+                 heavy_concurrency: int = 8, context_name: str = "") -> None:
+        super().__init__(context_name)
         self.app = app
         self.client = client
         self.clock = clock
@@ -109,7 +109,7 @@ class DataStore(Publisher):
             self._retry_timer.stop()
             self._retry_timer = None
         self._lists_running = True
-        self.app.run_worker(self._load_lists(), group="store.lists", exclusive=True, exit_on_error=False,
+        self.app.run_worker(self._load_lists(), group=self.group("store.lists"), exclusive=True, exit_on_error=False,
                             name="load lists")
 
     def auto_refresh(self) -> None:
@@ -131,7 +131,7 @@ class DataStore(Publisher):
             if key_refused(exc):
                 self._key_refused(exc)
             else:
-                self.app.post_message(ApiError(exc, "refreshing the lists"))
+                self.app.post_message(self.stamp(ApiError(exc, "refreshing the lists")))
             return
         except BaseException:
             self._lists_running = False
@@ -186,7 +186,7 @@ class DataStore(Publisher):
         if not ids:
             return
         self._heavy_running = True
-        self.app.run_worker(self._load_heavy(ids), group="store.heavy", exclusive=True, exit_on_error=False,
+        self.app.run_worker(self._load_heavy(ids), group=self.group("store.heavy"), exclusive=True, exit_on_error=False,
                             name="load heavy statuses")
 
     async def _load_heavy(self, ids: list[str]) -> None:
@@ -224,7 +224,7 @@ class DataStore(Publisher):
         third request to the deployer and its nodes."""
         if self.client is None:
             return
-        self.app.run_worker(self._load_one(deployment_id, heavy), group=f"store.one:{deployment_id}",
+        self.app.run_worker(self._load_one(deployment_id, heavy), group=self.group(f"store.one:{deployment_id}"),
                             exclusive=True, exit_on_error=False, name=f"reload {deployment_id}")
 
     async def _load_one(self, deployment_id: str, fresh_heavy: dict | None = None) -> None:

@@ -1,49 +1,45 @@
 """The fleet: the deployments of every context at once, for the fleet screen (ui/screens/fleet.py).
 
 It asks core/fleet.py `fetch_fleet` (every context concurrently, each with its own limit) and keeps what
-arrives: rows by (context, deployment id), each context's infras (for its production guard), and one
-update tracker per context (the app's own for the context the console is connected to, a
-ContextTracker for the others) whose `marked` set holds that context's marks, so the main pane and the
-fleet show the same marks. Subscribers get a FleetChanged per context listed and per batch of health.
+arrives: rows by (context, deployment id) and each context's infras (for its production guard). Marks
+and updates are each context's own (`app.contexts`, ui/state/contexts_state.py: its tracker's `marked`),
+so the main pane of a context and the fleet show the same marks. Subscribers get a FleetChanged per
+context listed and per batch of health.
 
-The contexts come from core/contexts.py `list_contexts`. The one the console is connected to is found by
-its URL (the embedded deployer: `local`) and uses the app's client; every other usable context gets its
-own client from `Context.connection()`, so a key only ever goes to its own deployer. The embedded local
-deployer, when it is not the console's connection, is not started for the fleet: it is one row saying so.
+A context already opened is asked through its own session's client. One not opened yet is asked through
+a client of the fleet's own, built from `Context.connection()` (so a key only ever goes to its own
+deployer) and without opening the context: its lists and user are not loaded for the fleet. The
+embedded local deployer is not started for the fleet: until it is opened, it is one row saying so.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.message import Message
 
 from deployer_tui.core import readers
-from deployer_tui.core.config import Config, ConfigError, timeouts_for
-from deployer_tui.core.contexts import Context, list_contexts
+from deployer_tui.core.config import Config, timeouts_for
+from deployer_tui.core.contexts import Context
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.fleet import FleetRow, fetch_fleet
 from deployer_tui.core.production import Guard, guard_for
-from deployer_tui.core.profiles import ProfileError
-from deployer_tui.ui.state.context_tracker import ContextTracker
 from deployer_tui.ui.state.data_store import SKEW_HIDES
 from deployer_tui.ui.state.publisher import Publisher
 from deployer_tui.ui.state.update_tracker import UpdateTracker
 
 if TYPE_CHECKING:
     from deployer_tui.core.client import DeployerClient
+    from deployer_tui.ui.state.contexts_state import Contexts
 
 # Health batches reach the screen at most this often: thousands of heavy statuses arrive one by one.
 HEALTH_FLUSH_SECONDS = 0.05
-LOCAL_NOT_STARTED = ("the embedded local deployer is not started in this session (it runs only when it is "
-                     "the console's own connection)")
+LOCAL_NOT_STARTED = ("the embedded local deployer is not started (switch to it to start it; the fleet does "
+                     "not start it)")
 
 
 class FleetChanged(Message):
@@ -67,63 +63,25 @@ class FleetSource:
 
     name: str
     client: Any | None
-    context: Context | None = None
+    context: Context
     problem: str | None = None
-    current: bool = False
-    owned: bool = False  # a client of the fleet's own, closed by FleetState.aclose
-
-
-def _same_url(a: str | None, b: str | None) -> bool:
-    return bool(a and b) and str(a).rstrip("/") == str(b).rstrip("/")
-
-
-def fleet_sources(config: Config, current_client: Any, current_where: str, *,
-                  env: Mapping[str, str] = os.environ, dataiku_config: Path | None = None) -> list[FleetSource]:
-    """Every context, the console's own first (with `current_client`); the others with clients of their
-    own (not connected until asked), or a problem saying why they cannot be asked."""
-    try:
-        contexts = list_contexts(config, dataiku_config=dataiku_config, env=env)
-    except (ConfigError, ProfileError) as exc:
-        return [FleetSource(current_where or "current", current_client, current=True),
-                FleetSource("config", None, problem=f"the other contexts cannot be listed: {exc}")]
-    is_local = current_where == "local"
-    url = getattr(current_client, "url", None)
-    own = next((c for c in contexts if (c.is_local if is_local else c.problem is None and _same_url(c.url, url))),
-               None)
-    sources = [FleetSource(own.name if own else current_where or "current", current_client, own, current=True)]
-    timeouts = timeouts_for(config)
-    for context in contexts:
-        if context is own:
-            continue
-        if context.problem:
-            sources.append(FleetSource(context.name, None, context, problem=f"cannot be used: {context.problem}"))
-        elif context.is_local:
-            sources.append(FleetSource(context.name, None, context, problem=LOCAL_NOT_STARTED))
-        else:
-            from deployer_tui.core.client import DeployerClient  # httpx: only once the fleet opens
-
-            conn = context.connection()
-            client = DeployerClient(conn.url or "", conn.api_key or "", verify=conn.verify, timeout=timeouts)
-            sources.append(FleetSource(context.name, client, context, owned=True))
-    return sources
 
 
 class FleetState(Publisher):
-    def __init__(self, app: App, own_tracker: UpdateTracker, *, per_context_limit: int = 8,
-                 read_only: bool = False) -> None:
+    def __init__(self, app: App, contexts: Contexts, *, per_context_limit: int = 8, read_only: bool = False,
+                 config: Config | None = None) -> None:
         super().__init__()
         self.app = app
-        self.own_tracker = own_tracker
+        self.contexts = contexts
         self.per_context_limit = per_context_limit
         self.read_only = read_only
+        self.config = config or Config()
         self.sources: dict[str, FleetSource] = {}
+        self._own_clients: dict[str, DeployerClient] = {}
         self.rows: dict[str, FleetRow] = {}
         self.keys_of: dict[str, list[str]] = {}
-        self.infras: dict[str, list[dict] | None] = {}
-        self.listed: set[str] = set()  # contexts whose list (or failure) arrived
-        self.trackers: dict[str, UpdateTracker] = {}
+        self.infras: dict[str, list[dict]] = {}  # infra lights per context, as listed by the fleet
         self.loading = False
-        self.loaded_once = False
         # For the benchmark and the status line: monotonic times of the last load.
         self.started_at: float | None = None
         self.first_rows_at: float | None = None
@@ -132,34 +90,47 @@ class FleetState(Publisher):
         self._flush_handle: asyncio.TimerHandle | None = None
 
     # -- the contexts ------------------------------------------------------------------------
-    def set_sources(self, sources: list[FleetSource]) -> None:
-        """The contexts of the fleet (once: their clients and trackers live as long as the app)."""
-        self.sources = {source.name: source for source in sources}
-        for source in sources:
-            if source.current:
-                self.trackers[source.name] = self.own_tracker
-            elif source.client is not None:
-                self.trackers[source.name] = ContextTracker(self.app, source.client, source.name)
+    def ensure_sources(self) -> None:
+        """Who to ask for each context, now: its session's client once opened, else the fleet's own."""
+        sources = {}
+        for name in self.contexts.names():
+            state = self.contexts.get(name)
+            context = state.context
+            if state.session is not None:
+                sources[name] = FleetSource(name, state.session.client, context)
+            elif context.problem:
+                sources[name] = FleetSource(name, None, context, problem=f"cannot be used: {context.problem}")
+            elif context.is_local or not context.url:
+                sources[name] = FleetSource(name, None, context, problem=LOCAL_NOT_STARTED if context.is_local
+                                            else state.open_error or "not connected")
+            else:
+                client = self._own_clients.get(name)
+                if client is None:
+                    from deployer_tui.core.client import DeployerClient  # httpx: once the fleet opens
 
-    def ensure_sources(self, config: Config, current_client: Any, current_where: str) -> None:
-        """The contexts, listed on first use (the console's own client is known only once connected)."""
-        if not self.sources:
-            self.set_sources(fleet_sources(config, current_client, current_where))
+                    conn = context.connection()
+                    client = self._own_clients[name] = DeployerClient(
+                        conn.url or "", conn.api_key or "", verify=conn.verify, timeout=timeouts_for(self.config))
+                sources[name] = FleetSource(name, client, context)
+        self.sources = sources
 
     @property
-    def current(self) -> str | None:
-        return next((name for name, source in self.sources.items() if source.current), None)
+    def current(self) -> str:
+        return self.contexts.current
 
     def tracker(self, context: str) -> UpdateTracker | None:
-        return self.trackers.get(context)
+        return self.contexts.get(context).updates if context in self.contexts.states else None
 
     def guard(self, context: str) -> Guard:
-        """What a change in this context asks (core/production.py); an unlisted context is guarded only by
-        the console-wide read-only."""
-        source = self.sources.get(context)
-        if source is None or source.context is None:
+        """What a change in this context asks (core/production.py), from the infras its store listed or,
+        for a context not opened, the ones the fleet listed."""
+        if context not in self.contexts.states:
             return Guard(False, self.read_only, None, context)
-        return guard_for(source.context, self.infras.get(context), read_only=self.read_only)
+        state = self.contexts.get(context)
+        infras = state.infras
+        if infras is None and context in self.infras:
+            infras = [readers.basic(light, "infraBasicInfo") for light in self.infras[context]]
+        return guard_for(state.context, infras, read_only=self.read_only or state.console_read_only)
 
     # -- reading -----------------------------------------------------------------------------
     def health(self, key: str) -> str:
@@ -186,26 +157,18 @@ class FleetState(Publisher):
 
     def marked(self, key: str) -> bool:
         row = self.rows.get(key)
-        tracker = self.trackers.get(row.context) if row is not None else None
+        tracker = self.tracker(row.context) if row is not None else None
         return tracker is not None and row is not None and row.deployment_id in tracker.marked
 
     def update_state(self, key: str) -> str | None:
         row = self.rows.get(key)
-        tracker = self.trackers.get(row.context) if row is not None else None
+        tracker = self.tracker(row.context) if row is not None else None
         return tracker.running_state(row.deployment_id or "") if tracker is not None and row is not None else None
-
-    def context_of_run(self, tracker_run: object) -> str | None:
-        """Which context's tracker an UpdateProgressed/UpdateFinished run belongs to."""
-        for name, tracker in self.trackers.items():
-            run_id = getattr(tracker_run, "deployment_id", None)
-            if run_id is not None and tracker.runs.get(run_id) is tracker_run:
-                return name
-        return None
 
     def status_line(self) -> str:
         """Per context: how many deployments, how much health is in, or why it is not listed."""
         parts = []
-        for name, source in self.sources.items():
+        for name in self.sources:
             keys = self.keys_of.get(name)
             if keys is None:
                 parts.append(f"{name}: loading…")
@@ -216,7 +179,7 @@ class FleetState(Publisher):
                 continue
             enabled = [row for row in rows if row.deployment is not None and readers.is_enabled(row.deployment)]
             got = sum(1 for row in enabled if row.health is not None)
-            here = " (this console's)" if source.current else ""
+            here = " (on screen)" if name == self.current else ""
             parts.append(f"{name}{here}: {len(rows)} deployments, health {got}/{len(enabled)}")
         return " · ".join(parts)
 
@@ -226,8 +189,8 @@ class FleetState(Publisher):
         if self.loading:
             return
         self.loading = True
+        self.ensure_sources()
         self.started_at, self.first_rows_at, self.done_at = time.monotonic(), None, None
-        self.listed.clear()
         for name, source in self.sources.items():
             if source.problem is not None or source.client is None:
                 self._rows_arrived(name, [FleetRow(name, None, None, source.problem or "not available")])
@@ -241,7 +204,6 @@ class FleetState(Publisher):
         finally:
             self._flush_health()
             self.loading = False
-            self.loaded_once = True
             self.done_at = time.monotonic()
 
     async def _load_infras(self, name: str, client: DeployerClient) -> None:
@@ -262,7 +224,6 @@ class FleetState(Publisher):
             self.rows[key] = row
             keys.append(key)
         self.keys_of[name] = keys
-        self.listed.add(name)
         if self.first_rows_at is None and any(row.error is None for row in rows):
             self.first_rows_at = time.monotonic()
         self._publish(lambda: FleetChanged(contexts=frozenset({name})))
@@ -299,7 +260,7 @@ class FleetState(Publisher):
         self._publish(lambda: FleetChanged(keys=frozenset({key})))
 
     async def aclose(self) -> None:
-        """Close the clients the fleet opened (the console's own client is the app's)."""
-        for source in self.sources.values():
-            if source.owned and source.client is not None:
-                await source.client.aclose()
+        """Close the clients the fleet opened (an opened context's client is its session's)."""
+        clients, self._own_clients = list(self._own_clients.values()), {}
+        for client in clients:
+            await client.aclose()

@@ -1,5 +1,9 @@
 """Messages the data store and the update tracker post to their subscribers (screens, the app shell), so
-every screen reuses one store and state never reaches for a screen or a widget itself."""
+every screen reuses one store and state never reaches for a screen or a widget itself.
+
+Every message says which context it comes from (`context_name`, set by the publisher, "" when the app
+has only the one it was handed): each context has its own store and tracker (`contexts_state.py`), and a
+toast or a refresh must reach the right one."""
 
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ class DataChanged(Message):
     `health_ids` names the deployments whose rows changed in this batch (their heavy status arrived, or
     their light status was reloaded), the rest of the lists being as they were."""
 
+    context_name: str = ""  # the context whose state posted it
+
     def __init__(self, kinds: frozenset[str], health_ids: frozenset[str] = frozenset()) -> None:
         super().__init__()
         self.kinds = kinds
@@ -28,6 +34,8 @@ class DataChanged(Message):
 class ApiError(Message, bubble=False):
     """A read the person did not ask for failed (a list refresh): the app shows it and keeps it for ctrl+e."""
 
+    context_name: str = ""  # the context whose state posted it
+
     def __init__(self, error: DeployerError, context: str) -> None:
         super().__init__()
         self.error = error
@@ -36,6 +44,8 @@ class ApiError(Message, bubble=False):
 
 class ConnectionChanged(Message):
     """The connection was lost (error set, retry_in seconds) or is back (error None)."""
+
+    context_name: str = ""  # the context whose state posted it
 
     def __init__(self, error: DeployerError | None, retry_in: float | None = None) -> None:
         super().__init__()
@@ -50,6 +60,8 @@ class ConnectionChanged(Message):
 class UpdateProgressed(Message, bubble=False):
     """A run changed: new log lines (only those not sent before), progress, or state."""
 
+    context_name: str = ""  # the context whose state posted it
+
     def __init__(self, run: UpdateRun, new_lines: list[str]) -> None:
         super().__init__()
         self.run = run
@@ -59,6 +71,8 @@ class UpdateProgressed(Message, bubble=False):
 class UpdateFinished(Message, bubble=False):
     """A run ended (its `state` is final)."""
 
+    context_name: str = ""  # the context whose state posted it
+
     def __init__(self, run: UpdateRun) -> None:
         super().__init__()
         self.run = run
@@ -66,6 +80,8 @@ class UpdateFinished(Message, bubble=False):
 
 class UpdateMarksChanged(Message, bubble=False):
     """Deployments were marked or unmarked (`ids`: those whose mark flipped)."""
+
+    context_name: str = ""  # the context whose state posted it
 
     def __init__(self, ids: frozenset[str]) -> None:
         super().__init__()
@@ -76,6 +92,8 @@ class Notice(Message, bubble=False):
     """Something the person should hear about (an update's outcome, one followed from elsewhere): the
     app shows it as a toast. State objects post these instead of drawing anything themselves."""
 
+    context_name: str = ""  # the context whose state posted it
+
     def __init__(self, text: str, *, title: str = "", severity: Severity = "information",
                  timeout: float | None = None) -> None:
         super().__init__()
@@ -83,3 +101,13 @@ class Notice(Message, bubble=False):
         self.title = title
         self.severity: Severity = severity
         self.timeout = timeout
+
+
+class ContextChanged(Message, bubble=False):
+    """A context was opened, could not be opened, or learnt its user: lists of contexts and headers repaint."""
+
+    context_name: str = ""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.context_name = name

@@ -131,8 +131,8 @@ class UpdateTracker(Publisher):
 
     def __init__(self, app: App, client: DeployerClient | None = None, *,
                  clock: Callable[[], float] = time.time, poll_interval: float = 0.25,
-                 max_poll_interval: float = 1.0) -> None:
-        super().__init__()
+                 max_poll_interval: float = 1.0, context_name: str = "") -> None:
+        super().__init__(context_name)
         self.app = app
         # Given later when the app connects in a worker.
         self.client: DeployerClient | None = client
@@ -152,7 +152,7 @@ class UpdateTracker(Publisher):
     def _tell(self, text: str, *, title: str = "", severity: Severity = "information",
               timeout: float | None = None) -> None:
         """A toast, shown by the app shell (which hears every Notice)."""
-        self.app.post_message(Notice(text, title=title, severity=severity, timeout=timeout))
+        self.app.post_message(self.stamp(Notice(text, title=title, severity=severity, timeout=timeout)))
 
     # -- subscribers ---------------------------------------------------------------------------
     def _receivers(self) -> list[MessagePump]:
@@ -231,7 +231,7 @@ class UpdateTracker(Publisher):
         self.runs[deployment_id] = run
         self._publish(lambda: UpdateProgressed(run, []))
         self.app.run_worker(self._run(run, job_id), name=f"update {deployment_id}",
-                            group=f"update:{deployment_id}", exit_on_error=False)
+                            group=self.group(f"update:{deployment_id}"), exit_on_error=False)
         return run
 
     async def abort(self, deployment_id: str) -> bool:

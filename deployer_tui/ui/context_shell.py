@@ -1,0 +1,97 @@
+"""The shell a screen sees: the app's services, with the session state of the screen's own context.
+
+Each context has its own screens (ui/context_switch.py gives each its own screen stack); a screen of
+context A keeps reading A's store, tracker and client while B is on screen, so A's lists stay A's and
+its running updates keep reporting to it. A screen belongs to the context that was current when it first
+asked for its shell (always the one it was opened in: screens are pushed onto the current context's
+stack), see `DeployerApp.shell_for`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from deployer_tui.core.client import DeployerClient
+    from deployer_tui.core.config import Config
+    from deployer_tui.core.errors import DeployerError
+    from deployer_tui.ui.app import DeployerApp
+    from deployer_tui.ui.state.contexts_state import ContextState
+    from deployer_tui.ui.state.data_store import DataStore
+    from deployer_tui.ui.state.fleet_state import FleetState
+    from deployer_tui.ui.state.update_tracker import UpdateTracker
+    from deployer_tui.ui.view.formatting import Presentation
+
+
+class ContextShell:
+    """A `Shell` (ui/shell.py) for the screens of one context."""
+
+    def __init__(self, app: DeployerApp, state: ContextState) -> None:
+        self.app = app
+        self.context_state = state
+
+    @property
+    def store(self) -> DataStore:
+        return self.context_state.store
+
+    @property
+    def updates(self) -> UpdateTracker:
+        return self.context_state.updates
+
+    @property
+    def fleet(self) -> FleetState:
+        return self.app.fleet
+
+    @property
+    def config(self) -> Config:
+        return self.app.config
+
+    @property
+    def presentation(self) -> Presentation:
+        return self.app.presentation
+
+    @property
+    def read_only(self) -> bool:
+        """The console's read-only or this context's own (`read_only = true` on its profile)."""
+        return self.app.read_only or self.context_state.context.read_only
+
+    @property
+    def refresh_interval(self) -> float:
+        return self.app.refresh_interval
+
+    @property
+    def last_error(self) -> tuple[str, DeployerError] | None:
+        return self.app.last_error
+
+    @property
+    def where(self) -> str:
+        return self.context_state.where
+
+    @property
+    def connection_note(self) -> str:
+        session = self.context_state.session
+        return session.note if session is not None else ""
+
+    @property
+    def user(self) -> str:
+        return self.context_state.user
+
+    @property
+    def status_text(self) -> str:
+        return self.context_state.status_text
+
+    @property
+    def client(self) -> DeployerClient:
+        session = self.context_state.session
+        assert session is not None, f"context {self.context_state.name!r} is not connected yet"
+        return session.client
+
+    @property
+    def connected(self) -> bool:
+        return self.context_state.session is not None
+
+    def report_error(self, error: DeployerError, context: str) -> None:
+        self.app.report_error(error, context)
+
+    def open_resource(self, kind: str, resource_id: str) -> None:
+        self.app.open_resource(kind, resource_id)

@@ -1,0 +1,43 @@
+"""Showing a context: each context has its own screen stack (a Textual app mode), so switching keeps
+every context's main screen as it was (lists, filter, sort, selection) and the detail screens open on it.
+
+The context the app started with lives in the app's default mode; every other gets a mode the first time
+it is shown, with its own main screen on top of a blank base screen (the same stack shape as the
+default mode's, which screens count on: ui/screens/detail_base.py).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+from textual.screen import Screen
+
+from deployer_tui.ui.screens.main import MainScreen
+
+if TYPE_CHECKING:
+    from deployer_tui.ui.app import DeployerApp
+    from deployer_tui.ui.state.contexts_state import ContextState
+
+DEFAULT_MODE = "_default"  # Textual's name of the mode an app starts in
+_MODES: weakref.WeakKeyDictionary[DeployerApp, set[str]] = weakref.WeakKeyDictionary()
+
+
+def mode_of(app: DeployerApp, name: str) -> str:
+    """The app mode that holds a context's screens."""
+    return DEFAULT_MODE if name == app.contexts.initial else f"context:{name}"
+
+
+def show_context(app: DeployerApp, state: ContextState) -> None:
+    """Put the context's own screens on screen (its main screen the first time)."""
+    mode = mode_of(app, state.name)
+    if app.current_mode == mode:
+        return
+    known = _MODES.setdefault(app, set())
+    new = mode != DEFAULT_MODE and mode not in known
+    if new:
+        app.add_mode(mode, Screen)
+        known.add(mode)
+    app.switch_mode(mode)
+    if new:
+        app.push_screen(MainScreen())
