@@ -96,7 +96,8 @@ class FleetScreen(Screen):
         fleet = self.fleet
         row = fleet.rows[key]
         if row.deployment is None:
-            return fleet_rows.unreachable_row(row.context, row.error or "not available")
+            # Through the presentation: a reason names a URL, whose port snapshots must not show.
+            return fleet_rows.unreachable_row(row.context, self.shell.presentation.url(row.error or "not available"))
         return fleet_rows.fleet_row(row.context, row.deployment, fleet.health(key), fleet.stage(key),
                                     marked=fleet.marked(key), update_state=fleet.update_state(key))
 
@@ -122,7 +123,7 @@ class FleetScreen(Screen):
         self.table().patch_records(changed)
 
     def _status(self) -> None:
-        self.query_one("#fleet-status", Static).update(self.fleet.status_line())
+        self.query_one("#fleet-status", Static).update(self.shell.presentation.url(self.fleet.status_line()))
 
     @on(FleetChanged)
     def _fleet_changed(self, message: FleetChanged) -> None:
