@@ -13,6 +13,7 @@ from textual.widgets import Input, Static
 from deployer_tui.ui.screens.bulk_confirm import BulkConfirmScreen, confirmation_text
 from deployer_tui.ui.screens.deployment import DeploymentScreen
 from deployer_tui.ui.screens.fleet import FleetScreen
+from deployer_tui.ui.screens.help import help_rows
 from deployer_tui.ui.shell import shell_of
 from deployer_tui.ui.state.fleet_state import fleet_key
 from tests.contexts.fleet_fixtures import (
@@ -68,11 +69,17 @@ def test_rows_of_every_context_the_unreachable_one_filter_and_enter(deployers, t
             # The context that is down: one row, saying why; `local` is not started for the fleet.
             assert [k for k in tbl.records if k.startswith(fleet_key("down", None))] == [fleet_key("down", None)]
             assert cell(tbl, fleet_key("down", None), "health") == "UNREACHABLE"
-            assert "unreachable" in cell(tbl, fleet_key("down", None), "version")
-            assert "not started" in cell(tbl, fleet_key("local", None), "version")
+            assert cell(tbl, fleet_key("down", None), "version").startswith("cannot reach 127.0.0.1:")
+            assert cell(tbl, fleet_key("local", None), "health") == "NOT STARTED"
             status = str(app.screen.query_one("#fleet-status", Static).content)
             assert "a (on screen): 6 deployments" in status and "down: unreachable" in status
             assert tbl.border_subtitle == "sort: Context↑"
+            # `?` and the palette read the live bindings: the new keys are there.
+            rows = {binding_id: (keys, does) for keys, does, binding_id in help_rows(app.screen)}
+            assert rows["fleet.mark_shown"] == ("*", "Mark shown")
+            assert rows["fleet.mark"] == ("space ctrl+space", "Mark")
+            main = {binding_id: keys for keys, _, binding_id in help_rows(app.screen_stack[-2])}
+            assert main["main.fleet"] == "F"
 
             await pilot.press("slash", *keys_of("toolbox"), "enter")
             assert tbl.visible_keys == [fleet_key("a", "toolbox-on-dev"), fleet_key("b", "toolbox-on-dev")]

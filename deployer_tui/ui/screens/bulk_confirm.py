@@ -88,10 +88,15 @@ class BulkConfirmScreen(ModalScreen[bool]):
         self.groups = groups
         self.typed = [group for group in groups if group.needs_typing]
 
+    @property
+    def question(self) -> str:
+        """What the dialog lists (as ConfirmScreen.question)."""
+        return confirmation_text(self.groups)
+
     def compose(self) -> ComposeResult:
         with Vertical():
             with VerticalScroll():
-                yield Static(confirmation_text(self.groups), id="bulk-list", markup=False)
+                yield Static(self.question, id="bulk-list", markup=False)
             for index, group in enumerate(self.typed):
                 yield Static(group.typed_prompt(), classes="typed-prompt", markup=False)
                 yield Input(placeholder=group.context, id=f"typed-{index}")

@@ -18,7 +18,7 @@ from deployer_tui.core import readers
 from deployer_tui.ui.actions import mutating
 from deployer_tui.ui.bulk_update import BulkItem, start_bulk
 from deployer_tui.ui.shell import Shell, shell_of
-from deployer_tui.ui.state.fleet_state import FleetChanged, FleetState, fleet_key
+from deployer_tui.ui.state.fleet_state import LOCAL_NOT_STARTED, FleetChanged, FleetState, fleet_key
 from deployer_tui.ui.state.messages import UpdateFinished, UpdateMarksChanged, UpdateProgressed
 from deployer_tui.ui.view import fleet_rows
 from deployer_tui.ui.widgets.header_bar import HeaderBar
@@ -97,7 +97,8 @@ class FleetScreen(Screen):
         row = fleet.rows[key]
         if row.deployment is None:
             # Through the presentation: a reason names a URL, whose port snapshots must not show.
-            return fleet_rows.unreachable_row(row.context, self.shell.presentation.url(row.error or "not available"))
+            reason = self.shell.presentation.url(row.error or "not available")
+            return fleet_rows.unreachable_row(row.context, reason, started=row.error != LOCAL_NOT_STARTED)
         return fleet_rows.fleet_row(row.context, row.deployment, fleet.health(key), fleet.stage(key),
                                     marked=fleet.marked(key), update_state=fleet.update_state(key))
 

@@ -38,8 +38,7 @@ if TYPE_CHECKING:
 
 # Health batches reach the screen at most this often: thousands of heavy statuses arrive one by one.
 HEALTH_FLUSH_SECONDS = 0.05
-LOCAL_NOT_STARTED = ("the embedded local deployer is not started (switch to it to start it; the fleet does "
-                     "not start it)")
+LOCAL_NOT_STARTED = "the embedded deployer is not started (switch to it to start it)"
 
 
 class FleetChanged(Message):

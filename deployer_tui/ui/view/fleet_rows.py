@@ -22,6 +22,16 @@ FLEET_DISPLAY = ["id", "context", "health", "enabled", "service", "version", "in
 FLEET_SORT = FLEET_DISPLAY.index("context")
 
 UNREACHABLE = "UNREACHABLE"
+NOT_STARTED = "NOT STARTED"
+# The reason in the row is cut to this many characters: the table's columns grow to their widest cell,
+# and a whole sentence there would push the other columns out of sight. The status line below the
+# table and `enter` on the row say it in full.
+REASON_WIDTH = 36
+
+
+def short_reason(reason: str) -> str:
+    reason = reason.removeprefix("unreachable: ")
+    return reason if len(reason) <= REASON_WIDTH else reason[:REASON_WIDTH - 1] + "…"
 
 
 def fleet_row(context: str, light: dict, health: str, stage: str, *, marked: bool,
@@ -31,10 +41,14 @@ def fleet_row(context: str, light: dict, health: str, stage: str, *, marked: boo
     return (context, *row)
 
 
-def unreachable_row(context: str, reason: str) -> tuple[Any, ...]:
-    """The one row of a context that cannot be listed: the reason sits in the wide version column."""
-    return (Text(context, style="bold red"), Text("✗ unreachable", style="bold red"), "-", reason, "-", "-", "-",
-            Text(UNREACHABLE, style="bold red"))
+def unreachable_row(context: str, reason: str, *, started: bool = True) -> tuple[Any, ...]:
+    """The one row of a context that cannot be listed: the reason (cut) sits in the version column, the
+    widest. `started` False: a context the fleet does not start (the embedded deployer), not a failure."""
+    if not started:
+        return (context, Text("– not started", style="dim"), "-", short_reason(reason), "-", "-", "-",
+                Text(NOT_STARTED, style="dim"))
+    return (Text(context, style="bold red"), Text("✗ unreachable", style="bold red"), "-", short_reason(reason),
+            "-", "-", "-", Text(UNREACHABLE, style="bold red"))
 
 
 def loading_row(context: str) -> tuple[Any, ...]:
