@@ -41,10 +41,10 @@ def fleet_filled(app) -> bool:
                if row.deployment is not None and row.deployment.get("deploymentBasicInfo", {}).get("enabled", True))
 
 
-async def open_fleet(pilot) -> None:
+async def open_fleet(pilot, *, via_goto: bool = False) -> None:
     app = pilot.app
     await wait_for(pilot, lambda: app.store.loaded, what="the main screen's lists")
-    await pilot.press("F")
+    await pilot.press(*(["colon", *"fleet", "enter"] if via_goto else ["F"]))
     await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen), what="the fleet screen")
     await wait_for(pilot, lambda: fleet_filled(app), what="every context's rows and health")
     await pilot.pause()
@@ -167,7 +167,7 @@ def test_production_context_name_typed_once_for_all_its_marks(deployers, tmp_pat
         before = await update_counts(deployers)
         app = make_app()
         async with app.run_test(size=(160, 40)) as pilot:
-            await open_fleet(pilot)
+            await open_fleet(pilot, via_goto=True)
             tbl = table(pilot, "fleet")
             tbl.select_key(fleet_key("a", "passengers-on-dev"))
             await pilot.press("space")

@@ -151,7 +151,9 @@ class FleetScreen(Screen):
 
     # -- actions -----------------------------------------------------------------------------
     def action_reload(self) -> None:
-        self.run_worker(self.fleet.load(), group="fleet.load", exclusive=True, exit_on_error=False)
+        # Not exclusive: a second `r` while a load runs is a no-op of FleetState.load, and cancelling the
+        # running one for it would leave nothing loading.
+        self.run_worker(self.fleet.load(), group="fleet.load", exit_on_error=False)
 
     def action_back(self) -> None:
         box = self.query_one("#filter", Input)
