@@ -37,6 +37,21 @@ def mutating(title: str) -> Callable[[F], F]:
 
 def mutating_title(action: str, default_namespace: DOMNode, namespaces: dict[str, DOMNode]) -> str | None:
     """The title of the mutating action an action string would run, or None when it changes nothing."""
+    found = mutating_target(action, default_namespace, namespaces)
+    return found.title if found is not None else None
+
+
+@dataclass(frozen=True)
+class MutatingCall:
+    """A mutating action about to run: its title, the node whose `action_<name>` it is, and that name."""
+
+    title: str
+    target: DOMNode
+    name: str
+
+
+def mutating_target(action: str, default_namespace: DOMNode, namespaces: dict[str, DOMNode]) -> MutatingCall | None:
+    """What `mutating_title` finds, with the node the action runs on (its screen says the object)."""
     try:
         destination, name, _params = parse(action)
     except Exception:  # noqa: BLE001 - Textual reports a malformed action itself
@@ -44,7 +59,7 @@ def mutating_title(action: str, default_namespace: DOMNode, namespaces: dict[str
     target = namespaces.get(destination, default_namespace) if destination else default_namespace
     method = getattr(type(target), f"action_{name}", None)
     title = getattr(method, _MUTATING, None)
-    return title if isinstance(title, str) else None
+    return MutatingCall(title, target, name) if isinstance(title, str) else None
 
 
 def refusal(title: str) -> str:

@@ -23,10 +23,11 @@ from textual.screen import Screen
 from deployer_tui.core.config import Config
 from deployer_tui.core.contexts import Context
 from deployer_tui.core.errors import DeployerError
-from deployer_tui.ui.actions import known_binding_ids, mutating_title, refusal
+from deployer_tui.ui.actions import known_binding_ids, mutating_target
 from deployer_tui.ui.commands import ActionsProvider, ResourcesProvider
 from deployer_tui.ui.context_shell import ContextShell
 from deployer_tui.ui.object_actions import ObjectActions
+from deployer_tui.ui.production_guard import guard_change
 from deployer_tui.ui.screens.deployment import DeploymentScreen
 from deployer_tui.ui.screens.draft import quit_unless_unsaved
 from deployer_tui.ui.screens.help import HelpScreen, help_rows, help_title
@@ -34,7 +35,7 @@ from deployer_tui.ui.screens.infra import InfraScreen
 from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.modals import ErrorScreen, GotoScreen
 from deployer_tui.ui.screens.service import ServiceScreen
-from deployer_tui.ui.shell import Shell, scope_shells
+from deployer_tui.ui.shell import scope_shells
 from deployer_tui.ui.state.contexts_state import Contexts, ContextState, Opener
 from deployer_tui.ui.state.fleet_state import FleetState
 from deployer_tui.ui.state.messages import ApiError, ContextChanged, Notice, UpdateFinished
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from textual.dom import DOMNode
 
     from deployer_tui.core.client import DeployerClient
+    from deployer_tui.ui.screens.contexts import ContextListScreen
     from deployer_tui.ui.state.data_store import DataStore
     from deployer_tui.ui.state.update_tracker import UpdateTracker
 
@@ -65,6 +67,8 @@ class DeployerApp(App):
         Binding("colon", "goto", "Go to", id="app.goto", tooltip="Open a deployment, infra or service by id (:deploy ID)"),
         Binding("ctrl+e", "error_details", "Last error", show=False, id="app.error_details",
                 tooltip="The full details of the last API error"),
+        Binding("ctrl+o", "contexts", "Contexts", show=False, id="app.contexts",
+                tooltip="The deployers this console knows (contexts): switch to another (also :ctx NAME)"),
     ]
 
     def __init__(self, *, client: DeployerClient | None = None, where: str | None = None,
@@ -86,6 +90,7 @@ class DeployerApp(App):
         self._context_shells: dict[str, ContextShell] = {}
         self._screen_contexts: weakref.WeakKeyDictionary[Screen, str] = weakref.WeakKeyDictionary()
         self._told_failures: set[tuple[str, str]] = set()
+        self._context_list: weakref.ref[ContextListScreen] | None = None  # the open ctrl+o list, repainted on news
         scope_shells(self, self.shell_for)
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
@@ -105,7 +110,9 @@ class DeployerApp(App):
             raise ValueError("give exactly one of client= or connect=")
         # One context, unnamed in the header: the connection was handed in, not chosen among contexts.
         name = where or (client.url if client is not None else "") or "default"
-        only = Context(name, client.url if client is not None else None, None, source="flags", current=True)
+        # Not configured, so not guarded as production (only read-only applies): nothing says it is one.
+        only = Context(name, client.url if client is not None else None, None, source="flags", production=False,
+                       current=True)
 
         async def opener(_context: Context) -> Session:
             assert connect is not None
@@ -156,7 +163,7 @@ class DeployerApp(App):
         assert self.session is not None, "not connected yet"
         return self.session.client
 
-    def shell_for(self, node: DOMNode) -> Shell:
+    def shell_for(self, node: DOMNode) -> ContextShell:
         """The shell of the context `node`'s screen belongs to (ui/context_shell.py)."""
         try:
             screen = node if isinstance(node, Screen) else node.screen
@@ -169,6 +176,10 @@ class DeployerApp(App):
         if shell is None:
             shell = self._context_shells[name] = ContextShell(self, self.contexts.get(name))
         return shell
+
+    def context_of(self, node: DOMNode) -> ContextState:
+        """The context `node`'s screen belongs to."""
+        return self.shell_for(node).context_state
 
     def _show_context(self, state: ContextState) -> None:
         from deployer_tui.ui.context_switch import show_context  # the context list and modes, on first switch
@@ -209,8 +220,11 @@ class DeployerApp(App):
         if state.open_error is not None and failure not in self._told_failures:
             self._told_failures.add(failure)
             title = "Could not connect" if state.implicit else f"Could not connect to {state.name}"
-            self.notify(state.open_error, title=title, severity="error", timeout=30)
+            self.notify(state.open_error, title=title, severity="error", timeout=30, markup=False)
         self._refresh_headers()
+        listing = self._context_list() if self._context_list is not None else None
+        if listing is not None and listing is self.screen:
+            listing.refill()
 
     def _refresh_headers(self) -> None:
         for header in self.screen.query(HeaderBar):
@@ -247,12 +261,13 @@ class DeployerApp(App):
     async def run_action(self, action: str | Any, default_namespace: DOMNode | None = None,
                          namespaces: Any = None) -> bool:
         """Every binding, footer click and palette entry runs here: a `mutating` action is refused in
-        read-only mode (and says so), whichever screen or widget owns it."""
-        if self.read_only and isinstance(action, str):
+        read-only mode (and says so), whichever screen or widget owns it, and in a production context
+        runs only once the object's id is typed (ui/production_guard.py)."""
+        if isinstance(action, str):
             known = {"app": self, "screen": self.screen, **(dict(namespaces) if namespaces else {})}
-            title = mutating_title(action, self if default_namespace is None else default_namespace, known)
-            if title is not None:
-                self.notify(refusal(title), title="Refused", severity="warning")
+            call = mutating_target(action, self if default_namespace is None else default_namespace, known)
+            if call is not None and guard_change(
+                    self, call, lambda: App.run_action(self, action, default_namespace, namespaces)):
                 return True
         return await super().run_action(action, default_namespace, namespaces)
 
@@ -276,7 +291,8 @@ class DeployerApp(App):
     def action_goto(self) -> None:
         store = self.store
         completions = ([f"deploy {d}" for d in store.deployments] + [f"infra {i}" for i in store.infras]
-                       + [f"service {s}" for s in store.services] + ["fleet"])
+                       + [f"service {s}" for s in store.services] + [f"ctx {c}" for c in self.contexts.names()]
+                       + ["fleet"])
 
         def chosen(result: tuple[str, str] | None) -> None:
             if result is None:
@@ -287,6 +303,9 @@ class DeployerApp(App):
 
                 open_fleet(self.screen)
                 return
+            if kind == "context":
+                self.switch_context(ident)
+                return
             known = {"deployment": store.deployments, "infra": store.infras, "service": store.services}[kind]
             if store.loaded and ident not in known:
                 self.notify(f"No {kind} {ident!r}", severity="warning")
@@ -294,6 +313,26 @@ class DeployerApp(App):
             self.open_resource(kind, ident)
 
         self.push_screen(GotoScreen(completions), chosen)
+
+    def action_contexts(self) -> None:
+        from deployer_tui.ui.screens.contexts import ContextListScreen  # on first use
+
+        def chosen(name: str | None) -> None:
+            if name is not None:
+                self.switch_context(name)
+
+        listing = ContextListScreen(self.contexts)
+        self._context_list = weakref.ref(listing)
+        self.push_screen(listing, chosen)
+
+    def switch_context(self, name: str) -> None:
+        """Show another context (its own screens, as they were); a name no context has is a warning."""
+        if name not in self.contexts.names():
+            self.notify(f"No context {name!r} (known: {', '.join(self.contexts.names())})", severity="warning",
+                        markup=False)
+            return
+        self.contexts.switch(name)
+        self._refresh_headers()
 
     def action_error_details(self) -> None:
         if self.last_error is None:

@@ -28,15 +28,17 @@ class BulkItem:
     node_urls: list[str] = field(default_factory=list)
 
 
-def bulk_groups(items: list[BulkItem], guards: Callable[[str], Guard]) -> tuple[list[BulkGroup], list[BulkItem]]:
+def bulk_groups(items: list[BulkItem], guards: Callable[[str], Guard], typed: frozenset[str] = frozenset()
+                ) -> tuple[list[BulkGroup], list[BulkItem]]:
     """The groups of the dialog (in the order of the items' contexts) and the items to start if confirmed
-    (not already running, not in a read-only context)."""
+    (not already running, not in a read-only context). `typed`: contexts whose name was typed already."""
     groups: dict[str, BulkGroup] = {}
     todo: list[BulkItem] = []
     for item in items:
         group = groups.get(item.context)
         if group is None:
-            group = groups[item.context] = BulkGroup(item.context, [], guards(item.context))
+            group = groups[item.context] = BulkGroup(item.context, [], guards(item.context),
+                                                     typed_already=item.context in typed)
         if item.tracker.is_running(item.deployment_id):
             group.running.append(item.deployment_id)
             continue
@@ -46,11 +48,13 @@ def bulk_groups(items: list[BulkItem], guards: Callable[[str], Guard]) -> tuple[
     return [group for group in groups.values() if group.lines or group.running], todo
 
 
-def start_bulk(screen: Screen, items: list[BulkItem], then: Callable[[list[BulkItem]], None]) -> None:
-    """Ask (grouped, typed in production), then start every confirmed item; `then(started)` after."""
+def start_bulk(screen: Screen, items: list[BulkItem], then: Callable[[list[BulkItem]], None], *,
+               typed: frozenset[str] = frozenset()) -> None:
+    """Ask (grouped, typed in production), then start every confirmed item; `then(started)` after.
+    `typed`: contexts whose name the user typed for this change already (not asked twice)."""
     shell = shell_of(screen)
     fleet = shell.fleet
-    groups, todo = bulk_groups(items, fleet.guard)
+    groups, todo = bulk_groups(items, fleet.guard, typed)
     if not todo and not any(group.lines for group in groups):
         then([])  # everything is running already
         return

@@ -81,6 +81,14 @@ class ContextShell:
         return self.context_state.status_text
 
     @property
+    def context_name(self) -> str:
+        return "" if self.context_state.implicit else self.context_state.name
+
+    @property
+    def production_color(self) -> str | None:
+        return self.context_state.guard.color
+
+    @property
     def client(self) -> DeployerClient:
         session = self.context_state.session
         assert session is not None, f"context {self.context_state.name!r} is not connected yet"
@@ -89,6 +97,11 @@ class ContextShell:
     @property
     def connected(self) -> bool:
         return self.context_state.session is not None
+
+    def typed_confirmation(self, object_id: str) -> bool:
+        from deployer_tui.ui.production_guard import typed_for  # the guard imports the screens it asks with
+
+        return typed_for(self.app, self.context_state, object_id)
 
     def report_error(self, error: DeployerError, context: str) -> None:
         self.app.report_error(error, context)

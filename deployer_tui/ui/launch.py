@@ -13,10 +13,14 @@ import asyncio
 import importlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deployer_tui.core import paths
 from deployer_tui.core.config import Config, ConfigError, load_config, resolve_with_config, timeouts_for
 from deployer_tui.core.contexts import Context, ContextError, list_contexts
+
+if TYPE_CHECKING:
+    from deployer_tui.ui.state.contexts_state import Opener
 
 
 def main(args: argparse.Namespace) -> int:
@@ -46,18 +50,30 @@ def _resolve(args: argparse.Namespace, config: Config):
 
 
 async def _run(args: argparse.Namespace, config: Config, contexts: list[Context]) -> int:
-    from deployer_tui.ui.app import DeployerApp, Session
+    from deployer_tui.ui.app import DeployerApp
+
+    data_dir = Path(args.data_dir) if args.data_dir else paths.data_dir()
+    # --timeout wins over the config file and its environment variable (core/config.timeouts_for); main()
+    # already refused a malformed flag.
+    open_context = context_opener(config, data_dir, getattr(args, "timeout", None))
+    # The app closes the sessions (and stops the local deployer) itself when it unmounts.
+    app = DeployerApp(contexts=contexts, open_context=open_context, config=config, read_only=bool(args.read_only))
+    await app.run_async()
+    return app.return_code or 0
+
+
+def context_opener(config: Config, data_dir: Path, timeout: str | None = None) -> Opener:
+    """How the app opens a context: a client of its own URL with its own key (`Context.connection()`), or
+    the embedded local deployer started in `data_dir` for `local`."""
+    from deployer_tui.ui.app import Session
+
+    timeouts = timeouts_for(config, timeout)
 
     async def client_class():
         # httpx takes a noticeable part of a second to import: do it off the event loop, after the
         # first paint, while the header says "connecting…".
         module = await asyncio.to_thread(importlib.import_module, "deployer_tui.core.client")
         return module.DeployerClient
-
-    # --timeout wins over the config file and its environment variable (core/config.timeouts_for); main()
-    # already refused a malformed flag.
-    timeouts = timeouts_for(config, getattr(args, "timeout", None))
-    data_dir = Path(args.data_dir) if args.data_dir else paths.data_dir()
 
     async def open_context(context: Context) -> Session:
         connection = context.connection()  # ContextError for an incomplete one: shown in the list
@@ -84,7 +100,4 @@ async def _run(args: argparse.Namespace, config: Config, contexts: list[Context]
 
         return Session(client, "local", close)
 
-    # The app closes the sessions (and stops the local deployer) itself when it unmounts.
-    app = DeployerApp(contexts=contexts, open_context=open_context, config=config, read_only=bool(args.read_only))
-    await app.run_async()
-    return app.return_code or 0
+    return open_context

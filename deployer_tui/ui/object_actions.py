@@ -137,6 +137,15 @@ class ObjectActions(Screen):
 
         return done
 
+    def guarded_object(self, action: str) -> str | None:
+        """What a production context asks to type before `action` changes something (ui/production_guard.py):
+        the object in focus; None (the context's name is typed) for a change of no one object: a create,
+        the update of the marked deployments."""
+        if action.startswith("create") or (action == "update" and self.marked_deployments()):
+            return None
+        found = self.focused_object()
+        return found[1] if found is not None else None
+
     def shows(self, found: tuple[str, str]) -> bool:
         """Whether this screen is the detail of `found` (a detail screen says)."""
         return False
@@ -397,7 +406,10 @@ class ObjectActions(Screen):
         shell, app = self.shell, self.app
         context = shell.updates.context_name or shell.fleet.current
         items = [BulkItem(context, d, self._bulk_line(d), shell.updates, self._node_urls(d)) for d in deployments]
-        start_bulk(self, items, lambda started: app.push_screen(UpdatesScreen(shell.updates)))
+        # `u` is a change of no one object: in a production context DeployerApp.run_action had the context's
+        # name typed before this ran (ui/production_guard.py), so the list does not ask for it again.
+        start_bulk(self, items, lambda started: app.push_screen(UpdatesScreen(shell.updates)),
+                   typed=frozenset({context}))
 
     def action_update_history(self) -> None:
         from deployer_tui.ui.screens.update_screen import UpdateHistoryScreen  # on first use (see the top)

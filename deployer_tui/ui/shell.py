@@ -34,6 +34,8 @@ class Shell(Protocol):
     connection_note: str  # how the connection was chosen when that is not obvious (profiles.Connection.note)
     user: str
     status_text: str
+    context_name: str  # the context on this screen, for the header ("" when the app was handed its connection)
+    production_color: str | None  # the header's colour when that context is production, else None
 
     @property
     def client(self) -> DeployerClient: ...
@@ -42,6 +44,11 @@ class Shell(Protocol):
     def connected(self) -> bool: ...
 
     def report_error(self, error: DeployerError, context: str) -> None: ...
+
+    def typed_confirmation(self, object_id: str) -> bool:
+        """Whether the user typed this object's id for the change running now (ui/production_guard.py),
+        so a screen that would ask for it on a Production stage does not ask twice."""
+        ...
 
     def open_resource(self, kind: str, resource_id: str) -> None: ...
 

@@ -27,6 +27,7 @@ class BulkGroup:
     lines: list[str]
     guard: Guard
     running: list[str] = field(default_factory=list)  # already updating: not started again
+    typed_already: bool = False  # its name was typed for this change before the list (the main pane's `u`)
 
     @property
     def refusal(self) -> str | None:
@@ -34,7 +35,8 @@ class BulkGroup:
 
     @property
     def needs_typing(self) -> bool:
-        return self.refusal is None and self.guard.needs_typed_confirmation("Update deployment(s)")
+        return self.refusal is None and not self.typed_already and \
+            self.guard.needs_typed_confirmation("Update deployment(s)")
 
     def typed_prompt(self) -> str:
         count = len(self.lines)

@@ -15,7 +15,6 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from deployer_tui.core import readers
-from deployer_tui.ui.actions import mutating
 from deployer_tui.ui.bulk_update import BulkItem, start_bulk
 from deployer_tui.ui.shell import Shell, shell_of
 from deployer_tui.ui.state.fleet_state import LOCAL_NOT_STARTED, FleetChanged, FleetState, fleet_key
@@ -253,7 +252,10 @@ class FleetScreen(Screen):
         hidden = [key for key in fleet.rows if key not in set(shown)]
         return [key for key in [*shown, *hidden] if fleet.marked(key)]
 
-    @mutating("Update deployment(s)")
+    # Not @mutating: the guard of DeployerApp.run_action (ui/production_guard.py) is the guard of the
+    # screen's context, and the marks here span contexts. ui/bulk_update.py asks each marked context's own
+    # guard instead: the read-only refusal (the console's or the context's, the same words) and, in
+    # production, the context's name typed once.
     def action_update(self) -> None:
         keys = self.marked_keys()
         if not keys:

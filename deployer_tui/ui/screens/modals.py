@@ -14,7 +14,8 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, OptionList, Static
 
 GOTO_KINDS = {"deploy": "deployment", "deployment": "deployment", "d": "deployment",
-              "infra": "infra", "i": "infra", "service": "service", "svc": "service", "s": "service"}
+              "infra": "infra", "i": "infra", "service": "service", "svc": "service", "s": "service",
+              "ctx": "context", "context": "context"}
 
 PickT = TypeVar("PickT")
 
@@ -91,7 +92,7 @@ class ErrorScreen(ModalScreen[None]):
 
 
 class GotoScreen(ModalScreen["tuple[str, str] | None"]):
-    """`:deploy ID`, `:infra ID`, `:service ID` — with completion of the known ids."""
+    """`:deploy ID`, `:infra ID`, `:service ID`, `:ctx NAME`, `:fleet` — with completion of the known ids and names."""
 
     DEFAULT_CSS = """
     GotoScreen { align: center top; }
@@ -106,7 +107,7 @@ class GotoScreen(ModalScreen["tuple[str, str] | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = "go to — deploy ID | infra ID | service ID | fleet (→ completes)"
+            box.border_title = "go to — deploy ID | infra ID | service ID | ctx NAME | fleet (→ completes)"
             yield Input(placeholder=":deploy ID", id="goto-input",
                         suggester=SuggestFromList(self.completions, case_sensitive=False))
             yield Static("", id="goto-error")
@@ -127,14 +128,14 @@ class GotoScreen(ModalScreen["tuple[str, str] | None"]):
 
 
 def parse_goto(line: str) -> tuple[str, str] | str:
-    """`deploy ID` -> ("deployment", ID), `fleet` -> ("fleet", ""); an error message (str) when it does not
-    parse."""
+    """`deploy ID` -> ("deployment", ID), `ctx NAME` -> ("context", NAME), `fleet` -> ("fleet", ""); an
+    error message (str) when it does not parse."""
     words = line.strip().lstrip(":").split()
     if [word.lower() for word in words] == ["fleet"]:
         return "fleet", ""
     if len(words) != 2:
-        return "usage: deploy ID | infra ID | service ID | fleet"
+        return "usage: deploy ID | infra ID | service ID | ctx NAME | fleet"
     kind = GOTO_KINDS.get(words[0].lower())
     if kind is None:
-        return f"unknown kind {words[0]!r}: use deploy, infra or service"
+        return f"unknown kind {words[0]!r}: use deploy, infra, service or ctx"
     return kind, words[1]

@@ -120,6 +120,7 @@ class RollbackScreen(Screen):
         self.summary: RollbackSummary | None = None
         self.events: list[RollbackEvent] = []
         self._gone = False
+        self._typed_already = False
 
     @property
     def presentation(self) -> Presentation:
@@ -159,7 +160,12 @@ class RollbackScreen(Screen):
 
     @property
     def _must_type(self) -> bool:
-        return self.plan is not None and self.plan.production
+        # Not twice: an id typed for this change in a production context (ui/production_guard.py) counts.
+        return self.plan is not None and self.plan.production and not self._typed_already
+
+    def guarded_object(self, action: str) -> str | None:
+        """What a production context asks to type before a change here (ui/production_guard.py)."""
+        return self.deployment_id
 
     # ---- the plan ---------------------------------------------------------------------------------
 
@@ -200,7 +206,8 @@ class RollbackScreen(Screen):
             ("  ", ""), (plan.current_text, ""), (" → ", "dim"), (plan.target_text, "bold yellow"),
             ("   (production)" if plan.production else "", "bold red")))
         self.state = "ready"
-        if plan.production:
+        self._typed_already = shell_of(self).typed_confirmation(plan.deployment_id)
+        if self._must_type:
             parts.append(f"Production: type {plan.deployment_id} and press enter to "
                          f"{KIND_WORDS.get(plan.kind, 'roll back').lower()}; esc cancels.", style="bold")
             box = self.query_one("#rb-type", Input)

@@ -329,6 +329,10 @@ class SettingsEditorScreen(DraftScreen):
 
     # -- saving ---------------------------------------------------------------------------------
 
+    def guarded_object(self, action: str) -> str | None:
+        """What a production context asks to type before a change here (ui/production_guard.py)."""
+        return self.object_id
+
     @mutating("Save settings")
     def action_save(self) -> None:
         self.save()

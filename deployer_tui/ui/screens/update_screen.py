@@ -327,10 +327,15 @@ class UpdateBaseScreen(Screen):
     """What the update screens share: back, the presentation, j/k on their table, `e` in their log."""
 
     _presentation: Presentation | None = None
+    deployment_id: str | None = None  # the deployment shown (UpdatesScreen: the highlighted one)
 
     @property
     def presentation(self) -> Presentation:
         return self._presentation or shell_of(self).presentation
+
+    def guarded_object(self, action: str) -> str | None:
+        """What a production context asks to type before a change here (ui/production_guard.py)."""
+        return self.deployment_id
 
     @property
     def log_view(self) -> LogView:

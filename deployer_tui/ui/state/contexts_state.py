@@ -58,6 +58,9 @@ class ContextState:
     console_read_only: bool = False  # --read-only / the config's read_only: every context on top of its own
     connect_status: str = "connecting…"  # what the header says while it opens
     implicit: bool = False  # the app was handed its connection (no configured context): the header names none
+    # The id typed for the change running now, and the screen it was typed on (ui/production_guard.py).
+    typed_id: str | None = None
+    typed_origin: object | None = None
     extras: dict[str, object] = field(default_factory=dict)  # more per-context trackers (canaries, fleet marks)
 
     @property

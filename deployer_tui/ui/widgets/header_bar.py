@@ -1,5 +1,5 @@
-"""The header: where we are connected (and how that was chosen), as whom, read-only or not, and how old the
-data is.
+"""The header: the context (coloured, and saying PRODUCTION, when it is production), where we are connected
+(and how that was chosen), as whom, read-only or not, and how old the data is.
 
 It reads the app shell (`ui/shell.py`: `where`, `connection_note`, `user`, `read_only`, `status_text`,
 `store`, the client's `redirect_notice`) once a second and whenever the app calls `refresh_text`; it holds no
@@ -10,14 +10,29 @@ from __future__ import annotations
 
 import weakref
 
+from rich.style import Style
 from rich.text import Text
+from textual.color import Color
 from textual.widgets import Static
 
+from deployer_tui.core.production import DEFAULT_COLOR
 from deployer_tui.ui.shell import shell_of
 from deployer_tui.ui.view.formatting import age
 
 # Clients whose redirect was already told in a toast: every screen has a header, the toast is said once.
 _REDIRECT_TOLD: weakref.WeakSet = weakref.WeakSet()
+
+
+def usable_color(color: str | None) -> str | None:
+    """The configured colour if both Rich and Textual read it (a name one of them lacks), else the default."""
+    if color is None:
+        return None
+    try:
+        Style.parse(f"{color} on white")
+        Color.parse(color)
+    except Exception:  # noqa: BLE001 - a colour name only one of the two libraries knows
+        return DEFAULT_COLOR
+    return color
 
 
 class HeaderBar(Static):
@@ -29,6 +44,7 @@ class HeaderBar(Static):
         super().__init__(**kwargs)
         self.crumb = crumb
         self._last: Text | None = None
+        self._color: str | None = None
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.refresh_text)
@@ -52,6 +68,13 @@ class HeaderBar(Static):
         text.append("deployer-tui" + ("" if self.crumb else "  "), style="bold")
         if self.crumb:
             text.append(f" › {self.crumb}  ", style="bold")
+        color = usable_color(shell.production_color)
+        if shell.context_name:
+            if color:
+                text.append(f" {shell.context_name} · PRODUCTION ", style=f"bold {color} on white")
+            else:
+                text.append(shell.context_name, style="bold magenta")
+            text.append("  ")
         text.append(shell.where + (" " if shell.user else ""), style="bold cyan")
         if shell.user:
             text.append(f"as {shell.user}")
@@ -75,6 +98,11 @@ class HeaderBar(Static):
             text.append("  ")
             text.append(f"refreshed {ago} ago", style="dim")
         # Called on every data batch: repaint only when the line changed, and never re-layout (one line).
+        if color != self._color:
+            # The whole bar in the context's colour: production is seen from across the room.
+            self._color = color
+            self.set_class(color is not None, "-production")
+            self.styles.background = color if color else None
         if text != self._last:
             self._last = text
             self.update(text, layout=False)
