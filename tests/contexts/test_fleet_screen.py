@@ -14,6 +14,7 @@ from deployer_tui.ui.screens.bulk_confirm import BulkConfirmScreen, confirmation
 from deployer_tui.ui.screens.deployment import DeploymentScreen
 from deployer_tui.ui.screens.fleet import FleetScreen
 from deployer_tui.ui.screens.help import help_rows
+from deployer_tui.ui.screens.typed_confirm import TypedConfirmScreen
 from deployer_tui.ui.shell import shell_of
 from deployer_tui.ui.state.fleet_state import fleet_key
 from tests.contexts.fleet_fixtures import (
@@ -197,6 +198,39 @@ def test_production_context_name_typed_once_for_all_its_marks(deployers, tmp_pat
                 await pilot.pause(0.1)
             else:
                 raise AssertionError("the three updates did not finish")
+        after = await update_counts(deployers)
+        assert {k for k in before if after[k] != before[k]} == set(wanted)
+
+    asyncio.run(run())
+
+
+def test_main_pane_marked_update_in_production_asks_the_name_once(deployers, tmp_path, monkeypatch) -> None:  # noqa: F811
+    """The main pane's `u` on marks: the run_action guard asks for the context's name (a change of no one
+    object), then the list asks only yes or no: the name is typed once, not twice."""
+    write_config(tmp_path, deployers, monkeypatch, production={"a"})
+
+    async def run() -> None:
+        before = await update_counts(deployers)
+        app = make_app()
+        async with app.run_test(size=(160, 40)) as pilot:
+            await wait_for(pilot, lambda: app.store.loaded and app.contexts.get("a").guard.production,
+                           what="a's lists")
+            await pilot.press("slash", *keys_of("passengers"), "enter", "asterisk")
+            assert app.updates.marked == {"passengers-on-dev"}
+            await pilot.press("u")
+            await wait_for(pilot, lambda: isinstance(app.screen, TypedConfirmScreen), what="the typed name")
+            await pilot.press("a", "enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, BulkConfirmScreen), what="the list")
+            assert not app.screen.query(Input)
+            assert "passengers-on-dev: v1" in app.screen.question
+            await pilot.press("y")
+            wanted = {("a", "passengers-on-dev"): before[("a", "passengers-on-dev")] + 1}
+            for _ in range(600):
+                if await updates_settled(deployers, wanted):
+                    break
+                await pilot.pause(0.1)
+            else:
+                raise AssertionError("the update did not finish")
         after = await update_counts(deployers)
         assert {k for k in before if after[k] != before[k]} == set(wanted)
 
