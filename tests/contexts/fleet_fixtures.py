@@ -55,7 +55,7 @@ def deployers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployers]:
 
 
 def write_config(home: Path, deployers: Deployers, monkeypatch: pytest.MonkeyPatch, *,
-                 production: set[str] = frozenset()) -> None:
+                 production: set[str] = frozenset(), read_only: set[str] = frozenset()) -> None:
     """A config file with profiles a, b (keys by environment variables) and down; HOME without a
     ~/.dataiku/config.json, so those are the contexts (with `local`)."""
     lines = ["refresh_interval = 0", ""]
@@ -63,6 +63,8 @@ def write_config(home: Path, deployers: Deployers, monkeypatch: pytest.MonkeyPat
         lines += [f"[profiles.{name}]", f'url = "{deployers.urls[name]}"', f'api_key_env = "FLEET_KEY_{name.upper()}"']
         if name in production:
             lines.append("production = true")
+        if name in read_only:
+            lines.append("read_only = true")
         lines.append("")
     lines += ["[profiles.down]", f'url = "{deployers.down_url}"', 'api_key_env = "FLEET_KEY_A"', ""]
     config_dir = home / "config" / "deployer-tui"

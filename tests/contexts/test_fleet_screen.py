@@ -235,3 +235,32 @@ def test_main_pane_marked_update_in_production_asks_the_name_once(deployers, tmp
         assert {k for k in before if after[k] != before[k]} == set(wanted)
 
     asyncio.run(run())
+
+
+def test_read_only_context_marks_are_listed_as_refused_and_not_updated(deployers, tmp_path, monkeypatch) -> None:  # noqa: F811
+    write_config(tmp_path, deployers, monkeypatch, read_only={"b"})
+
+    async def run() -> None:
+        before = await update_counts(deployers)
+        app = make_app()
+        async with app.run_test(size=(160, 40)) as pilot:
+            await open_fleet(pilot)
+            await pilot.press("slash", *keys_of("titanic-on-dev"), "enter", "asterisk", "u")
+            await wait_for(pilot, lambda: isinstance(app.screen, BulkConfirmScreen), what="the bulk confirmation")
+            text = app.screen.question
+            assert text.startswith("Update 1 marked deployment in 2 contexts?")
+            assert "\nb: 1\n    titanic-on-dev: v2 (now HEALTHY)\n    not updated: Read-only mode: “Update deployment(s)” " \
+                   "is not allowed" in text
+            await pilot.press("y")
+            wanted = {("a", "titanic-on-dev"): before[("a", "titanic-on-dev")] + 1}
+            for _ in range(600):
+                if await updates_settled(deployers, wanted):
+                    break
+                await pilot.pause(0.1)
+            else:
+                raise AssertionError("a's update did not finish")
+            assert app.contexts.get("b").updates.marked == {"titanic-on-dev"}  # refused: still marked
+        after = await update_counts(deployers)
+        assert {k for k in before if after[k] != before[k]} == set(wanted)
+
+    asyncio.run(run())

@@ -101,7 +101,7 @@ class BulkConfirmScreen(ModalScreen[bool]):
                 yield Static(self.question, id="bulk-list", markup=False)
             for index, group in enumerate(self.typed):
                 yield Static(group.typed_prompt(), classes="typed-prompt", markup=False)
-                yield Input(placeholder=group.context, id=f"typed-{index}")
+                yield Input(placeholder="type the context name here", id=f"typed-{index}")
             yield Static("", id="bulk-error")
             with Horizontal():
                 yield Button("Update (enter)" if self.typed else "Yes (y)", id="yes", variant="warning")
