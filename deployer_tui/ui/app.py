@@ -26,13 +26,13 @@ from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.actions import known_binding_ids, mutating_target
 from deployer_tui.ui.commands import ActionsProvider, ResourcesProvider
 from deployer_tui.ui.context_shell import ContextShell
+from deployer_tui.ui.context_switch import show_context
 from deployer_tui.ui.object_actions import ObjectActions
 from deployer_tui.ui.production_guard import guard_change
 from deployer_tui.ui.screens.deployment import DeploymentScreen
 from deployer_tui.ui.screens.draft import quit_unless_unsaved
 from deployer_tui.ui.screens.help import HelpScreen, help_rows, help_title
 from deployer_tui.ui.screens.infra import InfraScreen
-from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.modals import ErrorScreen, GotoScreen
 from deployer_tui.ui.screens.service import ServiceScreen
 from deployer_tui.ui.shell import scope_shells
@@ -182,8 +182,6 @@ class DeployerApp(App):
         return self.shell_for(node).context_state
 
     def _show_context(self, state: ContextState) -> None:
-        from deployer_tui.ui.context_switch import show_context  # the context list and modes, on first switch
-
         show_context(self, state)
 
     def on_mount(self) -> None:
@@ -194,8 +192,8 @@ class DeployerApp(App):
         if self.config.keymap:
             # After the first paint: knowing every binding id imports every screen (~0.2 s).
             self.call_after_refresh(self._check_keymap)
-        self.push_screen(MainScreen())
         state = self.context_state
+        show_context(self, state)  # its own screens: the main screen, in the context's own mode
         if state.session is None:
             self.run_worker(self.contexts.open(state.name), group=state.store.group("session"),
                             exit_on_error=False, name=f"open {state.name}")

@@ -1,9 +1,9 @@
 """Showing a context: each context has its own screen stack (a Textual app mode), so switching keeps
 every context's main screen as it was (lists, filter, sort, selection) and the detail screens open on it.
 
-The context the app started with lives in the app's default mode; every other gets a mode the first time
-it is shown, with its own main screen on top of a blank base screen (the same stack shape as the
-default mode's, which screens count on: ui/screens/detail_base.py).
+Every context gets a mode the first time it is shown (the first one when the app mounts), with its own
+main screen on top of a blank base screen: the stack shape of an app that pushed its main screen, which
+screens count on (ui/screens/detail_base.py).
 """
 
 from __future__ import annotations
@@ -19,22 +19,21 @@ if TYPE_CHECKING:
     from deployer_tui.ui.app import DeployerApp
     from deployer_tui.ui.state.contexts_state import ContextState
 
-DEFAULT_MODE = "_default"  # Textual's name of the mode an app starts in
 _MODES: weakref.WeakKeyDictionary[DeployerApp, set[str]] = weakref.WeakKeyDictionary()
 
 
-def mode_of(app: DeployerApp, name: str) -> str:
+def mode_of(name: str) -> str:
     """The app mode that holds a context's screens."""
-    return DEFAULT_MODE if name == app.contexts.initial else f"context:{name}"
+    return f"context:{name}"
 
 
 def show_context(app: DeployerApp, state: ContextState) -> None:
     """Put the context's own screens on screen (its main screen the first time)."""
-    mode = mode_of(app, state.name)
+    mode = mode_of(state.name)
     if app.current_mode == mode:
         return
     known = _MODES.setdefault(app, set())
-    new = mode != DEFAULT_MODE and mode not in known
+    new = mode not in known
     if new:
         app.add_mode(mode, Screen)
         known.add(mode)

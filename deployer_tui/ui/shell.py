@@ -34,8 +34,6 @@ class Shell(Protocol):
     connection_note: str  # how the connection was chosen when that is not obvious (profiles.Connection.note)
     user: str
     status_text: str
-    context_name: str  # the context on this screen, for the header ("" when the app was handed its connection)
-    production_color: str | None  # the header's colour when that context is production, else None
 
     @property
     def client(self) -> DeployerClient: ...
@@ -44,11 +42,6 @@ class Shell(Protocol):
     def connected(self) -> bool: ...
 
     def report_error(self, error: DeployerError, context: str) -> None: ...
-
-    def typed_confirmation(self, object_id: str) -> bool:
-        """Whether the user typed this object's id for the change running now (ui/production_guard.py),
-        so a screen that would ask for it on a Production stage does not ask twice."""
-        ...
 
     def open_resource(self, kind: str, resource_id: str) -> None: ...
 
@@ -61,6 +54,24 @@ _SCOPED: weakref.WeakKeyDictionary[App, Callable[[DOMNode], Shell]] = weakref.We
 def scope_shells(app: App, shell_for: Callable[[DOMNode], Shell]) -> None:
     """Let `app` say which shell each node sees (the shell of the node's context)."""
     _SCOPED[app] = shell_for
+
+
+class ContextView(Protocol):
+    """What a screen may know of its context beyond the Shell (ui/context_shell.py)."""
+
+    context_name: str  # for the header ("" when the app was handed its connection)
+    production_color: str | None  # the header's colour when the context is production, else None
+
+    def typed_confirmation(self, object_id: str) -> bool:
+        """Whether the user typed this object's id for the change running now (ui/production_guard.py),
+        so a screen that would ask for it on a Production stage does not ask twice."""
+        ...
+
+
+def context_view(node: DOMNode) -> ContextView | None:
+    """The context of `node`'s screen, or None in an app without contexts (a test harness)."""
+    shell_for = _SCOPED.get(node.app)
+    return cast("ContextView", shell_for(node)) if shell_for is not None else None
 
 
 def shell_of(node: DOMNode) -> Shell:

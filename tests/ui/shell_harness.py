@@ -15,8 +15,3 @@ class ShellBits:
     status_text = ""
     store = SimpleNamespace(refreshed_at=None)  # never refreshed: the header shows no age
     connected = False
-    context_name = ""  # no context to name in the header
-    production_color: str | None = None  # not production
-
-    def typed_confirmation(self, object_id: str) -> bool:
-        return False  # nothing is ever typed in a harness

@@ -20,7 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.screens.create_forms import ActionModal, error_text
-from deployer_tui.ui.shell import shell_of
+from deployer_tui.ui.shell import context_view
 
 KINDS = ("infra", "service", "version", "deployment")
 PRODUCTION_STAGES = ("production", "prod")
@@ -124,7 +124,9 @@ class DeleteScreen(ActionModal[bool]):
             self.stage = str(infra.get("stage") or "") or None
             self.enabled = readers.is_enabled(light)
             # Not twice: an id typed for this change in a production context (ui/production_guard.py) counts.
-            self.must_type = is_production(self.stage) and not shell_of(self).typed_confirmation(self.object_id)
+            view = context_view(self)
+            self.must_type = is_production(self.stage) and not (view is not None and
+                                                                view.typed_confirmation(self.object_id))
             self.query_one("#ignore-errors").display = True
             for wid in ("#type-label", "#type-id"):
                 self.query_one(wid).display = self.must_type

@@ -35,7 +35,7 @@ from deployer_tui.core.rollback import (
 )
 from deployer_tui.core.skew import NO_NODE_DATA, NodeServing, mapping_versions, node_versions
 from deployer_tui.ui.actions import mutating
-from deployer_tui.ui.shell import shell_of
+from deployer_tui.ui.shell import context_view, shell_of
 from deployer_tui.ui.view.formatting import Presentation
 from deployer_tui.ui.widgets.header_bar import HeaderBar
 from deployer_tui.ui.widgets.key_footer import KeyFooter
@@ -206,7 +206,8 @@ class RollbackScreen(Screen):
             ("  ", ""), (plan.current_text, ""), (" → ", "dim"), (plan.target_text, "bold yellow"),
             ("   (production)" if plan.production else "", "bold red")))
         self.state = "ready"
-        self._typed_already = shell_of(self).typed_confirmation(plan.deployment_id)
+        view = context_view(self)
+        self._typed_already = view is not None and view.typed_confirmation(plan.deployment_id)
         if self._must_type:
             parts.append(f"Production: type {plan.deployment_id} and press enter to "
                          f"{KIND_WORDS.get(plan.kind, 'roll back').lower()}; esc cancels.", style="bold")

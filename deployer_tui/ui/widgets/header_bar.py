@@ -16,7 +16,7 @@ from textual.color import Color
 from textual.widgets import Static
 
 from deployer_tui.core.production import DEFAULT_COLOR
-from deployer_tui.ui.shell import shell_of
+from deployer_tui.ui.shell import context_view, shell_of
 from deployer_tui.ui.view.formatting import age
 
 # Clients whose redirect was already told in a toast: every screen has a header, the toast is said once.
@@ -68,12 +68,14 @@ class HeaderBar(Static):
         text.append("deployer-tui" + ("" if self.crumb else "  "), style="bold")
         if self.crumb:
             text.append(f" › {self.crumb}  ", style="bold")
-        color = usable_color(shell.production_color)
-        if shell.context_name:
+        view = context_view(self)
+        name = view.context_name if view is not None else ""
+        color = usable_color(view.production_color) if view is not None else None
+        if name:
             if color:
-                text.append(f" {shell.context_name} · PRODUCTION ", style=f"bold {color} on white")
+                text.append(f" {name} · PRODUCTION ", style=f"bold {color} on white")
             else:
-                text.append(shell.context_name, style="bold magenta")
+                text.append(name, style="bold magenta")
             text.append("  ")
         text.append(shell.where + (" " if shell.user else ""), style="bold cyan")
         if shell.user:
