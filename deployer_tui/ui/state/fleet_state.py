@@ -15,7 +15,6 @@ embedded local deployer is not started for the fleet: until it is opened, it is 
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -81,10 +80,6 @@ class FleetState(Publisher):
         self.keys_of: dict[str, list[str]] = {}
         self.infras: dict[str, list[dict]] = {}  # infra lights per context, as listed by the fleet
         self.loading = False
-        # For the benchmark and the status line: monotonic times of the last load.
-        self.started_at: float | None = None
-        self.first_rows_at: float | None = None
-        self.done_at: float | None = None
         self._pending_health: set[str] = set()
         self._flush_handle: asyncio.TimerHandle | None = None
 
@@ -189,7 +184,6 @@ class FleetState(Publisher):
             return
         self.loading = True
         self.ensure_sources()
-        self.started_at, self.first_rows_at, self.done_at = time.monotonic(), None, None
         for name, source in self.sources.items():
             if source.problem is not None or source.client is None:
                 self._rows_arrived(name, [FleetRow(name, None, None, source.problem or "not available")])
@@ -203,7 +197,6 @@ class FleetState(Publisher):
         finally:
             self._flush_health()
             self.loading = False
-            self.done_at = time.monotonic()
 
     async def _load_infras(self, name: str, client: DeployerClient) -> None:
         try:
@@ -223,8 +216,6 @@ class FleetState(Publisher):
             self.rows[key] = row
             keys.append(key)
         self.keys_of[name] = keys
-        if self.first_rows_at is None and any(row.error is None for row in rows):
-            self.first_rows_at = time.monotonic()
         self._publish(lambda: FleetChanged(contexts=frozenset({name})))
 
     def _health_arrived(self, name: str, deployment_id: str, health: dict | DeployerError) -> None:
