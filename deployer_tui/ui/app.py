@@ -271,7 +271,9 @@ class DeployerApp(App):
 
     # -- the app-wide actions --------------------------------------------------------------
     async def action_quit(self) -> None:
-        quit_unless_unsaved(self)
+        # Every context's open screens: a draft in a context not shown is not lost silently either.
+        open_screens = {*self.screen_stack, *(s for s in list(self._screen_contexts) if s.is_attached)}
+        quit_unless_unsaved(self, open_screens)
 
     def action_refresh_now(self) -> None:
         if self.session is None:

@@ -5,6 +5,8 @@ the editor (its JSON highlighting is the slowest import of the UI, not needed fo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from textual.app import App
 from textual.screen import Screen
 
@@ -23,10 +25,12 @@ class DraftScreen(Screen):
         raise NotImplementedError
 
 
-def quit_unless_unsaved(app: App) -> None:
+def quit_unless_unsaved(app: App, screens: Iterable[Screen] | None = None) -> None:
     """Quit, but ask first when an open draft holds unsaved changes (the draft is never lost silently,
-    not even by ctrl+q)."""
-    unsaved = [s for s in app.screen_stack if isinstance(s, DraftScreen) and s.dirty]
+    not even by ctrl+q). `screens`: every open screen (each context's, not only those shown), by default
+    the current stack."""
+    unsaved = [s for s in (app.screen_stack if screens is None else screens)
+               if isinstance(s, DraftScreen) and s.dirty]
     if not unsaved:
         app.exit()
         return

@@ -76,8 +76,9 @@ class HeaderBar(Static):
                 text.append(f" {name} · PRODUCTION ", style=f"bold {color} on white")
             else:
                 text.append(name, style="bold magenta")
-            text.append("  ")
-        text.append(shell.where + (" " if shell.user else ""), style="bold cyan")
+            text.append(" " if name == shell.where else "  ")
+        if name != shell.where:  # `local` is both the context and where it connects: said once
+            text.append(shell.where + (" " if shell.user else ""), style="bold cyan")
         if shell.user:
             text.append(f"as {shell.user}")
         if shell.connection_note:
