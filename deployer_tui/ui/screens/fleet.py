@@ -140,7 +140,9 @@ class FleetScreen(Screen):
         key = fleet_key(context, message.run.deployment_id)
         self._patch([key])
         if isinstance(message, UpdateFinished):
-            self.run_worker(self.fleet.refresh_one(context, message.run.deployment_id),
+            settled = message.run.settled
+            heavy = settled.status if settled is not None else None
+            self.run_worker(self.fleet.refresh_one(context, message.run.deployment_id, heavy),
                             group=f"fleet.one:{key}", exclusive=True, exit_on_error=False)
 
     @on(UpdateMarksChanged)

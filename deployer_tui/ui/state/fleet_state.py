@@ -233,8 +233,9 @@ class FleetState(Publisher):
         self._pending_health = set()
         self._publish(lambda: FleetChanged(keys=keys))
 
-    async def refresh_one(self, context: str, deployment_id: str) -> None:
-        """One deployment again (after its update): its light and heavy status."""
+    async def refresh_one(self, context: str, deployment_id: str, heavy: dict | None = None) -> None:
+        """One deployment again (after its update): its light and heavy status (`heavy`: one read since
+        the change, as the update's end re-reads it, used instead of asking the nodes again)."""
         source = self.sources.get(context)
         key = fleet_key(context, deployment_id)
         row = self.rows.get(key)
@@ -244,7 +245,7 @@ class FleetState(Publisher):
             row.deployment = await source.client.get_deployment(deployment_id)
             row.health = None
             if readers.is_enabled(row.deployment):
-                row.health = await source.client.get_deployment_status(deployment_id)
+                row.health = heavy if heavy is not None else await source.client.get_deployment_status(deployment_id)
         except DeployerError as exc:
             row.health = exc
         self._publish(lambda: FleetChanged(keys=frozenset({key})))
