@@ -1,11 +1,14 @@
-"""The Textual app, the shell: it holds the session (client, data store, update tracker, config), shows what
-the state objects post (notices, API errors), and owns the app-wide keys (quit, refresh, help, go to).
+"""The Textual app, the shell: it holds the contexts (`app.contexts`, ui/state/contexts_state.py: per context
+its session, data store and update tracker; `store`, `updates`, `session` are the shown context's) and the
+config, shows what the state objects post (notices naming their context when it is not the one shown, API
+errors), and owns the app-wide keys (quit, refresh, help, go to, contexts).
 
 Screens live in `screens/` and own their actions (`action_*` methods beside their bindings; the object
 actions the main and detail screens share are in `object_actions.py`), widgets in `widgets/`, the session
 state in `state/`, row building and formatting in `view/`, the command palette in `commands.py`. Every
 network call runs in a worker. Every action runs through `run_action`, which refuses the `mutating` ones
-in read-only mode: the one place that check lives.
+in read-only mode and asks for the object's id in a production context (ui/production_guard.py): the one
+place those checks live.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.actions import known_binding_ids, mutating_target
 from deployer_tui.ui.commands import ActionsProvider, ResourcesProvider
 from deployer_tui.ui.context_shell import ContextShell
-from deployer_tui.ui.context_switch import show_context
+from deployer_tui.ui.context_switch import open_screens, show_context
 from deployer_tui.ui.object_actions import ObjectActions
 from deployer_tui.ui.production_guard import guard_change
 from deployer_tui.ui.screens.deployment import DeploymentScreen
@@ -177,6 +180,10 @@ class DeployerApp(App):
             shell = self._context_shells[name] = ContextShell(self, self.contexts.get(name))
         return shell
 
+    def bind_screen(self, screen: Screen, name: str) -> None:
+        """`screen` belongs to context `name` (unless it already belongs to one)."""
+        self._screen_contexts.setdefault(screen, name)
+
     def context_of(self, node: DOMNode) -> ContextState:
         """The context `node`'s screen belongs to."""
         return self.shell_for(node).context_state
@@ -272,8 +279,7 @@ class DeployerApp(App):
     # -- the app-wide actions --------------------------------------------------------------
     async def action_quit(self) -> None:
         # Every context's open screens: a draft in a context not shown is not lost silently either.
-        open_screens = {*self.screen_stack, *(s for s in list(self._screen_contexts) if s.is_attached)}
-        quit_unless_unsaved(self, open_screens)
+        quit_unless_unsaved(self, open_screens(self))
 
     def action_refresh_now(self) -> None:
         if self.session is None:

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from deployer_tui.ui.state.contexts_state import ContextState
 
 _MODES: weakref.WeakKeyDictionary[DeployerApp, set[str]] = weakref.WeakKeyDictionary()
+# Per app, each hidden context's screen stack as it was left (a hidden stack does not change: nothing
+# pushes onto or pops from a context not shown).
+_LEFT: weakref.WeakKeyDictionary[DeployerApp, dict[str, list[Screen]]] = weakref.WeakKeyDictionary()
 
 
 def mode_of(name: str) -> str:
@@ -33,6 +36,13 @@ def show_context(app: DeployerApp, state: ContextState) -> None:
     if app.current_mode == mode:
         return
     known = _MODES.setdefault(app, set())
+    left = _LEFT.setdefault(app, {})
+    if app.current_mode in known:
+        left[app.current_mode] = list(app.screen_stack)
+        # Each screen left stays its context's, even one that has not asked for its shell yet.
+        for screen in app.screen_stack:
+            app.bind_screen(screen, app.current_mode.removeprefix("context:"))
+    left.pop(mode, None)
     new = mode not in known
     if new:
         app.add_mode(mode, Screen)
@@ -40,3 +50,11 @@ def show_context(app: DeployerApp, state: ContextState) -> None:
     app.switch_mode(mode)
     if new:
         app.push_screen(MainScreen())
+
+
+def open_screens(app: DeployerApp) -> list[Screen]:
+    """Every screen open in any context: the one shown, and those left open in the others."""
+    screens = list(app.screen_stack)
+    for stack in _LEFT.get(app, {}).values():
+        screens += [screen for screen in stack if screen.is_attached and screen not in screens]
+    return screens

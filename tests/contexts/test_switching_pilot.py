@@ -239,3 +239,32 @@ async def test_read_only_per_context(tmp_path, monkeypatch, deployers) -> None:
         await goto(pilot, "ctx down")
         assert "READ-ONLY" not in header_text(pilot)
         assert not app.contexts.get("down").guard.read_only
+
+
+async def test_quitting_asks_about_a_draft_left_in_another_context(tmp_path, monkeypatch, deployers) -> None:
+    from deployer_tui.core import settings_edit as se
+    from deployer_tui.ui.screens.settings_diff import AskScreen
+    from deployer_tui.ui.screens.settings_editor import SettingsEditorScreen
+    from deployer_tui.ui.widgets.json_editor import JsonEditor
+
+    app = make_app(tmp_path, monkeypatch, deployers)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, "alpha")
+        alpha = app.contexts.get("alpha")
+        target = next(d for d, light in alpha.store.deployments.items() if is_enabled(light))
+        table(pilot, "deployments").select_key(target)
+        await pilot.pause()
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsEditorScreen) and app.screen.loaded is not None,
+                       what="the editor")
+        editor_screen = app.screen
+        editor = editor_screen.query_one(JsonEditor)
+        editor.replace_all(se.dump(se.set_enabled(editor.value, False)))
+        await wait_for(pilot, lambda: editor_screen.dirty, what="an unsaved draft")
+        await pilot.press("ctrl+o", "j", "j", "enter")  # `:` would be typed into the editor
+        assert app.contexts.current == "down" and not isinstance(app.screen, SettingsEditorScreen)
+        await pilot.press("ctrl+q")
+        assert isinstance(app.screen, AskScreen)  # the draft of alpha, not shown, is not lost silently
+        assert "Unsaved settings changes" in screen_text(pilot)
+        await pilot.press("n")
+        assert app.is_running

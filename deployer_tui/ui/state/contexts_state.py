@@ -219,8 +219,8 @@ class Contexts:
                 state.open_error = None  # a context that failed is tried again when chosen again
                 self.app.run_worker(self.open(name), group=state.store.group("session"), exit_on_error=False,
                                     name=f"open {name}")
-        elif state.store.loaded:
-            state.store.refresh()
+        elif state.store.loaded or state.store.connection_error is not None:
+            state.store.refresh()  # the cached lists show meanwhile; an unreachable one is tried again now
         return state
 
     def _changed(self, state: ContextState) -> None:
