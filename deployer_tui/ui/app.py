@@ -40,6 +40,7 @@ from deployer_tui.ui.screens.modals import ErrorScreen, GotoScreen
 from deployer_tui.ui.screens.service import ServiceScreen
 from deployer_tui.ui.shell import scope_shells
 from deployer_tui.ui.state.contexts_state import Contexts, ContextState, Opener
+from deployer_tui.ui.state.fleet_state import FleetState
 from deployer_tui.ui.state.messages import ApiError, ContextChanged, Notice, UpdateFinished
 from deployer_tui.ui.state.session import Session
 from deployer_tui.ui.view.formatting import Presentation
@@ -88,6 +89,7 @@ class DeployerApp(App):
         self.presentation = presentation or Presentation()
         self.last_error: tuple[str, DeployerError] | None = None
         self.contexts = self._make_contexts(client, where, connect, connect_status, contexts, open_context)
+        self.fleet = FleetState(self, self.contexts, read_only=self.read_only, config=self.config)
         self._context_shells: dict[str, ContextShell] = {}
         self._screen_contexts: weakref.WeakKeyDictionary[Screen, str] = weakref.WeakKeyDictionary()
         self._told_failures: set[tuple[str, str]] = set()
@@ -215,6 +217,7 @@ class DeployerApp(App):
         # Sessions this app opened (e.g. the embedded local deployer) are closed here, in the app's
         # own event loop; a client handed in by the caller has no close and stays the caller's.
         await self.contexts.close_all()
+        await self.fleet.aclose()
 
     def on_context_changed(self, message: ContextChanged) -> None:
         state = self.contexts.get(message.context_name)
@@ -294,12 +297,18 @@ class DeployerApp(App):
     def action_goto(self) -> None:
         store = self.store
         completions = ([f"deploy {d}" for d in store.deployments] + [f"infra {i}" for i in store.infras]
-                       + [f"service {s}" for s in store.services] + [f"ctx {c}" for c in self.contexts.names()])
+                       + [f"service {s}" for s in store.services] + [f"ctx {c}" for c in self.contexts.names()]
+                       + ["fleet"])
 
         def chosen(result: tuple[str, str] | None) -> None:
             if result is None:
                 return
             kind, ident = result
+            if kind == "fleet":
+                from deployer_tui.ui.screens.fleet import open_fleet  # on first use
+
+                open_fleet(self.screen)
+                return
             if kind == "context":
                 self.switch_context(ident)
                 return

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from deployer_tui.ui.app import DeployerApp
     from deployer_tui.ui.state.contexts_state import ContextState
     from deployer_tui.ui.state.data_store import DataStore
+    from deployer_tui.ui.state.fleet_state import FleetState
     from deployer_tui.ui.state.update_tracker import UpdateTracker
     from deployer_tui.ui.view.formatting import Presentation
 
@@ -36,6 +37,10 @@ class ContextShell:
     @property
     def updates(self) -> UpdateTracker:
         return self.context_state.updates
+
+    @property
+    def fleet(self) -> FleetState:
+        return self.app.fleet
 
     @property
     def config(self) -> Config:

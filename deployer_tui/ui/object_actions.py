@@ -398,33 +398,18 @@ class ObjectActions(Screen):
         return f"{what} (now {store.health(deployment_id)})"
 
     def _start_bulk(self, deployments: list[str]) -> None:
+        """The marked deployments of this context, through the one bulk flow (ui/bulk_update.py: the list,
+        and the context's name typed when it is production)."""
+        from deployer_tui.ui.bulk_update import BulkItem, start_bulk
         from deployer_tui.ui.screens.update_screen import UpdatesScreen  # on first use (see the top)
 
-        tracker, app = self.shell.updates, self.app
-        running = [d for d in deployments if tracker.is_running(d)]
-        todo = [d for d in deployments if d not in running]
-        if not todo:
-            app.push_screen(UpdatesScreen(tracker))
-            return
-        question = f"Update {len(todo)} marked deployment{'s' if len(todo) != 1 else ''}?\n"
-        for deployment in todo[:12]:
-            question += f"\n  {deployment}: {self._bulk_line(deployment)}"
-        if len(todo) > 12:
-            question += f"\n  … and {len(todo) - 12} more"
-        if running:
-            question += f"\n\n(already running: {', '.join(running)})"
-        urls = {d: self._node_urls(d) for d in todo}
-
-        def answered(yes: bool | None) -> None:
-            if not yes:
-                return
-            for deployment in todo:
-                tracker.start(deployment, urls[deployment])
-            tracker.marked.clear()
-            tracker.marks_changed()
-            app.push_screen(UpdatesScreen(tracker))
-
-        app.push_screen(ConfirmScreen(question), answered)
+        shell, app = self.shell, self.app
+        context = shell.updates.context_name or shell.fleet.current
+        items = [BulkItem(context, d, self._bulk_line(d), shell.updates, self._node_urls(d)) for d in deployments]
+        # `u` is a change of no one object: in a production context DeployerApp.run_action had the context's
+        # name typed before this ran (ui/production_guard.py), so the list does not ask for it again.
+        start_bulk(self, items, lambda started: app.push_screen(UpdatesScreen(shell.updates)),
+                   typed=frozenset({context}))
 
     def action_update_history(self) -> None:
         from deployer_tui.ui.screens.update_screen import UpdateHistoryScreen  # on first use (see the top)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from deployer_tui.core.config import Config
     from deployer_tui.core.errors import DeployerError
     from deployer_tui.ui.state.data_store import DataStore
+    from deployer_tui.ui.state.fleet_state import FleetState
     from deployer_tui.ui.state.update_tracker import UpdateTracker
     from deployer_tui.ui.view.formatting import Presentation
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 class Shell(Protocol):
     store: DataStore
     updates: UpdateTracker
+    fleet: FleetState  # every context's deployments, marks and trackers (the fleet screen)
     config: Config
     presentation: Presentation
     read_only: bool

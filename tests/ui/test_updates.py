@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static
 
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.errors import DeployerError
+from deployer_tui.ui.screens.bulk_confirm import BulkConfirmScreen
 from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.modals import ConfirmScreen
 from deployer_tui.ui.screens.update_screen import (
@@ -315,7 +316,7 @@ async def test_bulk_marks_and_updates_each_with_its_own_progress(client: Deploye
         assert "titanic-on-dev" not in tracker.marked
         marked = set(tracker.marked)
         await pilot.press("u")
-        assert isinstance(app.screen, ConfirmScreen)
+        assert isinstance(app.screen, BulkConfirmScreen)
         assert all(d in app.screen.question for d in marked)
         await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, UpdatesScreen))

@@ -21,7 +21,8 @@ _NOTES = [
     ("↑ ↓ pgup pgdn", "move in lists"),
 ]
 _FILTER_HINT = "In a filter (/): type to narrow, enter keeps it, esc clears."
-_KEY_NAMES = {"question_mark": "?", "slash": "/", "colon": ":", "space": "space", "escape": "esc"}
+_KEY_NAMES = {"question_mark": "?", "slash": "/", "colon": ":", "space": "space", "escape": "esc",
+              "asterisk": "*"}
 
 
 def key_label(key: str) -> str:

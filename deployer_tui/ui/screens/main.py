@@ -19,6 +19,7 @@ from textual.widgets import Input
 from deployer_tui.core import readers
 from deployer_tui.ui.actions import PaletteCommand, mutating, object_bindings
 from deployer_tui.ui.gc_pause import GcPause
+from deployer_tui.ui.marks import mark_shown
 from deployer_tui.ui.object_actions import OBJECT_COMMANDS, PANE_KINDS, ObjectActions
 from deployer_tui.ui.state.messages import (
     ConnectionChanged,
@@ -68,6 +69,12 @@ class MainScreen(ObjectActions):
         # say what space does here.
         Binding("space", "mark", "Mark", id="main.mark",
                 tooltip="Mark the highlighted deployment for a bulk update (u updates the marked ones)"),
+        Binding("ctrl+space", "mark", "Mark", show=False, id="main.mark_ctrl",
+                tooltip="Mark the highlighted deployment for a bulk update (as space)"),
+        Binding("asterisk", "mark_shown", "Mark shown", show=False, id="main.mark_shown",
+                tooltip="Mark every deployment shown (after a filter: the shown ones); again unmarks them"),
+        Binding("F", "fleet", "Fleet", show=False, id="main.fleet",
+                tooltip="The deployments of every context side by side (also :fleet)"),
         Binding("space", "narrow", "Narrow", id="main.narrow",
                 tooltip="Show only the deployments of the highlighted infra or service (again to undo)"),
         Binding("escape", "widen", "Widen", show=False, id="main.widen", tooltip="Clear the filter, then the narrowing"),
@@ -91,7 +98,8 @@ class MainScreen(ObjectActions):
     )
 
     # Actions that need a deployment in focus: not offered on the infras and services panes.
-    DEPLOYMENT_ONLY = frozenset({"test_queries", "toggle_enabled", "update_history", "openapi", "mark"})
+    DEPLOYMENT_ONLY = frozenset({"test_queries", "toggle_enabled", "update_history", "openapi", "mark",
+                                 "mark_shown"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -436,6 +444,14 @@ class MainScreen(ObjectActions):
         from deployer_tui.ui.screens.rollback import open_rollback  # on first use
 
         open_rollback(self, self._deployment_in_focus())
+
+    def action_fleet(self) -> None:
+        from deployer_tui.ui.screens.fleet import open_fleet  # on first use
+
+        open_fleet(self)
+
+    def action_mark_shown(self) -> None:
+        self.notify(mark_shown(self.shell.updates, self.table("deployments").visible_keys))
 
     def action_mark_out_of_sync(self) -> None:
         store, tracker = self.shell.store, self.shell.updates

@@ -92,7 +92,7 @@ class ErrorScreen(ModalScreen[None]):
 
 
 class GotoScreen(ModalScreen["tuple[str, str] | None"]):
-    """`:deploy ID`, `:infra ID`, `:service ID`, `:ctx NAME` — with completion of the known ids and names."""
+    """`:deploy ID`, `:infra ID`, `:service ID`, `:ctx NAME`, `:fleet` — with completion of the known ids and names."""
 
     DEFAULT_CSS = """
     GotoScreen { align: center top; }
@@ -107,7 +107,7 @@ class GotoScreen(ModalScreen["tuple[str, str] | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = "go to — deploy ID | infra ID | service ID | ctx NAME (→ completes)"
+            box.border_title = "go to — deploy ID | infra ID | service ID | ctx NAME | fleet (→ completes)"
             yield Input(placeholder=":deploy ID", id="goto-input",
                         suggester=SuggestFromList(self.completions, case_sensitive=False))
             yield Static("", id="goto-error")
@@ -128,11 +128,13 @@ class GotoScreen(ModalScreen["tuple[str, str] | None"]):
 
 
 def parse_goto(line: str) -> tuple[str, str] | str:
-    """`deploy ID` -> ("deployment", ID), `ctx NAME` -> ("context", NAME); an error message (str) when it
-    does not parse."""
+    """`deploy ID` -> ("deployment", ID), `ctx NAME` -> ("context", NAME), `fleet` -> ("fleet", ""); an
+    error message (str) when it does not parse."""
     words = line.strip().lstrip(":").split()
+    if [word.lower() for word in words] == ["fleet"]:
+        return "fleet", ""
     if len(words) != 2:
-        return "usage: deploy ID | infra ID | service ID | ctx NAME"
+        return "usage: deploy ID | infra ID | service ID | ctx NAME | fleet"
     kind = GOTO_KINDS.get(words[0].lower())
     if kind is None:
         return f"unknown kind {words[0]!r}: use deploy, infra, service or ctx"
