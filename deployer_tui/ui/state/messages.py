@@ -11,6 +11,7 @@ from textual.notifications import SeverityLevel as Severity
 from deployer_tui.core.errors import DeployerError
 
 if TYPE_CHECKING:
+    from deployer_tui.ui.state.canary_tracker import CanaryRun
     from deployer_tui.ui.state.update_tracker import UpdateRun
 
 
@@ -83,3 +84,23 @@ class Notice(Message, bubble=False):
         self.title = title
         self.severity: Severity = severity
         self.timeout = timeout
+
+
+# -- the canary tracker's messages (not bubbling, as the update tracker's) -------------------------------
+
+
+class CanaryProgressed(Message, bubble=False):
+    """A canary changed: a new progress snapshot (`run.progress`), with the update log lines it brought."""
+
+    def __init__(self, run: CanaryRun, new_lines: list[str]) -> None:
+        super().__init__()
+        self.run = run
+        self.new_lines = new_lines
+
+
+class CanaryFinished(Message, bubble=False):
+    """A canary ended: `run.result` says how (or `run.error` why it could not go on)."""
+
+    def __init__(self, run: CanaryRun) -> None:
+        super().__init__()
+        self.run = run
