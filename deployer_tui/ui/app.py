@@ -31,8 +31,9 @@ from deployer_tui.ui.screens.infra import InfraScreen
 from deployer_tui.ui.screens.main import MainScreen
 from deployer_tui.ui.screens.modals import ErrorScreen, GotoScreen
 from deployer_tui.ui.screens.service import ServiceScreen
+from deployer_tui.ui.state.canary_tracker import CanaryTracker
 from deployer_tui.ui.state.data_store import DataStore
-from deployer_tui.ui.state.messages import ApiError, Notice, UpdateFinished
+from deployer_tui.ui.state.messages import ApiError, CanaryFinished, Notice, UpdateFinished
 from deployer_tui.ui.state.update_tracker import UpdateTracker
 from deployer_tui.ui.view.formatting import Presentation
 from deployer_tui.ui.widgets.header_bar import HeaderBar
@@ -91,6 +92,7 @@ class DeployerApp(App):
         self.last_error: tuple[str, DeployerError] | None = None
         self.store = DataStore(self, client, clock=self.presentation.now)
         self.updates = UpdateTracker(self, client)
+        self.canaries = CanaryTracker(self, client)
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
         # Where each recent key was sent (see `on_event`); bounded, since keys a widget consumes never
@@ -142,13 +144,19 @@ class DeployerApp(App):
         self.connection_note = self.session.note
         self.status_text = ""
         self.store.key_origin = self.session.key_origin
-        self.store.client = self.updates.client = self.session.client
+        self.store.client = self.updates.client = self.canaries.client = self.session.client
         self._connected()
 
     def _connected(self) -> None:
         self.store.refresh()
         self._load_user()
         self._refresh_headers()
+        self.call_after_refresh(self._offer_pending_canaries)
+
+    def _offer_pending_canaries(self) -> None:
+        from deployer_tui.ui.screens.canary import offer_pending  # only once connected
+
+        offer_pending(self)
 
     @work(group="auth", exit_on_error=False)
     async def _load_user(self) -> None:
@@ -257,6 +265,11 @@ class DeployerApp(App):
         # only if its id is gone), not every list and every heavy status.
         settled = message.run.settled
         self.store.refresh_deployment(message.run.deployment_id, settled.status if settled is not None else None)
+
+    def on_canary_finished(self, message: CanaryFinished) -> None:
+        # A canary ends on a mapping of its own (the new version, or the previous one back): re-read it.
+        self.store.forget_heavy(message.run.deployment_id)
+        self.store.refresh_deployment(message.run.deployment_id)
 
     # -- services for screens and actions --------------------------------------------------
     def report_error(self, error: DeployerError, context: str) -> None:

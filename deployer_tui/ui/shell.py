@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from deployer_tui.core.client import DeployerClient
     from deployer_tui.core.config import Config
     from deployer_tui.core.errors import DeployerError
+    from deployer_tui.ui.state.canary_tracker import CanaryTracker
     from deployer_tui.ui.state.data_store import DataStore
     from deployer_tui.ui.state.update_tracker import UpdateTracker
     from deployer_tui.ui.view.formatting import Presentation
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 class Shell(Protocol):
     store: DataStore
     updates: UpdateTracker
+    canaries: CanaryTracker
     config: Config
     presentation: Presentation
     read_only: bool

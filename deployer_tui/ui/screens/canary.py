@@ -24,21 +24,33 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Sparkline, Static
 
 from deployer_tui.core import readers
-from deployer_tui.core.canary import CanaryError, CanaryPlan, CanaryProgress, Guards, VersionStats, plan_canary
+from deployer_tui.core.canary import (
+    STRATEGIES,
+    CanaryError,
+    CanaryPlan,
+    CanaryProgress,
+    Guards,
+    VersionStats,
+    plan_canary,
+)
 from deployer_tui.core.canary_state import CanaryRecord
 from deployer_tui.core.errors import DeployerError
-from deployer_tui.core.production import stage_is_production
 from deployer_tui.ui.actions import mutating
 from deployer_tui.ui.screens.create_forms import ActionModal, error_text
 from deployer_tui.ui.screens.modals import ConfirmScreen
 from deployer_tui.ui.shell import shell_of
-from deployer_tui.ui.state.canary_tracker import CanaryFinished, CanaryProgressed, CanaryRun, CanaryTracker, outcome_text
+from deployer_tui.ui.state.canary_tracker import (
+    CanaryFinished,
+    CanaryProgressed,
+    CanaryRun,
+    CanaryTracker,
+    outcome_text,
+)
 from deployer_tui.ui.view.formatting import Presentation
 from deployer_tui.ui.widgets.header_bar import HeaderBar
 from deployer_tui.ui.widgets.key_footer import KeyFooter
 from deployer_tui.ui.widgets.log_view import LogView
 
-STRATEGIES = ("HASH_BASED", "RANDOM")
 # (field, label, default, hint) of the form's text fields, in order.
 TEXT_FIELDS: tuple[tuple[str, str, str, str], ...] = (
     ("steps", "Steps (% to the new version)", "10,50,100", "strictly increasing, ending at 100"),
@@ -327,7 +339,7 @@ class CanaryFormScreen(ActionModal[CanaryPlan]):
             return
         finally:
             self.set_busy(False)
-        if stage_is_production(plan.stage):
+        if plan.production:
             self.plan = plan
             self.show_error(f"Production ({plan.stage}): type {self.deployment_id} and press enter to start; "
                             "esc cancels.")
@@ -373,7 +385,7 @@ def head_text(run: CanaryRun) -> Text:
     if run.kind != "canary":
         text.append(f"   ({'resumed' if run.kind == 'resume' else 'reverting a canary left half-way'})",
                     style="bold magenta")
-    if stage_is_production(plan.stage):
+    if plan.production:
         text.append("   (production)", style="bold red")
     return text
 
@@ -668,6 +680,9 @@ class CanaryPendingScreen(ModalScreen["str | None"]):
                                                                           if step is not None else ""), "\n",
                              ("started     ", "bold"), self.presentation.timestamp(record.started_ms), "\n",
                              ("last news   ", "bold"), self.presentation.timestamp(record.updated_ms), "\n\n")
+        if record.other_host:
+            text.append(f"Written by a console on {record.host}: it may still be running there.\n",
+                        style="bold dark_orange")
         text.append("The console that ran it stopped: the deployment may still be split between the versions.\n"
                     "v: revert to the mapping from before · r: resume from this step · l: later", style="dim")
         return text

@@ -102,6 +102,8 @@ def outcome_text(run: CanaryRun) -> str:
     if result is None:
         return f"Canary of {run.deployment_id} stopped: {run.error or 'no result'}"
     text = f"Canary of {run.deployment_id}: {result.outcome}"
+    if result.message:
+        return f"{text} — {result.message}"
     if result.outcome == "PROMOTED":
         text += f" — {target} serves all traffic"
     elif result.outcome in ("REVERTED", "ABORTED"):
@@ -179,21 +181,21 @@ class CanaryTracker(Publisher):
         """Start a canary unless one of ours already runs on this deployment (then return that one)."""
         client = self._connected_client()
         return self._launch(plan, "canary", lambda run: run_canary(
-            client, plan, self._sink(run), control=run.control, store=self.store(),
+            client, plan, self.sink(run), control=run.control, store=self.store(),
             latency_log=LatencyLog(client.url), interval=self.interval))
 
     def resume(self, record: CanaryRecord) -> CanaryRun:
         """Go on with a canary left half-way, from the step its record names."""
         client = self._connected_client()
         return self._launch(CanaryPlan.from_json(record.plan), "resume", lambda run: resume_record(
-            client, record, self._sink(run), control=run.control, store=self.store(),
+            client, record, self.sink(run), control=run.control, store=self.store(),
             latency_log=LatencyLog(client.url)))
 
     def revert(self, record: CanaryRecord) -> CanaryRun:
         """Put back the mapping a canary left half-way replaced, and update."""
         client = self._connected_client()
         return self._launch(CanaryPlan.from_json(record.plan), "revert",
-                            lambda run: revert_record(client, record, self._sink(run)))
+                            lambda run: revert_record(client, record, self.sink(run)))
 
     def toggle_pause(self, deployment_id: str) -> bool | None:
         """Pause or resume the running canary; whether it is paused now (None: nothing runs)."""
@@ -235,7 +237,9 @@ class CanaryTracker(Publisher):
                             group=f"canary:{plan.deployment_id}", exit_on_error=False)
         return run
 
-    def _sink(self, run: CanaryRun) -> Callable[[CanaryProgress], None]:
+    def sink(self, run: CanaryRun) -> Callable[[CanaryProgress], None]:
+        """The engine's progress callback for a run: keeps the snapshot and its log lines, tells subscribers."""
+
         def on_progress(progress: CanaryProgress) -> None:
             run.progress = progress
             lines = list(progress.log_lines)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deployer_tui.core.latency_log import LatencyLog, LatencySample, VersionSummary
+from deployer_tui.core.latency_log import NOT_REPORTED, LatencyLog, LatencySample, VersionSummary
 
 # Below this many answers a version is not judged slower or worse than another.
 MIN_COMPARED = 5
@@ -39,27 +39,30 @@ class Trend:
     latencies: list[float]
     versions: dict[str, VersionSummary]
     worse: str | None = None
-    why: str = ""
+    worse_how: str = ""  # "slower" | "more errors"
+    why: str = ""  # the figures that say so
 
 
-def worse_version(versions: dict[str, VersionSummary]) -> tuple[str | None, str]:
-    """The version with the highest error rate (by WORSE_ERROR_RATE at least), else the slowest at p95 (by
-    SLOWER_RATIO at least), among versions with MIN_COMPARED answers or more; (None, "") when none stands out."""
-    judged = [v for v in versions.values() if v.count >= MIN_COMPARED]
+def worse_version(versions: dict[str, VersionSummary]) -> tuple[str | None, str, str]:
+    """(version, how, figures): the version with the highest error rate (by WORSE_ERROR_RATE at least), else
+    the slowest at p95 (by SLOWER_RATIO at least), among versions with MIN_COMPARED answers or more and a
+    name; (None, "", "") when none stands out."""
+    judged = [v for key, v in versions.items() if v.count >= MIN_COMPARED and key != NOT_REPORTED]
     if len(judged) < 2:
-        return None, ""
+        return None, "", ""
     by_errors = sorted(judged, key=lambda v: v.error_rate or 0.0, reverse=True)
     worst, best = by_errors[0], by_errors[-1]
     if (worst.error_rate or 0.0) - (best.error_rate or 0.0) >= WORSE_ERROR_RATE:
-        return worst.version, f"more errors ({(worst.error_rate or 0) * 100:.1f} % vs {(best.error_rate or 0) * 100:.1f} %)"
+        return (worst.version, "more errors", f"error rate {(worst.error_rate or 0) * 100:.1f} % against "
+                f"{(best.error_rate or 0) * 100:.1f} % for {best.version}")
     timed = [v for v in judged if v.p95 is not None]
     if len(timed) < 2:
-        return None, ""
+        return None, "", ""
     slowest = max(timed, key=lambda v: v.p95 or 0.0)
     fastest = min(timed, key=lambda v: v.p95 or 0.0)
     if fastest.p95 and slowest.p95 and slowest.p95 / fastest.p95 >= SLOWER_RATIO:
-        return slowest.version, f"slower (p95 {slowest.p95:.0f} ms vs {fastest.p95:.0f} ms)"
-    return None, ""
+        return slowest.version, "slower", f"p95 {slowest.p95:.1f} ms against {fastest.p95:.1f} ms for {fastest.version}"
+    return None, "", ""
 
 
 class LatencyTrends:
@@ -86,8 +89,8 @@ class LatencyTrends:
     def trend(self, deployment: str, limit: int = 120) -> Trend:
         samples = self.log.samples(deployment, limit=limit)
         versions = self.log.summary(deployment)
-        worse, why = worse_version(versions)
-        return Trend([s.latency_ms for s in samples], versions, worse, why)
+        worse, how, why = worse_version(versions)
+        return Trend([s.latency_ms for s in samples], versions, worse, how, why)
 
     async def trend_async(self, deployment: str, limit: int = 120) -> Trend:
         return await asyncio.to_thread(self.trend, deployment, limit)
