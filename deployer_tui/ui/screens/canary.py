@@ -178,14 +178,14 @@ class CanaryFormScreen(ActionModal[CanaryPlan]):
     """What to roll out and how; dismisses with the plan read from the deployer (None when cancelled)."""
 
     DEFAULT_CSS = """
-    CanaryFormScreen .cn-row { height: auto; }
-    CanaryFormScreen .cn-row > Label { width: 30; padding: 1 1 0 0; color: $text-muted; }
+    CanaryFormScreen .cn-row { height: auto; margin-top: 1; }
+    CanaryFormScreen .cn-row > Label { width: 30; color: $text-muted; }
     CanaryFormScreen .cn-row > Input { width: 16; }
     CanaryFormScreen .cn-row > Select { width: 30; }
-    CanaryFormScreen .cn-row > .cn-error { width: 1fr; padding: 1 0 0 1; color: $error; }
-    CanaryFormScreen .cn-row > .cn-hint { width: 1fr; padding: 1 0 0 1; color: $text-muted; }
+    CanaryFormScreen .cn-row > .cn-error { width: 1fr; padding: 0 0 0 2; color: $error; }
+    CanaryFormScreen .cn-row > .cn-hint { width: 1fr; padding: 0 0 0 2; color: $text-muted; }
     CanaryFormScreen #cn-match { margin: 1 0 0 0; }
-    CanaryFormScreen #cn-type { display: none; }
+    CanaryFormScreen #cn-type { display: none; margin-top: 1; width: 50; }
     CanaryFormScreen #cn-type.-shown { display: block; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -210,19 +210,19 @@ class CanaryFormScreen(ActionModal[CanaryPlan]):
         yield Static(Text("Reading the deployment…", style="dim"), id="cn-current", classes="hint")
         with Horizontal(classes="cn-row"):
             yield Label("New version")
-            yield Select([], prompt="loading versions…", id="cn-version")
+            yield Select([], prompt="loading versions…", id="cn-version", compact=True)
             yield Static("", id="cn-version-error", classes="cn-error")
         with Horizontal(classes="cn-row"):
             yield Label("Strategy")
-            yield Select([(s, s) for s in STRATEGIES], value="HASH_BASED", allow_blank=False, id="cn-strategy")
+            yield Select([(s, s) for s in STRATEGIES], value="HASH_BASED", allow_blank=False, id="cn-strategy", compact=True)
             yield Static("", id="cn-strategy-error", classes="cn-error")
         for key, label, default, hint in TEXT_FIELDS:
             with Horizontal(classes="cn-row"):
                 yield Label(label)
-                yield Input(default, id=f"cn-{key}")
+                yield Input(default, id=f"cn-{key}", compact=True)
                 yield Static(hint, id=f"cn-{key}-error", classes="cn-hint")
-        yield Checkbox("Answers must match the old version's on the stored test queries", id="cn-match")
-        yield Input(placeholder="type the deployment id, then enter", id="cn-type", disabled=True)
+        yield Checkbox("Answers must match the old version's on the stored test queries", id="cn-match", compact=True)
+        yield Input(placeholder="type the deployment id, then enter", id="cn-type", disabled=True, compact=True)
 
     def compose_buttons(self) -> ComposeResult:
         yield Button("Start canary (ctrl+s)", variant="primary", id="submit")
@@ -456,6 +456,8 @@ class VersionRow(Horizontal):
 class CanaryScreen(Screen):
     """The live canary of one deployment (the tracker's latest run for it)."""
 
+    # Nothing focused at first: the footer then shows the canary's keys, not the log's (tab reaches the log).
+    AUTO_FOCUS = None
     DEFAULT_CSS = """
     CanaryScreen #cn-head { height: auto; padding: 0 1; background: $panel; }
     CanaryScreen #cn-steps { height: auto; padding: 0 1; }
