@@ -33,7 +33,7 @@ from deployer_tui.ui.screens.modals import ErrorScreen, GotoScreen
 from deployer_tui.ui.screens.service import ServiceScreen
 from deployer_tui.ui.state.canary_tracker import CanaryTracker
 from deployer_tui.ui.state.data_store import DataStore
-from deployer_tui.ui.state.messages import ApiError, CanaryFinished, Notice, UpdateFinished
+from deployer_tui.ui.state.messages import ApiError, CanaryFinished, CanaryProgressed, Notice, UpdateFinished
 from deployer_tui.ui.state.update_tracker import UpdateTracker
 from deployer_tui.ui.view.formatting import Presentation
 from deployer_tui.ui.widgets.header_bar import HeaderBar
@@ -265,6 +265,10 @@ class DeployerApp(App):
         # only if its id is gone), not every list and every heavy status.
         settled = message.run.settled
         self.store.refresh_deployment(message.run.deployment_id, settled.status if settled is not None else None)
+
+    def on_canary_progressed(self, message: CanaryProgressed) -> None:
+        if message.deployed:  # a step's split is on the nodes: the row's mapping changed
+            self.store.refresh_deployment(message.run.deployment_id)
 
     def on_canary_finished(self, message: CanaryFinished) -> None:
         # A canary ends on a mapping of its own (the new version, or the previous one back): re-read it.

@@ -64,6 +64,7 @@ class CanaryRun:
     error: str | None = None  # the engine could not go on (the deployer unreachable, say), in words
     running: bool = True
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=DEFAULT_MAX_LINES))
+    soaked: set[int] = field(default_factory=set)  # the steps seen soaking (their split is deployed)
 
     @property
     def phase(self) -> str:
@@ -244,7 +245,11 @@ class CanaryTracker(Publisher):
             run.progress = progress
             lines = list(progress.log_lines)
             run.lines.extend(lines)
-            self._publish(lambda: CanaryProgressed(run, lines))
+            step = progress.steps[progress.step_index] if 0 <= progress.step_index < len(progress.steps) else None
+            deployed = step is not None and step.state == "soaking" and progress.step_index not in run.soaked
+            if deployed:
+                run.soaked.add(progress.step_index)
+            self._publish(lambda: CanaryProgressed(run, lines, deployed))
 
         return on_progress
 

@@ -90,12 +90,15 @@ class Notice(Message, bubble=False):
 
 
 class CanaryProgressed(Message, bubble=False):
-    """A canary changed: a new progress snapshot (`run.progress`), with the update log lines it brought."""
+    """A canary changed: a new progress snapshot (`run.progress`), with the update log lines it brought;
+    `deployed`: a step's split (or the revert, or the promotion) was just deployed, so the deployment's
+    mapping and health changed."""
 
-    def __init__(self, run: CanaryRun, new_lines: list[str]) -> None:
+    def __init__(self, run: CanaryRun, new_lines: list[str], deployed: bool = False) -> None:
         super().__init__()
         self.run = run
         self.new_lines = new_lines
+        self.deployed = deployed
 
 
 class CanaryFinished(Message, bubble=False):
