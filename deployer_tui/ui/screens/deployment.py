@@ -26,7 +26,7 @@ from deployer_tui.ui.view.rows import kv
 class DeploymentScreen(DetailScreen):
     kind = "deployment"
     DEFAULT_CSS = """
-    DeploymentScreen #latency-spark { height: 2; margin: 0 0 0 0; max-width: 100; }
+    DeploymentScreen #latency-spark { height: 2; max-width: 100; }
     """
     BINDINGS = [
         Binding("t", "toggle_enabled", "Enable/disable", id="deployment.toggle_enabled",
@@ -83,6 +83,8 @@ class DeploymentScreen(DetailScreen):
         latencies = self.trend.latencies if self.trend is not None else []
         spark.display = bool(latencies)
         if list(spark.data or []) != latencies:
+            # One column per answer while they fit (a few answers stretched over the width read as steps).
+            spark.styles.width = min(max(len(latencies), 8), 100)
             spark.data = latencies
 
 

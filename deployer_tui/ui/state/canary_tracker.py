@@ -259,7 +259,7 @@ class CanaryTracker(Publisher):
         except (CanaryError, DeployerError) as exc:
             run.error = str(exc)
         except Exception as exc:  # noqa: BLE001 - a run must end, whatever broke in it
-            run.error = f"The canary stopped: {exc!r}"
+            run.error = f"{type(exc).__name__}: {exc}"
             self._finish(run)
             raise
         self._finish(run)
