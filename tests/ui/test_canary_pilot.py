@@ -312,3 +312,54 @@ async def test_the_versions_table_names_the_version_that_answered_slower(env: En
         text = screen_text(pilot)
         assert "v2 ▲ answered slower" in text
         assert "▲ slower: p95 32.0 ms against 7.0 ms for v1" in text
+
+
+async def test_a_production_canary_wants_the_id_typed(env: Env) -> None:
+    infra = env.deployer.create_infra("uicn-prod", "Production", "STATIC")
+    settings = infra.get_settings()
+    settings.add_apinode(env.node_url, env.node_key)
+    settings.save()
+    deploy(env, "uicn-prod1", ["v1"], infra="uicn-prod")
+    async with running(env) as (pilot, app):
+        await on_deployment(pilot, "uicn-prod1")
+        await pilot.press("C")
+        form = app.screen
+        assert isinstance(form, CanaryFormScreen)
+        await wait_for(pilot, lambda: form.loaded, what="the versions")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: form.plan is not None, what="the plan read from the deployer")
+        assert form.plan.production and form.plan.previous == single("v1")
+        box = form.query_one("#cn-type", Input)
+        assert box.display and app.focused is box
+        assert "Production (Production): type uicn-prod1" in form.error_shown
+        await pilot.press(*"uicn-prod", "enter")
+        assert app.screen is form and not app.canaries.runs, "not the id: nothing starts"
+        assert any("Type uicn-prod1 exactly" in t.message for t in app.toasts)
+        # Changing a field drops the plan read: the next start reads the deployment again.
+        form.query_one("#cn-soak", Input).value = "1s"
+        await pilot.pause()
+        assert form.plan is None and not box.display
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: form.plan is not None, what="the plan read again")
+        box.value = ""
+        box.focus()
+        await pilot.press(*"uicn-prod1", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CanaryScreen), what="the live screen")
+        run = app.canaries.get("uicn-prod1")
+        assert run is not None and run.plan.soak_s == 1.0 and run.plan.target == "v3"
+        app.canaries.abort("uicn-prod1")  # not left half-way when the test ends
+        await wait_for(pilot, lambda: not run.running, what="the canary's end", timeout=60)
+
+
+async def test_the_start_up_offer_is_refused_read_only(env: Env) -> None:
+    deploy(env, "uicn9", ["v1"])
+    left_record(env, "uicn9")
+    async with running(env, listed=False, read_only=True) as (pilot, app):
+        await wait_for(pilot, lambda: isinstance(app.screen, CanaryPendingScreen), what="the offer")
+        await pilot.press("v")
+        await pilot.press("r")
+        assert isinstance(app.screen, CanaryPendingScreen) and not app.canaries.runs
+        assert {t.message for t in app.toasts} >= {"Read-only mode: “Revert canary” is not allowed",
+                                                   "Read-only mode: “Resume canary” is not allowed"}
+        await pilot.press("escape")
+        assert not isinstance(app.screen, CanaryPendingScreen)
