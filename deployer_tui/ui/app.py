@@ -213,6 +213,11 @@ class DeployerApp(App):
 
     # -- the app-wide actions --------------------------------------------------------------
     async def action_quit(self) -> None:
+        if self.canaries.running_ids():
+            from deployer_tui.ui.screens.canary import quit_unless_canaries  # only when one runs
+
+            quit_unless_canaries(self, lambda: quit_unless_unsaved(self))
+            return
         quit_unless_unsaved(self)
 
     def action_refresh_now(self) -> None:

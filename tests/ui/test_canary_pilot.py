@@ -189,6 +189,12 @@ async def test_the_row_shows_the_step_and_the_live_screen_asks_before_each_key(e
         await pilot.press("escape")
         assert not isinstance(app.screen, CanaryScreen)
         assert app.canaries.is_running("uicn3"), "esc leaves it running"
+        for key in ("q", "ctrl+q"):
+            await pilot.press(key)
+            assert isinstance(app.screen, ConfirmScreen) and "the next start on this deployer offers" in \
+                screen_text(pilot), "quitting mid-canary asks first"
+            await pilot.press("n")
+            assert app.is_running
 
 
 # ---- a canary left half-way ---------------------------------------------------------------------------------

@@ -443,14 +443,28 @@ class VersionRow(Horizontal):
     def __init__(self, version: str) -> None:
         super().__init__()
         self.version = version
+        self.stats: VersionStats | None = None
+        self.role = ""
 
     def compose(self) -> ComposeResult:
         yield Static("")
         yield Sparkline([], summary_function=max)
 
+    def on_mount(self) -> None:
+        self._paint()
+
     def show(self, stats: VersionStats, role: str) -> None:
-        self.query_one(Static).update(version_line(stats, role))
-        self.query_one(Sparkline).data = list(stats.latencies_ms)
+        """Keep the figures; paint them now if the row has its children, else once mounted."""
+        self.stats, self.role = stats, role
+        self._paint()
+
+    def _paint(self) -> None:
+        if self.stats is None:
+            return
+        for static in self.query(Static):
+            static.update(version_line(self.stats, self.role))
+        for spark in self.query(Sparkline):
+            spark.data = list(self.stats.latencies_ms)
 
 
 class CanaryScreen(Screen):
@@ -569,10 +583,7 @@ class CanaryScreen(Screen):
             if row is None:
                 row = self._rows[version] = VersionRow(version)
                 box.mount(row)
-                # A freshly mounted row composes later: fill it once it has its children.
-                row.call_after_refresh(row.show, stats, "new" if version == run.plan.target else "old")
-            else:
-                row.show(stats, "new" if version == run.plan.target else "old")
+            row.show(stats, "new" if version == run.plan.target else "old")
 
     @on(CanaryProgressed)
     def _progressed(self, message: CanaryProgressed) -> None:
@@ -757,3 +768,19 @@ def open_canary(screen: Screen, deployment_id: str | None) -> None:
             app.push_screen(CanaryScreen(deployment_id))
 
     app.push_screen(CanaryFormScreen(shell.client, deployment_id), chosen)
+
+
+def quit_unless_canaries(app: App, then: Callable[[], object]) -> None:
+    """Quit (`then`), but ask first while canaries of this session run: quitting stops them where they are."""
+    running = sorted(shell_of(app).canaries.running_ids())
+    if not running:
+        then()
+        return
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            then()
+
+    app.push_screen(ConfirmScreen(
+        f"A canary runs on {', '.join(running)}.\n\nQuitting stops it where it is: its split stays on the API "
+        "nodes, and the next start on this deployer offers to resume or revert it.\n\nQuit anyway?"), answered)

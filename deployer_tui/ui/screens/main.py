@@ -401,6 +401,11 @@ class MainScreen(ObjectActions):
 
     # -- this screen's own actions -----------------------------------------------------------
     def action_back(self) -> None:
+        if self.shell.canaries.running_ids():
+            from deployer_tui.ui.screens.canary import quit_unless_canaries  # only when one runs
+
+            quit_unless_canaries(self.app, self.app.exit)
+            return
         self.app.exit()
 
     def action_focus_pane(self, name: str) -> None:
