@@ -17,20 +17,34 @@ How probes reach each version and what the figures mean: docs/canary.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import inspect
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from deployer_tui.core.latency_log import percentile
+from deployer_tui.core import job_follower
+from deployer_tui.core.canary_probe import (
+    VIA_DEPLOYER,
+    VIA_NODES,
+    DeployerProber,
+    DirectProber,
+    ProbeAnswer,
+    ProbeQuery,
+    ProbeRefused,
+    ProbeTarget,
+    discover,
+)
+from deployer_tui.core.canary_state import CanaryRecord, CanaryStore
+from deployer_tui.core.errors import ConnectionLost, DeployerError, RequestTimeout
+from deployer_tui.core.journal import Journal, JournalRecord, now_ms
+from deployer_tui.core.latency_log import LatencyLog, LatencySample, percentile
 from deployer_tui.core.readers import deployment_basic, mapping_summary
-from deployer_tui.core.rollback import PRODUCTION_STAGES, mapping_key, single
+from deployer_tui.core.rollback import KIND_REASON, PRODUCTION_STAGES, mapping_key, single
 from deployer_tui.core.skew import mapping_versions
-
-if TYPE_CHECKING:
-    from deployer_tui.core.canary_state import CanaryRecord, CanaryStore
-    from deployer_tui.core.latency_log import LatencyLog
 
 MAX_PROBE_RATE = 50.0  # probe queries per second, all versions together: a canary never floods a node
 MAX_LATENCIES = 2000  # latencies kept per version and step
@@ -427,23 +441,644 @@ class CanaryControl:
 
 # ---- running it ----------------------------------------------------------------------------------------------
 
+GUARD_REQUESTS = "minimum requests"  # a failed_guard: the new version got no answer the guards could judge
+MAX_HELD = 1000  # forced probes' errors waiting to be attributed, at most
+MAX_PENDING_ANSWERS = 50  # new version's answers waiting for the old one's, per query
+
+
+def _pct(fraction: float) -> str:
+    value = fraction * 100
+    return f"{value:.0f} %" if abs(value - round(value)) < 0.05 else f"{value:.1f} %"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
+
+
+@dataclass
+class _Verdict:
+    """How a step's soak ended: passed, breach (with the guard), abort, promote, update_failed."""
+
+    kind: str
+    guard: str | None = None
+    message: str = ""
+
+
+class _Run:
+    """One run of a canary: its state, the progress it reports, the updates it runs."""
+
+    def __init__(self, client: Any, plan: CanaryPlan, on_progress: ProgressSink | None,
+                 control: CanaryControl | None, store: CanaryStore | None, latency_log: LatencyLog | None,
+                 journal: Journal | None, interval: float, started_ms: int | None) -> None:
+        self.client = client
+        self.plan = plan
+        self.sink = on_progress
+        self.control = control or CanaryControl()
+        self.store = store if store is not None else CanaryStore()
+        self.latency_log = latency_log if latency_log is not None else LatencyLog(client.url)
+        self.journal = journal if journal is not None else Journal(client.url)
+        self.interval = max(0.01, interval)
+        self.started_ms = started_ms if started_ms is not None else now_ms()
+        self.began = time.monotonic()
+        self.steps = [StepState(p) for p in plan.steps]
+        self.step_index = 0
+        self.phase = "planning"
+        self.stats: dict[str, VersionStats] = {}
+        self.unattributed = VersionStats(NOT_REPORTED)
+        self.readings: list[GuardReading] = []
+        self.probe_via = ""
+        self.probe_note = ""
+        self.log: list[str] = []
+        self.soak_left: float | None = None
+        self.baseline: dict[str, str] = {}  # query key -> the old version's answer (normalised)
+        self.pending_new: dict[str, list[str]] = {}  # query key -> new answers waiting for the old one's
+        self.mismatch_example: dict[str, str] | None = None
+        self.old_latencies: list[float] = []  # the previous versions' latencies at the last step they served
+        self.samples: list[LatencySample] = []
+        self.held: list[ProbeAnswer] = []
+        self.target: ProbeTarget | None = None
+        self.prober: DirectProber | DeployerProber | None = None
+        self.probe_failure: str | None = None
+        self.event: asyncio.Event | None = None
+        self.readings = self._readings((), final=False)[0]
+
+    # ---- reporting
+
+    async def emit(self, message: str, result: CanaryResult | None = None) -> None:
+        if self.sink is None:
+            self.log.clear()
+            return
+        progress = CanaryProgress(
+            replace(self.plan), self.phase, self.step_index, [replace(s) for s in self.steps],
+            {v: s.copy() for v, s in self.stats.items()}, [replace(r) for r in self.readings], self.probe_via,
+            message, list(self.log), self.soak_left, result)
+        self.log.clear()
+        answer = self.sink(progress)
+        if inspect.isawaitable(answer):
+            await answer
+
+    def write_record(self, index: int) -> None:
+        self.store.write(CanaryRecord(self.client.url, self.plan.deployment_id, self.plan.to_json(),
+                                      copy.deepcopy(self.plan.previous), self.plan.target, index, self.started_ms,
+                                      now_ms()))
+
+    def remove_record(self) -> None:
+        self.store.remove(self.client.url, self.plan.deployment_id)
+
+    def flush_samples(self) -> None:
+        if self.samples:
+            samples, self.samples = self.samples, []
+            # Trends are a nicety: a full disk must not stop a canary half-way.
+            with contextlib.suppress(OSError):
+                self.latency_log.append(samples)
+
+    def figures(self) -> dict[str, Any]:
+        step = self.steps[self.step_index] if 0 <= self.step_index < len(self.steps) else None
+        out: dict[str, Any] = {"step": step.percent if step else None,
+                               "guards": [r.to_json() for r in self.readings],
+                               "versions": {v: s.to_json() for v, s in self.stats.items()},
+                               "probeVia": self.probe_via}
+        if self.unattributed.requests:
+            out["notReported"] = self.unattributed.to_json()
+        if self.probe_note:
+            out["probeNote"] = self.probe_note
+        if self.mismatch_example is not None:
+            out["mismatchExample"] = self.mismatch_example
+        return out
+
+    def result(self, outcome: str, final: dict | None, message: str, *, guard: str | None = None,
+               step: int | None = None, error: str | None = None) -> CanaryResult:
+        return CanaryResult(self.plan.deployment_id, outcome, outcome == "PROMOTED", copy.deepcopy(self.plan.previous),
+                            copy.deepcopy(final), guard, step, self.figures(), error,
+                            int((time.monotonic() - self.began) * 1000), message)
+
+    async def finish(self, result: CanaryResult) -> CanaryResult:
+        self.phase = "done"
+        self.soak_left = None
+        await self.emit(result.message, result)
+        return result
+
+    # ---- updates
+
+    async def apply(self, mapping: dict, kind: str, what: str) -> job_follower.Settled:
+        """Save `mapping` (read-modify-write of the whole settings document), run the update, follow it
+        and settle its outcome on evidence; the journal gets the update as rollback.py writes it."""
+        dep = self.plan.deployment_id
+        settings = await self.client.get_deployment_settings(dep)
+        settings["generationsMapping"] = copy.deepcopy(mapping)
+        await self.client.save_deployment_settings(dep, settings)
+        await self.emit(f"saved {mapping_summary(mapping)}; updating ({what})")
+        record = JournalRecord(dep, now_ms(), copy.deepcopy(mapping), kind)
+        reason = KIND_REASON.get(kind)
+        started = await job_follower.start_or_follow(self.client, dep, reason=reason)
+        if started.response is None and started.running is not None:
+            await self.emit(f"another update of {dep} is running: waiting for it to end")
+            await self._follow_other(started.running)
+            started = await job_follower.start_or_follow(self.client, dep, reason=reason)
+        if started.response is None:
+            record.outcome, record.ended = "REFUSED", now_ms()
+            self.journal.write(record)
+            error = started.error or DeployerError(f"another update of {dep} is still running")
+            return job_follower.Settled("REFUSED", "error", error=error)
+        job_id = str(started.response.get("jobId") or "")
+        record.job_id = job_id or None
+        if isinstance(started.response.get("startTime"), int):
+            record.server_start = started.response["startTime"]
+        self.journal.write(record)
+        last: job_follower.FutureEvent | None = None
+        async for event in job_follower.follow_future(self.client, job_id, interval=self.interval):
+            last = event
+            if event.new_lines:
+                self.log.extend(event.new_lines)
+                await self.emit(f"updating ({what})")
+        assert last is not None
+        settled = await job_follower.settle(self.client, dep, last)
+        if settled.record is not None and isinstance(settled.record.get("startTimestamp"), int):
+            record.server_start = settled.record["startTimestamp"]
+        record.outcome, record.ended = settled.state, now_ms()
+        self.journal.write(record)
+        return settled
+
+    async def _follow_other(self, running: job_follower.RunningUpdate) -> None:
+        if running.job_id:
+            events = job_follower.follow_future(self.client, running.job_id, interval=self.interval, claim=False)
+        else:
+            events = job_follower.follow_update_record(self.client, running.deployment_id,
+                                                       running.start_timestamp, interval=self.interval)
+        async for event in events:
+            if event.new_lines:
+                self.log.extend(event.new_lines)
+                await self.emit("waiting for the other update to end")
+
+    async def revert(self, outcome: str, message: str, *, guard: str | None = None, step: int | None = None,
+                     error: str | None = None) -> CanaryResult:
+        """Restore the mapping from before the canary and deploy it. The record stays when that fails, so
+        that the next start offers the revert again."""
+        self.phase = "reverting"
+        self.soak_left = None
+        previous = self.plan.previous
+        await self.emit(f"{message}; reverting to {self.plan.previous_text}")
+        if previous is None:
+            return await self.finish(self.result("FAILED", None, f"{message}; nothing to revert to (the mapping "
+                                                 "before the canary is not known)", guard=guard, step=step,
+                                                 error=error or "the mapping before the canary is not known"))
+        settled = await self.apply(previous, "rollback", f"back to {self.plan.previous_text}")
+        if settled.state != "SUCCESS":
+            why = str(settled.error) if settled.error is not None else f"the update ended {settled.text}"
+            return await self.finish(self.result(
+                "FAILED", previous, f"{message}; the revert to {self.plan.previous_text} failed: {why}",
+                guard=guard, step=step, error=f"the revert failed: {why}" + (f" (after: {error})" if error else "")))
+        self.remove_record()
+        return await self.finish(self.result(outcome, previous, f"{message}; reverted to {self.plan.previous_text}",
+                                             guard=guard, step=step, error=error))
+
+    async def promote(self, message: str) -> CanaryResult:
+        """Save and deploy the new version alone (the final step, or promote now)."""
+        last = len(self.steps) - 1
+        for step in self.steps[self.step_index:last]:
+            if step.state not in ("passed", "failed"):
+                step.state, step.note = "skipped", step.note or "promoted before this step"
+        self.step_index = last
+        final = self.steps[last]
+        self.phase = "promoting"
+        self.write_record(last)
+        final.started, final.state = time.time(), "updating"
+        target = single(self.plan.target)
+        try:
+            settled = await self.apply(target, "update", f"{self.plan.target} alone")
+        except DeployerError as err:
+            final.state, final.ended = "failed", time.time()
+            return await self.revert("FAILED", f"promoting {self.plan.target} failed: {err}", step=100,
+                                     error=str(err))
+        if settled.state != "SUCCESS":
+            final.state, final.ended = "failed", time.time()
+            why = str(settled.error) if settled.error is not None else f"the update ended {settled.text}"
+            return await self.revert("FAILED", f"promoting {self.plan.target} failed: {why}", step=100, error=why)
+        final.state, final.ended, final.note = "passed", time.time(), final.note or "promoted now: not soaked"
+        self.remove_record()
+        return await self.finish(self.result("PROMOTED", target, f"{message}: {self.plan.target} alone"))
+
+    # ---- the run
+
+    async def run(self, start_step: int) -> CanaryResult:
+        plan = self.plan
+        self.event = self.control.bind()
+        for step in self.steps[:start_step]:
+            step.state, step.note = "passed", "passed before the canary was resumed"
+        if plan.previous is None:
+            settings = await self.client.get_deployment_settings(plan.deployment_id)
+            plan.previous = copy.deepcopy(settings.get("generationsMapping"))
+        await self.emit(f"canary of {plan.target} on {plan.deployment_id}: reading what to probe")
+        self.target = await discover(self.client, plan.deployment_id, (*plan.previous_versions, plan.target))
+        if not self.target.queries:
+            raise CanaryError(f"deployment {plan.deployment_id} has no stored test queries to probe its versions "
+                              "with: add test queries to the version (testqueries-<endpoint>.json)")
+        try:
+            for index in range(start_step, len(self.steps)):
+                self.step_index = index
+                if self.control.abort_requested:
+                    return await self.abort()
+                if self.control.promote_requested:
+                    return await self.promote("promoted now")
+                verdict = await self.run_step(index)
+                step = self.steps[index]
+                step.ended = time.time()
+                if verdict.kind == "passed":
+                    step.state = "passed"
+                    continue
+                if verdict.kind == "promote":
+                    step.state = "skipped" if step.percent < 100 else "passed"
+                    step.note = step.note or "promoted now"
+                    return await self.promote("promoted now")
+                if verdict.kind == "abort":
+                    step.state = "skipped"
+                    return await self.abort()
+                step.state = "failed"
+                for later in self.steps[index + 1:]:
+                    later.state = "skipped"
+                if verdict.kind == "breach":
+                    return await self.revert("REVERTED", verdict.message, guard=verdict.guard, step=step.percent)
+                return await self.revert("FAILED", verdict.message, step=step.percent, error=verdict.message)
+            self.remove_record()
+            return await self.finish(self.result("PROMOTED", single(plan.target),
+                                                 f"every step passed: {plan.target} alone"))
+        finally:
+            self.flush_samples()
+            if self.prober is not None:
+                await self.prober.aclose()
+
+    async def abort(self) -> CanaryResult:
+        for step in self.steps[self.step_index:]:
+            if step.state not in ("passed", "failed"):
+                step.state = "skipped"
+        percent = self.steps[self.step_index].percent
+        return await self.revert("ABORTED", f"aborted at {percent} %", step=percent)
+
+    async def run_step(self, index: int) -> _Verdict:
+        plan, step = self.plan, self.steps[index]
+        label = f"step {index + 1}/{len(self.steps)} ({step.percent} %)"
+        step.started, step.state = time.time(), "saving"
+        self.phase = "step"
+        self.write_record(index)  # before anything of this step changes
+        mapping = plan.mapping_at(step.percent)
+        await self.emit(f"{label}: saving {mapping_summary(mapping)}")
+        step.state = "updating"
+        try:
+            settled = await self.apply(mapping, "update", f"{step.percent} % to {plan.target}")
+        except (ConnectionLost, RequestTimeout):
+            raise
+        except DeployerError as err:
+            return _Verdict("update_failed", message=f"{label}: the split could not be deployed: {err}")
+        if settled.state != "SUCCESS":
+            why = str(settled.error) if settled.error is not None else f"ended {settled.text}"
+            return _Verdict("update_failed", message=f"{label}: the update {why}")
+        step.state = "soaking"
+        return await self.soak(index, mapping_versions(mapping), label)
+
+    # ---- the soak
+
+    def _empty_stats(self, versions: tuple[str, ...]) -> None:
+        self.stats = {v: VersionStats(v, source="probes") for v in versions}
+        self.unattributed = VersionStats(NOT_REPORTED, source="probes")
+        self.held = []
+
+    async def soak(self, index: int, versions: tuple[str, ...], label: str) -> _Verdict:
+        plan, step = self.plan, self.steps[index]
+        self.phase = "soak"
+        self._empty_stats(versions)
+        self.readings = self._readings(versions, final=False)[0]
+        if plan.soak_s <= 0:
+            step.note = "no soak time: not judged"
+            return _Verdict("passed")
+        assert self.event is not None
+        loop = asyncio.get_running_loop()
+        running = asyncio.Event()
+        running.set()
+        probes = asyncio.create_task(self.probe_loop(versions, running))
+        total, elapsed, extended = plan.soak_s, 0.0, False
+        last = loop.time()
+        was_paused = False
+        try:
+            while True:
+                now = loop.time()
+                paused = self.control.paused
+                if not was_paused:
+                    elapsed += now - last
+                last = now
+                if paused != was_paused:
+                    was_paused = paused
+                    (running.clear if paused else running.set)()
+                    self.phase = "paused" if paused else "soak"
+                self.soak_left = max(0.0, total - elapsed)
+                self.flush_samples()
+                self._attribute_held()
+                if self.control.abort_requested:
+                    return _Verdict("abort")
+                if self.control.promote_requested:
+                    return _Verdict("promote")
+                final = elapsed >= total
+                if final and not extended and not self._enough(versions):
+                    extended, total = True, total + plan.soak_s
+                    step.note = "soak extended once: too few requests"
+                    final = False
+                self.readings, breach = self._readings(versions, final=final)
+                if breach is not None:
+                    return breach
+                if final:
+                    return self._pass_or_fail(versions, label)
+                if paused:
+                    message = f"paused at {label}: the soak clock and the probes are stopped"
+                else:
+                    message = f"{label}: soaking, {self.soak_left:.0f} s left" + self._summary()
+                await self.emit(message)
+                wait = self.interval if paused else min(self.interval, max(total - elapsed, 0.001))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.event.wait(), wait)
+                self.event.clear()
+        finally:
+            probes.cancel()
+            await asyncio.gather(probes, return_exceptions=True)
+            self._attribute_held()
+            self.flush_samples()
+            olds = [s.latencies_ms for v, s in self.stats.items() if v != plan.target and s.latencies_ms]
+            if olds:
+                self.old_latencies = [x for lat in olds for x in lat][-MAX_LATENCIES:]
+
+    def _summary(self) -> str:
+        new = self.stats.get(self.plan.target)
+        if new is None or not new.requests:
+            return ""
+        rate = new.error_rate or 0.0
+        return f" — {self.plan.target}: {new.requests} probes, {_pct(rate)} errors"
+
+    def _enough(self, versions: tuple[str, ...]) -> bool:
+        need = self.plan.guards.min_requests
+        return all(self.stats.get(v, VersionStats(v)).requests >= need for v in versions)
+
+    def _old_latencies(self) -> list[float]:
+        mine = [x for v, s in self.stats.items() if v != self.plan.target for x in s.latencies_ms]
+        return mine or self.old_latencies
+
+    def _readings(self, versions: Any, *, final: bool) -> tuple[list[GuardReading], _Verdict | None]:
+        """The guards' readings now, and a breach when one is judged failed. Before the end of the soak a
+        guard judges only once min_requests are in for every probed version."""
+        guards, target = self.plan.guards, self.plan.target
+        new = self.stats.get(target) or VersionStats(target)
+        judging = final or self._enough(tuple(versions))
+        readings: list[GuardReading] = []
+        breach: _Verdict | None = None
+
+        # Error rate of the new version; errors no answer attributed are shown, and judged on their own.
+        threshold = f"≤ {_pct(guards.max_error_rate)}"
+        value, ok = None, None
+        if new.requests:
+            rate = new.error_rate or 0.0
+            value = f"{_pct(rate)} ({new.errors}/{new.requests})"
+            ok = rate <= guards.max_error_rate if judging else None
+        loose = self.unattributed
+        if loose.errors:
+            value = (value + "; " if value else "") + f"{loose.errors} error(s) not attributed to a version"
+            loose_rate = loose.errors / max(1, loose.requests + sum(s.requests for s in self.stats.values()))
+            if judging and loose_rate > guards.max_error_rate:
+                ok = False
+        readings.append(GuardReading(GUARD_ERROR_RATE, threshold, value, ok))
+        if ok is False:
+            breach = _Verdict("breach", GUARD_ERROR_RATE, f"error rate of {target} {value} above {_pct(guards.max_error_rate)}")
+
+        # p95 latency of the new version against the previous versions'.
+        old = self._old_latencies()
+        new_p95, old_p95 = new.p95, percentile(old, 0.95)
+        value, ok = None, None
+        if new_p95 is not None and old_p95 is not None:
+            ratio = new_p95 / old_p95 if old_p95 > 0 else float("inf")
+            value = f"{ratio:.2f}× ({_ms(new_p95)} vs {_ms(old_p95)})"
+            enough = len(new.latencies_ms) >= guards.min_requests and len(old) >= guards.min_requests
+            if final or (judging and enough):
+                ok = ratio <= guards.max_latency_ratio
+        readings.append(GuardReading(GUARD_LATENCY, f"≤ {guards.max_latency_ratio:g}×", value, ok))
+        if ok is False and breach is None:
+            breach = _Verdict("breach", GUARD_LATENCY, f"p95 latency of {target} {value} above "
+                                                       f"{guards.max_latency_ratio:g}×")
+
+        # Answers against the old version's on the same stored query: counted either way.
+        value = f"{new.mismatches} of {new.compared} differ" if new.compared else None
+        if guards.match_answers:
+            ok = (new.mismatches == 0) if new.compared else None
+            readings.append(GuardReading(GUARD_ANSWERS, "equal", value, ok))
+            if ok is False and breach is None:
+                breach = _Verdict("breach", GUARD_ANSWERS, f"answers of {target} differ from the previous "
+                                                           f"version's: {value}")
+        else:
+            readings.append(GuardReading(GUARD_ANSWERS, "off (shown only)", value, None))
+        if breach is not None:
+            breach.message = f"breach at {self.steps[self.step_index].percent} %: {breach.message}"
+        return readings, breach
+
+    def _pass_or_fail(self, versions: tuple[str, ...], label: str) -> _Verdict:
+        """The end of the soak with no breach: pass, saying what was judged on less than asked."""
+        target, need = self.plan.target, self.plan.guards.min_requests
+        new = self.stats.get(target) or VersionStats(target)
+        step = self.steps[self.step_index]
+        if not new.requests:
+            why = self.probe_failure or f"no probe answer was attributed to {target}"
+            return _Verdict("breach", GUARD_REQUESTS, f"breach at {step.percent} %: the guards could not judge "
+                                                      f"{target} ({why})")
+        short = [f"{v} {self.stats[v].requests}" for v in versions if v in self.stats
+                 and self.stats[v].requests < need]
+        if short:
+            note = f"judged on fewer than {need} requests ({', '.join(short)})"
+            step.note = f"{step.note}; {note}" if step.note else note
+        return _Verdict("passed")
+
+    # ---- probing
+
+    async def _prober(self) -> DirectProber | DeployerProber | None:
+        if self.prober is None:
+            assert self.target is not None
+            if self.target.node_urls:
+                self.prober = DirectProber(self.target)
+                self.probe_via = VIA_NODES
+            else:
+                self.prober = DeployerProber(self.client, self.plan.deployment_id)
+                self.probe_via = VIA_DEPLOYER
+                self.probe_note = "the deployer names no API node URL"
+        return self.prober
+
+    async def _fall_back(self, prober: DirectProber | DeployerProber, why: str) -> None:
+        if self.prober is not prober:
+            return  # another probe already switched
+        await prober.aclose()
+        if isinstance(prober, DirectProber):
+            self.prober = DeployerProber(self.client, self.plan.deployment_id)
+            self.probe_via = VIA_DEPLOYER
+            self.probe_note = f"the API nodes cannot be probed directly: {why}"
+            for stats in (*self.stats.values(), self.unattributed):
+                stats.source = "deployer test queries"
+        else:
+            self.prober = None
+            self.probe_failure = why
+            self.probe_note = f"probing stopped: {why}"
+
+    async def probe_loop(self, versions: tuple[str, ...], running: asyncio.Event) -> None:
+        """Probes at plan.probe_rate per second in all, on a fixed schedule (never faster, never a burst
+        to catch up), each stored query to each version in turn; at most a few in flight."""
+        assert self.target is not None
+        loop = asyncio.get_running_loop()
+        period = 1.0 / self.plan.probe_rate
+        limit = max(2, min(16, int(self.plan.probe_rate)))
+        inflight: set[asyncio.Task] = set()
+        order = [(v, q) for q in self.target.queries for v in versions]
+        turn = 0
+        next_at = loop.time()
+        try:
+            while True:
+                if not running.is_set():
+                    await running.wait()
+                    next_at = loop.time()
+                prober = await self._prober()
+                if prober is None:
+                    return  # nothing can probe here: the guards say so at the end of the soak
+                if len(inflight) < limit:
+                    if isinstance(prober, DirectProber):
+                        version, query = order[turn % len(order)]
+                    else:
+                        version, query = None, self.target.queries[turn % len(self.target.queries)]
+                    turn += 1
+                    task = asyncio.create_task(self._one(prober, version, query))
+                    inflight.add(task)
+                    task.add_done_callback(inflight.discard)
+                next_at += period
+                delay = next_at - loop.time()
+                if delay < -period:
+                    next_at, delay = loop.time(), 0.0
+                await asyncio.sleep(max(0.0, delay))
+        finally:
+            for task in list(inflight):
+                task.cancel()
+            await asyncio.gather(*inflight, return_exceptions=True)
+
+    async def _one(self, prober: DirectProber | DeployerProber, version: str | None, query: ProbeQuery) -> None:
+        try:
+            answer = await prober.probe(version, query)  # type: ignore[arg-type]
+        except ProbeRefused as exc:
+            await self._fall_back(prober, str(exc))
+            return
+        self.record(answer, prober)
+
+    def record(self, answer: ProbeAnswer, prober: DirectProber | DeployerProber) -> None:
+        target = self.plan.target
+        version = answer.version
+        if version is None and answer.asked is not None and isinstance(prober, DirectProber) and not answer.ok:
+            if len(self.held) < MAX_HELD:
+                self.held.append(answer)  # attributed once a node showed it honours forcing (or never)
+            self._sample(answer, None)
+            return
+        if version is None:
+            self.unattributed.add(answer.ok, answer.latency_ms)
+        else:
+            stats = self.stats.get(version)
+            if stats is None:
+                stats = self.stats[version] = VersionStats(version, source=self._source())
+            stats.add(answer.ok, answer.latency_ms)
+            if answer.ok and answer.answer is not None:
+                self._compare(version, answer)
+        self._sample(answer, version)
+        if version is not None and version != target and answer.asked not in (None, version):
+            self.probe_note = f"a node answered with {version} when {answer.asked} was asked: answers are " \
+                              "counted for the version they name"
+
+    def _source(self) -> str:
+        return "deployer test queries" if isinstance(self.prober, DeployerProber) else "probes"
+
+    def _sample(self, answer: ProbeAnswer, version: str | None) -> None:
+        self.samples.append(LatencySample(now_ms(), self.plan.deployment_id, version, answer.query.endpoint_id,
+                                          answer.latency_ms, answer.ok, "canary"))
+
+    def _attribute_held(self) -> None:
+        prober = self.prober
+        if not self.held or not isinstance(prober, DirectProber):
+            return
+        keep = []
+        for answer in self.held:
+            if prober.trusted(answer.query) and answer.asked in self.stats:
+                self.stats[answer.asked].add(False, answer.latency_ms)
+            else:
+                keep.append(answer)
+        self.held = keep
+        if prober.ignored:  # the nodes ignore forcing: these errors belong to no version we can name
+            for answer in self.held:
+                self.unattributed.add(False, answer.latency_ms)
+            self.held = []
+
+    def _compare(self, version: str, answer: ProbeAnswer) -> None:
+        key, text = answer.query.key, answer.answer or ""
+        target = self.plan.target
+        if version != target:
+            if key not in self.baseline:
+                self.baseline[key] = text
+                for waiting in self.pending_new.pop(key, []):
+                    self._judge_answer(key, waiting)
+            return
+        if key in self.baseline:
+            self._judge_answer(key, text)
+        else:
+            waiting = self.pending_new.setdefault(key, [])
+            if len(waiting) < MAX_PENDING_ANSWERS:
+                waiting.append(text)
+
+    def _judge_answer(self, key: str, text: str) -> None:
+        stats = self.stats.get(self.plan.target)
+        if stats is None:
+            return
+        stats.compared += 1
+        if text != self.baseline[key]:
+            stats.mismatches += 1
+            if self.mismatch_example is None:
+                self.mismatch_example = {"query": key, "previous": self.baseline[key][:500], "new": text[:500]}
+
 
 async def run_canary(client: Any, plan: CanaryPlan, on_progress: ProgressSink | None = None, *,
                      control: CanaryControl | None = None, store: CanaryStore | None = None,
                      latency_log: LatencyLog | None = None, interval: float = 0.25,
-                     start_step: int = 0) -> CanaryResult:
-    """Run the plan step by step (see the module's docstring). Raises DeployerError only when the deployer
-    cannot be read or written at all; how the canary ended is in the result."""
-    raise NotImplementedError("the canary engine is being written")
+                     start_step: int = 0, journal: Journal | None = None,
+                     started_ms: int | None = None) -> CanaryResult:
+    """Run the plan step by step (see the module's docstring). Raises CanaryError when it cannot start
+    (nothing changed then) and DeployerError only when the deployer cannot be read or written at all
+    (the record then stays, for the next start to offer the revert); how the canary ended is in the result."""
+    plan.validate()
+    if not 0 <= start_step < len(plan.steps):
+        raise CanaryError(f"step {start_step} is not a step of this canary (0 to {len(plan.steps) - 1})")
+    run = _Run(client, plan, on_progress, control, store, latency_log, journal, interval, started_ms)
+    return await run.run(start_step)
 
 
-async def revert_record(client: Any, record: CanaryRecord, on_progress: ProgressSink | None = None) -> CanaryResult:
-    """Restore the mapping from before a canary a console left half-way, run that update, remove the record."""
-    raise NotImplementedError("the canary engine is being written")
+async def revert_record(client: Any, record: CanaryRecord, on_progress: ProgressSink | None = None, *,
+                        store: CanaryStore | None = None, journal: Journal | None = None,
+                        interval: float = 0.25) -> CanaryResult:
+    """Restore the mapping from before a canary a console left half-way, run that update, remove the record
+    (kept when the revert fails). CanaryError when another live console runs that canary."""
+    if record.running_elsewhere:
+        raise CanaryError(f"the canary of {record.deployment_id} is run by another console (pid {record.pid})")
+    plan = CanaryPlan.from_json(record.plan)
+    plan.previous = copy.deepcopy(record.previous)
+    run = _Run(client, plan, on_progress, None, store, None, journal, interval, record.started_ms)
+    run.step_index = min(max(record.step_index, 0), len(run.steps) - 1)
+    for step in run.steps:
+        step.state = "skipped"
+    percent = run.steps[run.step_index].percent
+    return await run.revert("REVERTED", f"the canary of {plan.target} was left at {percent} %", step=percent)
 
 
 async def resume_record(client: Any, record: CanaryRecord, on_progress: ProgressSink | None = None, *,
                         control: CanaryControl | None = None, store: CanaryStore | None = None,
-                        latency_log: LatencyLog | None = None) -> CanaryResult:
-    """Run a canary a console left half-way from the step it was at."""
-    raise NotImplementedError("the canary engine is being written")
+                        latency_log: LatencyLog | None = None, journal: Journal | None = None,
+                        interval: float = 0.25) -> CanaryResult:
+    """Run a canary a console left half-way from the step it was at (that step is run again: saving the
+    same split and updating are harmless when they were done already)."""
+    if record.running_elsewhere:
+        raise CanaryError(f"the canary of {record.deployment_id} is run by another console (pid {record.pid})")
+    plan = CanaryPlan.from_json(record.plan)
+    plan.previous = copy.deepcopy(record.previous)
+    start = min(max(record.step_index, 0), len(plan.steps) - 1)
+    return await run_canary(client, plan, on_progress, control=control, store=store, latency_log=latency_log,
+                            interval=interval, start_step=start, journal=journal, started_ms=record.started_ms)
