@@ -228,7 +228,6 @@ async def test_a_canary_left_half_way_is_offered_at_start_and_later_keeps_it(env
     assert [r.deployment_id for r in CanaryStore().pending(env.url)] == ["uicn4"]
 
 
-@pytest.mark.skip(reason="revert_record of core/canary.py still raises NotImplementedError")
 async def test_revert_at_start_puts_the_mapping_back(env: Env) -> None:
     dep = deploy(env, "uicn5", ["v1"])
     plan = CanaryPlan("uicn5", "v2", previous=single("v1"))
@@ -250,7 +249,6 @@ async def test_revert_at_start_puts_the_mapping_back(env: Env) -> None:
     assert CanaryStore().pending(env.url) == []
 
 
-@pytest.mark.skip(reason="run_canary of core/canary.py still raises NotImplementedError")
 async def test_a_canary_runs_from_the_form_to_the_new_version(env: Env) -> None:
     deploy(env, "uicn6", ["v1"])
     async with running(env) as (pilot, app):
