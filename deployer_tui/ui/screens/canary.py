@@ -407,16 +407,18 @@ def steps_text(progress: CanaryProgress | None, plan: CanaryPlan) -> Text:
 
 
 def version_line(stats: VersionStats, role: str) -> Text:
-    """One version's figures, in fixed columns (the header is VERSION_HEADER)."""
+    """One version's figures, in fixed columns (the header is VERSION_HEADER); its sparkline and the figures'
+    source follow on the row."""
     errors_style = "bold red" if stats.errors else ""
     return Text.assemble(
         (f"{stats.version:<14.14}", "bold yellow" if role == "new" else "bold"), (f"{role:<5}", "dim"),
         f"{stats.requests:>9}", (f"{stats.errors:>8}", errors_style), f"{_rate(stats.error_rate):>13}",
-        f"{_ms(stats.p50):>14}", f"{_ms(stats.p95):>14}", (f"  {stats.source or '-'}", "dim"))
+        f"{_ms(stats.p50):>14}", f"{_ms(stats.p95):>14}")
 
 
+SPARK_WIDTH = 24
 VERSION_HEADER = Text(f"{'version':<14}{'':<5}{'requests':>9}{'errors':>8}{'error rate':>13}{'p50':>14}"
-                      f"{'p95':>14}  source", style="bold")
+                      f"{'p95':>14}  {'latency, this step':<{SPARK_WIDTH}}  source", style="bold")
 
 
 def guards_table(progress: CanaryProgress | None) -> Table:
@@ -436,9 +438,10 @@ class VersionRow(Horizontal):
 
     DEFAULT_CSS = """
     VersionRow { height: 1; }
-    VersionRow > Static { width: 100; }
-    VersionRow > Sparkline { width: 1fr; min-width: 10; }
-    """
+    VersionRow > .figures { width: 77; }
+    VersionRow > Sparkline { width: 24; margin: 0 2; }
+    VersionRow > .source { width: 1fr; color: $text-muted; }
+    """  # the sparkline as wide as SPARK_WIDTH
 
     def __init__(self, version: str) -> None:
         super().__init__()
@@ -447,8 +450,9 @@ class VersionRow(Horizontal):
         self.role = ""
 
     def compose(self) -> ComposeResult:
-        yield Static("")
+        yield Static("", classes="figures")
         yield Sparkline([], summary_function=max)
+        yield Static("", classes="source")
 
     def on_mount(self) -> None:
         self._paint()
@@ -461,8 +465,10 @@ class VersionRow(Horizontal):
     def _paint(self) -> None:
         if self.stats is None:
             return
-        for static in self.query(Static):
+        for static in self.query(".figures").results(Static):
             static.update(version_line(self.stats, self.role))
+        for static in self.query(".source").results(Static):
+            static.update(Text(self.stats.source or "-"))
         for spark in self.query(Sparkline):
             spark.data = list(self.stats.latencies_ms)
 
