@@ -402,6 +402,8 @@ def steps_text(progress: CanaryProgress | None, plan: CanaryPlan) -> Text:
         text.append(f"{mark} {step.percent} % {step.state}", style=f"{style} bold" if current else style)
         if current and step.state == "soaking" and progress.soak_left_s is not None:
             text.append(f" ({progress.soak_left_s:.0f}s left)", style="cyan")
+        if step.note:
+            text.append(f" — {step.note}", style="dim")
         text.append("   ")
     return text
 
