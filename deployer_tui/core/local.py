@@ -24,13 +24,33 @@ from deployer_tui.core import paths
 from deployer_tui.core.errors import DeployerError
 
 LOG_FILE = "serve.log"
+# The port the deployer listened on last time: tried first at the next start, so that its URL stays the same
+# and what the console keeps per deployer URL (the update journal, a canary left half-way, latency trends)
+# still applies to it. Taken by something else meanwhile: a free port, as on the first start.
+PORT_FILE = "last-port"
+
+
+def _remembered_port(data_dir: Path) -> int | None:
+    try:
+        port = int((data_dir / PORT_FILE).read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+    return port if 0 < port < 65536 else None
+
+
+def _remember_port(data_dir: Path, url: str) -> None:
+    port = url.rstrip("/").rsplit(":", 1)[-1]
+    if port.isdigit():
+        with contextlib.suppress(OSError):
+            (data_dir / PORT_FILE).write_text(port + "\n", encoding="utf-8")
 
 
 class LocalDeployerError(DeployerError):
     """The local deployer could not be started."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, exited: bool = False) -> None:
         super().__init__(message, error_type="LocalDeployerError")
+        self.exited = exited  # the child ended before announcing its URL (a port taken, say), not a timeout
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -74,8 +94,20 @@ class LocalDeployer:
         # 0700: the data dir will hold the admin key and the nodes' keys; serve keeps it so, but
         # we create it first (for the log) and must not widen it.
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        remembered = _remembered_port(data_dir)
+        if remembered is not None:
+            try:
+                return await cls._start_on(remembered, data_dir, apinodes, demo, timeout)
+            except LocalDeployerError as exc:
+                if not exc.exited:
+                    raise
+                # That port is taken now (the log says so): a free one, as on the first start.
+        return await cls._start_on(0, data_dir, apinodes, demo, timeout)
+
+    @classmethod
+    async def _start_on(cls, port: int, data_dir: Path, apinodes: int, demo: bool, timeout: float) -> LocalDeployer:
         log_path = data_dir / LOG_FILE
-        args = [sys.executable, "-m", "deployer_tui.cli", "serve", "--port", "0", "--data-dir", str(data_dir),
+        args = [sys.executable, "-m", "deployer_tui.cli", "serve", "--port", str(port), "--data-dir", str(data_dir),
                 "--apinodes", str(apinodes)]
         if not demo:
             args.append("--no-demo")
@@ -90,7 +122,8 @@ class LocalDeployer:
             why = str(exc) if isinstance(exc, LocalDeployerError) else f"did not start within {timeout:g}s"
             tail = _tail(log_path)
             raise LocalDeployerError(
-                f"local deployer {why} (log: {log_path})" + (f"\n{tail}" if tail else "")
+                f"local deployer {why} (log: {log_path})" + (f"\n{tail}" if tail else ""),
+                exited=isinstance(exc, LocalDeployerError),
             ) from None
         except BaseException:
             await _terminate(process, 5)
@@ -104,6 +137,7 @@ class LocalDeployer:
         if not api_key:
             await _terminate(process, 5)
             raise LocalDeployerError(f"local deployer started but {key_file} is empty")
+        _remember_port(data_dir, url)
         self = cls(process, data_dir, url, nodes, api_key, log_path)
         # Keep reading so a chatty child never blocks on a full pipe; what it says goes to the log. A daemon
         # thread: it must not keep the console's process alive once the console quits.

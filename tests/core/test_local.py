@@ -88,3 +88,23 @@ async def test_missing_key_file_is_an_error(tmp_path: Path, monkeypatch: pytest.
         await LocalDeployer.start(tmp_path / "data", demo=False, timeout=30)
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)
+
+
+@needs_serve
+async def test_the_next_start_listens_where_the_last_one_did_unless_that_port_is_taken(tmp_path: Path) -> None:
+    """The console keeps its journal, canary records and latency trends per deployer URL: the embedded deployer
+    keeps its URL from one start to the next when it can."""
+    import socket
+
+    first = await LocalDeployer.start(tmp_path / "data", apinodes=1, demo=False, timeout=60)
+    await first.stop()
+    again = await LocalDeployer.start(tmp_path / "data", apinodes=1, demo=False, timeout=60)
+    await again.stop()
+    assert again.url == first.url
+    port = int(first.url.rsplit(":", 1)[-1])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen(1)
+        moved = await LocalDeployer.start(tmp_path / "data", apinodes=1, demo=False, timeout=60)
+        await moved.stop()
+    assert moved.url != first.url and moved.url.startswith("http://127.0.0.1:")
