@@ -558,6 +558,9 @@ class CanaryScreen(Screen):
                                                            style="dim"))
             return
         progress = run.progress
+        # A revert of a canary left half-way probes nothing: no figures, no guards to show.
+        for part in ("#cn-versions", "#cn-guards", "#cn-probe"):
+            self.query_one(part).display = run.kind != "revert"
         self.query_one("#cn-head", Static).update(head_text(run))
         self.query_one("#cn-steps", Static).update(steps_text(progress, run.plan))
         self.query_one("#cn-message", Static).update(self._message(run))

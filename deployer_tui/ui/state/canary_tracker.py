@@ -196,7 +196,8 @@ class CanaryTracker(Publisher):
         """Put back the mapping a canary left half-way replaced, and update."""
         client = self._connected_client()
         return self._launch(CanaryPlan.from_json(record.plan), "revert",
-                            lambda run: revert_record(client, record, self.sink(run)))
+                            lambda run: revert_record(client, record, self.sink(run), store=self.store(),
+                                                      interval=self.interval))
 
     def toggle_pause(self, deployment_id: str) -> bool | None:
         """Pause or resume the running canary; whether it is paused now (None: nothing runs)."""
