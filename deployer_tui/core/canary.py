@@ -32,6 +32,7 @@ from deployer_tui.core.canary_probe import (
     VIA_NODES,
     DeployerProber,
     DirectProber,
+    NodeMetrics,
     ProbeAnswer,
     ProbeQuery,
     ProbeRefused,
@@ -232,6 +233,8 @@ async def plan_canary(client: Any, deployment_id: str, target: str, *, steps: tu
     if not isinstance(previous, dict) or not mapping_versions(previous):
         raise CanaryError(f"deployment {deployment_id} has no version saved: a canary needs one to compare "
                           "the new version with")
+    if settings.get("enabled") is False:
+        raise CanaryError(f"deployment {deployment_id} is disabled: it serves no query to compare versions on")
     plan.previous = copy.deepcopy(previous)
     light = await client.get_deployment(deployment_id)
     basic = deployment_basic(light)
@@ -264,8 +267,8 @@ class VersionStats:
     errors: int = 0
     latencies_ms: list[float] = field(default_factory=list)  # this step's probes (at most MAX_LATENCIES)
     mismatches: int = 0  # answers differing from the old version's (match_answers), counted either way
-    compared: int = 0  # answers compared with the old version's
     source: str = ""  # "probes" | "probes + node metrics" | "deployer test queries"
+    compared: int = 0  # answers compared with the old version's
     live_requests: int | None = None  # traffic the node's metrics counted beyond our probes, when readable
     live_errors: int | None = None
 
@@ -441,6 +444,8 @@ class CanaryControl:
 
 # ---- running it ----------------------------------------------------------------------------------------------
 
+PROBE_MODES = ("auto", "deployer")
+LIVE_EVERY_S = 1.0  # how often the nodes' metrics are read during a soak
 GUARD_REQUESTS = "minimum requests"  # a failed_guard: the new version got no answer the guards could judge
 MAX_HELD = 1000  # forced probes' errors waiting to be attributed, at most
 MAX_PENDING_ANSWERS = 50  # new version's answers waiting for the old one's, per query
@@ -469,7 +474,10 @@ class _Run:
 
     def __init__(self, client: Any, plan: CanaryPlan, on_progress: ProgressSink | None,
                  control: CanaryControl | None, store: CanaryStore | None, latency_log: LatencyLog | None,
-                 journal: Journal | None, interval: float, started_ms: int | None) -> None:
+                 journal: Journal | None, interval: float, started_ms: int | None, probe: str = "auto") -> None:
+        if probe not in PROBE_MODES:
+            raise CanaryError(f"probes go through {' or '.join(PROBE_MODES)}, not {probe!r}")
+        self.probe_mode = probe
         self.client = client
         self.plan = plan
         self.sink = on_progress
@@ -500,6 +508,12 @@ class _Run:
         self.prober: DirectProber | DeployerProber | None = None
         self.probe_failure: str | None = None
         self.event: asyncio.Event | None = None
+        self.metrics: NodeMetrics | None = None
+        # This run saved a mapping (or tried to); a run that continues an earlier one (`started_ms` given)
+        # may find a split in place already.
+        self.changed = started_ms is not None
+        self.live_start: dict[str, tuple[int, int]] | None = None
+        self.sent: dict[str, list[int]] = {}  # version -> [probes, errors] the nodes answered this step
         self.readings = self._readings((), final=False)[0]
 
     # ---- reporting
@@ -542,6 +556,8 @@ class _Run:
             out["notReported"] = self.unattributed.to_json()
         if self.probe_note:
             out["probeNote"] = self.probe_note
+        if self.target is not None and self.target.notes:
+            out["probeNotes"] = list(self.target.notes)  # how the probes' targets were found
         if self.mismatch_example is not None:
             out["mismatchExample"] = self.mismatch_example
         return out
@@ -566,6 +582,7 @@ class _Run:
         dep = self.plan.deployment_id
         settings = await self.client.get_deployment_settings(dep)
         settings["generationsMapping"] = copy.deepcopy(mapping)
+        self.changed = True  # from the attempt on: a lost answer does not mean nothing was saved
         await self.client.save_deployment_settings(dep, settings)
         await self.emit(f"saved {mapping_summary(mapping)}; updating ({what})")
         record = JournalRecord(dep, now_ms(), copy.deepcopy(mapping), kind)
@@ -673,6 +690,12 @@ class _Run:
         if not self.target.queries:
             raise CanaryError(f"deployment {plan.deployment_id} has no stored test queries to probe its versions "
                               "with: add test queries to the version (testqueries-<endpoint>.json)")
+        if self.probe_mode == "auto":
+            metrics = NodeMetrics(self.target)
+            if metrics.available:
+                self.metrics = metrics
+            else:
+                await metrics.aclose()
         try:
             for index in range(start_step, len(self.steps)):
                 self.step_index = index
@@ -686,9 +709,13 @@ class _Run:
                 if verdict.kind == "passed":
                     step.state = "passed"
                     continue
+                if verdict.kind == "promote" and step.percent >= 100:
+                    step.state, step.note = "passed", step.note or "promoted now: soak cut short"
+                    self.remove_record()  # the new version alone is saved and deployed already
+                    return await self.finish(self.result("PROMOTED", single(plan.target),
+                                                         f"promoted now: {plan.target} alone"))
                 if verdict.kind == "promote":
-                    step.state = "skipped" if step.percent < 100 else "passed"
-                    step.note = step.note or "promoted now"
+                    step.state, step.note = "skipped", step.note or "promoted now"
                     return await self.promote("promoted now")
                 if verdict.kind == "abort":
                     step.state = "skipped"
@@ -706,12 +733,18 @@ class _Run:
             self.flush_samples()
             if self.prober is not None:
                 await self.prober.aclose()
+            if self.metrics is not None:
+                await self.metrics.aclose()
 
     async def abort(self) -> CanaryResult:
         for step in self.steps[self.step_index:]:
             if step.state not in ("passed", "failed"):
                 step.state = "skipped"
         percent = self.steps[self.step_index].percent
+        if not self.changed:  # aborted before this run saved anything: nothing to put back
+            self.remove_record()
+            return await self.finish(self.result("ABORTED", copy.deepcopy(self.plan.previous),
+                                                 "aborted before anything changed", step=percent))
         return await self.revert("ABORTED", f"aborted at {percent} %", step=percent)
 
     async def run_step(self, index: int) -> _Verdict:
@@ -731,20 +764,22 @@ class _Run:
             return _Verdict("update_failed", message=f"{label}: the split could not be deployed: {err}")
         if settled.state != "SUCCESS":
             why = str(settled.error) if settled.error is not None else f"ended {settled.text}"
-            return _Verdict("update_failed", message=f"{label}: the update {why}")
+            return _Verdict("update_failed", message=f"{label}: the update did not succeed ({why})")
         step.state = "soaking"
         return await self.soak(index, mapping_versions(mapping), label)
 
     # ---- the soak
 
     def _empty_stats(self, versions: tuple[str, ...]) -> None:
-        self.stats = {v: VersionStats(v, source="probes") for v in versions}
-        self.unattributed = VersionStats(NOT_REPORTED, source="probes")
+        self.stats = {v: VersionStats(v, source=self._source()) for v in versions}
+        self.unattributed = VersionStats(NOT_REPORTED, source=self._source())
         self.held = []
+        self.sent = {v: [0, 0] for v in versions}
 
     async def soak(self, index: int, versions: tuple[str, ...], label: str) -> _Verdict:
         plan, step = self.plan, self.steps[index]
         self.phase = "soak"
+        await self._prober()
         self._empty_stats(versions)
         self.readings = self._readings(versions, final=False)[0]
         if plan.soak_s <= 0:
@@ -754,6 +789,9 @@ class _Run:
         loop = asyncio.get_running_loop()
         running = asyncio.Event()
         running.set()
+        self.live_start = await self.metrics.read() if self.metrics is not None else None
+        live_task: asyncio.Task | None = None
+        live_at = loop.time()
         probes = asyncio.create_task(self.probe_loop(versions, running))
         total, elapsed, extended = plan.soak_s, 0.0, False
         last = loop.time()
@@ -761,6 +799,10 @@ class _Run:
         try:
             while True:
                 now = loop.time()
+                if self.live_start is not None and now - live_at >= LIVE_EVERY_S and \
+                        (live_task is None or live_task.done()):
+                    live_at = now
+                    live_task = asyncio.create_task(self._read_live())
                 paused = self.control.paused
                 if not was_paused:
                     elapsed += now - last
@@ -798,11 +840,31 @@ class _Run:
         finally:
             probes.cancel()
             await asyncio.gather(probes, return_exceptions=True)
+            if live_task is not None:
+                await asyncio.gather(live_task, return_exceptions=True)
+            if self.live_start is not None:
+                with contextlib.suppress(Exception):
+                    await self._read_live()  # the step's last figures: every probe is answered now
             self._attribute_held()
             self.flush_samples()
             olds = [s.latencies_ms for v, s in self.stats.items() if v != plan.target and s.latencies_ms]
             if olds:
                 self.old_latencies = [x for lat in olds for x in lat][-MAX_LATENCIES:]
+
+    async def _read_live(self) -> None:
+        """Live traffic per version since the soak began: what the nodes counted, minus our probes."""
+        if self.metrics is None or self.live_start is None or not isinstance(self.prober, DirectProber):
+            return
+        now = await self.metrics.read()
+        if now is None:
+            return
+        for version, stats in self.stats.items():
+            start = self.live_start.get(version, (0, 0))
+            counted = now.get(version, start)
+            sent = self.sent.get(version, [0, 0])
+            stats.live_requests = max(0, counted[0] - start[0] - sent[0])
+            stats.live_errors = max(0, counted[1] - start[1] - sent[1])
+            stats.source = "probes + node metrics"
 
     def _summary(self) -> str:
         new = self.stats.get(self.plan.target)
@@ -895,13 +957,14 @@ class _Run:
     async def _prober(self) -> DirectProber | DeployerProber | None:
         if self.prober is None:
             assert self.target is not None
-            if self.target.node_urls:
+            if self.target.node_urls and self.probe_mode == "auto":
                 self.prober = DirectProber(self.target)
                 self.probe_via = VIA_NODES
             else:
                 self.prober = DeployerProber(self.client, self.plan.deployment_id)
                 self.probe_via = VIA_DEPLOYER
-                self.probe_note = "the deployer names no API node URL"
+                self.probe_note = ("asked to probe through the deployer" if self.probe_mode == "deployer"
+                                   else "the deployer names no API node URL")
         return self.prober
 
     async def _fall_back(self, prober: DirectProber | DeployerProber, why: str) -> None:
@@ -963,6 +1026,10 @@ class _Run:
         except ProbeRefused as exc:
             await self._fall_back(prober, str(exc))
             return
+        if isinstance(prober, DirectProber) and answer.asked in self.sent:
+            self.sent[answer.asked][0] += 1
+            if not answer.ok:
+                self.sent[answer.asked][1] += 1
         self.record(answer, prober)
 
     def record(self, answer: ProbeAnswer, prober: DirectProber | DeployerProber) -> None:
@@ -1041,14 +1108,16 @@ async def run_canary(client: Any, plan: CanaryPlan, on_progress: ProgressSink | 
                      control: CanaryControl | None = None, store: CanaryStore | None = None,
                      latency_log: LatencyLog | None = None, interval: float = 0.25,
                      start_step: int = 0, journal: Journal | None = None,
-                     started_ms: int | None = None) -> CanaryResult:
+                     started_ms: int | None = None, probe: str = "auto") -> CanaryResult:
     """Run the plan step by step (see the module's docstring). Raises CanaryError when it cannot start
     (nothing changed then) and DeployerError only when the deployer cannot be read or written at all
-    (the record then stays, for the next start to offer the revert); how the canary ended is in the result."""
+    (the record then stays, for the next start to offer the revert); how the canary ended is in the result.
+    `probe`: "auto" (the API nodes when reachable, else the deployer) or "deployer" (never the nodes).
+    `started_ms`: when the canary this run continues began (resume_record); its split may be in place."""
     plan.validate()
     if not 0 <= start_step < len(plan.steps):
         raise CanaryError(f"step {start_step} is not a step of this canary (0 to {len(plan.steps) - 1})")
-    run = _Run(client, plan, on_progress, control, store, latency_log, journal, interval, started_ms)
+    run = _Run(client, plan, on_progress, control, store, latency_log, journal, interval, started_ms, probe)
     return await run.run(start_step)
 
 

@@ -17,17 +17,22 @@ A probe's latency is the round trip seen from the console. Answers are compared 
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import socket
+import ssl
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import httpx
 
+from deployer_tui.core import http1
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.package import ENDPOINT_VERBS, PackageError, read_package
 from deployer_tui.core.readers import deployment_basic
@@ -37,7 +42,9 @@ VIA_DEPLOYER = "deployer test queries (the split picks the version)"
 VOLATILE_KEYS = frozenset({"timing", "apiContext"})
 BODY_DISPATCH_VERBS = ("predict", "predict-multi", "lookup", "lookup-multi", "predict-effect",
                        "predict-effect-multi", "forecast")
-PROBE_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+PROBE_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 5.0
+PROBE_TIMEOUT = httpx.Timeout(PROBE_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
 
 
 def normalise_answer(doc: Any) -> str:
@@ -115,6 +122,7 @@ class ProbeTarget:
     key: str | None = None
     notes: list[str] = field(default_factory=list)
     admin_keys: dict[str, str] = field(default_factory=dict)  # node URL -> admin key, when the infra says
+    endpoints: list[str] = field(default_factory=list)  # the deployed endpoints' ids
 
 
 def _queries_of(endpoints: list[dict], stored: dict[str, list] | None = None) -> list[ProbeQuery]:
@@ -175,7 +183,9 @@ async def discover(client: Any, deployment_id: str, versions: tuple[str, ...]) -
                     nodes.append(url)
                 if entry.get("adminAPIKey"):
                     admin_keys[url] = str(entry["adminAPIKey"])
-    queries = _queries_of((heavy or {}).get("endpoints") or []) if isinstance(heavy, dict) else []
+    heavy_endpoints = (heavy or {}).get("endpoints") if isinstance(heavy, dict) else None
+    queries = _queries_of(heavy_endpoints or [])
+    endpoint_ids = [str(e["id"]) for e in heavy_endpoints or [] if isinstance(e, dict) and e.get("id")]
     if not queries and service:
         for version in versions:
             try:
@@ -190,7 +200,10 @@ async def discover(client: Any, deployment_id: str, versions: tuple[str, ...]) -
     if isinstance(light, dict) and light.get("publicAccess") is not True:
         keys = [str(k.get("key")) for k in light.get("apiKeys") or [] if isinstance(k, dict) and k.get("key")]
         key = keys[0] if keys else None
-    return ProbeTarget(deployment_id, on_nodes, nodes, queries, key, notes, admin_keys)
+    for query in queries:
+        if query.endpoint_id not in endpoint_ids:
+            endpoint_ids.append(query.endpoint_id)
+    return ProbeTarget(deployment_id, on_nodes, nodes, queries, key, notes, admin_keys, endpoint_ids)
 
 
 def _error_text(status: int, body: Any, text: str) -> str:
@@ -200,67 +213,143 @@ def _error_text(status: int, body: Any, text: str) -> str:
     return f"HTTP {status}: {text[:200]}"
 
 
+class _Unreachable(Exception):
+    """The node could not be connected to."""
+
+
+class _Node:
+    """Lean keep-alive connections to one node (core/http1.py: a fraction of httpx's CPU per request, which
+    matters at 50 probes a second), one per probe in flight, reused."""
+
+    def __init__(self, url: str, key: str | None) -> None:
+        parts = urlsplit(url)
+        https = parts.scheme == "https"
+        self.url = url
+        self.host = parts.hostname or ""
+        self.port = parts.port or (443 if https else 80)
+        self.path = quote(parts.path.rstrip("/"), safe="/%!$&'()*+,;=:@~")
+        self.ssl = ssl.create_default_context() if https else None
+        fields = {"Host": parts.netloc.rsplit("@", 1)[-1], "Accept": "*/*", "Accept-Encoding": "gzip, deflate",
+                  "Connection": "keep-alive", "User-Agent": "deployer-tui canary"}
+        if key:
+            fields["Authorization"] = "Basic " + base64.b64encode(f"{key}:".encode()).decode("ascii")
+        self.head = "".join(f"{k}: {v}\r\n" for k, v in fields.items()).encode("latin-1")
+        self.free: list[http1.Connection] = []
+        self.all: list[http1.Connection] = []
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> http1.Reply:
+        conn = self.free.pop() if self.free else None
+        if conn is None:
+            conn = http1.Connection(self.host, self.port, self.head, ssl_context=self.ssl,
+                                    server_hostname=self.host, timeout=PROBE_TIMEOUT_S,
+                                    connect_timeout=CONNECT_TIMEOUT_S)
+            self.all.append(conn)
+        extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode("latin-1")
+        try:
+            reply = await conn.post(self.path + path, body, extra, resend=True)
+        except http1.Failure as exc:
+            cause = exc.__cause__
+            if isinstance(cause, (ConnectionRefusedError, socket.gaierror)) or str(exc).startswith("connect "):
+                raise _Unreachable(str(exc) or type(cause).__name__) from None
+            self.free.append(conn)
+            raise
+        except BaseException:
+            self.free.append(conn)  # cancelled: the connection dropped itself, it reconnects on next use
+            raise
+        self.free.append(conn)
+        return reply
+
+    async def aclose(self) -> None:
+        for conn in self.all:
+            await conn.aclose()
+        self.all, self.free = [], []
+
+
 class DirectProber:
     """Probes sent to the API nodes themselves, naming the version. `confirmed` once an answer named the
     version it was forced to: from then on, an error of a forced probe is that version's."""
 
     via = VIA_NODES
 
-    def __init__(self, target: ProbeTarget, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, target: ProbeTarget) -> None:
         self.target = target
-        self.nodes = list(target.node_urls)
-        self.http = http or httpx.AsyncClient(timeout=PROBE_TIMEOUT, trust_env=False, follow_redirects=False)
+        self.nodes = [_Node(url, target.key) for url in target.node_urls]
+        self.http: httpx.AsyncClient | None = None  # for an answer the lean connection does not speak
         self.confirmed = False
         self.ignored = False  # a node answered with another version than the one forced
         self._turn = 0
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        for node in self.nodes:
+            await node.aclose()
+        if self.http is not None:
+            await self.http.aclose()
 
     def trusted(self, query: ProbeQuery) -> bool:
         """Whether an answer that names no version is the forced one's: always for a body's `dispatch`
         (what DSS documents), for our header once a node showed it honours it."""
         return query.body_dispatch or (self.confirmed and not self.ignored)
 
+    async def _send(self, node: _Node, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        try:
+            reply = await node.post(path, body, headers)
+            return reply.status_code, reply.content
+        except http1.Unsupported:
+            if self.http is None:
+                self.http = httpx.AsyncClient(timeout=PROBE_TIMEOUT, trust_env=False, follow_redirects=False)
+            auth = httpx.BasicAuth(self.target.key, "") if self.target.key else None
+            try:
+                response = await self.http.post(node.url + path, content=body, headers=headers, auth=auth)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                raise _Unreachable(type(exc).__name__) from None
+            except httpx.HTTPError as exc:
+                raise http1.Failure(f"{type(exc).__name__}: {exc}") from None
+            return response.status_code, response.content
+
     async def probe(self, version: str, query: ProbeQuery) -> ProbeAnswer:
         if not self.nodes:
             raise ProbeRefused("no API node URL is known")
         node = self.nodes[self._turn % len(self.nodes)]
         self._turn += 1
-        headers = dict(query.headers)
+        headers = {"Content-Type": "application/json", **dict(query.headers)}
         body = copy.deepcopy(query.body) if query.body is not None else {}
         if query.body_dispatch and isinstance(body, dict):
             dispatch = body.get("dispatch") if isinstance(body.get("dispatch"), dict) else {}
             body["dispatch"] = {**dispatch, "forcedGeneration": version}
         else:
             headers["X-DKU-Forced-Generation"] = version
-        url = f"{node}/public/api/v1/{self.target.service_on_nodes}/{query.endpoint_id}/{query.verb}"
-        auth = httpx.BasicAuth(self.target.key, "") if self.target.key else None
+        path = f"/public/api/v1/{quote(self.target.service_on_nodes, safe='')}/{quote(query.endpoint_id, safe='')}" \
+               f"/{query.verb}"
+        data = json.dumps(body, separators=(",", ":")).encode("utf-8")
         began = time.perf_counter()
         try:
-            response = await self.http.post(url, json=body, headers=headers, auth=auth)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as exc:
-            self.nodes.remove(node)
+            status, content = await self._send(node, path, data, headers)
+        except _Unreachable as exc:
+            if node in self.nodes:
+                self.nodes.remove(node)
+                await node.aclose()
             if not self.nodes:
-                raise ProbeRefused(f"{node} cannot be reached ({type(exc).__name__})") from None
+                raise ProbeRefused(f"{node.url} cannot be reached ({exc})") from None
             return await self.probe(version, query)
-        except httpx.HTTPError as exc:
+        except http1.Failure as exc:
             ms = (time.perf_counter() - began) * 1000
             who = version if self.trusted(query) else None
             return ProbeAnswer(version, who, False, ms, query, error=f"{type(exc).__name__}: {exc}")
         ms = (time.perf_counter() - began) * 1000
         try:
-            doc = response.json()
+            doc = json.loads(content)
         except ValueError:
             doc = None
-        status = response.status_code
-        if status in (401, 403) or (status == 400 and "generation" in json.dumps(doc).lower()):
+        message = str(doc.get("message") or "") if isinstance(doc, dict) else ""
+        if status in (401, 403) or (status == 400 and "generation" in message.lower()):
             # Not the version's fault: this node will not take our probes (key, or forcing refused).
-            raise ProbeRefused(f"{node} refused the probe: {_error_text(status, doc, response.text)}")
+            text = content.decode("utf-8", errors="replace")
+            raise ProbeRefused(f"{node.url} refused the probe: {_error_text(status, doc, text)}")
         if status >= 400 or not isinstance(doc, dict):
             who = version if self.trusted(query) else None
+            text = content.decode("utf-8", errors="replace")
             return ProbeAnswer(version, who, False, ms, query,
-                               error=_error_text(status, doc, response.text) if status >= 400 else "not JSON")
+                               error=_error_text(status, doc, text) if status >= 400 else "not JSON")
         named = answering_version(doc)
         if named == version:
             self.confirmed = True
@@ -315,3 +404,51 @@ class DeployerProber:
             return ProbeAnswer(None, answering_version(err), False, ms, query, error=text)
         doc = entry["response"]
         return ProbeAnswer(None, answering_version(doc), True, ms, query, normalise_answer(doc))
+
+
+class NodeMetrics:
+    """Live traffic per version, from the nodes' own admin metrics (`GET <node>/admin/api/metrics`, read
+    with the admin keys the infra's settings give): the meters `dku.lambda.service.<service>.<endpoint>.
+    generation.<version>.requests` and `.errorRequests` (server/apinode/metrics.py), summed over the
+    deployment's endpoints and the nodes. Counts only: the node counts our probes too, the caller takes
+    them away. A node without that route, or a key it refuses, is left out."""
+
+    def __init__(self, target: ProbeTarget, http: httpx.AsyncClient | None = None) -> None:
+        self.target = target
+        self.nodes = [u for u in target.node_urls if u in target.admin_keys]
+        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(5.0), trust_env=False, follow_redirects=False)
+
+    @property
+    def available(self) -> bool:
+        return bool(self.nodes) and bool(self.target.endpoints)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def read(self) -> dict[str, tuple[int, int]] | None:
+        """Per version (requests, errors) counted by the nodes since they started; None when no node told."""
+        totals: dict[str, list[int]] = {}
+        told = False
+        for node in list(self.nodes):
+            try:
+                response = await self.http.get(f"{node}/admin/api/metrics",
+                                               auth=httpx.BasicAuth(self.target.admin_keys[node], ""))
+                doc = response.json() if response.status_code == 200 else None
+            except (httpx.HTTPError, ValueError):
+                doc = None
+            meters = doc.get("meters") if isinstance(doc, dict) else None
+            if not isinstance(meters, dict):
+                self.nodes.remove(node)  # not readable: never asked again during this canary
+                continue
+            told = True
+            for endpoint in self.target.endpoints:
+                prefix = f"dku.lambda.service.{self.target.service_on_nodes}.{endpoint}.generation."
+                for name, meter in meters.items():
+                    if not name.startswith(prefix) or not isinstance(meter, dict):
+                        continue
+                    rest = name[len(prefix):]
+                    for suffix, slot in ((".requests", 0), (".errorRequests", 1)):
+                        count = meter.get("count")
+                        if rest.endswith(suffix) and isinstance(count, int):
+                            totals.setdefault(rest[: -len(suffix)], [0, 0])[slot] += count
+        return {v: (c[0], c[1]) for v, c in totals.items()} if told else None

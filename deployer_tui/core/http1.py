@@ -1,4 +1,5 @@
-"""A lean HTTP/1.1 keep-alive connection for many small GETs (the bulk heavy-status fetch).
+"""A lean HTTP/1.1 keep-alive connection for many small GETs (the bulk heavy-status fetch) and POSTs
+(canary probes, core/canary_probe.py).
 
 httpx spends about 1 ms of CPU per request (URL and header models, the connection pool, anyio, h11):
 with hundreds of heavy statuses fetched at once from a deployer on the same machine, that is most of the
@@ -241,8 +242,19 @@ class Connection:
 
     async def get(self, target: str) -> Reply:
         """GET `target` (path and query, already encoded). Raises Timeout, Failure or Unsupported."""
+        request = b"GET " + target.encode("ascii") + b" HTTP/1.1\r\n" + self._head_fields + b"\r\n"
+        return await self._send(request, resend=True)
+
+    async def post(self, target: str, body: bytes, head_fields: bytes = b"", *, resend: bool = False) -> Reply:
+        """POST `body` to `target` with the connection's header lines plus `head_fields` (Content-Type and
+        the like; Content-Length is added). `resend`: send it again when a kept-alive connection turns out
+        closed by the server (only for a request that may run twice, as a GET may)."""
+        request = (b"POST " + target.encode("ascii") + b" HTTP/1.1\r\n" + self._head_fields + head_fields
+                   + b"Content-Length: " + str(len(body)).encode("ascii") + b"\r\n\r\n" + body)
+        return await self._send(request, resend=resend)
+
+    async def _send(self, request: bytes, *, resend: bool) -> Reply:
         async with self._lock:
-            request = b"GET " + target.encode("ascii") + b" HTTP/1.1\r\n" + self._head_fields + b"\r\n"
             if self._answers is not None and (self._answers.closed or not self._answers.reusable):
                 self._drop()  # closed by the server while idle (its keep-alive timeout), or not reusable
             reused = self._answers is not None
@@ -250,9 +262,9 @@ class Connection:
                 return await self._exchange(request)
             except OSError as exc:
                 self._drop()
-                if not reused or self._expired:
+                if not reused or self._expired or not resend:
                     raise _failure(exc) from exc
-            # A kept-alive connection the server closed just as the request went out: a GET may be sent again.
+            # A kept-alive connection the server closed just as the request went out: sent again.
             try:
                 return await self._exchange(request)
             except OSError as exc:

@@ -89,10 +89,8 @@ class CanaryEnv:
         return self.deployer.get_deployment(dep_id).get_settings().get_raw()["generationsMapping"]
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CanaryEnv]:
-    root = tmp_path_factory.mktemp("canary")
-    proc = servers.serve(root / "data", ADMIN_KEY, apinodes=1)
+def start_env(root: Path, *, strict: bool = False) -> CanaryEnv:
+    proc = servers.serve(root / "data", ADMIN_KEY, apinodes=1, extra=["--dss-strict"] if strict else [])
     try:
         node_key = (root / "data" / "apinodes" / "node-1.admin-key").read_text().strip()
         deployer = client(proc.url()).get_apideployer()
@@ -104,9 +102,25 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CanaryEnv]:
         settings = infra.get_settings()
         settings.add_apinode(proc.url("apinode"), node_key)
         settings.save()
-        yield CanaryEnv(proc, root, deployer)
-    finally:
+        return CanaryEnv(proc, root, deployer)
+    except BaseException:
         proc.stop()
+        raise
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CanaryEnv]:
+    started = start_env(tmp_path_factory.mktemp("canary"))
+    yield started
+    started.proc.stop()
+
+
+@pytest.fixture(scope="module")
+def strict_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CanaryEnv]:
+    """The same with `serve --dss-strict`: only what DSS documents or the official client reads."""
+    started = start_env(tmp_path_factory.mktemp("canary-strict"), strict=True)
+    yield started
+    started.proc.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 
 from deployer_tui.core.canary import (
@@ -18,15 +19,24 @@ from deployer_tui.core.canary import (
     CanaryProgress,
     Guards,
     plan_canary,
+    revert_record,
     run_canary,
 )
-from deployer_tui.core.canary_probe import VIA_NODES
+from deployer_tui.core.canary_probe import (
+    VIA_DEPLOYER,
+    VIA_NODES,
+    DirectProber,
+    ProbeQuery,
+    ProbeRefused,
+    ProbeTarget,
+)
 from deployer_tui.core.canary_state import CanaryStore
 from deployer_tui.core.client import DeployerClient
 from deployer_tui.core.latency_log import LatencyLog
 from deployer_tui.core.rollback import mapping_key, single
 from tests.canary.conftest import CanaryEnv, unique
 from tests.deployer.conftest import ADMIN_KEY
+from tests.strict.conftest import dead_url
 
 SOAK = 0.5
 FAST = {"soak_s": SOAK, "probe_rate": 20.0}
@@ -50,7 +60,9 @@ def test_a_version_failing_on_20_percent_is_reverted_at_the_first_step(env: Cana
     dep = unique("flaky")
     env.deploy(dep)
     seen: list[CanaryProgress] = []
-    result = asyncio.run(canary(env, dep, "flaky", on_progress=seen.append))
+    # A loose latency bound: on a loaded machine, jitter must not trip it before the errors do.
+    result = asyncio.run(canary(env, dep, "flaky", on_progress=seen.append,
+                                guards=Guards(max_latency_ratio=5.0, min_requests=5)))
     assert result.outcome == "REVERTED" and not result.ok
     assert result.failed_guard == GUARD_ERROR_RATE and result.failed_step == 10
     flaky = result.figures["versions"]["flaky"]
@@ -71,7 +83,8 @@ def test_a_version_failing_on_20_percent_is_reverted_at_the_first_step(env: Cana
 def test_a_version_3x_slower_trips_the_latency_guard(env: CanaryEnv) -> None:
     dep = unique("slow")
     env.deploy(dep)
-    result = asyncio.run(canary(env, dep, "slow"))
+    # Ten answers per version at least, so that one jittery answer of v1 cannot hide the slowness.
+    result = asyncio.run(canary(env, dep, "slow", soak_s=1.0, guards=Guards(min_requests=10)))
     assert result.outcome == "REVERTED" and result.failed_guard == GUARD_LATENCY, result.message
     reading = next(g for g in result.figures["guards"] if g["name"] == GUARD_LATENCY)
     assert reading["ok"] is False and "×" in reading["value"]
@@ -94,8 +107,8 @@ def test_a_healthy_version_is_promoted_through_every_step(env: CanaryEnv) -> Non
             assert record is not None  # written before the step changed anything
             record_steps.add(record.step_index)
 
-    # A generous latency bound: this test is about the steps, the latency guard has its own.
-    result = asyncio.run(canary(env, dep, "good", guards=Guards(max_latency_ratio=3.0, min_requests=4),
+    # A loose latency bound: this test is about the steps, the latency guard has its own.
+    result = asyncio.run(canary(env, dep, "good", guards=Guards(max_latency_ratio=5.0, min_requests=4),
                                 on_progress=watch))
     assert result.outcome == "PROMOTED" and result.ok, result.message
     assert set(steps_seen) == {10, 50, 100} and record_steps == {0, 1, 2}
@@ -112,7 +125,7 @@ def test_match_answers_catches_a_version_that_answers_differently(env: CanaryEnv
     dep = unique("other")
     env.deploy(dep)
     result = asyncio.run(canary(env, dep, "other",
-                                guards=Guards(max_latency_ratio=3.0, match_answers=True, min_requests=4)))
+                                guards=Guards(max_latency_ratio=5.0, match_answers=True, min_requests=4)))
     assert result.outcome == "REVERTED" and result.failed_guard == GUARD_ANSWERS, result.message
     example = result.figures["mismatchExample"]
     assert example["previous"] != example["new"] and '"y":' in example["new"]
@@ -124,7 +137,7 @@ def test_without_match_answers_a_different_answer_is_shown_not_judged(env: Canar
     dep = unique("shown")
     env.deploy(dep)
     result = asyncio.run(canary(env, dep, "other", steps=(50, 100),
-                                guards=Guards(max_latency_ratio=3.0, min_requests=4)))
+                                guards=Guards(max_latency_ratio=5.0, min_requests=4)))
     assert result.outcome == "PROMOTED", result.message
     answers = next(g for g in result.figures["guards"] if g["name"] == GUARD_ANSWERS)
     assert answers["ok"] is None and answers["threshold"].startswith("off")
@@ -183,3 +196,164 @@ def test_a_canary_that_cannot_start_says_why_and_changes_nothing(env: CanaryEnv)
 
     asyncio.run(scenario())
     assert_back_on_v1(env, dep)
+
+
+def test_through_the_deployer_errors_no_answer_names_still_revert(env: CanaryEnv) -> None:
+    dep = unique("viadep")
+    env.deploy(dep)
+    seen: list[CanaryProgress] = []
+
+    async def scenario():
+        async with DeployerClient(env.url, ADMIN_KEY) as client:
+            plan = await plan_canary(client, dep, "flaky", steps=(50, 100), soak_s=SOAK, probe_rate=20.0,
+                                     guards=Guards(max_latency_ratio=5.0, min_requests=4))
+            return await run_canary(client, plan, seen.append, interval=0.05, probe="deployer")
+
+    result = asyncio.run(scenario())
+    assert result.outcome == "REVERTED" and result.failed_guard == GUARD_ERROR_RATE, result.message
+    assert result.figures["probeVia"] == VIA_DEPLOYER
+    # The deployer cannot pick a version: answers count for the version they name, errors for none.
+    assert result.figures["notReported"]["errors"] > 0
+    assert result.figures["versions"]["flaky"]["errors"] == 0
+    assert result.figures["versions"]["flaky"]["source"] == "deployer test queries"
+    reading = next(g for g in result.figures["guards"] if g["name"] == GUARD_ERROR_RATE)
+    assert "not attributed" in reading["value"]
+    assert_back_on_v1(env, dep)
+
+
+def test_through_the_deployer_a_healthy_version_is_promoted(env: CanaryEnv) -> None:
+    dep = unique("viadepok")
+    env.deploy(dep)
+
+    async def scenario():
+        async with DeployerClient(env.url, ADMIN_KEY) as client:
+            plan = await plan_canary(client, dep, "good", steps=(50, 100), soak_s=SOAK, probe_rate=20.0,
+                                     guards=Guards(max_latency_ratio=5.0, min_requests=3))
+            return await run_canary(client, plan, interval=0.05, probe="deployer")
+
+    result = asyncio.run(scenario())
+    assert result.outcome == "PROMOTED", result.message
+    assert result.figures["versions"]["good"]["requests"] > 0 and "notReported" not in result.figures
+    assert env.served(dep) == "good"
+
+
+def test_live_traffic_is_counted_per_version_from_the_node_metrics(env: CanaryEnv) -> None:
+    dep = unique("live")
+    env.deploy(dep)
+    sent: list[int] = []
+    live: list[int] = []
+
+    def watch(progress: CanaryProgress) -> None:
+        if progress.phase == "soak" and progress.percent == 10 and not sent:
+            # 20 user queries to v1 while the canary soaks (sent from the callback, so they land in this step).
+            for i in range(20):
+                httpx.post(f"{env.node_url}/public/api/v1/svc-{dep}/calc/run", json={"x": i},
+                           headers={"X-DKU-Forced-Generation": "v1"}, timeout=30).raise_for_status()
+            sent.append(20)
+        stats = progress.stats.get("v1")
+        if stats is not None and stats.live_requests is not None:
+            live.append(stats.live_requests)
+            assert stats.source == "probes + node metrics"
+
+    result = asyncio.run(canary(env, dep, "good", steps=(10, 100), on_progress=watch,
+                                guards=Guards(max_latency_ratio=5.0, min_requests=4)))
+    assert result.outcome == "PROMOTED", result.message
+    # Our own probes are not live traffic; a probe cancelled in flight at the end of the soak may be.
+    assert live and 20 <= max(live) <= 20 + 16
+
+
+def test_a_cancelled_canary_leaves_its_record_for_the_next_start(env: CanaryEnv) -> None:
+    """The console quitting cancels the canary's task: the split stays, and so does the record saying so."""
+    dep = unique("cancel")
+    env.deploy(dep)
+
+    async def scenario() -> None:
+        async with DeployerClient(env.url, ADMIN_KEY) as client:
+            plan = await plan_canary(client, dep, "good", soak_s=30.0, probe_rate=20.0)
+            task: asyncio.Task | None = None
+
+            def watch(progress: CanaryProgress) -> None:
+                if progress.phase == "soak" and task is not None:
+                    task.cancel()
+
+            task = asyncio.create_task(run_canary(client, plan, watch, interval=0.05))
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(scenario())
+    record = CanaryStore().get(env.url, dep)
+    assert record is not None and record.step_index == 0 and not record.running_elsewhere
+    assert env.saved_mapping(dep)["mode"] == "MULTI_GENERATION"
+
+    async def revert():
+        async with DeployerClient(env.url, ADMIN_KEY) as client:
+            return await revert_record(client, record)
+
+    assert asyncio.run(revert()).outcome == "REVERTED"
+    assert_back_on_v1(env, dep)
+
+
+def test_a_node_nobody_listens_on_refuses_direct_probes() -> None:
+    async def scenario() -> None:
+        target = ProbeTarget("d", "svc", [dead_url()], [ProbeQuery("calc", "PY_FUNCTION", 0, {"x": 1})])
+        prober = DirectProber(target)
+        try:
+            with pytest.raises(ProbeRefused, match="cannot be reached"):
+                await prober.probe("v1", target.queries[0])
+        finally:
+            await prober.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_promote_now_during_the_last_step_ends_without_another_update(env: CanaryEnv) -> None:
+    dep = unique("lastpromote")
+    env.deploy(dep)
+    control = CanaryControl()
+
+    def watch(progress: CanaryProgress) -> None:
+        if progress.phase == "soak" and progress.percent == 100:
+            control.promote_now()
+
+    async def scenario():
+        async with DeployerClient(env.url, ADMIN_KEY) as client:
+            plan = await plan_canary(client, dep, "good", steps=(100,), soak_s=30.0, probe_rate=20.0)
+            result = await run_canary(client, plan, watch, control=control, interval=0.05)
+            return result, await client.list_updates(dep)
+
+    result, updates = asyncio.run(scenario())
+    assert result.outcome == "PROMOTED", result.message
+    assert len(updates) == 2  # the deployment's first update, and the canary's one step: no third
+    assert env.served(dep) == "good" and CanaryStore().get(env.url, dep) is None
+
+
+def test_abort_before_anything_changed_runs_no_update(env: CanaryEnv) -> None:
+    dep = unique("earlyabort")
+    env.deploy(dep)
+    control = CanaryControl()
+    control.abort()
+
+    async def scenario():
+        async with DeployerClient(env.url, ADMIN_KEY) as client:
+            plan = await plan_canary(client, dep, "good", soak_s=30.0)
+            result = await run_canary(client, plan, control=control, interval=0.05)
+            return result, await client.list_updates(dep)
+
+    result, updates = asyncio.run(scenario())
+    assert result.outcome == "ABORTED" and len(updates) == 1
+    assert CanaryStore().get(env.url, dep) is None
+    assert_back_on_v1(env, dep)
+
+
+def test_a_disabled_deployment_is_refused(env: CanaryEnv) -> None:
+    dep = unique("disabled")
+    settings = env.deployer.create_deployment(dep, "calc", "live", "v1").get_settings()
+    settings.get_raw()["enabled"] = False
+    settings.save()
+
+    async def scenario() -> None:
+        async with DeployerClient(env.url, ADMIN_KEY) as client:
+            with pytest.raises(CanaryError, match="is disabled"):
+                await plan_canary(client, dep, "good")
+
+    asyncio.run(scenario())
