@@ -265,7 +265,8 @@ async def test_a_canary_runs_from_the_form_to_the_new_version(env: Env) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, CanaryScreen), what="the live screen")
         await wait_for(pilot, lambda: not app.canaries.is_running("uicn6"), what="the canary's end", timeout=90)
         run = app.canaries.get("uicn6")
-        assert run is not None and run.result is not None and run.result.outcome == "PROMOTED", run.error
+        assert run is not None and run.result is not None, run.error
+        assert run.result.outcome == "PROMOTED", run.result.message
         assert "PROMOTED" in screen_text(pilot)
         await wait_for(pilot, lambda: cell(table(pilot, "deployments"), "uicn6", "version") == "v2"
                        if not isinstance(app.screen, CanaryScreen) else True, what="the row")
