@@ -182,6 +182,7 @@ class CanaryFormScreen(ActionModal[CanaryPlan]):
     CanaryFormScreen .cn-row > Label { width: 30; color: $text-muted; }
     CanaryFormScreen .cn-row > Input { width: 16; }
     CanaryFormScreen .cn-row > Select { width: 30; }
+    CanaryFormScreen #cn-version-wait { width: 30; }
     CanaryFormScreen .cn-row > .cn-error { width: 1fr; padding: 0 0 0 2; color: $error; }
     CanaryFormScreen .cn-row > .cn-hint { width: 1fr; padding: 0 0 0 2; color: $text-muted; }
     CanaryFormScreen #cn-match { margin: 1 0 0 0; }
@@ -208,9 +209,10 @@ class CanaryFormScreen(ActionModal[CanaryPlan]):
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text("Reading the deployment…", style="dim"), id="cn-current", classes="hint")
-        with Horizontal(classes="cn-row"):
+        with Horizontal(classes="cn-row", id="cn-version-row"):
             yield Label("New version")
-            yield Select([], prompt="loading versions…", id="cn-version", compact=True)
+            # The version picker is mounted once the versions are read: a Select with no blank choice needs them.
+            yield Static(Text("loading versions…", style="dim"), id="cn-version-wait")
             yield Static("", id="cn-version-error", classes="cn-error")
         with Horizontal(classes="cn-row"):
             yield Label("Strategy")
@@ -242,17 +244,19 @@ class CanaryFormScreen(ActionModal[CanaryPlan]):
         mapping = readers.deployment_basic(light).get("generationsMapping")
         self.current = readers.mapping_summary(mapping) or "-"
         self.versions = candidate_versions(light)
-        select = self.query_one("#cn-version", Select)
-        select.set_options([(v, v) for v in self.versions])
+        wait = self.query_one("#cn-version-wait", Static)
         if self.versions:
-            select.prompt = "pick a version"
-            select.value = self.versions[0]
+            select = Select([(v, v) for v in self.versions], value=self.versions[0], allow_blank=False,
+                            id="cn-version", compact=True)
+            await self.query_one("#cn-version-row", Horizontal).mount(select, before=wait)
+            await wait.remove()
+            select.focus()
             self.query_one("#cn-current", Static).update(Text.assemble(
                 ("now: ", "dim"), (self.current, "bold"),
                 ("   the new version takes each step's share of the traffic; a guard breached puts the "
                  "mapping back at once", "dim")))
         else:
-            select.prompt = "no other version"
+            wait.update(Text("no other version", style="dark_orange"))
             self.query_one("#cn-current", Static).update(Text(
                 f"now: {self.current}. The service has no other version to roll out: import one first (i).",
                 style="dark_orange"))
@@ -260,8 +264,9 @@ class CanaryFormScreen(ActionModal[CanaryPlan]):
 
     # -- reading and checking ----------------------------------------------------------------------
     def _target(self) -> str | None:
-        select = self.query_one("#cn-version", Select)
-        return None if select.is_blank() else str(select.value)
+        found = self.query("#cn-version").results(Select)
+        select = next(iter(found), None)
+        return None if select is None or select.is_blank() else str(select.value)
 
     def _strategy(self) -> str:
         select = self.query_one("#cn-strategy", Select)
