@@ -38,6 +38,7 @@ from deployer_tui.core.canary_probe import (
     ProbeRefused,
     ProbeTarget,
     discover,
+    version_key,
 )
 from deployer_tui.core.canary_state import CanaryRecord, CanaryStore
 from deployer_tui.core.errors import ConnectionLost, DeployerError, RequestTimeout
@@ -512,6 +513,7 @@ class _Run:
         # This run saved a mapping (or tried to); a run that continues an earlier one (`started_ms` given)
         # may find a split in place already.
         self.changed = started_ms is not None
+        self.refused = 0  # probes a node refused for the deployer's key
         self.live_start: dict[str, tuple[int, int]] | None = None
         self.sent: dict[str, list[int]] = {}  # version -> [probes, errors] the nodes answered this step
         self.readings = self._readings((), final=False)[0]
@@ -582,8 +584,12 @@ class _Run:
         dep = self.plan.deployment_id
         settings = await self.client.get_deployment_settings(dep)
         settings["generationsMapping"] = copy.deepcopy(mapping)
-        self.changed = True  # from the attempt on: a lost answer does not mean nothing was saved
-        await self.client.save_deployment_settings(dep, settings)
+        try:
+            await self.client.save_deployment_settings(dep, settings)
+        except (ConnectionLost, RequestTimeout):
+            self.changed = True  # no answer does not mean nothing was saved
+            raise
+        self.changed = True  # (a refusal saved nothing)
         await self.emit(f"saved {mapping_summary(mapping)}; updating ({what})")
         record = JournalRecord(dep, now_ms(), copy.deepcopy(mapping), kind)
         reason = KIND_REASON.get(kind)
@@ -725,6 +731,11 @@ class _Run:
                     later.state = "skipped"
                 if verdict.kind == "breach":
                     return await self.revert("REVERTED", verdict.message, guard=verdict.guard, step=step.percent)
+                if not self.changed:  # the first split was refused: the deployment is as it was
+                    self.remove_record()
+                    return await self.finish(self.result(
+                        "FAILED", copy.deepcopy(plan.previous), f"{verdict.message}; nothing was changed",
+                        step=step.percent, error=verdict.message))
                 return await self.revert("FAILED", verdict.message, step=step.percent, error=verdict.message)
             self.remove_record()
             return await self.finish(self.result("PROMOTED", single(plan.target),
@@ -943,6 +954,8 @@ class _Run:
         step = self.steps[self.step_index]
         if not new.requests:
             why = self.probe_failure or f"no probe answer was attributed to {target}"
+            if self.refused:
+                why += f"; {self.probe_note}"
             return _Verdict("breach", GUARD_REQUESTS, f"breach at {step.percent} %: the guards could not judge "
                                                       f"{target} ({why})")
         short = [f"{v} {self.stats[v].requests}" for v in versions if v in self.stats
@@ -958,7 +971,8 @@ class _Run:
         if self.prober is None:
             assert self.target is not None
             if self.target.node_urls and self.probe_mode == "auto":
-                self.prober = DirectProber(self.target)
+                service = self.target.service_id
+                self.prober = DirectProber(self.target, lambda v: version_key(self.client, service, v))
                 self.probe_via = VIA_NODES
             else:
                 self.prober = DeployerProber(self.client, self.plan.deployment_id)
@@ -1035,6 +1049,11 @@ class _Run:
     def record(self, answer: ProbeAnswer, prober: DirectProber | DeployerProber) -> None:
         target = self.plan.target
         version = answer.version
+        if answer.refused:
+            self.refused += 1
+            self.probe_note = f"{self.refused} probe(s) through the deployer were refused by a node for their " \
+                              "key (a version with other query keys than the served one's): not counted"
+            return
         if version is None and answer.asked is not None and isinstance(prober, DirectProber) and not answer.ok:
             if len(self.held) < MAX_HELD:
                 self.held.append(answer)  # attributed once a node showed it honours forcing (or never)

@@ -17,6 +17,7 @@ A probe's latency is the round trip seen from the console. Answers are compared 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import json
@@ -25,6 +26,7 @@ import ssl
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from deployer_tui.core import http1
+from deployer_tui.core import http1, readers
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.package import ENDPOINT_VERBS, PackageError, read_package
 from deployer_tui.core.readers import deployment_basic
@@ -104,6 +106,10 @@ class ProbeAnswer:
     query: ProbeQuery
     answer: str | None = None
     error: str | None = None
+    refused: bool = False  # the node refused the deployer's key for it: no answer of the version at all
+
+
+KeySource = Callable[[str], Awaitable["str | None"]]  # version -> a query key it accepts, None when none
 
 
 class ProbeRefused(Exception):
@@ -119,10 +125,12 @@ class ProbeTarget:
     service_on_nodes: str
     node_urls: list[str]
     queries: list[ProbeQuery]
-    key: str | None = None
+    key: str | None = None  # what the light status gives: the deployment's override, else the served version's
     notes: list[str] = field(default_factory=list)
     admin_keys: dict[str, str] = field(default_factory=dict)  # node URL -> admin key, when the infra says
     endpoints: list[str] = field(default_factory=list)  # the deployed endpoints' ids
+    service_id: str = ""  # the published service (where its versions' packages are)
+    auth_override: bool = False  # the deployment's own auth decides for every version (settings `auth`)
 
 
 def _queries_of(endpoints: list[dict], stored: dict[str, list] | None = None) -> list[ProbeQuery]:
@@ -203,7 +211,29 @@ async def discover(client: Any, deployment_id: str, versions: tuple[str, ...]) -
     for query in queries:
         if query.endpoint_id not in endpoint_ids:
             endpoint_ids.append(query.endpoint_id)
-    return ProbeTarget(deployment_id, on_nodes, nodes, queries, key, notes, admin_keys, endpoint_ids)
+    override = False
+    try:
+        settings = await client.get_deployment_settings(deployment_id)
+        override = readers.deployment_auth_mode(settings) in ("API_KEYS", "PUBLIC")
+    except DeployerError:
+        pass
+    return ProbeTarget(deployment_id, on_nodes, nodes, queries, key, notes, admin_keys, endpoint_ids, service,
+                       override)
+
+
+async def version_key(client: Any, service_id: str, version: str) -> str | None:
+    """A query key the version's own `config.json` accepts, read from its package (the only place the public
+    API gives it; the package goes to a private temporary folder removed at once). None when the version is
+    public, has no key, or cannot be read."""
+    with tempfile.TemporaryDirectory(prefix="deployer-tui-canary-") as tmp:  # 0700: the package holds keys
+        path = Path(tmp) / "version.zip"
+        try:
+            await client.download_version(service_id, version, path)
+            info = read_package(path)
+        except (DeployerError, PackageError, OSError):
+            return None
+    public, keys = readers.version_access(info.config)
+    return None if public or not keys else keys[0]
 
 
 def _error_text(status: int, body: Any, text: str) -> str:
@@ -221,7 +251,7 @@ class _Node:
     """Lean keep-alive connections to one node (core/http1.py: a fraction of httpx's CPU per request, which
     matters at 50 probes a second), one per probe in flight, reused."""
 
-    def __init__(self, url: str, key: str | None) -> None:
+    def __init__(self, url: str) -> None:
         parts = urlsplit(url)
         https = parts.scheme == "https"
         self.url = url
@@ -231,8 +261,6 @@ class _Node:
         self.ssl = ssl.create_default_context() if https else None
         fields = {"Host": parts.netloc.rsplit("@", 1)[-1], "Accept": "*/*", "Accept-Encoding": "gzip, deflate",
                   "Connection": "keep-alive", "User-Agent": "deployer-tui canary"}
-        if key:
-            fields["Authorization"] = "Basic " + base64.b64encode(f"{key}:".encode()).decode("ascii")
         self.head = "".join(f"{k}: {v}\r\n" for k, v in fields.items()).encode("latin-1")
         self.free: list[http1.Connection] = []
         self.all: list[http1.Connection] = []
@@ -271,9 +299,12 @@ class DirectProber:
 
     via = VIA_NODES
 
-    def __init__(self, target: ProbeTarget) -> None:
+    def __init__(self, target: ProbeTarget, key_of: KeySource | None = None) -> None:
         self.target = target
-        self.nodes = [_Node(url, target.key) for url in target.node_urls]
+        self.nodes = [_Node(url) for url in target.node_urls]
+        self.key_of = key_of
+        self.keys: dict[str, str | None] = {}  # version -> the key its probes carry (when not target.key)
+        self._looked_up: dict[str, asyncio.Task] = {}
         self.http: httpx.AsyncClient | None = None  # for an answer the lean connection does not speak
         self.confirmed = False
         self.ignored = False  # a node answered with another version than the one forced
@@ -297,21 +328,40 @@ class DirectProber:
         except http1.Unsupported:
             if self.http is None:
                 self.http = httpx.AsyncClient(timeout=PROBE_TIMEOUT, trust_env=False, follow_redirects=False)
-            auth = httpx.BasicAuth(self.target.key, "") if self.target.key else None
             try:
-                response = await self.http.post(node.url + path, content=body, headers=headers, auth=auth)
+                response = await self.http.post(node.url + path, content=body, headers=headers)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 raise _Unreachable(type(exc).__name__) from None
             except httpx.HTTPError as exc:
                 raise http1.Failure(f"{type(exc).__name__}: {exc}") from None
             return response.status_code, response.content
 
-    async def probe(self, version: str, query: ProbeQuery) -> ProbeAnswer:
+    def _key(self, version: str) -> str | None:
+        return self.keys.get(version, self.target.key)
+
+    async def _other_key(self, version: str) -> bool:
+        """After a refusal for the key: look up the version's own key (once per version, shared by the
+        probes in flight); True when there is a new one to try."""
+        if self.key_of is None or self.target.auth_override:
+            return False  # the deployment's auth applies to every version: its key was the right one
+        task = self._looked_up.get(version)
+        if task is None:
+            task = self._looked_up[version] = asyncio.ensure_future(self.key_of(version))
+        key = await asyncio.shield(task)
+        if key is None or key == self._key(version):
+            return False
+        self.keys[version] = key
+        return True
+
+    async def probe(self, version: str, query: ProbeQuery, *, retried: bool = False) -> ProbeAnswer:
         if not self.nodes:
             raise ProbeRefused("no API node URL is known")
         node = self.nodes[self._turn % len(self.nodes)]
         self._turn += 1
         headers = {"Content-Type": "application/json", **dict(query.headers)}
+        key = self._key(version)
+        if key:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{key}:".encode()).decode("ascii")
         body = copy.deepcopy(query.body) if query.body is not None else {}
         if query.body_dispatch and isinstance(body, dict):
             dispatch = body.get("dispatch") if isinstance(body.get("dispatch"), dict) else {}
@@ -341,6 +391,8 @@ class DirectProber:
         except ValueError:
             doc = None
         message = str(doc.get("message") or "") if isinstance(doc, dict) else ""
+        if status in (401, 403) and not retried and await self._other_key(version):
+            return await self.probe(version, query, retried=True)  # with the version's own key
         if status in (401, 403) or (status == 400 and "generation" in message.lower()):
             # Not the version's fault: this node will not take our probes (key, or forcing refused).
             text = content.decode("utf-8", errors="replace")
@@ -399,9 +451,12 @@ class DeployerProber:
         entry = responses[0] if isinstance(responses, list) and responses else None
         if not isinstance(entry, dict) or "error" in entry or not isinstance(entry.get("response"), dict):
             err = entry.get("error") if isinstance(entry, dict) else None
-            text = (f"{str(err.get('errorType') or 'error').rsplit('.', 1)[-1]}: {err.get('message')}"
-                    if isinstance(err, dict) else "no answer")
-            return ProbeAnswer(None, answering_version(err), False, ms, query, error=text)
+            kind = str(err.get("errorType") or "error").rsplit(".", 1)[-1] if isinstance(err, dict) else ""
+            text = f"{kind}: {err.get('message')}" if isinstance(err, dict) else "no answer"
+            # The deployer sends the served version's key: a version with other keys refuses it (401),
+            # which says nothing of how that version answers.
+            refused = kind == "NotAuthenticatedException" or "api key" in text.lower() and "401" in text
+            return ProbeAnswer(None, answering_version(err), False, ms, query, error=text, refused=refused)
         doc = entry["response"]
         return ProbeAnswer(None, answering_version(doc), True, ms, query, normalise_answer(doc))
 

@@ -39,15 +39,19 @@ VERSIONS = {
     "flaky": {"fail_every": 5, "sleep_s": BASE_SLEEP_S, "offset": 0},  # 20 % of calls raise
     "slow": {"fail_every": 0, "sleep_s": BASE_SLEEP_S * 3, "offset": 0},
     "other": {"fail_every": 0, "sleep_s": BASE_SLEEP_S, "offset": 1},  # answers differently
+    "keyed": {"fail_every": 0, "sleep_s": BASE_SLEEP_S, "offset": 0},  # as v1, but queries need a key
 }
+QUERY_KEY = "calc-query-key"
 
 
 def calc_package(root: Path, version: str) -> Path:
     src = root / f"calc-{version}"
     (src / "endpoint-calc").mkdir(parents=True)
     (src / "tag.json").write_text(json.dumps({"generationId": version}))
+    keyed = version == "keyed"
     (src / "config.json").write_text(json.dumps({
-        "publicAccess": True, "endpoints": [{"id": "calc", "type": "PY_FUNCTION", "userFunctionName": "calc"}]}))
+        "publicAccess": not keyed, "authRealm": {"queryKeys": [{"key": QUERY_KEY}] if keyed else []},
+        "endpoints": [{"id": "calc", "type": "PY_FUNCTION", "userFunctionName": "calc"}]}))
     (src / "endpoint-calc" / "code.py").write_text(CODE.format(**VERSIONS[version]))
     (src / "testqueries-calc.json").write_text(json.dumps([{"q": {"x": i}} for i in range(1, 6)]))
     out, _ = build_package(src, root / f"calc-{version}.zip")
@@ -68,9 +72,9 @@ class CanaryEnv:
     def node_url(self) -> str:
         return self.proc.url("apinode")
 
-    def deploy(self, dep_id: str, version: str = "v1") -> None:
+    def deploy(self, dep_id: str, version: str = "v1", infra: str = "live") -> None:
         """A deployment of `calc` with its own service on the node, updated to `version`."""
-        dep = self.deployer.create_deployment(dep_id, "calc", "live", version)
+        dep = self.deployer.create_deployment(dep_id, "calc", infra, version, ignore_warnings=True)
         settings = dep.get_settings()
         settings.get_raw()["deployedServiceId"] = f"svc-{dep_id}"
         settings.save()
@@ -100,6 +104,11 @@ def start_env(root: Path, *, strict: bool = False) -> CanaryEnv:
                 service.import_version(fh)
         infra = deployer.create_infra("live", "Development", "STATIC")
         settings = infra.get_settings()
+        settings.add_apinode(proc.url("apinode"), node_key)
+        settings.save()
+        # An infra that warns about every version (no Govern here): saving a new mapping needs ignoreWarnings.
+        governed = deployer.create_infra("governed", "Development", "STATIC", govern_check_policy="WARN")
+        settings = governed.get_settings()
         settings.add_apinode(proc.url("apinode"), node_key)
         settings.save()
         return CanaryEnv(proc, root, deployer)

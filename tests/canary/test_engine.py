@@ -14,6 +14,7 @@ from deployer_tui.core.canary import (
     GUARD_ANSWERS,
     GUARD_ERROR_RATE,
     GUARD_LATENCY,
+    GUARD_REQUESTS,
     CanaryControl,
     CanaryError,
     CanaryProgress,
@@ -357,3 +358,51 @@ def test_a_disabled_deployment_is_refused(env: CanaryEnv) -> None:
                 await plan_canary(client, dep, "good")
 
     asyncio.run(scenario())
+
+
+def test_a_new_version_with_its_own_query_key_is_probed_with_it(env: CanaryEnv) -> None:
+    """The light status gives the served version's access (public here): the new version's key is read from
+    its package once a node refuses the probe without it."""
+    dep = unique("keyed")
+    env.deploy(dep)
+    seen: list[CanaryProgress] = []
+    result = asyncio.run(canary(env, dep, "keyed", steps=(50, 100), on_progress=seen.append,
+                                guards=Guards(max_latency_ratio=5.0, min_requests=4)))
+    assert result.outcome == "PROMOTED", result.message
+    assert all(p.probe_via in ("", VIA_NODES) for p in seen)
+    assert result.figures["versions"]["keyed"]["requests"] > 0 and result.figures["versions"]["keyed"]["errors"] == 0
+
+
+def test_through_the_deployer_a_node_refusing_its_key_is_not_an_error_of_the_version(env: CanaryEnv) -> None:
+    dep = unique("keyeddep")
+    env.deploy(dep)
+
+    async def scenario():
+        async with DeployerClient(env.url, ADMIN_KEY) as client:
+            plan = await plan_canary(client, dep, "keyed", steps=(50, 100), soak_s=SOAK, probe_rate=20.0,
+                                     guards=Guards(max_latency_ratio=5.0, min_requests=3))
+            return await run_canary(client, plan, interval=0.05, probe="deployer")
+
+    result = asyncio.run(scenario())
+    # At 50 % the deployer sends v1's access (none) and the node refuses it for "keyed": such probes say
+    # nothing of how "keyed" answers, so they are not its errors; with no answer to judge, the canary reverts.
+    assert result.outcome == "REVERTED" and result.failed_guard == GUARD_REQUESTS, result.message
+    assert "refused by a node for their key" in result.message
+    assert result.figures["versions"]["keyed"]["errors"] == 0
+    assert_back_on_v1(env, dep)
+
+
+def test_a_split_the_deployer_refuses_to_save_changes_nothing(env: CanaryEnv) -> None:
+    dep = unique("governed")
+    env.deploy(dep, infra="governed")
+
+    async def scenario():
+        async with DeployerClient(env.url, ADMIN_KEY) as client:
+            plan = await plan_canary(client, dep, "good", soak_s=SOAK)
+            result = await run_canary(client, plan, interval=0.05)
+            return result, await client.list_updates(dep)
+
+    result, updates = asyncio.run(scenario())
+    assert result.outcome == "FAILED" and "Govern" in (result.error or "") and "nothing was changed" in result.message
+    assert len(updates) == 1 and CanaryStore().get(env.url, dep) is None
+    assert mapping_key(env.saved_mapping(dep)) == mapping_key(single("v1"))
