@@ -41,7 +41,14 @@ from deployer_tui.ui.screens.service import ServiceScreen
 from deployer_tui.ui.shell import scope_shells
 from deployer_tui.ui.state.contexts_state import Contexts, ContextState, Opener
 from deployer_tui.ui.state.fleet_state import FleetState
-from deployer_tui.ui.state.messages import ApiError, ContextChanged, Notice, UpdateFinished
+from deployer_tui.ui.state.messages import (
+    ApiError,
+    CanaryFinished,
+    CanaryProgressed,
+    ContextChanged,
+    Notice,
+    UpdateFinished,
+)
 from deployer_tui.ui.state.session import Session
 from deployer_tui.ui.view.formatting import Presentation
 from deployer_tui.ui.widgets.header_bar import HeaderBar
@@ -51,6 +58,7 @@ if TYPE_CHECKING:
 
     from deployer_tui.core.client import DeployerClient
     from deployer_tui.ui.screens.contexts import ContextListScreen
+    from deployer_tui.ui.state.canary_tracker import CanaryTracker
     from deployer_tui.ui.state.data_store import DataStore
     from deployer_tui.ui.state.update_tracker import UpdateTracker
 
@@ -93,6 +101,7 @@ class DeployerApp(App):
         self._context_shells: dict[str, ContextShell] = {}
         self._screen_contexts: weakref.WeakKeyDictionary[Screen, str] = weakref.WeakKeyDictionary()
         self._told_failures: set[tuple[str, str]] = set()
+        self._canary_offers_due: set[str] = set()  # contexts opened whose left-over canaries are not offered yet
         self._context_list: weakref.ref[ContextListScreen] | None = None  # the open ctrl+o list, repainted on news
         scope_shells(self, self.shell_for)
         if self.config.keymap:
@@ -108,7 +117,7 @@ class DeployerApp(App):
             if open_context is None or client is not None or connect is not None:
                 raise ValueError("contexts= goes with open_context= alone")
             return Contexts(self, contexts, open_context, read_only=self.read_only, clock=self.presentation.now,
-                            on_switch=self._show_context)
+                            on_switch=self._show_context, on_connected=self._context_connected)
         if (client is None) == (connect is None):
             raise ValueError("give exactly one of client= or connect=")
         # One context, unnamed in the header: the connection was handed in, not chosen among contexts.
@@ -122,7 +131,7 @@ class DeployerApp(App):
             return await connect()
 
         made = Contexts(self, [only], opener, read_only=self.read_only, clock=self.presentation.now,
-                        on_switch=self._show_context, statuses={name: connect_status}, implicit=True)
+                        on_switch=self._show_context, on_connected=self._context_connected, statuses={name: connect_status}, implicit=True)
         if client is not None:
             made.adopt(name, Session(client, where or client.url))
         return made
@@ -143,6 +152,10 @@ class DeployerApp(App):
     @property
     def updates(self) -> UpdateTracker:
         return self.context_state.updates
+
+    @property
+    def canaries(self) -> CanaryTracker:
+        return self.context_state.canaries
 
     @property
     def where(self) -> str:
@@ -190,6 +203,29 @@ class DeployerApp(App):
 
     def _show_context(self, state: ContextState) -> None:
         show_context(self, state)
+        if state.name in self._canary_offers_due:
+            self.call_after_refresh(self._offer_pending_canaries, state)
+
+    def _context_connected(self, state: ContextState) -> None:
+        # Canaries of this context's deployer left half-way are offered once it is opened, on its own
+        # screens: now if it is shown, else when it is next shown.
+        self._canary_offers_due.add(state.name)
+        if state.name == self.contexts.current:
+            self.call_after_refresh(self._offer_pending_canaries, state)
+
+    def _offer_pending_canaries(self, state: ContextState) -> None:
+        if state.name not in self._canary_offers_due or state.name != self.contexts.current:
+            return  # offered already, or another context is shown now (offered when it is shown again)
+        self._canary_offers_due.discard(state.name)
+        from deployer_tui.ui.screens.canary import offer_pending  # only once connected
+
+        offer_pending(self, state.canaries)
+
+    def running_canaries(self) -> list[tuple[str, str]]:
+        """(context, deployment) of every canary running, in every context ("" for the unnamed one)."""
+        return [("" if state.implicit else state.name, deployment_id)
+                for state in self.contexts.states.values()
+                for deployment_id in sorted(state.canaries.running_ids())]
 
     def on_mount(self) -> None:
         try:
@@ -278,7 +314,14 @@ class DeployerApp(App):
 
     # -- the app-wide actions --------------------------------------------------------------
     async def action_quit(self) -> None:
-        # Every context's open screens: a draft in a context not shown is not lost silently either.
+        # Every context's open screens: a draft in a context not shown is not lost silently either; and
+        # every context's canaries (quitting stops them where they are).
+        running = self.running_canaries()
+        if running:
+            from deployer_tui.ui.screens.canary import quit_unless_canaries  # only when one runs
+
+            quit_unless_canaries(self, running, lambda: quit_unless_unsaved(self, open_screens(self)))
+            return
         quit_unless_unsaved(self, open_screens(self))
 
     def action_refresh_now(self) -> None:
@@ -360,7 +403,7 @@ class DeployerApp(App):
         # Only what the update changed: that deployment's light and heavy status (the lists reload
         # only if its id is gone), not every list and every heavy status; in the context it ran in.
         settled = message.run.settled
-        store = self.contexts.get(message.context_name).store if message.context_name else self.store
+        store = self._store_of(message.context_name)
         store.refresh_deployment(message.run.deployment_id, settled.status if settled is not None else None)
 
     def _titled(self, title: str, context_name: str) -> str:
@@ -368,6 +411,21 @@ class DeployerApp(App):
         if not context_name or context_name == self.contexts.current:
             return title
         return f"{context_name}: {title}" if title else context_name
+
+    def _store_of(self, context_name: str) -> DataStore:
+        """The store of the context a message came from ("" : the only one)."""
+        return self.contexts.get(context_name).store if context_name else self.store
+
+    def on_canary_progressed(self, message: CanaryProgressed) -> None:
+        if message.deployed:  # a step's split is on the nodes: the row's mapping changed
+            self._store_of(message.context_name).refresh_deployment(message.run.deployment_id)
+
+    def on_canary_finished(self, message: CanaryFinished) -> None:
+        # A canary ends on a mapping of its own (the new version, or the previous one back): re-read it,
+        # in the context it ran in.
+        store = self._store_of(message.context_name)
+        store.forget_heavy(message.run.deployment_id)
+        store.refresh_deployment(message.run.deployment_id)
 
     # -- services for screens and actions --------------------------------------------------
     def report_error(self, error: DeployerError, context: str) -> None:

@@ -1,8 +1,8 @@
 """The shell a screen sees: the app's services, with the session state of the screen's own context.
 
 Each context has its own screens (ui/context_switch.py gives each its own screen stack); a screen of
-context A keeps reading A's store, tracker and client while B is on screen, so A's lists stay A's and
-its running updates keep reporting to it. A screen belongs to the context that was current when it first
+context A keeps reading A's store, trackers and client while B is on screen, so A's lists stay A's and
+its running updates and canaries keep reporting to it. A screen belongs to the context that was current when it first
 asked for its shell (always the one it was opened in: screens are pushed onto the current context's
 stack), see `DeployerApp.shell_for`.
 """
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from deployer_tui.core.config import Config
     from deployer_tui.core.errors import DeployerError
     from deployer_tui.ui.app import DeployerApp
+    from deployer_tui.ui.state.canary_tracker import CanaryTracker
     from deployer_tui.ui.state.contexts_state import ContextState
     from deployer_tui.ui.state.data_store import DataStore
     from deployer_tui.ui.state.fleet_state import FleetState
@@ -37,6 +38,14 @@ class ContextShell:
     @property
     def updates(self) -> UpdateTracker:
         return self.context_state.updates
+
+    @property
+    def canaries(self) -> CanaryTracker:
+        return self.context_state.canaries
+
+    def running_canaries(self) -> list[tuple[str, str]]:
+        """(context, deployment) of every canary running in any context (quitting stops them all)."""
+        return self.app.running_canaries()
 
     @property
     def fleet(self) -> FleetState:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from deployer_tui.core.client import DeployerClient
     from deployer_tui.core.config import Config
     from deployer_tui.core.errors import DeployerError
+    from deployer_tui.ui.state.canary_tracker import CanaryTracker
     from deployer_tui.ui.state.data_store import DataStore
     from deployer_tui.ui.state.fleet_state import FleetState
     from deployer_tui.ui.state.update_tracker import UpdateTracker
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 class Shell(Protocol):
     store: DataStore
     updates: UpdateTracker
+    canaries: CanaryTracker
     fleet: FleetState  # every context's deployments, marks and trackers (the fleet screen)
     config: Config
     presentation: Presentation
@@ -42,6 +44,10 @@ class Shell(Protocol):
     def connected(self) -> bool: ...
 
     def report_error(self, error: DeployerError, context: str) -> None: ...
+
+    def running_canaries(self) -> list[tuple[str, str]]:
+        """(context, deployment) of every canary running, in every context ("" for an unnamed one)."""
+        ...
 
     def open_resource(self, kind: str, resource_id: str) -> None: ...
 

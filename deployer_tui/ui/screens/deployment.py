@@ -8,8 +8,9 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Static
+from textual.widgets import Sparkline, Static
 
 from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
@@ -17,24 +18,42 @@ from deployer_tui.core.readers import basic
 from deployer_tui.core.skew import skew
 from deployer_tui.ui.actions import mutating
 from deployer_tui.ui.screens.detail_base import DetailScreen, light_and, section
+from deployer_tui.ui.state.latency_trends import LatencyTrends, Trend
 from deployer_tui.ui.view.formatting import HEALTH_STYLES, SEVERITY_STYLES, health_text, yes_no
 from deployer_tui.ui.view.rows import kv
 
 
 class DeploymentScreen(DetailScreen):
     kind = "deployment"
+    DEFAULT_CSS = """
+    DeploymentScreen #latency-spark { height: 2; max-width: 100; }
+    """
     BINDINGS = [
         Binding("t", "toggle_enabled", "Enable/disable", id="deployment.toggle_enabled",
                 tooltip="Flip `enabled` in this deployment's settings (asks first)"),
         Binding("R", "rollback", "Roll back", id="deployment.rollback",
                 tooltip="Back to the last mapping that deployed successfully: preview, confirm, follow, test"),
+        Binding("C", "canary", "Canary", id="deployment.canary",
+                tooltip="Roll a new version out in steps, with guards and an automatic revert"),
     ]
+
+    def compose_extra(self) -> ComposeResult:
+        # Recent latencies of the console's own test queries and canary probes (ui/state/latency_trends.py).
+        yield Static("", id="latency-head")
+        yield Sparkline([], summary_function=max, id="latency-spark")
+        yield Static("", id="latency-versions")
 
     async def fetch(self) -> tuple[dict, dict | DeployerError]:
         # A failed heavy status shows as LOADING_FAILED, like the DSS UI does.
         client = self.shell.client
-        return await light_and(client.get_deployment(self.resource_id),
+        data = await light_and(client.get_deployment(self.resource_id),
                                client.get_deployment_status(self.resource_id))
+        trends = LatencyTrends.of(client)
+        try:
+            self.trend = await trends.trend_async(self.resource_id) if trends is not None else None
+        except OSError:
+            self.trend = None
+        return data
 
     def focused_object(self) -> tuple[str, str] | None:
         return "deployment", self.resource_id
@@ -45,12 +64,54 @@ class DeploymentScreen(DetailScreen):
 
         open_rollback(self, self.resource_id)
 
+    @mutating("Canary")
+    def action_canary(self) -> None:
+        from deployer_tui.ui.screens.canary import open_canary  # on first use
+
+        open_canary(self, self.resource_id)
+
+    trend: Trend | None = None
+
     def render_body(self, data: tuple[dict, dict | DeployerError]) -> None:
         light, heavy = data
-        self.query_one("#summary", Static).update(Group(*deployment_sections(light, heavy, self.shell.presentation)))
+        self.query_one("#summary", Static).update(Group(*deployment_sections(light, heavy, self.shell.presentation,
+                                                                             trend=self.trend)))
+        head, versions = latency_parts(self.trend)
+        self.query_one("#latency-head", Static).update(head)
+        self.query_one("#latency-versions", Static).update(versions)
+        spark = self.query_one("#latency-spark", Sparkline)
+        latencies = self.trend.latencies if self.trend is not None else []
+        spark.display = bool(latencies)
+        if list(spark.data or []) != latencies:
+            # One column per answer while they fit (a few answers stretched over the width read as steps).
+            spark.styles.width = min(max(len(latencies), 8), 100)
+            spark.data = latencies
 
 
-def deployment_sections(light: dict, heavy: dict | DeployerError, present: Any) -> list[Any]:
+def latency_parts(trend: Trend | None) -> tuple[Group, Any]:
+    """The latency section's title and sentence, and its per-version table (under the sparkline)."""
+    if trend is None or not trend.latencies:
+        return Group(section("Latency"), Text("No test query or canary probe recorded yet for this deployment "
+                                              "(T runs the stored test queries).", style="dim")), ""
+    low, high = min(trend.latencies), max(trend.latencies)
+    head = Group(section("Latency"), Text(f"the last {len(trend.latencies)} answers (test queries and canary "
+                                          f"probes), oldest left: {low:.1f} – {high:.1f} ms", style="dim"))
+    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+    for column in ("version", "answers", "errors", "error rate", "p50", "p95", ""):
+        table.add_column(column, justify="left" if column in ("version", "") else "right")
+    for version, summary in sorted(trend.versions.items()):
+        worse = version == trend.worse
+        rate = summary.error_rate
+        table.add_row(Text(version, style="bold dark_orange" if worse else ""), str(summary.count),
+                      str(summary.errors), f"{rate * 100:.1f} %" if rate is not None else "-",
+                      f"{summary.p50:.1f} ms" if summary.p50 is not None else "-",
+                      f"{summary.p95:.1f} ms" if summary.p95 is not None else "-",
+                      Text(f"▲ {trend.worse_how}: {trend.why}", style="dark_orange") if worse else "")
+    return head, table
+
+
+def deployment_sections(light: dict, heavy: dict | DeployerError, present: Any, *,
+                        trend: Trend | None = None) -> list[Any]:
     info = basic(light, "deploymentBasicInfo")
     infra = basic(light, "infraBasicInfo")
     mapping = info.get("generationsMapping")
@@ -142,13 +203,17 @@ def deployment_sections(light: dict, heavy: dict | DeployerError, present: Any) 
     packages = light.get("packages") or []
     parts.append(section(f"Available versions ({len(packages)})"))
     if packages:
-        parts.append(versions_table(packages, present, mapping if isinstance(mapping, dict) else None))
+        parts.append(versions_table(packages, present, mapping if isinstance(mapping, dict) else None,
+                                    worse=(trend.worse, trend.worse_how) if trend is not None and trend.worse
+                                    else None))
     else:
         parts.append(Text("none", style="dim"))
     return parts
 
 
-def versions_table(packages: list[dict], present: Any, mapping: dict | None = None) -> Table:
+def versions_table(packages: list[dict], present: Any, mapping: dict | None = None, *,
+                   worse: tuple[str, str] | None = None) -> Table:
+    """`worse`: (version, how) of the version that answered slower or with more errors (the latency log)."""
     serving = _mapped_versions(mapping) if mapping else set()
     table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
     table.add_column("version")
@@ -161,6 +226,8 @@ def versions_table(packages: list[dict], present: Any, mapping: dict | None = No
         label = Text(version, style="bold green" if version in serving else "")
         if version in serving:
             label.append(" ●", style="green")
+        if worse is not None and version == worse[0]:
+            label.append(f" ▲ answered {worse[1]}", style="bold dark_orange")
         table.add_row(label, present.timestamp(package.get("publishedOn")), endpoints or "-")
     return table
 

@@ -22,6 +22,8 @@ from deployer_tui.ui.gc_pause import GcPause
 from deployer_tui.ui.marks import mark_shown
 from deployer_tui.ui.object_actions import OBJECT_COMMANDS, PANE_KINDS, ObjectActions
 from deployer_tui.ui.state.messages import (
+    CanaryFinished,
+    CanaryProgressed,
     ConnectionChanged,
     DataChanged,
     UpdateFinished,
@@ -89,6 +91,8 @@ class MainScreen(ObjectActions):
                 tooltip="The updates started in this session, each with its progress"),
         Binding("R", "rollback", "Roll back", show=False, id="main.rollback",
                 tooltip="Back to the last mapping that deployed successfully: preview, confirm, follow, test"),
+        Binding("C", "canary", "Canary", show=False, id="main.canary",
+                tooltip="Roll a new version out in steps, with guards and an automatic revert"),
         Binding("q", "back", "Quit", id="main.quit", tooltip="Leave deployer-tui"),
     ]
     PALETTE_COMMANDS = (
@@ -99,7 +103,7 @@ class MainScreen(ObjectActions):
 
     # Actions that need a deployment in focus: not offered on the infras and services panes.
     DEPLOYMENT_ONLY = frozenset({"test_queries", "toggle_enabled", "update_history", "openapi", "mark",
-                                 "mark_shown"})
+                                 "mark_shown", "canary"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -147,6 +151,7 @@ class MainScreen(ObjectActions):
         store.subscribe(self)
         store.display_order = lambda: self.table("deployments").visible_keys
         self.shell.updates.subscribe(self)
+        self.shell.canaries.subscribe(self)
         self.table("deployments").focus()
         self._start_timer()
         if store.loaded:
@@ -160,6 +165,7 @@ class MainScreen(ObjectActions):
         self.shell.store.unsubscribe(self)
         self.shell.store.display_order = None
         self.shell.updates.unsubscribe(self)
+        self.shell.canaries.unsubscribe(self)
 
     def _start_timer(self) -> None:
         interval = self.shell.refresh_interval
@@ -192,8 +198,9 @@ class MainScreen(ObjectActions):
             self._waiting_health.clear()  # the refill reads every health
             self._fill_all()
             # Each refresh of the lists also looks for updates started elsewhere (one futures list call).
-            self.run_worker(self.shell.updates.adopt_running(), group="adopt-updates", exclusive=True,
-                            exit_on_error=False)
+            # Not the updates of this session's canaries: they follow their own.
+            self.run_worker(self.shell.updates.adopt_running(exclude=self.shell.canaries.running_ids()),
+                            group="adopt-updates", exclusive=True, exit_on_error=False)
         elif "health" in message.kinds:
             # While keys arrive, health cells wait for the first quiet moment, so that a batch of them
             # does not land between a keystroke and its repaint; otherwise they go in at once if few,
@@ -237,6 +244,11 @@ class MainScreen(ObjectActions):
         if isinstance(message, UpdateMarksChanged):
             self.refresh_bindings()  # `u` on the infras and services panes depends on the marks
 
+    @on(CanaryProgressed)
+    @on(CanaryFinished)
+    def _canary_changed(self, message: CanaryProgressed | CanaryFinished) -> None:
+        self._patch_health(frozenset({message.run.deployment_id}))
+
     @on(ConnectionChanged)
     def _connection_changed(self, message: ConnectionChanged) -> None:
         banner = self.query_one(ConnectionBanner)
@@ -258,12 +270,12 @@ class MainScreen(ObjectActions):
 
     def _deployment_records(self, ids) -> dict:
         store = self.shell.store
-        tracker = self.shell.updates
+        tracker, canaries = self.shell.updates, self.shell.canaries
         return {
             d: rows.decorate_deployment_row(
                 rows.deployment_row(store.deployments[d], store.health(d),
                                     rows.infra_stage(store.infras, store.deployments[d])),
-                marked=d in tracker.marked, update_state=tracker.running_state(d))
+                marked=d in tracker.marked, update_state=tracker.running_state(d), canary=canaries.row_label(d))
             for d in ids if d in store.deployments
         }
 
@@ -397,6 +409,12 @@ class MainScreen(ObjectActions):
 
     # -- this screen's own actions -----------------------------------------------------------
     def action_back(self) -> None:
+        running = self.shell.running_canaries()  # every context's: quitting stops them all
+        if running:
+            from deployer_tui.ui.screens.canary import quit_unless_canaries  # only when one runs
+
+            quit_unless_canaries(self.app, running, self.app.exit)
+            return
         self.app.exit()
 
     def action_focus_pane(self, name: str) -> None:
@@ -452,6 +470,12 @@ class MainScreen(ObjectActions):
 
     def action_mark_shown(self) -> None:
         self.notify(mark_shown(self.shell.updates, self.table("deployments").visible_keys))
+
+    @mutating("Canary")
+    def action_canary(self) -> None:
+        from deployer_tui.ui.screens.canary import open_canary  # on first use
+
+        open_canary(self, self._deployment_in_focus())
 
     def action_mark_out_of_sync(self) -> None:
         store, tracker = self.shell.store, self.shell.updates

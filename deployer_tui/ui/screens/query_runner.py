@@ -29,6 +29,7 @@ from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.clipboard import copy_text
 from deployer_tui.ui.screens.create_forms import error_text
+from deployer_tui.ui.state.latency_trends import Answer, LatencyTrends
 from deployer_tui.ui.widgets.key_footer import KeyFooter
 
 # Parts of a node's timing that are sub-parts of another one (not added to the total).
@@ -367,7 +368,27 @@ class TestQueriesScreen(Screen[None]):
             self.status.update(f"[red]Refused:[/red] {escape(error_text(exc))}{hint}")
             return
         elapsed = (self.clock() - started) * 1000
-        self.show_results(result_entries(result), endpoint_id, elapsed)
+        entries = result_entries(result)
+        self.show_results(entries, endpoint_id, elapsed)
+        await self._record(endpoint_id, entries, elapsed)
+
+    async def _record(self, endpoint_id: str, entries: list[Any], elapsed_ms: float) -> None:
+        """Every run goes into the deployer's latency log (the deployment screen's trend): the node's own
+        timing when the answer carries it, else an equal share of the round trip."""
+        trends = LatencyTrends.of(self.client)
+        if trends is None or not entries:
+            return
+        share = elapsed_ms / len(entries)
+        answers = []
+        for entry in entries:
+            status, _summary, latency = summarize(entry)
+            version = answering_version(entry)
+            answers.append(Answer(None if version == NOT_REPORTED else version,
+                                  latency if latency is not None else share, status != "ERROR"))
+        try:
+            await trends.record_test_queries_async(self.deployment_id, endpoint_id, answers)
+        except OSError as exc:  # a read-only home must not spoil the results shown
+            self.app.notify(f"Could not record the latencies: {exc}", severity="warning")
 
     def show_results(self, entries: list[Any], endpoint_id: str, elapsed_ms: float) -> None:
         self.entries = entries

@@ -1,8 +1,8 @@
 """The console's contexts (docs/contexts.md) and, for each one, its own session state.
 
 `Contexts` (the app's `app.contexts`) holds every context `core.contexts.list_contexts` found, in its
-order, and for each a `ContextState`: the context, its `DataStore` and `UpdateTracker` (created at once,
-idle until the context is opened), its `Session` once opened, its user, what it is now (`state`: not
+order, and for each a `ContextState`: the context, its `DataStore`, `UpdateTracker` and `CanaryTracker`
+(created at once, idle until the context is opened), its `Session` once opened, its user, what it is now (`state`: not
 opened / connecting / connected / unreachable, with `why`) and its production `Guard`
 (`core.production.guard_for` over the infras its store has listed: the one place of those rules).
 `names()` lists them, `current` is the name of the one on screen, `get(name)` returns one state (a
@@ -10,7 +10,7 @@ opened / connecting / connected / unreachable, with `why`) and its production `G
 in `why`, never raised) and starts its lists, and `switch(name)` makes it the current one: it tells the
 shell at once (`on_switch`, which shows that context's own screens) and opens it in a worker if it was
 never opened, else refreshes its lists in the background, the cached ones showing meanwhile. Each
-context's store and tracker prefix their worker groups and stamp their messages with the context's name
+context's store and trackers prefix their worker groups and stamp their messages with the context's name
 (ui/state/publisher.py), so two contexts never cancel each other's workers and an update finishing in a
 context not shown still reaches the app naming it. A context's key goes only to its own client: the
 opener builds one client per context from `Context.connection()`.
@@ -28,6 +28,7 @@ from deployer_tui.core import readers
 from deployer_tui.core.contexts import Context, ContextError, find_context
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.production import Guard, guard_for
+from deployer_tui.ui.state.canary_tracker import CanaryTracker
 from deployer_tui.ui.state.data_store import DataStore
 from deployer_tui.ui.state.messages import ContextChanged
 from deployer_tui.ui.state.session import Session
@@ -51,6 +52,7 @@ class ContextState:
     context: Context
     store: DataStore
     updates: UpdateTracker
+    canaries: CanaryTracker
     session: Session | None = None
     user: str = ""
     opening: bool = False
@@ -61,7 +63,7 @@ class ContextState:
     # The id typed for the change running now, and the screen it was typed on (ui/production_guard.py).
     typed_id: str | None = None
     typed_origin: object | None = None
-    extras: dict[str, object] = field(default_factory=dict)  # more per-context trackers (canaries, fleet marks)
+    extras: dict[str, object] = field(default_factory=dict)  # more per-context trackers (fleet marks)
 
     @property
     def name(self) -> str:
@@ -119,12 +121,14 @@ class Contexts:
     def __init__(self, app: App, contexts: list[Context], opener: Opener, *, current: str | None = None,
                  read_only: bool = False, clock: Callable[[], float] = time.time,
                  on_switch: Callable[[ContextState], None] | None = None,
+                 on_connected: Callable[[ContextState], None] | None = None,
                  statuses: dict[str, str] | None = None, implicit: bool = False) -> None:
         if not contexts:
             raise ContextError("no context to show")
         self.app = app
         self.opener = opener
         self.on_switch = on_switch
+        self.on_connected = on_connected  # the shell's own start of an opened context (the canary offer)
         self.states: dict[str, ContextState] = {}
         for context in contexts:
             name = context.name
@@ -132,8 +136,8 @@ class Contexts:
                 "starting local deployer…" if context.is_local else f"connecting to {context.url}…")
             self.states[name] = ContextState(
                 context, DataStore(app, None, clock=clock, context_name=name),
-                UpdateTracker(app, None, clock=clock, context_name=name), console_read_only=read_only,
-                connect_status=status, implicit=implicit)
+                UpdateTracker(app, None, clock=clock, context_name=name), CanaryTracker(app, context_name=name),
+                console_read_only=read_only, connect_status=status, implicit=implicit)
         if current is None:
             current = next((c.name for c in contexts if c.current), contexts[0].name)
         self.get(current)
@@ -168,7 +172,7 @@ class Contexts:
         starts its lists once the app runs."""
         state = self.get(name)
         state.session = session
-        state.store.client = state.updates.client = session.client
+        state.store.client = state.updates.client = state.canaries.client = session.client
         state.store.key_origin = session.key_origin
         return state
 
@@ -197,6 +201,8 @@ class Contexts:
         self.app.run_worker(self._load_user(state), group=state.store.group("auth"), exclusive=True,
                             exit_on_error=False, name=f"user of {state.name}")
         self._changed(state)
+        if self.on_connected is not None:
+            self.on_connected(state)
 
     async def _load_user(self, state: ContextState) -> None:
         assert state.session is not None

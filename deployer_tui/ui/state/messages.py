@@ -15,6 +15,7 @@ from textual.notifications import SeverityLevel as Severity
 from deployer_tui.core.errors import DeployerError
 
 if TYPE_CHECKING:
+    from deployer_tui.ui.state.canary_tracker import CanaryRun
     from deployer_tui.ui.state.update_tracker import UpdateRun
 
 
@@ -111,3 +112,30 @@ class ContextChanged(Message, bubble=False):
     def __init__(self, name: str) -> None:
         super().__init__()
         self.context_name = name
+
+
+# -- the canary tracker's messages (not bubbling, as the update tracker's) -------------------------------
+
+
+class CanaryProgressed(Message, bubble=False):
+    """A canary changed: a new progress snapshot (`run.progress`), with the update log lines it brought;
+    `deployed`: a step's split (or the revert, or the promotion) was just deployed, so the deployment's
+    mapping and health changed."""
+
+    context_name: str = ""  # the context whose state posted it
+
+    def __init__(self, run: CanaryRun, new_lines: list[str], deployed: bool = False) -> None:
+        super().__init__()
+        self.run = run
+        self.new_lines = new_lines
+        self.deployed = deployed
+
+
+class CanaryFinished(Message, bubble=False):
+    """A canary ended: `run.result` says how (or `run.error` why it could not go on)."""
+
+    context_name: str = ""  # the context whose state posted it
+
+    def __init__(self, run: CanaryRun) -> None:
+        super().__init__()
+        self.run = run

@@ -199,14 +199,17 @@ class UpdateTracker(Publisher):
         """Follow an update someone else started (its future `job_id`), as if it were ours."""
         return self._launch(deployment_id, node_urls, job_id=job_id)
 
-    async def adopt_running(self) -> list[str]:
+    async def adopt_running(self, exclude: set[str] | frozenset[str] = frozenset()) -> list[str]:
         """Follow every deployment update running on the server that this app does not follow yet — started
         by another session, a colleague or a CI script — so that the panes show it running and its log can
-        be watched here too. Their results are left for whoever started them. Returns the adopted ids."""
+        be watched here too. Their results are left for whoever started them. Returns the adopted ids.
+        `exclude`: deployments whose updates something else of this app follows (a canary)."""
         if self.client is None:
             return []
         adopted = []
         for deployment_id, job_id in (await self._running_jobs()).items():
+            if deployment_id in exclude:
+                continue
             current = self.runs.get(deployment_id)
             if current is not None and (current.running or current.job_id == job_id):
                 continue

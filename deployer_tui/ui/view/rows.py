@@ -51,11 +51,12 @@ DEPLOYMENT_COLUMNS = [
 DEPLOYMENT_DISPLAY = ["id", "health", "enabled", "service", "version", "infra", "stage"]
 
 
-def decorate_deployment_row(row: tuple, *, marked: bool, update_state: str | None) -> tuple:
+def decorate_deployment_row(row: tuple, *, marked: bool, update_state: str | None,
+                            canary: str | None = None) -> tuple:
     """A deployments-pane row with the update state shown: a mark after the id, and UPDATING (in place of
     the health, which is stale while nodes change) while an update of this session runs (`update_state` is
-    its state then, else None)."""
-    if not row or (not marked and update_state is None):
+    its state then, else None); `canary` (`⟳ CANARY 10 %`) while a canary of this session runs."""
+    if not row or (not marked and update_state is None and canary is None):
         return row
     keys = [column.key for column in DEPLOYMENT_COLUMNS]
     id_at, health_at = keys.index("id"), keys.index("health")
@@ -65,6 +66,9 @@ def decorate_deployment_row(row: tuple, *, marked: bool, update_state: str | Non
         cells[id_at] = Text.assemble((str(cells[id_at]), "bold magenta"), (" ✓", "bold magenta"))
     if update_state is not None:
         cells[health_at] = Text("⟳ UPDATING" if update_state != "ABORTING" else "⟳ ABORTING", style="bold cyan")
+    if canary is not None:
+        # The canary runs its own updates: its step says more than UPDATING would.
+        cells[health_at] = Text(canary, style="bold yellow")
     return tuple(cells)
 
 

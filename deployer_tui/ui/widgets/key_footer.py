@@ -27,6 +27,8 @@ FOOTER_PRIORITY: dict[str, int] = {
     "filter": 55, "create": 50, "delete": 45, "toggle_enabled": 40, "sort": 35, "goto": 30, "refresh": 25,
     # ctrl+q quits everywhere; where `q` quits too, the footer shows `q` (same description, higher).
     "app.quit": 90,
+    # The live canary's keys before its log's.
+    "canary.abort": 88, "canary.pause": 87, "canary.promote": 86,
 }
 DEFAULT_PRIORITY = 20
 # What Footer's CSS puts around a key: " key " then "description ". The palette key is as wide: its left
