@@ -366,6 +366,7 @@ class CanaryProgress:
     log_lines: list[str]  # NEW update log lines since the previous progress
     soak_left_s: float | None = None
     result: CanaryResult | None = None  # set when phase == "done"
+    unattributed: VersionStats | None = None  # answers no version was named for (judged too), once there are any
 
     @property
     def percent(self) -> int | None:
@@ -527,7 +528,8 @@ class _Run:
         progress = CanaryProgress(
             replace(self.plan), self.phase, self.step_index, [replace(s) for s in self.steps],
             {v: s.copy() for v, s in self.stats.items()}, [replace(r) for r in self.readings], self.probe_via,
-            message, list(self.log), self.soak_left, result)
+            message, list(self.log), self.soak_left, result,
+            self.unattributed.copy() if self.unattributed.requests else None)
         self.log.clear()
         answer = self.sink(progress)
         if inspect.isawaitable(answer):

@@ -109,6 +109,8 @@ class DeployerApp(App):
         # Where each recent key was sent (see `on_event`); bounded, since keys a widget consumes never
         # come back to the app.
         self._key_targets: OrderedDict[events.Key, object] = OrderedDict()
+        self._held_keys: list[events.Key] = []  # keys waiting for a new screen's focus (`_hold_until_focused`)
+        self._released: set[events.Key] = set()  # held keys sent on: not held again
 
     def _make_contexts(self, client: DeployerClient | None, where: str | None,
                        connect: Callable[[], Awaitable[Session]] | None, connect_status: str,
@@ -282,6 +284,8 @@ class DeployerApp(App):
         focused widget, as if it had been typed after the focus moved.
         """
         if isinstance(event, events.Key):
+            if not event.is_forwarded and self._hold_until_focused(event):
+                return
             if not event.is_forwarded:
                 self._key_targets[event] = self.focused
                 while len(self._key_targets) > 64:
@@ -290,12 +294,41 @@ class DeployerApp(App):
                 return
         await super().on_event(event)
 
+    def _hold_until_focused(self, event: events.Key) -> bool:
+        """Whether `event` waits: a screen just pushed (a form opened by the key before) focuses its first
+        field only once mounted, and keys arriving meanwhile would reach no field and be lost. They are
+        held, in order, until the screen has a focus (at most a few refreshes: a screen that focuses
+        nothing gets them then), and sent on as if typed then."""
+        if event in self._released:
+            self._released.discard(event)
+            return False
+        if not self._held_keys and (self.screen.focused is not None or not self.screen.AUTO_FOCUS):
+            return False
+        self._held_keys.append(event)
+        if len(self._held_keys) == 1:
+            self.call_after_refresh(self._release_held, 0)
+        return True
+
+    def _release_held(self, tries: int) -> None:
+        if self.screen.focused is None and self.screen.AUTO_FOCUS and tries < 8:
+            self.call_after_refresh(self._release_held, tries + 1)
+            return
+        held, self._held_keys = self._held_keys, []
+        for key in held:
+            # Through the app again (its priority bindings first), in the order typed.
+            fresh = events.Key(key.key, key.character)
+            self._released.add(fresh)
+            self.post_message(fresh)
+
     def _resend_typed_ahead(self, event: events.Key) -> bool:
         target = self._key_targets.pop(event, None)
         focused = self.focused
-        if target is None or focused is None or focused is target:
+        if target is None or focused is target:
             return False
-        focused._forward_event(events.Key(event.key, event.character))
+        # Through the app again, as if typed now: its priority bindings first, then the widget focused
+        # now, or held while a screen just pushed has no focus yet (`_hold_until_focused`); and recorded
+        # again, so a key whose focus moves once more (tab tab, then text) hops again rather than drops.
+        self.post_message(events.Key(event.key, event.character))
         return True
 
     # -- the one door of every action ------------------------------------------------------

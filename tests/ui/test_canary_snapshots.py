@@ -8,7 +8,7 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.widgets import Input, Static
 
-from deployer_tui.core.canary import CanaryControl, CanaryPlan, Guards
+from deployer_tui.core.canary import CanaryControl, CanaryPlan, Guards, VersionStats
 from deployer_tui.core.rollback import single
 from deployer_tui.ui.screens.canary import CanaryFormScreen, CanaryScreen
 from deployer_tui.ui.state.canary_tracker import CanaryRun, CanaryTracker
@@ -69,16 +69,25 @@ def live_mid_step(app: Harness) -> CanaryScreen:
         "[INFO] saved the split: v2 50 %, v3 50 %", "[INFO] update of fraud-on-dev: SUCCESS (1 API node OK)"])
     progress.stats["v2"] = progress.stats.pop("v1")
     progress.stats["v2"].version = "v2"
+    # Two answers no version was named for: a row of their own, as the error-rate guard counts them.
+    progress.unattributed = VersionStats("not reported", requests=2, errors=2, latencies_ms=[30.0, 31.0],
+                                         source="probes")
     app.canaries.sink(run)(progress)
     return CanaryScreen("fraud-on-dev", app.canaries, presentation=FROZEN)
 
 
-def test_snapshot_live_canary_mid_step(snap_compare):
-    async def run_before(pilot) -> None:
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, CanaryScreen), what="the live screen")
-        screen = pilot.app.screen
-        await wait_for(pilot, lambda: len(screen.query("VersionRow")) == 2 and screen.log_view.pending == 0,
-                       what="the versions and the log")
-        await pilot.pause()
+async def live_shown(pilot) -> None:
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, CanaryScreen), what="the live screen")
+    screen = pilot.app.screen
+    await wait_for(pilot, lambda: len(screen.query("VersionRow")) == 3 and screen.log_view.pending == 0,
+                   what="the versions (the answers not reported too) and the log")
+    await pilot.pause()
 
-    assert snap_compare(Harness(live_mid_step), terminal_size=SIZE, run_before=run_before)
+
+def test_snapshot_live_canary_mid_step(snap_compare):
+    assert snap_compare(Harness(live_mid_step), terminal_size=SIZE, run_before=live_shown)
+
+
+def test_snapshot_live_canary_80x24(snap_compare):
+    """Every row within 80 columns: the figures and the sparkline; the source said on the probes line."""
+    assert snap_compare(Harness(live_mid_step), terminal_size=(80, 24), run_before=live_shown)

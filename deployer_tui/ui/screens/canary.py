@@ -192,6 +192,12 @@ class CanaryFormScreen(ActionModal[CanaryPlan]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "start", "Start", id="canary.form.start", priority=True,
                 tooltip="Check the form, read the deployment, start the canary"),
+        # Priority: the focus moves as the key arrives, so text typed right after tab in one burst goes
+        # to the next field (a non-priority tab runs only once it came back up from the field it leaves,
+        # after that field took the text).
+        Binding("tab", "app.focus_next", "Next field", show=False, priority=True, id="canary.form.next"),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True,
+                id="canary.form.previous"),
     ]
     AUTO_FOCUS = "Select, Input"
 
@@ -203,6 +209,7 @@ class CanaryFormScreen(ActionModal[CanaryPlan]):
         self.loaded = False
         self.plan: CanaryPlan | None = None  # read from the deployer, waiting for the typed id (production)
         self.errors: dict[str, str] = {}
+        self._focus_moves = 0
 
     def form_title(self) -> str:
         return f"Canary of {self.deployment_id}"
@@ -233,6 +240,10 @@ class CanaryFormScreen(ActionModal[CanaryPlan]):
     def on_mount(self) -> None:
         self.load()
 
+    def on_descendant_focus(self) -> None:
+        # Counted, so the version picker mounted later takes the focus only if the user has not moved it.
+        self._focus_moves += 1
+
     @work(exclusive=True, group="canary-form-load", exit_on_error=False)
     async def load(self) -> None:
         try:
@@ -250,7 +261,8 @@ class CanaryFormScreen(ActionModal[CanaryPlan]):
                             id="cn-version", compact=True)
             await self.query_one("#cn-version-row", Horizontal).mount(select, before=wait)
             await wait.remove()
-            select.focus()
+            if self._focus_moves <= 1:  # the form's own first focus: the user has not moved on yet
+                select.focus()
             self.query_one("#cn-current", Static).update(Text.assemble(
                 ("now: ", "dim"), (self.current, "bold"),
                 ("   the new version takes each step's share of the traffic; a guard breached puts the "
@@ -415,19 +427,34 @@ def steps_text(progress: CanaryProgress | None, plan: CanaryPlan) -> Text:
     return text
 
 
+def _cell_ms(value: float | None) -> str:
+    return f"{value:.1f} ms" if value is not None else "-"
+
+
+def _cell_rate(value: float | None) -> str:
+    return f"{value * 100:.1f} %" if value is not None else "-"
+
+
 def version_line(stats: VersionStats, role: str) -> Text:
-    """One version's figures, in fixed columns (the header is VERSION_HEADER); its sparkline and the figures'
-    source follow on the row."""
+    """One version's figures, in fixed columns (the header is VERSION_HEADER; "-": nothing to tell yet); its
+    sparkline and the figures' source follow on the row. The answers no version was named for have a row of
+    their own (NOT_REPORTED, no role), so that the table adds up to what the guards judge."""
     errors_style = "bold red" if stats.errors else ""
+    name_style = "bold yellow" if role == "new" else "dim" if not role else "bold"
     return Text.assemble(
-        (f"{stats.version:<14.14}", "bold yellow" if role == "new" else "bold"), (f"{role:<5}", "dim"),
-        f"{stats.requests:>9}", (f"{stats.errors:>8}", errors_style), f"{_rate(stats.error_rate):>13}",
-        f"{_ms(stats.p50):>14}", f"{_ms(stats.p95):>14}")
+        (f"{stats.version:<12.12}", name_style), (f"{role:<4}", "dim"),
+        f"{stats.requests:>9}", (f"{stats.errors:>7}", errors_style), f"{_cell_rate(stats.error_rate):>9}",
+        f"{_cell_ms(stats.p50):>10}", f"{_cell_ms(stats.p95):>10}")
 
 
-SPARK_WIDTH = 24
-VERSION_HEADER = Text(f"{'version':<14}{'':<5}{'requests':>9}{'errors':>8}{'error rate':>13}{'p50':>14}"
-                      f"{'p95':>14}  {'latency, this step':<{SPARK_WIDTH}}  source", style="bold")
+# The figures take 61 columns, the sparkline 12 and its margins 2: 75, within an 80-column terminal's
+# 78 (the rows' padding aside); the source column shows from 100 columns on (the probes line names it).
+SPARK_WIDTH = 12
+FIGURES_WIDTH = 61
+WIDE_ENOUGH_FOR_SOURCE = 100
+VERSION_HEADER_NARROW = Text(f"{'version':<12}{'':<4}{'requests':>9}{'errors':>7}{'err rate':>9}{'p50':>10}"
+                             f"{'p95':>10} {'this step':<{SPARK_WIDTH}}", style="bold")
+VERSION_HEADER = VERSION_HEADER_NARROW + Text(" source", style="bold")
 
 
 def guards_table(progress: CanaryProgress | None) -> Table:
@@ -447,10 +474,10 @@ class VersionRow(Horizontal):
 
     DEFAULT_CSS = """
     VersionRow { height: 1; }
-    VersionRow > .figures { width: 77; }
-    VersionRow > Sparkline { width: 24; margin: 0 2; }
+    VersionRow > .figures { width: 61; }
+    VersionRow > Sparkline { width: 12; margin: 0 1; }
     VersionRow > .source { width: 1fr; color: $text-muted; }
-    """  # the sparkline as wide as SPARK_WIDTH
+    """  # as wide as FIGURES_WIDTH and SPARK_WIDTH
 
     def __init__(self, version: str) -> None:
         super().__init__()
@@ -495,6 +522,7 @@ class CanaryScreen(Screen):
     CanaryScreen #cn-guards { height: auto; padding: 0 1; border-top: hkey $primary 30%; }
     CanaryScreen #cn-probe { height: auto; padding: 0 1; color: $text-muted; }
     CanaryScreen LogView { border-top: hkey $primary 30%; }
+    CanaryScreen.-narrow VersionRow > .source { display: none; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "back", "Back (keeps running)", id="canary.back"),
@@ -574,7 +602,11 @@ class CanaryScreen(Screen):
         self._show_versions(run)
         self.query_one("#cn-guards", Static).update(guards_table(progress))
         probe = progress.probe_via if progress is not None and progress.probe_via else NOT_REPORTED
-        self.query_one("#cn-probe", Static).update(Text.assemble(("probes: ", "bold"), probe))
+        line = Text.assemble(("probes: ", "bold"), probe)
+        sources = sorted({stats.source for stats in progress.stats.values() if stats.source}) if progress else []
+        if sources:
+            line.append_text(Text.assemble(("  figures: ", "bold"), ", ".join(sources)))
+        self.query_one("#cn-probe", Static).update(line)
         self.log_view.set_complete(not run.running)
         self.refresh_bindings()
 
@@ -596,12 +628,22 @@ class CanaryScreen(Screen):
         if progress is None:
             return
         box = self.query_one("#cn-versions", Vertical)
-        for version, stats in progress.stats.items():
+        shown = list(progress.stats.items())
+        if progress.unattributed is not None:
+            shown.append((NOT_REPORTED, progress.unattributed))
+        for version, stats in shown:
             row = self._rows.get(version)
             if row is None:
                 row = self._rows[version] = VersionRow(version)
                 box.mount(row)
-            row.show(stats, "new" if version == run.plan.target else "old")
+            role = "" if version == NOT_REPORTED else "new" if version == run.plan.target else "old"
+            row.show(stats, role)
+
+    def on_resize(self) -> None:
+        # Below WIDE_ENOUGH_FOR_SOURCE columns the rows leave their source out (the probes line says it).
+        narrow = self.size.width < WIDE_ENOUGH_FOR_SOURCE
+        self.set_class(narrow, "-narrow")
+        self.query_one("#cn-versions-header", Static).update(VERSION_HEADER_NARROW if narrow else VERSION_HEADER)
 
     @on(CanaryProgressed)
     def _progressed(self, message: CanaryProgressed) -> None:
