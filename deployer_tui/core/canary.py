@@ -367,6 +367,7 @@ class CanaryProgress:
     soak_left_s: float | None = None
     result: CanaryResult | None = None  # set when phase == "done"
     unattributed: VersionStats | None = None  # answers no version was named for (judged too), once there are any
+    probe_note: str = ""  # why the probes go the way they go when not to the nodes (or why they stopped)
 
     @property
     def percent(self) -> int | None:
@@ -529,7 +530,7 @@ class _Run:
             replace(self.plan), self.phase, self.step_index, [replace(s) for s in self.steps],
             {v: s.copy() for v, s in self.stats.items()}, [replace(r) for r in self.readings], self.probe_via,
             message, list(self.log), self.soak_left, result,
-            self.unattributed.copy() if self.unattributed.requests else None)
+            self.unattributed.copy() if self.unattributed.requests else None, self.probe_note)
         self.log.clear()
         answer = self.sink(progress)
         if inspect.isawaitable(answer):

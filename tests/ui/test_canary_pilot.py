@@ -370,3 +370,23 @@ async def test_the_start_up_offer_is_refused_read_only(env: Env) -> None:
                                                    "Read-only mode: “Resume canary” is not allowed"}
         await pilot.press("escape")
         assert not isinstance(app.screen, CanaryPendingScreen)
+
+
+async def test_keys_typed_in_one_burst_reach_the_fields_they_were_typed_for(env: Env) -> None:
+    """As a terminal hands over a fast typist's keys (or tmux send-keys): all queued before any is handled."""
+    from textual import events
+
+    deploy(env, "uicn-burst", ["v1"])
+    async with running(env) as (pilot, app):
+        await on_deployment(pilot, "uicn-burst")
+        await pilot.press("C")
+        form = app.screen
+        assert isinstance(form, CanaryFormScreen)
+        await wait_for(pilot, lambda: form.loaded and form.focused is not None, what="the versions")
+        names = {",": "comma", ".": "full_stop"}
+        burst = [("tab", "\t"), ("tab", "\t"), *((names.get(c, c), c) for c in "5,25,50,75,100"), ("tab", "\t"),
+                 *((names.get(c, c), c) for c in "1.5s")]
+        for key, character in burst:
+            app.post_message(events.Key(key, character))
+        await wait_for(pilot, lambda: form.query_one("#cn-soak", Input).value == "1.5s", what="the soak typed")
+        assert form.query_one("#cn-steps", Input).value == "5,25,50,75,100"

@@ -101,3 +101,16 @@ def test_the_version_that_answered_worse() -> None:
     assert worse_version(too_few)[0] is None
     unnamed = {"v1": summary("v1", 20, 0, 5.0), NOT_REPORTED: summary(NOT_REPORTED, 20, 5, 50.0)}
     assert worse_version(unnamed)[0] is None, "answers naming no version are not a version"
+
+
+def test_version_rows_fit_an_80_column_terminal() -> None:
+    from deployer_tui.core.canary import VersionStats
+    from deployer_tui.ui.screens.canary import FIGURES_WIDTH, SPARK_WIDTH, VERSION_HEADER_NARROW, version_line
+
+    slow = VersionStats("v12345678901", requests=123456, errors=12345, latencies_ms=[1234.5, 9999.9])
+    for stats, role in ((slow, "new"), (VersionStats("not reported"), ""), (VersionStats("v2"), "old")):
+        assert len(version_line(stats, role).plain) <= FIGURES_WIDTH, stats
+    # The figures, the sparkline and its margins, within 80 columns less the rows' padding.
+    assert FIGURES_WIDTH + 1 + SPARK_WIDTH + 1 <= 78
+    assert len(VERSION_HEADER_NARROW.plain) <= 78
+    assert "-" in version_line(VersionStats("v3"), "new").plain, "no figure yet: a dash, not a wide word"

@@ -603,6 +603,8 @@ class CanaryScreen(Screen):
         self.query_one("#cn-guards", Static).update(guards_table(progress))
         probe = progress.probe_via if progress is not None and progress.probe_via else NOT_REPORTED
         line = Text.assemble(("probes: ", "bold"), probe)
+        if progress is not None and progress.probe_note:
+            line.append(f" ({progress.probe_note})", style="dark_orange")
         sources = sorted({stats.source for stats in progress.stats.values() if stats.source}) if progress else []
         if sources:
             line.append_text(Text.assemble(("  figures: ", "bold"), ", ".join(sources)))
