@@ -36,10 +36,6 @@ PRIVATE_IMPORT = re.compile(r"^\s*(?:from|import)\s+(?:textual|starlette|uvicorn
 
 # (file relative to deployer_tui/, name) -> why it is still there.
 ALLOWED: dict[tuple[str, str], str] = {
-    # A key typed ahead of a focus change is re-sent to the widget that now has the focus, as the app itself
-    # forwards keys: marked forwarded, so that when it bubbles back the app does not dispatch it again.
-    # App.simulate_key / post_message re-run the app's dispatch and can reorder a burst of keys.
-    ("ui/app.py", "_forward_event"): "no public way to forward a key as the app does",
     # Textual's in-app clipboard has one public setter, copy_to_clipboard, which also writes a bare
     # OSC 52; inside tmux or screen that must be wrapped, so the text is set here and the sequence written
     # through the driver (Textual has no public call that writes raw bytes to the terminal).
