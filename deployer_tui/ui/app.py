@@ -1,7 +1,7 @@
 """The Textual app, the shell: it holds the contexts (`app.contexts`, ui/state/contexts_state.py: per context
-its session, data store and update tracker; `store`, `updates`, `session` are the shown context's) and the
-config, shows what the state objects post (notices naming their context when it is not the one shown, API
-errors), and owns the app-wide keys (quit, refresh, help, go to, contexts).
+its session, data store, update and canary trackers; `store`, `updates`, `canaries`, `session` are the shown
+context's) and the config, shows what the state objects post (notices naming their context when it is not
+the one shown, API errors), and owns the app-wide keys (quit, refresh, help, go to, contexts).
 
 Screens live in `screens/` and own their actions (`action_*` methods beside their bindings; the object
 actions the main and detail screens share are in `object_actions.py`), widgets in `widgets/`, the session
