@@ -92,6 +92,8 @@ def test_a_version_3x_slower_trips_the_latency_guard(env: CanaryEnv) -> None:
     # The floor: "slow" sleeps 40 ms more per call than v1, well above the default 5 ms.
     assert versions["slow"]["p95"] - versions["v1"]["p95"] > Guards().min_latency_delta_ms
     assert reading["threshold"] == "≤ 1.5× or ≤ +5 ms" and " ms, +" in reading["value"]
+    # One soak's p95 can be one stall: the breach was confirmed on fresh latencies before reverting.
+    assert "confirmed on a second soak" in result.message
     assert_back_on_v1(env, dep)
 
 
@@ -102,7 +104,10 @@ def test_a_healthy_version_is_promoted_through_every_step(env: CanaryEnv) -> Non
     steps_seen: dict[int, str] = {}
     record_steps: set[int] = set()
 
+    seen: list[CanaryProgress] = []
+
     def watch(progress: CanaryProgress) -> None:
+        seen.append(progress)
         record = store.get(env.url, dep)
         if progress.phase == "soak":
             steps_seen[progress.percent] = str(progress.stats.keys())
@@ -115,6 +120,13 @@ def test_a_healthy_version_is_promoted_through_every_step(env: CanaryEnv) -> Non
     assert result.outcome == "PROMOTED" and result.ok, result.message
     assert set(steps_seen) == {10, 50, 100} and record_steps == {0, 1, 2}
     assert "v1" not in steps_seen[100]  # the last step serves the new version alone: only it is probed
+    latency = next(g for g in result.figures["guards"] if g["name"] == GUARD_LATENCY)
+    assert latency["ok"] is True and latency["value"].endswith("against v1's p95 from earlier steps")
+    # Alone at 100 %, "good" is probed at the rate each version had before (20/s shared by two), never
+    # faster: a fixed schedule, no burst; the soak may have been extended once.
+    last = seen[-1].steps[-1]
+    soaked = SOAK * (2 if "extended" in last.note else 1)
+    assert result.figures["versions"]["good"]["requests"] <= FAST["probe_rate"] / 2 * (soaked + 0.1) + 1
     assert mapping_key(env.saved_mapping(dep)) == mapping_key(single("good"))
     assert env.status(dep)["health"] == "HEALTHY" and env.served(dep) == "good"
     assert store.get(env.url, dep) is None
