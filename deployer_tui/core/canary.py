@@ -497,7 +497,8 @@ def _names(versions: Sequence[str]) -> str:
 
 class LatencyBaseline:
     """The previous versions' latencies pooled over the steps where they were probed (the newest
-    MAX_LATENCIES): at the 100 % step they are no longer served, and the new version is judged against them."""
+    MAX_LATENCIES): a steadier baseline than one step's, and the only one at the 100 % step, where they are no
+    longer served."""
 
     def __init__(self, limit: int = MAX_LATENCIES) -> None:
         self.latencies: deque[float] = deque(maxlen=limit)
@@ -525,7 +526,7 @@ def latency_reading(new: Sequence[float], old: Sequence[float], guards: Guards, 
     """The p95 latency guard on these latencies (successful answers, ms). It judges at the end of the soak
     (`final`), or before once `judging` and min_requests latencies are in on each side; it breaches only when
     the new p95 is above `max_latency_ratio` times the old one AND more than `min_latency_delta_ms` above it.
-    `against` says where the old latencies come from when not from this step."""
+    `against`, appended to the value, says where the old latencies come from."""
     new_p95, old_p95 = percentile(new, 0.95), percentile(old, 0.95)
     value, ok = None, None
     if new_p95 is not None and old_p95 is not None:

@@ -120,6 +120,10 @@ def test_exit_0_promotes_a_healthy_version_through_every_step(titanic: Titanic, 
     lines = done.stderr.splitlines()
     assert all(line.startswith("deployer-tui canary: ") for line in lines), done.stderr
     assert "ok1: v2 → v5 in steps 10 % → 50 % → 100 %" in done.stderr
+    assert "p95 latency ratio ≤ 1.5× or ≤ +5 ms" in done.stderr and "probes 25/s per version" in done.stderr
+    # The default guards: the 100 % step's v5, probed at the rate it had at 50 %, against v2's earlier p95.
+    latency = next(g for g in summary["figures"]["guards"] if g["name"] == "p95 latency ratio")
+    assert latency["ok"] is True and latency["value"].endswith("against v2's p95 from earlier steps")
     for percent in (10, 50):
         assert f"step {percent} % passed" in done.stderr, done.stderr
     assert ADMIN_KEY not in done.stderr + done.stdout
