@@ -32,6 +32,7 @@ from deployer_tui.headless import (
 EXIT_CODES = {"PROMOTED": 0, "REVERTED": 1, "ABORTED": 1, "FAILED": 2}
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
+_DELTA = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*$")
 
 
 def parse_duration(text: str) -> float:
@@ -60,6 +61,15 @@ def parse_ratio(text: str) -> float:
         raise argparse.ArgumentTypeError(f"a latency ratio is a number (1.5), not {text!r}") from None
 
 
+def parse_delta(text: str) -> float:
+    """Milliseconds from "5ms", "0.005s" or a bare number of milliseconds ("5")."""
+    match = _DELTA.match(text or "")
+    if not match:
+        raise argparse.ArgumentTypeError(f"a latency difference is a number of milliseconds (5, 5ms or 0.005s), "
+                                         f"not {text!r}")
+    return float(match.group(1)) * (1000.0 if match.group(2) == "s" else 1.0)
+
+
 def add_parser(sub: Any) -> None:
     """The `canary` sub-command and its flags (sub: the console parser's sub-parsers)."""
     canary = sub.add_parser(
@@ -80,10 +90,14 @@ def add_parser(sub: Any) -> None:
                         help="the new version's highest error rate over a step's probes (default 0.01, i.e. 1%%)")
     canary.add_argument("--max-latency-ratio", type=parse_ratio, default=1.5, metavar="RATIO",
                         help="the new version's highest p95 latency over the old one's (default 1.5)")
+    canary.add_argument("--min-latency-delta", type=parse_delta, default=5.0, metavar="MS",
+                        help="the latency guard breaches only when the new p95 is also this much above the old "
+                             "one, so that jitter on a fast endpoint is no breach: 5, 5ms, 0.005s (default 5 ms)")
     canary.add_argument("--match-answers", action="store_true",
                         help="the new version must answer the stored test queries as the old one does")
     canary.add_argument("--probe-rate", type=float, default=10.0, metavar="PER_S",
-                        help="probe queries per second, all versions together (default 10, at most 50)")
+                        help="probe queries per second, all versions together (default 10, at most 50); each "
+                             "version gets the same share in every step, the 100 %% one too")
     canary.add_argument("--probe-via", default="auto", choices=("auto", "deployer"),
                         help="auto: each version on the API nodes directly when they can be reached, else "
                              "through the deployer's test queries; deployer: never the nodes (default auto)")
@@ -97,7 +111,7 @@ def plan_from_args(args: argparse.Namespace) -> Any:  # -> core.canary.CanaryPla
 
     try:
         guards = Guards(max_error_rate=args.max_error_rate, max_latency_ratio=args.max_latency_ratio,
-                        match_answers=args.match_answers)
+                        match_answers=args.match_answers, min_latency_delta_ms=args.min_latency_delta)
         plan = CanaryPlan(args.deployment, args.to, steps=parse_steps(args.steps), strategy=args.strategy,
                           soak_s=args.soak, guards=guards, probe_rate=args.probe_rate)
         plan.validate()
@@ -111,12 +125,13 @@ def plan_text(plan: Any) -> str:
     from deployer_tui.core.canary import GUARD_ANSWERS, GUARD_ERROR_RATE, GUARD_LATENCY
 
     guards = [f"{GUARD_ERROR_RATE} ≤ {plan.guards.max_error_rate * 100:g} %",
-              f"{GUARD_LATENCY} ≤ {plan.guards.max_latency_ratio:g}×"]
+              f"{GUARD_LATENCY} {plan.guards.latency_threshold}"]
     if plan.guards.match_answers:
         guards.append(f"{GUARD_ANSWERS}")
     steps = " → ".join(f"{p} %" for p in plan.steps)
     return (f"{plan.deployment_id}: {plan.previous_text} → {plan.target} in steps {steps} ({plan.strategy}), "
-            f"soak {plan.soak_s:g} s each; guards: {', '.join(guards)}; probes ≤ {plan.probe_rate:g}/s")
+            f"soak {plan.soak_s:g} s each; guards: {', '.join(guards)}; probes {plan.version_probe_rate:g}/s "
+            f"per version (≤ {plan.probe_rate:g}/s in all)")
 
 
 def run(args: argparse.Namespace) -> int:

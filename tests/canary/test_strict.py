@@ -23,7 +23,7 @@ async def canary(env: CanaryEnv, dep: str, target: str, guards: Guards, on_progr
 def test_on_a_strict_deployer_a_failing_version_is_reverted(strict_env: CanaryEnv) -> None:
     dep = unique("sflaky")
     strict_env.deploy(dep)
-    result = asyncio.run(canary(strict_env, dep, "flaky", Guards(max_latency_ratio=5.0, min_requests=5)))
+    result = asyncio.run(canary(strict_env, dep, "flaky", Guards(min_requests=5)))
     assert result.outcome == "REVERTED" and result.failed_guard == GUARD_ERROR_RATE, result.message
     assert mapping_key(strict_env.saved_mapping(dep)) == mapping_key(single("v1"))
     assert strict_env.status(dep)["health"] == "HEALTHY" and strict_env.served(dep) == "v1"
@@ -33,7 +33,7 @@ def test_on_a_strict_deployer_a_healthy_version_is_promoted(strict_env: CanaryEn
     dep = unique("sgood")
     strict_env.deploy(dep)
     seen: list[CanaryProgress] = []
-    result = asyncio.run(canary(strict_env, dep, "good", Guards(max_latency_ratio=5.0, min_requests=4),
+    result = asyncio.run(canary(strict_env, dep, "good", Guards(min_requests=4),
                                 seen.append))
     assert result.outcome == "PROMOTED", result.message
     assert any(p.probe_via == VIA_NODES for p in seen)
