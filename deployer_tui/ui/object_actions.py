@@ -35,7 +35,7 @@ from deployer_tui.ui.screens.versions import (
     VersionPickScreen,
     delete_version_screen,
 )
-from deployer_tui.ui.shell import Shell, shell_of
+from deployer_tui.ui.shell import ContextToasts, Shell, shell_of
 
 if TYPE_CHECKING:
     from deployer_tui.ui.screens.settings_editor import Kind
@@ -68,7 +68,7 @@ def _after_pending_focus(method: Callable[[Any], None]) -> Callable[[Any], None]
     return deferred
 
 
-class ObjectActions(Screen):
+class ObjectActions(ContextToasts, Screen):
     """Mixed into the main and detail screens: the object actions, on the object the screen says is in focus."""
 
     PALETTE_COMMANDS: tuple[PaletteCommand, ...] = OBJECT_COMMANDS
@@ -344,7 +344,7 @@ class ObjectActions(Screen):
         except DeployerError as exc:
             shell.report_error(exc, f"saving deployment {deployment}")
             return
-        app.notify(f"Deployment {deployment} {'disabled' if currently else 'enabled'}", title="Saved")
+        self.notify(f"Deployment {deployment} {'disabled' if currently else 'enabled'}", title="Saved")
         shell.store.forget_heavy(deployment)
         shell.store.refresh()
         screen = app.screen
