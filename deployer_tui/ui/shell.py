@@ -1,6 +1,7 @@
 """What screens need from the app shell, as a typed protocol: the session's state (data store, update
 tracker), its config and presentation, and a few services. `DeployerApp` is the shell; a test harness can be
-one by having the same attributes. Screens reach it through `shell_of(node)`, never by probing the app."""
+one by having the same attributes. Screens reach it through `shell_of(node)`, never by probing the app;
+`ContextToasts` makes a screen's toasts name its context when another one is shown."""
 
 from __future__ import annotations
 
