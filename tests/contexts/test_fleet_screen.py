@@ -251,7 +251,7 @@ def test_main_pane_marked_update_in_production_is_one_dialog_list_first(deployer
             screen = app.screen
             assert "passengers-on-dev: v1" in screen.question and "titanic-on-dev: v2" in screen.question
             [box] = screen.query(Input)  # the name, once for both deployments, in this dialog
-            assert app.focused is box
+            await wait_for(pilot, lambda: app.focused is box, what="the box focused")
             prompts = [str(w.content) for w in screen.query(".typed-prompt")]
             assert prompts == ["'a' is a production context: type the context name 'a' to update its 2 deployments"]
             # A wrong name: the dialog says so and stays; esc then leaves with nothing updated.
@@ -271,6 +271,7 @@ def test_main_pane_marked_update_in_production_is_one_dialog_list_first(deployer
             # The right name: one dialog again, and the two updates run.
             await pilot.press("u")
             await wait_for(pilot, lambda: isinstance(app.screen, BulkConfirmScreen), what="the bulk confirmation")
+            await wait_for(pilot, lambda: isinstance(app.focused, Input), what="the box focused")
             await pilot.press("a", "enter")
             await wait_for(pilot, lambda: type(app.screen).__name__ == "UpdatesScreen", what="the updates")
             assert pushed == ["BulkConfirmScreen", "BulkConfirmScreen", "UpdatesScreen"]
@@ -305,6 +306,7 @@ def test_fleet_u_without_marks_in_production_asks_for_the_deployment_id(deployer
             prompts = [str(w.content) for w in screen.query(".typed-prompt")]
             assert prompts == ["Update deployment in production context 'b': type 'titanic-on-dev' to confirm"]
             assert box.placeholder == "type the deployment id here"
+            await wait_for(pilot, lambda: app.focused is box, what="the box focused")
             await pilot.press("b", "enter")  # the context's name is not the object's id
             assert app.screen is screen
             assert str(screen.query_one("#bulk-error").content) == \
