@@ -425,7 +425,7 @@ class DeployerApp(App):
 
     # -- what the state objects ask of the shell ----------------------------------------------
     def on_notice(self, message: Notice) -> None:
-        self.notify(message.text, title=self._titled(message.title, message.context_name), severity=message.severity,
+        self.notify(message.text, title=self.toast_title(message.title, message.context_name), severity=message.severity,
                     **({"timeout": message.timeout} if message.timeout is not None else {}))
 
     def on_api_error(self, message: ApiError) -> None:
@@ -439,8 +439,9 @@ class DeployerApp(App):
         store = self._store_of(message.context_name)
         store.refresh_deployment(message.run.deployment_id, settled.status if settled is not None else None)
 
-    def _titled(self, title: str, context_name: str) -> str:
-        """A toast's title, naming its context when that is not the one on screen."""
+    def toast_title(self, title: str, context_name: str) -> str:
+        """A toast's title, naming its context when that is not the one on screen (the state's notices,
+        and the screens' own toasts: ui/shell.py ContextToasts)."""
         if not context_name or context_name == self.contexts.current:
             return title
         return f"{context_name}: {title}" if title else context_name

@@ -2,8 +2,12 @@
 
 The items are grouped by context, each context's guard (core/production.py, through the fleet state)
 decides what it asks: a read-only context's items are refused, a production context's need its name
-typed once (ui/screens/bulk_confirm.py). Each item starts on its own context's tracker, so an update in
-another deployer follows that deployer; the started ones are unmarked.
+typed once, or the deployment's id for one chosen without marks (ui/screens/bulk_confirm.py). This
+flow asks for the typed confirmation itself, in its one dialog under the list, rather than letting
+DeployerApp.run_action's guard ask first (ui/production_guard.py hands the marked `u` over to it): the
+name must be typed once the list was seen, and the marks may span contexts the door does not guard.
+The rule is still the one `Guard` of each context. Each item starts on its own context's tracker, so
+an update in another deployer follows that deployer; the started ones are unmarked.
 """
 
 from __future__ import annotations
@@ -28,17 +32,20 @@ class BulkItem:
     node_urls: list[str] = field(default_factory=list)
 
 
-def bulk_groups(items: list[BulkItem], guards: Callable[[str], Guard], typed: frozenset[str] = frozenset()
+def bulk_groups(items: list[BulkItem], guards: Callable[[str], Guard], *, marked: bool = True
                 ) -> tuple[list[BulkGroup], list[BulkItem]]:
     """The groups of the dialog (in the order of the items' contexts) and the items to start if confirmed
-    (not already running, not in a read-only context). `typed`: contexts whose name was typed already."""
+    (not already running, not in a read-only context). `marked` False: one deployment chosen without
+    marks, whose id (not its context's name) is typed in production."""
+    if not marked and len(items) != 1:
+        raise ValueError("an update without marks is of one deployment")
     groups: dict[str, BulkGroup] = {}
     todo: list[BulkItem] = []
     for item in items:
         group = groups.get(item.context)
         if group is None:
             group = groups[item.context] = BulkGroup(item.context, [], guards(item.context),
-                                                     typed_already=item.context in typed)
+                                                     object_id=None if marked else item.deployment_id)
         if item.tracker.is_running(item.deployment_id):
             group.running.append(item.deployment_id)
             continue
@@ -49,12 +56,12 @@ def bulk_groups(items: list[BulkItem], guards: Callable[[str], Guard], typed: fr
 
 
 def start_bulk(screen: Screen, items: list[BulkItem], then: Callable[[list[BulkItem]], None], *,
-               typed: frozenset[str] = frozenset()) -> None:
+               marked: bool = True) -> None:
     """Ask (grouped, typed in production), then start every confirmed item; `then(started)` after.
-    `typed`: contexts whose name the user typed for this change already (not asked twice)."""
+    `marked` False: the one highlighted deployment, no marks (see `bulk_groups`)."""
     shell = shell_of(screen)
     fleet = shell.fleet
-    groups, todo = bulk_groups(items, fleet.guard, typed)
+    groups, todo = bulk_groups(items, fleet.guard, marked=marked)
     if not todo and not any(group.lines for group in groups):
         then([])  # everything is running already
         return
@@ -66,6 +73,8 @@ def start_bulk(screen: Screen, items: list[BulkItem], then: Callable[[list[BulkI
     def answered(yes: bool | None) -> None:
         if yes:
             screen.app.run_worker(start(), group="bulk-update", exit_on_error=False, name="bulk update")
+        elif any(group.needs_typing for group in groups):
+            screen.notify("Update deployment(s): cancelled, nothing changed", title="Production")
 
     async def start() -> None:
         # A context not opened yet is opened first: its tracker follows its updates with its session's

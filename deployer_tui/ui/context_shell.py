@@ -112,8 +112,14 @@ class ContextShell:
 
         return typed_for(self.app, self.context_state, object_id)
 
+    def toast_title(self, title: str) -> str:
+        return self.app.toast_title(title, self.context_name)
+
     def report_error(self, error: DeployerError, context: str) -> None:
-        self.app.report_error(error, context)
+        # A screen of a context not shown (its worker ended there): the toast says which deployer.
+        name = self.context_name
+        where = f" in {name}" if name and name != self.app.contexts.current else ""
+        self.app.report_error(error, context + where)
 
     def open_resource(self, kind: str, resource_id: str) -> None:
         self.app.open_resource(kind, resource_id)

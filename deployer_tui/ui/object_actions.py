@@ -35,7 +35,7 @@ from deployer_tui.ui.screens.versions import (
     VersionPickScreen,
     delete_version_screen,
 )
-from deployer_tui.ui.shell import Shell, shell_of
+from deployer_tui.ui.shell import ContextToasts, Shell, shell_of
 
 if TYPE_CHECKING:
     from deployer_tui.ui.screens.settings_editor import Kind
@@ -68,7 +68,7 @@ def _after_pending_focus(method: Callable[[Any], None]) -> Callable[[Any], None]
     return deferred
 
 
-class ObjectActions(Screen):
+class ObjectActions(ContextToasts, Screen):
     """Mixed into the main and detail screens: the object actions, on the object the screen says is in focus."""
 
     PALETTE_COMMANDS: tuple[PaletteCommand, ...] = OBJECT_COMMANDS
@@ -139,12 +139,17 @@ class ObjectActions(Screen):
 
     def guarded_object(self, action: str) -> str | None:
         """What a production context asks to type before `action` changes something (ui/production_guard.py):
-        the object in focus; None (the context's name is typed) for a change of no one object: a create,
-        the update of the marked deployments."""
-        if action.startswith("create") or (action == "update" and self.marked_deployments()):
+        the object in focus; None (the context's name is typed) for a change of no one object: a create."""
+        if action.startswith("create"):
             return None
         found = self.focused_object()
         return found[1] if found is not None else None
+
+    def confirms_itself(self, action: str) -> bool:
+        """Whether `action` asks for its production confirmation in its own dialog (ui/production_guard.py
+        hands it over): the update of the marked deployments, whose list is seen before the name is
+        typed, in that list's dialog (ui/bulk_update.py)."""
+        return action == "update" and bool(self.marked_deployments())
 
     def shows(self, found: tuple[str, str]) -> bool:
         """Whether this screen is the detail of `found` (a detail screen says)."""
@@ -339,7 +344,7 @@ class ObjectActions(Screen):
         except DeployerError as exc:
             shell.report_error(exc, f"saving deployment {deployment}")
             return
-        app.notify(f"Deployment {deployment} {'disabled' if currently else 'enabled'}", title="Saved")
+        self.notify(f"Deployment {deployment} {'disabled' if currently else 'enabled'}", title="Saved")
         shell.store.forget_heavy(deployment)
         shell.store.refresh()
         screen = app.screen
@@ -406,10 +411,9 @@ class ObjectActions(Screen):
         shell, app = self.shell, self.app
         context = shell.updates.context_name or shell.fleet.current
         items = [BulkItem(context, d, self._bulk_line(d), shell.updates, self._node_urls(d)) for d in deployments]
-        # `u` is a change of no one object: in a production context DeployerApp.run_action had the context's
-        # name typed before this ran (ui/production_guard.py), so the list does not ask for it again.
-        start_bulk(self, items, lambda started: app.push_screen(UpdatesScreen(shell.updates)),
-                   typed=frozenset({context}))
+        # DeployerApp.run_action refused it in read-only but did not ask for the typed confirmation
+        # (`confirms_itself`): the list's dialog asks for the context's name, under the list.
+        start_bulk(self, items, lambda started: app.push_screen(UpdatesScreen(shell.updates)))
 
     def action_update_history(self) -> None:
         from deployer_tui.ui.screens.update_screen import UpdateHistoryScreen  # on first use (see the top)

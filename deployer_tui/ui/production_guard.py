@@ -4,9 +4,15 @@ context (core/production.py decides), run only once the user typed the object's 
 
 The context is the one of the screen the action runs on (ui/context_shell.py). The object is what that
 screen says it would change (`guarded_object(action)`: the object in focus, the deployment being updated,
-the settings being saved); a change of no one object (a create, the update of the marked deployments)
-asks for the context's name instead. A screen that asks for the id itself on a Production stage (delete,
-rollback) does not ask again for an id typed here (`ContextState.typed_id`).
+the settings being saved); a change of no one object (a create) asks for the context's name instead. A
+screen that asks for the id itself on a Production stage (delete, rollback) does not ask again for an id
+typed here (`ContextState.typed_id`).
+
+One change asks in its own dialog (`confirms_itself(action)`): the update of the marked deployments
+(ui/bulk_update.py). Asked here, the name would be typed before the person saw what it updates, and
+the list would then ask again; its dialog lists them first and has the name typed under the list, once
+per production context, from the same `Guard` of each context (core/production.py). Read-only is still
+refused here, before any dialog.
 """
 
 from __future__ import annotations
@@ -41,9 +47,21 @@ def screen_of(call: MutatingCall) -> Screen | None:
         return None
 
 
+@runtime_checkable
+class SelfConfirmingScreen(Protocol):
+    def confirms_itself(self, action: str) -> bool:
+        """Whether `action` on this screen asks for its typed confirmation in its own dialog, from the
+        context's `Guard` (the update of the marked deployments: ui/bulk_update.py)."""
+
+
 def object_of(call: MutatingCall) -> str | None:
     screen = screen_of(call)
     return screen.guarded_object(call.name) if isinstance(screen, GuardedScreen) else None
+
+
+def confirms_itself(call: MutatingCall) -> bool:
+    screen = screen_of(call)
+    return isinstance(screen, SelfConfirmingScreen) and screen.confirms_itself(call.name)
 
 
 def guard_change(app: DeployerApp, call: MutatingCall, run: Callable[[], Awaitable[object]]) -> bool:
@@ -55,7 +73,8 @@ def guard_change(app: DeployerApp, call: MutatingCall, run: Callable[[], Awaitab
     if refused is not None:
         app.notify(refused, title="Refused", severity="warning")
         return True
-    if not guard.needs_typed_confirmation(call.title):
+    if not guard.needs_typed_confirmation(call.title) or confirms_itself(call):
+        # (The second: its own dialog asks, after its list; see the module docstring.)
         state.typed_id = state.typed_origin = None
         return False
     object_id = object_of(call) or state.name

@@ -1,6 +1,7 @@
 """What screens need from the app shell, as a typed protocol: the session's state (data store, update
 tracker), its config and presentation, and a few services. `DeployerApp` is the shell; a test harness can be
-one by having the same attributes. Screens reach it through `shell_of(node)`, never by probing the app."""
+one by having the same attributes. Screens reach it through `shell_of(node)`, never by probing the app;
+`ContextToasts` makes a screen's toasts name its context when another one is shown."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING, Protocol, cast
 if TYPE_CHECKING:
     from textual.app import App
     from textual.dom import DOMNode
+    from textual.notifications import SeverityLevel
+    from textual.widget import Widget
 
     from deployer_tui.core.client import DeployerClient
     from deployer_tui.core.config import Config
@@ -73,6 +76,10 @@ class ContextView(Protocol):
         so a screen that would ask for it on a Production stage does not ask twice."""
         ...
 
+    def toast_title(self, title: str) -> str:
+        """A toast's title, naming this context when it is not the one on screen."""
+        ...
+
 
 def context_view(node: DOMNode) -> ContextView | None:
     """The context of `node`'s screen, or None in an app without contexts (a test harness)."""
@@ -87,3 +94,22 @@ def shell_of(node: DOMNode) -> Shell:
     app = node.app
     shell_for = _SCOPED.get(app)
     return shell_for(node) if shell_for is not None else cast("Shell", app)
+
+
+class ContextToasts:
+    """For a screen (before `Screen` in its bases): its toasts name its context when that context is not
+    the one on screen, as the state objects' notices do (DeployerApp.on_notice). A screen left in a
+    context not shown still runs its workers and hears its context's store and tracker (a save that
+    ends, "Connection restored"); a toast of it that did not say which deployer it speaks of would
+    be read as news of the one shown."""
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        node = cast("Widget", self)
+        view = context_view(node)
+        if view is not None:
+            title = view.toast_title(title)
+        if timeout is None:  # Textual's own default then, as Widget.notify does
+            node.app.notify(message, title=title, severity=severity, markup=markup)
+        else:
+            node.app.notify(message, title=title, severity=severity, timeout=timeout, markup=markup)

@@ -14,7 +14,6 @@ from deployer_tui.ui.screens.bulk_confirm import BulkConfirmScreen, confirmation
 from deployer_tui.ui.screens.deployment import DeploymentScreen
 from deployer_tui.ui.screens.fleet import FleetScreen
 from deployer_tui.ui.screens.help import help_rows
-from deployer_tui.ui.screens.typed_confirm import TypedConfirmScreen
 from deployer_tui.ui.shell import shell_of
 from deployer_tui.ui.state.fleet_state import fleet_key
 from tests.contexts.fleet_fixtures import (
@@ -206,9 +205,31 @@ def test_production_context_name_typed_once_for_all_its_marks(deployers, tmp_pat
     asyncio.run(run())
 
 
-def test_main_pane_marked_update_in_production_asks_the_name_once(deployers, tmp_path, monkeypatch) -> None:  # noqa: F811
-    """The main pane's `u` on marks: the run_action guard asks for the context's name (a change of no one
-    object), then the list asks only yes or no: the name is typed once, not twice."""
+def record_pushes(app) -> list[str]:
+    """The names of the screens pushed from now on, in order (how many dialogs the person met)."""
+    pushed: list[str] = []
+    push = app.push_screen
+
+    def recording(screen, *args, **kwargs):
+        pushed.append(screen if isinstance(screen, str) else type(screen).__name__)
+        return push(screen, *args, **kwargs)
+
+    app.push_screen = recording
+    return pushed
+
+
+async def wait_settled(pilot, deployers, wanted) -> None:  # noqa: F811
+    for _ in range(900):
+        if await updates_settled(deployers, wanted):
+            return
+        await pilot.pause(0.1)
+    raise AssertionError(f"the updates did not finish: {sorted(wanted)}")
+
+
+def test_main_pane_marked_update_in_production_is_one_dialog_list_first(deployers, tmp_path, monkeypatch) -> None:  # noqa: F811
+    """The main pane's `u` on marks in production: one dialog, listing the marked deployments, with the
+    context's name typed under the list; DeployerApp.run_action's guard does not ask first. A wrong
+    name updates nothing; the right one updates exactly the marked ones."""
     write_config(tmp_path, deployers, monkeypatch, production={"a"})
 
     async def run() -> None:
@@ -217,24 +238,86 @@ def test_main_pane_marked_update_in_production_asks_the_name_once(deployers, tmp
         async with app.run_test(size=(160, 40)) as pilot:
             await wait_for(pilot, lambda: app.store.loaded and app.contexts.get("a").guard.production,
                            what="a's lists")
-            await pilot.press("slash", *keys_of("passengers"), "enter", "asterisk")
-            assert app.updates.marked == {"passengers-on-dev"}
+            await pilot.press("slash", *keys_of("passengers"), "enter", "asterisk", "escape")
+            tbl = table(pilot, "deployments")
+            tbl.select_key("titanic-on-dev")
+            await pilot.press("space")
+            assert app.updates.marked == {"passengers-on-dev", "titanic-on-dev"}
+            pushed = record_pushes(app)
+
             await pilot.press("u")
-            await wait_for(pilot, lambda: isinstance(app.screen, TypedConfirmScreen), what="the typed name")
+            await wait_for(pilot, lambda: isinstance(app.screen, BulkConfirmScreen), what="the bulk confirmation")
+            assert pushed == ["BulkConfirmScreen"]  # no typed name asked before the list
+            screen = app.screen
+            assert "passengers-on-dev: v1" in screen.question and "titanic-on-dev: v2" in screen.question
+            [box] = screen.query(Input)  # the name, once for both deployments, in this dialog
+            await wait_for(pilot, lambda: app.focused is box, what="the box focused")
+            prompts = [str(w.content) for w in screen.query(".typed-prompt")]
+            assert prompts == ["'a' is a production context: type the context name 'a' to update its 2 deployments"]
+            # A wrong name: the dialog says so and stays; esc then leaves with nothing updated.
+            await pilot.press("b", "enter")
+            assert app.screen is screen
+            assert str(screen.query_one("#bulk-error").content) == "Type the context name to confirm: 'a'"
+            await pilot.press("y")  # into the box: `y` is no yes in production
+            assert app.screen is screen and box.value == "by"
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is not screen, what="the dialog closed")
+            assert any(t.title == "Production" and "nothing changed" in t.message for t in app.toasts)
+            assert app.updates.get("passengers-on-dev") is None and app.updates.get("titanic-on-dev") is None
+            assert app.updates.marked == {"passengers-on-dev", "titanic-on-dev"}  # still marked
+            assert await update_counts(deployers) == before
+            assert pushed == ["BulkConfirmScreen"]
+
+            # The right name: one dialog again, and the two updates run.
+            await pilot.press("u")
+            await wait_for(pilot, lambda: isinstance(app.screen, BulkConfirmScreen), what="the bulk confirmation")
+            await wait_for(pilot, lambda: isinstance(app.focused, Input), what="the box focused")
             await pilot.press("a", "enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, BulkConfirmScreen), what="the list")
-            assert not app.screen.query(Input)
-            assert "passengers-on-dev: v1" in app.screen.question
-            await pilot.press("y")
-            wanted = {("a", "passengers-on-dev"): before[("a", "passengers-on-dev")] + 1}
-            for _ in range(600):
-                if await updates_settled(deployers, wanted):
-                    break
-                await pilot.pause(0.1)
-            else:
-                raise AssertionError("the update did not finish")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "UpdatesScreen", what="the updates")
+            assert pushed == ["BulkConfirmScreen", "BulkConfirmScreen", "UpdatesScreen"]
+            wanted = {("a", d): before[("a", d)] + 1 for d in ("passengers-on-dev", "titanic-on-dev")}
+            await wait_settled(pilot, deployers, wanted)
+            assert not app.updates.marked
         after = await update_counts(deployers)
-        assert {k for k in before if after[k] != before[k]} == set(wanted)
+        assert {k: after[k] - before[k] for k in before if after[k] != before[k]} == dict.fromkeys(wanted, 1)
+
+    asyncio.run(run())
+
+
+def test_fleet_u_without_marks_in_production_asks_for_the_deployment_id(deployers, tmp_path, monkeypatch) -> None:  # noqa: F811
+    """The fleet's `u` on a highlighted row, nothing marked, in a production context: the one deployment's
+    id is typed (the object), not the context's name."""
+    write_config(tmp_path, deployers, monkeypatch, production={"b"})
+
+    async def run() -> None:
+        before = await update_counts(deployers)
+        app = make_app()
+        async with app.run_test(size=(160, 40)) as pilot:
+            await open_fleet(pilot)
+            await wait_for(pilot, lambda: app.fleet.guard("b").production, what="b production")
+            pushed = record_pushes(app)
+            table(pilot, "fleet").select_key(fleet_key("b", "titanic-on-dev"))
+            await pilot.press("u")
+            await wait_for(pilot, lambda: isinstance(app.screen, BulkConfirmScreen), what="the confirmation")
+            assert pushed == ["BulkConfirmScreen"]
+            screen = app.screen
+            assert "titanic-on-dev: v2" in screen.question
+            [box] = screen.query(Input)
+            prompts = [str(w.content) for w in screen.query(".typed-prompt")]
+            assert prompts == ["Update deployment in production context 'b': type 'titanic-on-dev' to confirm"]
+            assert box.placeholder == "type the deployment id here"
+            await wait_for(pilot, lambda: app.focused is box, what="the box focused")
+            await pilot.press("b", "enter")  # the context's name is not the object's id
+            assert app.screen is screen
+            assert str(screen.query_one("#bulk-error").content) == \
+                "Type the deployment id to confirm: 'titanic-on-dev'"
+            assert await update_counts(deployers) == before
+            await pilot.press("backspace", *keys_of("titanic-on-dev"), "enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen), what="confirmed")
+            wanted = {("b", "titanic-on-dev"): before[("b", "titanic-on-dev")] + 1}
+            await wait_settled(pilot, deployers, wanted)
+        after = await update_counts(deployers)
+        assert {k: after[k] - before[k] for k in before if after[k] != before[k]} == dict.fromkeys(wanted, 1)
 
     asyncio.run(run())
 

@@ -35,7 +35,9 @@ def test_several_contexts_are_grouped_and_long_lists_counted() -> None:
 def test_what_each_group_asks() -> None:
     prod = BulkGroup("prod", ["a: v1"], PROD)
     assert prod.needs_typing and "type the context name 'prod'" in prod.typed_prompt()
-    assert not BulkGroup("prod", ["a: v1"], PROD, typed_already=True).needs_typing
+    one = BulkGroup("prod", ["a: v1"], PROD, object_id="a")  # chosen without marks: its id is typed
+    assert one.needs_typing and one.answer == "a" and prod.answer == "prod"
+    assert one.typed_prompt() == "Update deployment in production context 'prod': type 'a' to confirm"
     assert not BulkGroup("dev", ["a: v1"], PLAIN).needs_typing
     refused = BulkGroup("ro", ["a: v1"], READ_ONLY)
     assert refused.refusal is not None and not refused.needs_typing

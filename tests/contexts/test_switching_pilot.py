@@ -5,6 +5,8 @@ with a toast naming it, and no context's key ever reaches the other's deployer."
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from deployer_tui.core.client import DeployerClient
@@ -268,3 +270,48 @@ async def test_quitting_asks_about_a_draft_left_in_another_context(tmp_path, mon
         assert "Unsaved settings changes" in screen_text(pilot)
         await pilot.press("n")
         assert app.is_running
+
+
+async def test_toasts_of_a_hidden_contexts_screens_name_it(tmp_path, monkeypatch, deployers) -> None:
+    """Screens left in a context not shown go on: a save of theirs that fails, and their "Connection
+    restored", say which context they speak of; the shown context's toasts do not."""
+    app = make_app(tmp_path, monkeypatch, deployers)
+    proxy = deployers["alpha"].proxy
+    async with DeployerClient(deployers["alpha"].direct, deployers["alpha"].key) as client:
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(pilot, "alpha")
+            alpha = app.contexts.get("alpha")
+            target = next(d for d, light in alpha.store.deployments.items() if is_enabled(light))
+            table(pilot, "deployments").select_key(target)
+            await pilot.pause()
+            # A save started in alpha, its request held; beta shown; then alpha's deployer goes away.
+            await pilot.press("t")
+            assert type(app.screen).__name__ == "ConfirmScreen"
+            proxy.hold()
+            try:
+                await pilot.press("y")
+                await goto(pilot, "ctx beta")
+                assert app.contexts.current == "beta"
+                await loaded(pilot, "beta")
+                proxy.cut()
+                await wait_for(pilot, lambda: any(t.title.startswith("Error saving") for t in app.toasts),
+                               what="the failed save's toast")
+                [failed] = [t for t in app.toasts if t.title.startswith("Error saving")]
+                assert failed.title == f"Error saving deployment {target} in alpha"
+
+                # Back in alpha: its lists cannot be read (the banner); beta again; alpha's deployer back.
+                await goto(pilot, "ctx alpha")
+                await wait_for(pilot, lambda: alpha.store.connection_error is not None, what="alpha unreachable")
+                await goto(pilot, "ctx beta")
+                assert app.contexts.current == "beta"
+            finally:
+                proxy.release()
+                with contextlib.suppress(OSError):
+                    proxy.restore()
+            # alpha's retry, in the background, reaches it: its main screen's toast names it.
+            await wait_for(pilot, lambda: any(t.message == "Connection restored" for t in app.toasts),
+                           what="alpha's reconnection", timeout=60)
+            assert [t.title for t in app.toasts if t.message == "Connection restored"] == ["alpha"]
+            assert app.contexts.current == "beta"
+            assert not any(t.title.startswith("beta") for t in app.toasts)  # the shown one's are plain
+        assert (await client.get_deployment_settings(target))["enabled"] is True  # the save never arrived

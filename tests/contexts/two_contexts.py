@@ -29,24 +29,28 @@ from tests.ui.helpers import RecordingApp
 
 class RecordingProxy:
     """A TCP proxy on loopback in front of one deployer: keeps every byte the console sent through it;
-    `hold()` stops forwarding them (the console's requests wait, unanswered) until `release()`."""
+    `hold()` stops forwarding them (the console's requests wait, unanswered) until `release()`; `cut()`
+    makes the deployer unreachable (the open connections dropped, new ones refused) until `restore()`
+    listens on the same port again."""
 
     def __init__(self, upstream: str) -> None:
         parts = urlsplit(upstream)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
         self.sent = bytearray()
         self.lock = threading.Lock()
         self.flowing = threading.Event()
         self.flowing.set()
         self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.live: set[socket.socket] = set()
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
 
-    def _accept(self) -> None:
+    def _accept(self, listener: socket.socket) -> None:
         while not self.closed:
             try:
-                conn, _ = self.listener.accept()
+                conn, _ = listener.accept()
             except OSError:
                 return
             try:
@@ -54,6 +58,8 @@ class RecordingProxy:
             except OSError:
                 conn.close()
                 continue
+            with self.lock:
+                self.live |= {conn, upstream}
             threading.Thread(target=self._pipe, args=(conn, upstream, True), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, conn, False), daemon=True).start()
 
@@ -89,6 +95,25 @@ class RecordingProxy:
 
     def release(self) -> None:
         self.flowing.set()
+
+    def cut(self) -> None:
+        """Unreachable: refuse new connections and drop the open ones (held requests fail, unsent)."""
+        # shutdown first: a bare close leaves the thread blocked in accept() on the listening socket,
+        # which would go on accepting.
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        with self.lock:
+            live, self.live = self.live, set()
+        for sock in live:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self.release()  # the held pipes wake on dropped sockets: what they held is never forwarded
+
+    def restore(self) -> None:
+        """Reachable again, at the same URL."""
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
 
     def close(self) -> None:
         self.closed = True

@@ -1,6 +1,8 @@
 """The confirmation of a bulk update: what will be updated, grouped by context when the marks span
-several, and for each production context one typed confirmation (the context's name), whatever the
-number of its deployments. A read-only context's items are listed as refused and are not updated."""
+several, and for each production context one typed confirmation in this same dialog, under the list:
+the context's name, whatever the number of its marked deployments, or the deployment's id when one
+deployment was chosen without marks (the fleet's `u` on a row). A read-only context's items are listed
+as refused and are not updated."""
 
 from __future__ import annotations
 
@@ -27,7 +29,9 @@ class BulkGroup:
     lines: list[str]
     guard: Guard
     running: list[str] = field(default_factory=list)  # already updating: not started again
-    typed_already: bool = False  # its name was typed for this change before the list (the main pane's `u`)
+    # One deployment chosen without marks: a change of that one object, so its id is what is typed (as
+    # for any one object, ui/production_guard.py); None: the marked ones, the context's name is typed.
+    object_id: str | None = None
 
     @property
     def refusal(self) -> str | None:
@@ -35,10 +39,20 @@ class BulkGroup:
 
     @property
     def needs_typing(self) -> bool:
-        return self.refusal is None and not self.typed_already and \
-            self.guard.needs_typed_confirmation("Update deployment(s)")
+        return self.refusal is None and self.guard.needs_typed_confirmation("Update deployment(s)")
+
+    @property
+    def answer(self) -> str:
+        """What must be typed to confirm this group."""
+        return self.object_id or self.context
+
+    @property
+    def answer_kind(self) -> str:
+        return "the deployment id" if self.object_id else "the context name"
 
     def typed_prompt(self) -> str:
+        if self.object_id is not None:
+            return self.guard.confirmation_prompt("Update deployment", self.object_id)
         count = len(self.lines)
         return (f"{self.context!r} is a production context: type the context name {self.context!r} to update "
                 f"its {count} deployment{'s' if count != 1 else ''}")
@@ -101,7 +115,7 @@ class BulkConfirmScreen(ModalScreen[bool]):
                 yield Static(self.question, id="bulk-list", markup=False)
             for index, group in enumerate(self.typed):
                 yield Static(group.typed_prompt(), classes="typed-prompt", markup=False)
-                yield Input(placeholder="type the context name here", id=f"typed-{index}")
+                yield Input(placeholder=f"type {group.answer_kind} here", id=f"typed-{index}")
             yield Static("", id="bulk-error")
             with Horizontal():
                 yield Button("Update (enter)" if self.typed else "Yes (y)", id="yes", variant="warning")
@@ -115,15 +129,17 @@ class BulkConfirmScreen(ModalScreen[bool]):
 
     def wrong_inputs(self) -> list[Input]:
         return [box for index, group in enumerate(self.typed)
-                if not Guard.confirmed((box := self.query_one(f"#typed-{index}", Input)).value, group.context)]
+                if not Guard.confirmed((box := self.query_one(f"#typed-{index}", Input)).value, group.answer)]
 
     def _try_confirm(self) -> None:
         wrong = self.wrong_inputs()
         if not wrong:
             self.dismiss(True)
             return
-        names = ", ".join(repr(self.typed[int(str(box.id).split("-")[1])].context) for box in wrong)
-        self.query_one("#bulk-error", Static).update(f"Type the context name to confirm: {names}")
+        groups = [self.typed[int(str(box.id).split("-")[1])] for box in wrong]
+        kinds = " or ".join(dict.fromkeys(group.answer_kind for group in groups))
+        answers = ", ".join(repr(group.answer) for group in groups)
+        self.query_one("#bulk-error", Static).update(f"Type {kinds} to confirm: {answers}")
         wrong[0].focus()
 
     @on(Input.Submitted)

@@ -24,6 +24,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.package import PackageError, validate_id
+from deployer_tui.ui.shell import ContextToasts
 
 ResultT = TypeVar("ResultT")
 
@@ -47,7 +48,7 @@ def error_text(err: Exception) -> str:
     return str(err)
 
 
-class ActionModal(ModalScreen[ResultT], Generic[ResultT]):
+class ActionModal(ContextToasts, ModalScreen[ResultT], Generic[ResultT]):
     """A modal form: a title, the body, an error line that keeps the draft, Cancel on escape."""
 
     DEFAULT_CSS = """
@@ -179,7 +180,7 @@ class CreateServiceScreen(ActionModal[str]):
     async def create(self, sid: str) -> None:
         if not await self.submit_call(self.client.create_service(sid)):
             return
-        self.app.notify(f"Service {sid} created")
+        self.notify(f"Service {sid} created")
         self.dismiss(sid)
 
 
@@ -240,7 +241,7 @@ class CreateInfraScreen(ActionModal[str]):
     async def create(self, iid: str, stage: str, kind: str, policy: str) -> None:
         if not await self.submit_call(self.client.create_infra(iid, stage, kind, policy)):
             return
-        self.app.notify(f"Infra {iid} created ({stage}, {kind})")
+        self.notify(f"Infra {iid} created ({stage}, {kind})")
         self.dismiss(iid)
 
 
@@ -449,5 +450,5 @@ class CreateDeploymentScreen(ActionModal[str]):
         )
         if not await self.submit_call(created):
             return
-        self.app.notify(f"Deployment {request['deployment_id']} created — not deployed until you run an update")
+        self.notify(f"Deployment {request['deployment_id']} created — not deployed until you run an update")
         self.dismiss(request["deployment_id"])

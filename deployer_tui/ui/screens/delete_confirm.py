@@ -196,7 +196,7 @@ class DeleteScreen(ActionModal[bool]):
     async def delete(self) -> None:
         if not await self.submit_call(self._delete(), self._explain):
             return
-        self.app.notify(f"Deleted {self.form_title()[7:-1]}")
+        self.notify(f"Deleted {self.form_title()[7:-1]}")
         self.dismiss(True)
 
     async def _delete(self) -> None:

@@ -11,9 +11,10 @@ from textual.app import App
 from textual.screen import Screen
 
 from deployer_tui.ui.screens.settings_diff import AskScreen
+from deployer_tui.ui.shell import ContextToasts
 
 
-class DraftScreen(Screen):
+class DraftScreen(ContextToasts, Screen):
     """A screen editing something: says whether its draft differs from what is saved, and what it is."""
 
     @property

@@ -257,9 +257,10 @@ class FleetScreen(Screen):
     # Not @mutating: the guard of DeployerApp.run_action (ui/production_guard.py) is the guard of the
     # screen's context, and the marks here span contexts. ui/bulk_update.py asks each marked context's own
     # guard instead: the read-only refusal (the console's or the context's, the same words) and, in
-    # production, the context's name typed once.
+    # production, the context's name typed once, or the highlighted deployment's id when nothing is marked.
     def action_update(self) -> None:
         keys = self.marked_keys()
+        marked = bool(keys)
         if not keys:
             current = self.table().current_key
             keys = self._deployment_keys([current]) if current is not None else []
@@ -278,7 +279,7 @@ class FleetScreen(Screen):
             where = ", ".join(f"{name} ({count})" for name, count in per.items())
             self.notify(f"Started {len(todo)} update{'s' if len(todo) != 1 else ''}: {where}", title="Updates")
 
-        start_bulk(self, items, started)
+        start_bulk(self, items, started, marked=marked)
 
     def _open(self, key: str) -> None:
         fleet = self.fleet

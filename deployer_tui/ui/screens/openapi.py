@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Label, Static, TextArea
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.clipboard import copy_text
 from deployer_tui.ui.screens.create_forms import error_text
+from deployer_tui.ui.shell import ContextToasts
 from deployer_tui.ui.view.formatting import SEVERITY_STYLES
 from deployer_tui.ui.widgets.key_footer import KeyFooter
 
@@ -45,7 +46,7 @@ def openapi_operations(document: Any) -> list[tuple[str, str, str]]:
     return ops
 
 
-class OpenAPIScreen(Screen[None]):
+class OpenAPIScreen(ContextToasts, Screen[None]):
     DEFAULT_CSS = """
     OpenAPIScreen #oa-header { text-style: bold; padding: 0 1; }
     OpenAPIScreen #oa-status { padding: 0 1; height: auto; }
@@ -111,7 +112,7 @@ class OpenAPIScreen(Screen[None]):
 
     def action_copy(self) -> None:
         if self.document is None:
-            self.app.notify("No OpenAPI document to copy", severity="warning")
+            self.notify("No OpenAPI document to copy", severity="warning")
             return
         copy_text(self.app, json.dumps(self.document, indent=2, ensure_ascii=False), "OpenAPI JSON")
 
@@ -132,7 +133,7 @@ def governance_lines(info: Any) -> list[tuple[str, str]]:
     return sorted(lines, key=lambda line: order.get(line[0], 9))
 
 
-class GovernanceScreen(Screen[None]):
+class GovernanceScreen(ContextToasts, Screen[None]):
     """Govern sign-off messages for the versions a deployment serves (or one version)."""
 
     DEFAULT_CSS = """

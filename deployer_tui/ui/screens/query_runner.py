@@ -29,6 +29,7 @@ from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.clipboard import copy_text
 from deployer_tui.ui.screens.create_forms import error_text
+from deployer_tui.ui.shell import ContextToasts
 from deployer_tui.ui.state.latency_trends import Answer, LatencyTrends
 from deployer_tui.ui.widgets.key_footer import KeyFooter
 
@@ -177,7 +178,7 @@ class ResponseDetailScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class TestQueriesScreen(Screen[None]):
+class TestQueriesScreen(ContextToasts, Screen[None]):
     """Test queries for one deployment: pick the endpoint, run stored or edited queries, read results."""
 
     __test__ = False  # not a pytest class, despite the name
@@ -419,7 +420,7 @@ class TestQueriesScreen(Screen[None]):
     def action_copy_response(self) -> None:
         table = self.query_one("#tq-results", DataTable)
         if not self.entries or table.cursor_row is None or table.cursor_row >= len(self.entries):
-            self.app.notify("No response to copy yet", severity="warning")
+            self.notify("No response to copy yet", severity="warning")
             return
         text = json.dumps(self.entries[table.cursor_row], indent=2, default=str)
         copy_text(self.app, text, f"response {table.cursor_row + 1}")

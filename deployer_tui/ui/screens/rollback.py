@@ -35,7 +35,7 @@ from deployer_tui.core.rollback import (
 )
 from deployer_tui.core.skew import NO_NODE_DATA, NodeServing, mapping_versions, node_versions
 from deployer_tui.ui.actions import mutating
-from deployer_tui.ui.shell import context_view, shell_of
+from deployer_tui.ui.shell import ContextToasts, context_view, shell_of
 from deployer_tui.ui.view.formatting import Presentation
 from deployer_tui.ui.widgets.header_bar import HeaderBar
 from deployer_tui.ui.widgets.key_footer import KeyFooter
@@ -83,7 +83,7 @@ def preview_text(plan: RollbackPlan, url: Any = lambda u: u, *, ran: bool = Fals
     return table
 
 
-class RollbackScreen(Screen):
+class RollbackScreen(ContextToasts, Screen):
     """The preview, the confirmation and the live run of one rollback (or roll-forward, or redeploy)."""
 
     DEFAULT_CSS = """
@@ -259,12 +259,11 @@ class RollbackScreen(Screen):
 
     async def _run(self, plan: RollbackPlan) -> None:
         noun = KIND_NOUNS.get(plan.kind, "rollback")
-        app = self.app
         try:
             summary = await run_rollback(self.client, plan, self._on_event)
         except DeployerError as exc:
             self.state = "done"
-            app.notify(f"{noun.capitalize()} of {plan.deployment_id} failed: {exc}", title=noun.capitalize(),
+            self.notify(f"{noun.capitalize()} of {plan.deployment_id} failed: {exc}", title=noun.capitalize(),
                        severity="error", timeout=10)
             if not self._gone:
                 self.query_one("#rb-status", Static).update(Text(f"{noun} failed: {exc}", style="bold red"))
@@ -279,7 +278,7 @@ class RollbackScreen(Screen):
             "done" if summary.ok else f"— {summary.error}")
         if summary.queries_run:
             text += f"; test queries {summary.queries_ok} ok, {summary.queries_failed} failed"
-        app.notify(text, title=noun.capitalize(), severity="information" if summary.ok else "error", timeout=10)
+        self.notify(text, title=noun.capitalize(), severity="information" if summary.ok else "error", timeout=10)
         if not self._gone:
             self.query_one("#rb-preview", Static).update(preview_text(plan, self.presentation.url, ran=True))
             self.query_one("#rb-status", Static).update(self._result_text(plan, summary))

@@ -34,7 +34,7 @@ from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.journal import HistoryRow, Journal, merge_history
 from deployer_tui.ui.actions import mutating
 from deployer_tui.ui.screens.modals import ConfirmScreen
-from deployer_tui.ui.shell import shell_of
+from deployer_tui.ui.shell import ContextToasts, shell_of
 from deployer_tui.ui.state.update_tracker import (
     NOT_REPORTED,
     UpdateFinished,
@@ -323,7 +323,7 @@ def head_text(deployment_id: str, run: UpdateRun | None, now: float) -> Text:
     return head
 
 
-class UpdateBaseScreen(Screen):
+class UpdateBaseScreen(ContextToasts, Screen):
     """What the update screens share: back, the presentation, j/k on their table, `e` in their log."""
 
     _presentation: Presentation | None = None

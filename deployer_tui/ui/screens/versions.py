@@ -240,10 +240,10 @@ class ImportVersionScreen(ZipPathModal[str]):
             return
         note = notes[0] if notes else None
         if note:
-            self.app.notify(f"Imported {version_id} into {self.service_id}\n{note}", severity="warning",
+            self.notify(f"Imported {version_id} into {self.service_id}\n{note}", severity="warning",
                             timeout=15, markup=False)
         else:
-            self.app.notify(f"Imported {version_id} into {self.service_id}")
+            self.notify(f"Imported {version_id} into {self.service_id}")
         self.dismiss(version_id)
 
 
@@ -306,7 +306,7 @@ class DownloadVersionScreen(ZipPathModal[Path]):
                                                                     progress=progress)):
             bar.display = False
             return
-        self.app.notify(f"Saved {self.service_id} {self.version_id} to {path}")
+        self.notify(f"Saved {self.service_id} {self.version_id} to {path}")
         self.dismiss(path)
 
 
