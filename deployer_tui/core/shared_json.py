@@ -14,17 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-# Values a small dict may hold and still be kept once by value (with their types: True is not 1).
-_SCALARS = (str, int, float, bool, type(None))
-
 
 class SharedDecoding:
     """The state of one load: pass `hook` as `object_pairs_hook` to each of its documents' decode.
 
     - every string value is kept once;
     - a dict with a string `id` equal (==) to the first one seen with that id and those keys is that one;
-    - a small dict of plain values (`{"login": "admin"}`) equal in values and types to an earlier one is
-      that one.
+    - a small dict of plain values (`{"login": "admin"}`) equal in values and their types (True is not 1)
+      to an earlier one is that one.
     Drop the instance after the load: it holds every first-seen dict."""
 
     def __init__(self) -> None:
@@ -33,13 +30,25 @@ class SharedDecoding:
         self._by_value: dict[tuple, dict] = {}
 
     def hook(self, pairs: list[tuple[str, Any]]) -> dict:
-        strings = self._strings
-        obj = {key: strings.setdefault(value, value) if type(value) is str else value for key, value in pairs}
+        obj = dict(pairs)
         ident = obj.get("id")
         if type(ident) is str:
             first = self._by_id.setdefault((ident, tuple(obj)), obj)
-            return first if first is not obj and first == obj else obj
-        if len(obj) <= 4 and all(type(value) in _SCALARS for value in obj.values()):
-            key = tuple((name, type(value), value) for name, value in obj.items())
-            return self._by_value.setdefault(key, obj)
+            if first is not obj and first == obj:
+                return first
+        elif len(obj) <= 4:
+            key: tuple | None = tuple([(name, type(value), value) for name, value in pairs])
+            try:
+                hash(key)
+            except TypeError:  # a list or a dict inside: not a dict of plain values
+                key = None
+            if key is not None:
+                first = self._by_value.setdefault(key, obj)
+                if first is not obj:
+                    return first
+        # Kept: its strings are the first seen of each (a copy dropped above needs none of this).
+        strings = self._strings
+        for name, value in pairs:
+            if type(value) is str:
+                obj[name] = strings.setdefault(value, value)
         return obj
