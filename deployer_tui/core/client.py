@@ -345,12 +345,14 @@ class DeployerClient:
             parsed = None
         return DeployerError.from_response(response.status_code, text, parsed, method=method, path=path)
 
-    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _json(self, method: str, path: str, *, decode: Callable[[list[tuple[str, Any]]], Any] | None = None,
+                    **kwargs: Any) -> Any:
+        """`decode`: an `object_pairs_hook` for the body's JSON (e.g. shared_json.SharedDecoding.hook)."""
         response = await self._send(method, path, **kwargs)
         if response.status_code == 204 or not response.content.strip():
             return None
         try:
-            return response.json()
+            return response.json() if decode is None else response.json(object_pairs_hook=decode)
         except ValueError:
             raise DeployerError(
                 f"the server answered {method} {path} with a body that is not JSON",
@@ -361,8 +363,9 @@ class DeployerClient:
     async def _empty(self, method: str, path: str, **kwargs: Any) -> None:
         await self._send(method, path, **kwargs)
 
-    async def _list(self, path: str, params: dict[str, str] | None = None) -> list[dict]:
-        data = await self._json("GET", path, params=params)
+    async def _list(self, path: str, params: dict[str, str] | None = None, *,
+                    decode: Callable[[list[tuple[str, Any]]], Any] | None = None) -> list[dict]:
+        data = await self._json("GET", path, params=params, decode=decode)
         if not isinstance(data, list):
             raise DeployerError(f"expected a list from GET {path}", error_type="MalformedResponse", path=path)
         return data
@@ -377,8 +380,8 @@ class DeployerClient:
 
     # ------------------------------------------------------------------ infras
 
-    async def list_infras(self) -> list[dict]:
-        return await self._list("/api-deployer/infras")
+    async def list_infras(self, *, decode: Callable[[list[tuple[str, Any]]], Any] | None = None) -> list[dict]:
+        return await self._list("/api-deployer/infras", decode=decode)
 
     async def get_infra(self, infra_id: str) -> dict:
         return await self._json("GET", f"/api-deployer/infras/{_seg(infra_id)}")
@@ -400,8 +403,8 @@ class DeployerClient:
 
     # ------------------------------------------------------------------ services and versions
 
-    async def list_services(self) -> list[dict]:
-        return await self._list("/api-deployer/services")
+    async def list_services(self, *, decode: Callable[[list[tuple[str, Any]]], Any] | None = None) -> list[dict]:
+        return await self._list("/api-deployer/services", decode=decode)
 
     async def get_service(self, service_id: str) -> dict:
         return await self._json("GET", f"/api-deployer/services/{_seg(service_id)}")
@@ -526,8 +529,9 @@ class DeployerClient:
     def _dep(self, deployment_id: str, tail: str = "") -> str:
         return f"/api-deployer/deployments/{_seg(deployment_id)}{tail}"
 
-    async def list_deployments(self) -> list[dict]:
-        return await self._list("/api-deployer/deployments")
+    async def list_deployments(self, *, decode: Callable[[list[tuple[str, Any]]], Any] | None = None) -> list[dict]:
+        """`decode`: see `_json` (the console's data store keeps the parts its lists share once)."""
+        return await self._list("/api-deployer/deployments", decode=decode)
 
     async def get_deployment(self, deployment_id: str) -> dict:
         return await self._json("GET", self._dep(deployment_id))

@@ -50,8 +50,8 @@ class Reply:
     def text(self) -> str:
         return self.content.decode("utf-8", errors="replace")
 
-    def json(self) -> Any:
-        return json.loads(self.content)
+    def json(self, **kwargs: Any) -> Any:
+        return json.loads(self.content, **kwargs)
 
     async def aclose(self) -> None:
         """Nothing to release: the body is already read (httpx.Response has the same method)."""

@@ -42,15 +42,15 @@ class Scripted:
         await self.gate.wait()
         path.write_bytes(b"zip")
 
-    async def list_services(self):
+    async def list_services(self, decode=None):
         return [{"serviceBasicInfo": {"id": "svc"},
                  "packages": [{"id": "v1", "endpoints": [{"id": "a", "type": "PY_FUNCTION"},
                                                           {"id": "b", "type": "SQL_QUERY"}]}]}]
 
-    async def list_infras(self):
+    async def list_infras(self, decode=None):
         return [{"infraBasicInfo": {"id": "sm", "stage": "Production", "type": "SAGEMAKER"}}]
 
-    async def list_deployments(self):
+    async def list_deployments(self, decode=None):
         return []
 
     async def create_deployment(self, *args, **kwargs):

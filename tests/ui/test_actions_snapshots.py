@@ -43,16 +43,16 @@ class FixedDeployer:
     async def list_stages(self):
         return [{"id": "Development", "desc": "Development"}, {"id": "Production", "desc": "Production"}]
 
-    async def list_services(self):
+    async def list_services(self, decode=None):
         return [{"serviceBasicInfo": {"id": "toolbox"},
                  "packages": [{"id": "v2", "endpoints": [{"id": "fare", "type": "PY_FUNCTION"}]},
                               {"id": "v1", "endpoints": [{"id": "fare", "type": "PY_FUNCTION"}]}]}]
 
-    async def list_infras(self):
+    async def list_infras(self, decode=None):
         return [{"infraBasicInfo": {"id": "dev", "stage": "Development", "type": "STATIC"}},
                 {"infraBasicInfo": {"id": "prod", "stage": "Production", "type": "STATIC"}}]
 
-    async def list_deployments(self):
+    async def list_deployments(self, decode=None):
         return [{"deploymentBasicInfo": {"id": "toolbox-on-dev", "infraId": "dev"}}]
 
     async def get_service(self, service_id):

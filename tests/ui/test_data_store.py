@@ -47,13 +47,13 @@ class FakeClient:
         self.statuses = statuses
         self.asked: list[str] = []
 
-    async def list_infras(self) -> list[dict]:
+    async def list_infras(self, decode=None) -> list[dict]:
         return []
 
-    async def list_services(self) -> list[dict]:
+    async def list_services(self, decode=None) -> list[dict]:
         return []
 
-    async def list_deployments(self) -> list[dict]:
+    async def list_deployments(self, decode=None) -> list[dict]:
         return self.lights
 
     async def get_deployment_status(self, dep: str) -> dict:
@@ -97,20 +97,3 @@ async def test_store_keeps_summaries_and_announces_every_arrival():
         announced = set().union(*(m.health_ids for m in listener.changes if "health" in m.kinds))
         assert announced == set(statuses)
         assert any(m.kinds == frozenset({"infras", "services", "deployments"}) for m in listener.changes)
-
-
-def test_parts_alike_are_kept_once_and_read_the_same():
-    from deployer_tui.ui.state.data_store import share_common_parts
-
-    def light(dep, infra, stage):
-        return {"deploymentBasicInfo": {"id": dep, "infraId": infra},
-                "infraBasicInfo": {"id": infra, "stage": stage}, "serviceBasicInfo": {"id": "svc"},
-                "packages": [{"id": "v1", "publishedOn": 1}]}
-
-    a, b, c = light("a", "dev", "Development"), light("b", "dev", "Development"), light("c", "dev", "Production")
-    before = [dict(x) for x in (a, b, c)]
-    share_common_parts([a, b, c])
-    assert [a, b, c] == before  # equal content: nothing reads differently
-    assert b["infraBasicInfo"] is a["infraBasicInfo"] and b["packages"] is a["packages"]
-    assert c["infraBasicInfo"] is not a["infraBasicInfo"]  # not equal: kept apart
-    assert c["packages"] is a["packages"]

@@ -4,6 +4,7 @@ sort, go-to, palette, help (with a keymap remap), read-only refusal and the firs
 from __future__ import annotations
 
 import gc
+import time
 from contextlib import asynccontextmanager
 
 from deployer_tui.core import readers
@@ -362,3 +363,32 @@ async def test_health_held_back_while_typing_all_arrives_even_in_slices(demo_ser
         assert not any("UNHEALTHY" in cell(deps, d, "health") for d in enabled)  # held while keys arrive
         await wait_for(pilot, lambda: all("UNHEALTHY" in cell(deps, d, "health") for d in enabled),
                        what="every held row, one slice per frame")
+
+
+async def test_waiting_health_out_of_sight_goes_in_slices_a_frame_apart(demo_server, ui_api_key, monkeypatch):
+    """Slices of rows out of sight change nothing on screen: they must still wait a frame between them, or
+    they all run in one go (thousands of rows at 10,000 deployments, one long stall of the next key)."""
+    monkeypatch.setattr(main_screen, "HEALTH_SLICE", 1)
+    async with running(demo_server, ui_api_key) as (pilot, _client):
+        app, deps = pilot.app, table(pilot, "deployments")
+        await wait_for(pilot, lambda: health_filled(deps) and not app.store.health_loading, what="health")
+        enabled = [d for d in deps.visible_keys if readers.is_enabled(app.store.deployments[d])]
+        assert len(enabled) >= 3
+        await pilot.press("slash", *"zzqq")  # matches no row: every waiting row is out of sight
+        assert deps.row_count == 0
+        patched: list[tuple[float, int]] = []
+        patch = deps.patch_records
+
+        def recording(records):
+            patched.append((time.monotonic(), len(records)))
+            patch(records)
+
+        monkeypatch.setattr(deps, "patch_records", recording)
+        for dep in enabled:
+            app.store.heavy[dep] = {"health": "UNHEALTHY", "healthMessages": {"messages": []}}
+        app.store.rows_changed(set(enabled))
+        await wait_for(pilot, lambda: sum(n for _, n in patched) == len(enabled), what="every held row")
+        assert [n for _, n in patched] == [1] * len(enabled)
+        gaps = [b - a for (a, _), (b, _) in zip(patched, patched[1:], strict=False)]
+        assert min(gaps) >= main_screen.HEALTH_SLICE_SECONDS / 2, gaps
+        assert all("UNHEALTHY" in cell(deps, d, "health") for d in enabled)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from deployer_tui.core import readers
 from deployer_tui.core.errors import ConnectionLost, DeployerError, RequestTimeout
+from deployer_tui.core.shared_json import SharedDecoding
 from deployer_tui.core.skew import skew
 from deployer_tui.ui.state.messages import ApiError, ConnectionChanged, DataChanged
 from deployer_tui.ui.state.publisher import Publisher
@@ -119,9 +120,12 @@ class DataStore(Publisher):
         self.refresh()
 
     async def _load_lists(self) -> None:
+        # One decoding state for the three lists: what they repeat of each other is kept once (shared_json).
+        hook = SharedDecoding().hook
         try:
             infras, services, deployments = await asyncio.gather(
-                self.client.list_infras(), self.client.list_services(), self.client.list_deployments())
+                self.client.list_infras(decode=hook), self.client.list_services(decode=hook),
+                self.client.list_deployments(decode=hook))
         except (ConnectionLost, RequestTimeout) as exc:
             self._lists_running = False
             self._connection_lost(exc)
@@ -140,7 +144,6 @@ class DataStore(Publisher):
         self.infras = {readers.infra_id(i): i for i in infras}
         self.services = {readers.service_id(s): s for s in services}
         self.deployments = {readers.deployment_id(d): d for d in deployments}
-        share_common_parts(self.deployments.values())
         for gone in set(self.heavy) - set(self.deployments):
             del self.heavy[gone]
         self.loaded = True
@@ -262,28 +265,6 @@ class DataStore(Publisher):
     def forget_heavy(self, deployment_id: str) -> None:
         """After a change (enable/disable), show LOADING until the next heavy status arrives."""
         self.heavy.pop(deployment_id, None)
-
-
-# The parts of a light status many deployments have alike: their infra's and service's basic info, and
-# the service's versions. Kept once (the UI never changes a status it holds): at 10,000 deployments they
-# were about half of the objects the collector walks in a full collection.
-_COMMON_PARTS = (("infraBasicInfo", "infraBasicInfo"), ("serviceBasicInfo", "serviceBasicInfo"),
-                 ("packages", "serviceBasicInfo"))
-
-
-def share_common_parts(lights: Iterable[dict]) -> None:
-    """Replace parts equal to the same part of an earlier status (same infra / service) by that one."""
-    seen: dict[tuple[str, object], object] = {}
-    for light in lights:
-        for part, owner in _COMMON_PARTS:
-            value = light.get(part)
-            if not value or not isinstance(value, (dict, list)):
-                continue
-            owner_info = light.get(owner)
-            key = (part, owner_info.get("id") if isinstance(owner_info, dict) else None)
-            first = seen.setdefault(key, value)
-            if first is not value and first == value:
-                light[part] = first
 
 
 _QUIET_SUMMARIES: dict[object, dict] = {}
