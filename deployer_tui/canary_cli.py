@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
+from deployer_tui.core import canary_options as options
 from deployer_tui.headless import (
     Refused,
     Say,
@@ -30,44 +31,24 @@ from deployer_tui.headless import (
 )
 
 EXIT_CODES = {"PROMOTED": 0, "REVERTED": 1, "ABORTED": 1, "FAILED": 2}
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
-_DELTA = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*$")
 
 
-def parse_duration(text: str) -> float:
-    """Seconds from "60s", "2m", "500ms", "1h" or a bare number of seconds ("0.5")."""
-    match = _DURATION.match(text or "")
-    if not match:
-        raise argparse.ArgumentTypeError(f"a duration is a number with s, m, h or ms (60s, 2m, 0.5), not {text!r}")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+def _flag_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A parser of core/canary_options.py as an argparse type: its sentence becomes the usage error."""
+    def read(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    read.__name__ = parse.__name__
+    return read
 
 
-def parse_fraction(text: str) -> float:
-    """An error rate: 0.01 or 1%."""
-    raw = (text or "").strip()
-    try:
-        return float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"an error rate is a fraction (0.01) or a percentage (1%), not {text!r}") \
-            from None
-
-
-def parse_ratio(text: str) -> float:
-    """A latency ratio: 1.5, 1.5x or 1.5×."""
-    try:
-        return float((text or "").strip().rstrip("x×"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a latency ratio is a number (1.5), not {text!r}") from None
-
-
-def parse_delta(text: str) -> float:
-    """Milliseconds from "5ms", "0.005s" or a bare number of milliseconds ("5")."""
-    match = _DELTA.match(text or "")
-    if not match:
-        raise argparse.ArgumentTypeError(f"a latency difference is a number of milliseconds (5, 5ms or 0.005s), "
-                                         f"not {text!r}")
-    return float(match.group(1)) * (1000.0 if match.group(2) == "s" else 1.0)
+parse_duration = _flag_type(options.parse_duration)
+parse_fraction = _flag_type(options.parse_fraction)
+parse_ratio = _flag_type(options.parse_ratio)
+parse_delta = _flag_type(options.parse_delta_ms)
 
 
 def add_parser(sub: Any) -> None:

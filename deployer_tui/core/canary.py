@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from deployer_tui.core import job_follower
+from deployer_tui.core import canary_options, job_follower
 from deployer_tui.core.canary_probe import (
     VIA_DEPLOYER,
     VIA_NODES,
@@ -238,11 +238,11 @@ class CanaryPlan:
 
 
 def parse_steps(text: str) -> tuple[int, ...]:
-    """"10,50,100" → (10, 50, 100); CanaryError for anything else."""
+    """"10,50,100" → (10, 50, 100) (core/canary_options.py); CanaryError for anything else."""
     try:
-        return tuple(int(part.strip().rstrip("%")) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise CanaryError(f"steps are comma-separated whole percentages (10,50,100), not {text!r}") from None
+        return canary_options.parse_steps(text)
+    except ValueError as exc:
+        raise CanaryError(str(exc)) from None
 
 
 async def plan_canary(client: Any, deployment_id: str, target: str, *, steps: tuple[int, ...] = (10, 50, 100),

@@ -7,15 +7,13 @@ import pytest
 from rich.text import Text
 
 from deployer_tui.core.canary import CanaryControl, CanaryPlan, CanaryResult, StepState
+from deployer_tui.core.canary_options import parse_delta_ms, parse_duration, parse_percent, parse_steps
 from deployer_tui.core.latency_log import NOT_REPORTED, VersionSummary
 from deployer_tui.core.rollback import single
 from deployer_tui.ui.screens.canary import (
     candidate_versions,
     field_errors,
     lone_version,
-    parse_percent,
-    parse_seconds,
-    parse_steps,
 )
 from deployer_tui.ui.state.canary_tracker import CanaryRun, outcome_text
 from deployer_tui.ui.state.latency_trends import worse_version
@@ -26,9 +24,11 @@ from tests.ui.test_canary_pilot import progress_at
 def test_fields_are_read_as_people_type_them() -> None:
     assert parse_steps("10, 50,100") == (10, 50, 100)
     assert parse_steps("25% 100%") == (25, 100)
-    assert parse_seconds("60") == 60 and parse_seconds("2m") == 120 and parse_seconds("500ms") == 0.5
+    assert parse_duration("60") == 60 and parse_duration("2m") == 120 and parse_duration("500ms") == 0.5
     assert parse_percent("1") == pytest.approx(0.01) and parse_percent("0.5 %") == pytest.approx(0.005)
-    for bad, parse in (("ten", parse_steps), ("soon", parse_seconds), ("one", parse_percent)):
+    assert parse_delta_ms("5") == parse_delta_ms("5ms") == 5.0 and parse_delta_ms("0.01s") == pytest.approx(10.0)
+    for bad, parse in (("ten", parse_steps), ("soon", parse_duration), ("one", parse_percent),
+                       ("fast", parse_delta_ms), ("10;50", parse_steps)):
         with pytest.raises(ValueError):
             parse(bad)
 

@@ -10,7 +10,6 @@ the same as the headless `deployer-tui canary`. The run belongs to the app's `Ca
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -23,6 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Sparkline, Static
 
+from deployer_tui.core import canary_options as options
 from deployer_tui.core import readers
 from deployer_tui.core.canary import (
     STRATEGIES,
@@ -57,59 +57,14 @@ TEXT_FIELDS: tuple[tuple[str, str, str, str], ...] = (
     ("soak", "Soak per step", "60s", "e.g. 30s, 2m, 0.5s"),
     ("error_rate", "Max error rate (%)", "1", "of the new version's probes"),
     ("latency_ratio", "Max p95 latency ratio", "1.5", "new p95 / old p95"),
+    ("latency_delta", "Latency jitter floor (ms)", "5", "a p95 this close to the old one is no breach"),
     ("probe_rate", "Probe rate (queries/s)", "10", "all versions together"),
 )
 
 
-# ---- reading the fields -------------------------------------------------------------------------------
-
-def parse_steps(text: str) -> tuple[int, ...]:
-    parts = [p.strip().removesuffix("%").strip() for p in re.split(r"[,\s]+", text.strip()) if p.strip()]
-    if not parts:
-        raise ValueError("give the steps, e.g. 10,50,100")
-    try:
-        return tuple(int(p) for p in parts)
-    except ValueError:
-        raise ValueError("whole percents separated by commas, e.g. 10,50,100") from None
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?\s*$")
-
-
-def parse_seconds(text: str) -> float:
-    found = _DURATION.match(text.lower())
-    if found is None:
-        raise ValueError("a duration, e.g. 60s, 2m, 0.5s")
-    unit = found.group(2) or "s"
-    return float(found.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600}[unit]
-
-
-def _number(text: str, expected: str, suffixes: tuple[str, ...] = ()) -> float:
-    value = text.strip().lower()
-    for suffix in suffixes:
-        value = value.removesuffix(suffix).strip()
-    try:
-        return float(value)
-    except ValueError:
-        raise ValueError(expected) from None
-
-
-def parse_percent(text: str) -> float:
-    """"1", "1 %", "0.5%" → the fraction (0.01)."""
-    return _number(text, "a percent, e.g. 1 or 0.5", ("%",)) / 100
-
-
-def parse_ratio(text: str) -> float:
-    return _number(text, "a ratio, e.g. 1.5", ("×", "x"))
-
-
-def parse_rate(text: str) -> float:
-    return _number(text, "queries per second, e.g. 10", ("/s", "qps"))
-
-
 PARSERS: dict[str, Callable[[str], Any]] = {
-    "steps": parse_steps, "soak": parse_seconds, "error_rate": parse_percent, "latency_ratio": parse_ratio,
-    "probe_rate": parse_rate,
+    "steps": options.parse_steps, "soak": options.parse_duration, "error_rate": options.parse_percent,
+    "latency_ratio": options.parse_ratio, "latency_delta": options.parse_delta_ms, "probe_rate": options.parse_rate,
 }
 
 
@@ -118,6 +73,7 @@ def plan_kwargs(values: dict[str, Any], match_answers: bool) -> dict[str, Any]:
     defaults = Guards()
     guards = Guards(max_error_rate=values.get("error_rate", defaults.max_error_rate),
                     max_latency_ratio=values.get("latency_ratio", defaults.max_latency_ratio),
+                    min_latency_delta_ms=values.get("latency_delta", defaults.min_latency_delta_ms),
                     match_answers=match_answers, min_requests=defaults.min_requests)
     kwargs: dict[str, Any] = {"guards": guards}
     for key, name in (("steps", "steps"), ("strategy", "strategy"), ("soak", "soak_s"), ("probe_rate", "probe_rate")):
