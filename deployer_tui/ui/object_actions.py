@@ -124,11 +124,13 @@ class ObjectActions(ContextToasts, Screen):
             if result is None or result is False:
                 return
             screen = app.screen
-            if deleted and isinstance(screen, ObjectActions) and screen.shows(deleted):
+            if deleted and isinstance(screen, ObjectActions) and shell_of(screen) is shell and screen.shows(deleted):
                 app.pop_screen()
             shell.store.refresh()
             screen = app.screen
-            if isinstance(screen, ObjectActions):
+            # The screen shown now may be another context's (the user switched meanwhile): only this
+            # context's screen reads what changed.
+            if isinstance(screen, ObjectActions) and shell_of(screen) is shell:
                 screen.reload()
             if created and isinstance(result, str):
                 for below in app.screen_stack:
@@ -348,7 +350,7 @@ class ObjectActions(ContextToasts, Screen):
         shell.store.forget_heavy(deployment)
         shell.store.refresh()
         screen = app.screen
-        if isinstance(screen, ObjectActions):
+        if isinstance(screen, ObjectActions) and shell_of(screen) is shell:  # not another context's screen
             screen.reload()
 
     # -- updates -----------------------------------------------------------------------------------
