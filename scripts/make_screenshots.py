@@ -1,8 +1,9 @@
 """Make the README screenshots from the real app on the demo data.
 
 Starts the embedded local deployer with demo content in a temporary data dir (exactly what a first
-`deployer-tui` run does), drives the app headless at 120x40 and writes screenshots/*.svg. The last ones
-run a canary of titanic-on-dev to v4, which the error-rate guard reverts.
+`deployer-tui` run does), drives the app headless at 120x40 and writes screenshots/*.svg. The canary ones
+run a canary of titanic-on-dev to v4, which the error-rate guard reverts; the context list and the fleet
+get a second demo deployer, the config profile `staging`.
 
     python scripts/make_screenshots.py [--out screenshots]
 """
