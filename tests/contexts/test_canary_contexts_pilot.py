@@ -30,7 +30,8 @@ async def loaded(pilot, name: str) -> None:
 
 
 async def fill_form(pilot, form: CanaryFormScreen, version: str, soak: str) -> None:
-    await wait_for(pilot, lambda: form.loaded, what="the versions")
+    await wait_for(pilot, lambda: form.loaded and bool(form.query("#cn-version")),
+                   what=f"the version picker (versions read: {form.versions})")
     form.query_one("#cn-version", Select).value = version
     form.query_one("#cn-steps", Input).value = "50,100"
     form.query_one("#cn-soak", Input).value = soak
