@@ -124,18 +124,7 @@ class CanaryStore:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.root, 0o700)
         path = self.path(record.deployer_url, record.deployment_id)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(record.to_json(), fh, separators=(",", ":"))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        paths.write_private(path, json.dumps(record.to_json(), separators=(",", ":")))
 
     def remove(self, deployer_url: str, deployment_id: str) -> None:
         self.path(deployer_url, deployment_id).unlink(missing_ok=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,18 +100,7 @@ class Journal:
                 return max((r.get("started", 0) for r in item[1] if isinstance(r, dict)), default=0)
             deployments = dict(sorted(deployments.items(), key=newest)[-MAX_DEPLOYMENTS:])
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"version": 1, "deployments": deployments}, fh, separators=(",", ":"))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        paths.write_private(self.path, json.dumps({"version": 1, "deployments": deployments}, separators=(",", ":")))
 
     def records(self, deployment_id: str) -> list[JournalRecord]:
         """The deployment's records, newest first."""

@@ -100,18 +100,7 @@ class LatencyLog:
             return []
 
     def _rewrite(self, lines: list[str]) -> None:
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write("".join(line + "\n" for line in lines))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        paths.write_private(self.path, "".join(line + "\n" for line in lines))
         self._lines = len(lines)
 
     def append(self, samples: Iterable[LatencySample]) -> None:

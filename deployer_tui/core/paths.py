@@ -42,18 +42,25 @@ def config_file() -> Path:
     return Path(override) if override else config_dir() / "config.toml"
 
 
-def write_secret(path: Path, text: str) -> None:
-    """Write a file holding a key: created 0600 from the start, never world-readable for an instant."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+def write_private(path: Path, text: str) -> None:
+    """Replace `path` atomically with `text`, readable by its owner only: created 0600 from the start (never
+    world-readable for an instant), fsynced, then renamed over the old file, so a reader sees the old document
+    or the new one, never half of one. The temporary name carries the pid: two processes never share it."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)  # a umask or an existing file's mode never widens it
+        os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Write a file holding a key (write_private, its directory made when missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_private(path, text)
