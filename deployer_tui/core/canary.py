@@ -45,8 +45,9 @@ from deployer_tui.core.canary_state import CanaryRecord, CanaryStore
 from deployer_tui.core.errors import ConnectionLost, DeployerError, RequestTimeout
 from deployer_tui.core.journal import Journal, JournalRecord, now_ms
 from deployer_tui.core.latency_log import LatencyLog, LatencySample, percentile
+from deployer_tui.core.production import stage_is_production
 from deployer_tui.core.readers import deployment_basic, mapping_summary
-from deployer_tui.core.rollback import KIND_REASON, PRODUCTION_STAGES, mapping_key, single
+from deployer_tui.core.rollback import KIND_REASON, mapping_key, single
 from deployer_tui.core.skew import mapping_versions
 
 MAX_PROBE_RATE = 50.0  # probe queries per second, all versions together: a canary never floods a node
@@ -156,7 +157,7 @@ class CanaryPlan:
 
     @property
     def production(self) -> bool:
-        return (self.stage or "").strip().lower() in PRODUCTION_STAGES
+        return stage_is_production(self.stage)
 
     @property
     def previous_versions(self) -> tuple[str, ...]:

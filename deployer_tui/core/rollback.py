@@ -22,10 +22,10 @@ from typing import Any
 from deployer_tui.core import job_follower
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.core.journal import HistoryRow, Journal, JournalRecord, merge_history, now_ms
+from deployer_tui.core.production import stage_is_production
 from deployer_tui.core.readers import mapping_summary
 from deployer_tui.core.skew import NodeServing, mapping_versions, node_versions
 
-PRODUCTION_STAGES = ("production", "prod")  # as ui/screens/delete_confirm.py reads a stage
 KIND_REASON = {"rollback": "ROLLBACK", "rollforward": "ROLLFORWARD", "update": None}
 
 
@@ -83,7 +83,7 @@ class RollbackPlan:
     @property
     def production(self) -> bool:
         """A Production deployment: the confirmation asks for its id typed (as a delete does)."""
-        return (self.stage or "").strip().lower() in PRODUCTION_STAGES
+        return stage_is_production(self.stage)
 
     @property
     def current_text(self) -> str:

@@ -282,3 +282,15 @@ def test_bad_lines_are_skipped(tmp_path: Path) -> None:
 def test_a_bound_below_one_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         LatencyLog(URL, tmp_path, max_samples=0)
+
+
+def test_delete_rollback_and_canary_read_a_production_stage_by_the_one_rule() -> None:
+    """core/production.py decides for all three: a stage named like production, qualifiers undoing it."""
+    from deployer_tui.core.canary import CanaryPlan
+    from deployer_tui.core.rollback import RollbackPlan
+
+    for stage, expected in (("Production", True), ("prd", True), ("Live", True), ("pre-prod", False),
+                            ("Development", False), (None, False)):
+        assert CanaryPlan("d", "v2", stage=stage).production is expected, stage
+        assert RollbackPlan("d", None, {"mode": "SINGLE_GENERATION", "generation": "v1"}, stage=stage).production \
+            is expected, stage

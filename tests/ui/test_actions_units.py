@@ -7,7 +7,7 @@ import pytest
 from deployer_tui.core.readers import MASKED_KEY
 from deployer_tui.ui.screens.copy_menu import deployment_entries, example_body, infra_entries, query_key
 from deployer_tui.ui.screens.create_forms import parse_groups, suggest_deployment_id
-from deployer_tui.ui.screens.delete_confirm import is_production, mapping_versions
+from deployer_tui.ui.screens.delete_confirm import mapping_versions
 from deployer_tui.ui.screens.openapi import governance_lines, openapi_operations
 from deployer_tui.ui.screens.query_runner import latency_ms, parse_queries, result_entries, summarize
 from deployer_tui.ui.screens.versions import complete_path
@@ -71,11 +71,11 @@ def test_openapi_operations_and_governance_order() -> None:
     assert governance_lines(info) == [("ERROR", "t — m"), ("INFO", "i")]
 
 
-def test_mapping_versions_and_production() -> None:
+def test_mapping_versions() -> None:
     assert mapping_versions({"mode": "SINGLE_GENERATION", "generation": "v3"}) == {"v3"}
     assert mapping_versions({"entries": [{"generation": "v1", "proba": 0.5}, {"generation": "v2"}]}) == {"v1", "v2"}
     assert mapping_versions(None) == set()
-    assert is_production("Production") and not is_production("Development")
+
 
 
 LIGHT = {"deploymentBasicInfo": {"id": "tb-on-dev", "publishedServiceId": "tb", "infraId": "dev",

@@ -19,11 +19,11 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from deployer_tui.core import readers
 from deployer_tui.core.errors import DeployerError
+from deployer_tui.core.production import stage_is_production
 from deployer_tui.ui.screens.create_forms import ActionModal, error_text
 from deployer_tui.ui.shell import context_view
 
 KINDS = ("infra", "service", "version", "deployment")
-PRODUCTION_STAGES = ("production", "prod")
 
 
 def mapping_versions(mapping: dict | None) -> set[str]:
@@ -47,10 +47,6 @@ def node_cleanup_story(light: dict) -> str:
             "(the local deployer at once; DSS documents this clean-up from release 14 on, an older DSS "
             "leaves the service on the nodes). If a node cannot be cleaned the delete is refused, unless "
             "pre-delete errors are ignored.")
-
-
-def is_production(stage: str | None) -> bool:
-    return (stage or "").strip().lower() in PRODUCTION_STAGES
 
 
 class DeleteScreen(ActionModal[bool]):
@@ -125,7 +121,7 @@ class DeleteScreen(ActionModal[bool]):
             self.enabled = readers.is_enabled(light)
             # Not twice: an id typed for this change in a production context (ui/production_guard.py) counts.
             view = context_view(self)
-            self.must_type = is_production(self.stage) and not (view is not None and
+            self.must_type = stage_is_production(self.stage) and not (view is not None and
                                                                 view.typed_confirmation(self.object_id))
             self.query_one("#ignore-errors").display = True
             for wid in ("#type-label", "#type-id"):
