@@ -63,9 +63,15 @@ def test_the_row_says_the_canary_step_in_place_of_the_health() -> None:
     run.progress = progress_at(plan, 1)
     assert run.row_label() == "⟳ CANARY 50 %"
     run.progress.phase = "paused"
-    assert run.row_label() == "⟳ CANARY 50 % ‖"
+    assert run.row_label() == "‖ CANARY 50 %"
     run.progress.phase = "reverting"
-    assert run.row_label() == "⟳ CANARY REVERTING"
+    assert run.row_label() == "⟳ REVERTING"
+    labels = [run.row_label()]
+    for phase in ("step", "soak", "paused", "promoting"):
+        run.progress.phase = phase
+        labels.append(run.row_label())
+    # The pane's columns only widen: a label wider than the longest one would push a column out at 80 columns.
+    assert max(Text(label).cell_len for label in labels) <= Text("⟳ CANARY 100 %").cell_len, labels
     light = {"deploymentBasicInfo": {"id": "dep", "generationsMapping": single("v1")}}
     row = decorate_deployment_row(deployment_row(light, "HEALTHY", "Dev"), marked=False, update_state="RUNNING",
                                   canary="⟳ CANARY 50 %")
@@ -114,3 +120,18 @@ def test_version_rows_fit_an_80_column_terminal() -> None:
     assert FIGURES_WIDTH + 1 + SPARK_WIDTH + 1 <= 78
     assert len(VERSION_HEADER_NARROW.plain) <= 78
     assert "-" in version_line(VersionStats("v3"), "new").plain, "no figure yet: a dash, not a wide word"
+
+
+def test_a_guard_not_judged_says_why() -> None:
+    from deployer_tui.core.canary import GUARD_ANSWERS, GUARD_ERROR_RATE, GuardReading
+    from deployer_tui.ui.screens.canary import guard_verdict
+
+    plan = CanaryPlan("dep", "v2", previous=single("v1"))
+    progress = progress_at(plan, 0)
+    waiting = GuardReading(GUARD_ERROR_RATE, "≤ 1 %", None, None)
+    assert guard_verdict(waiting, progress).plain == "waiting for enough probes"
+    assert guard_verdict(GuardReading(GUARD_ANSWERS, "off (shown only)", "0 of 3 differ", None),
+                         progress).plain == "not judged (off)"
+    assert guard_verdict(GuardReading(GUARD_ERROR_RATE, "≤ 1 %", "0 %", True), progress).plain == "✓ ok"
+    progress.phase = "done"
+    assert guard_verdict(waiting, progress).plain == "not judged"

@@ -25,10 +25,12 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Sparkline, S
 from deployer_tui.core import canary_options as options
 from deployer_tui.core import readers
 from deployer_tui.core.canary import (
+    GUARD_ANSWERS,
     STRATEGIES,
     CanaryError,
     CanaryPlan,
     CanaryProgress,
+    GuardReading,
     Guards,
     VersionStats,
     plan_canary,
@@ -419,10 +421,19 @@ def guards_table(progress: CanaryProgress | None) -> Table:
         table.add_column(column)
     for guard in progress.guards if progress is not None else []:
         value = Text(guard.value) if guard.value is not None else Text(NOT_REPORTED, style="dim")
-        verdict = (Text("waiting for enough probes", style="dim") if guard.ok is None
-                   else Text("✓ ok", style="green") if guard.ok else Text("✗ breached", style="bold red"))
-        table.add_row(guard.name, guard.threshold, value, verdict)
+        table.add_row(guard.name, guard.threshold, value, guard_verdict(guard, progress))
     return table
+
+
+def guard_verdict(guard: GuardReading, progress: CanaryProgress) -> Text:
+    """✓ / ✗ once judged; else why not: a guard switched off is never judged, and an ended canary waits no more."""
+    if guard.ok is not None:
+        return Text("✓ ok", style="green") if guard.ok else Text("✗ breached", style="bold red")
+    if guard.name == GUARD_ANSWERS and not progress.plan.guards.match_answers:
+        return Text("not judged (off)", style="dim")
+    if progress.phase == "done":
+        return Text("not judged", style="dim")
+    return Text("waiting for enough probes", style="dim")
 
 
 class VersionRow(Horizontal):

@@ -87,15 +87,17 @@ class CanaryRun:
         return steps[0] if steps and self.kind != "revert" else None
 
     def row_label(self) -> str:
-        """What the deployments pane shows in place of the health while the canary runs."""
+        """What the deployments pane shows in place of the health while the canary runs. At most 13 cells:
+        the pane's columns only ever widen, and a longer label would push a column out at 80 columns."""
         phase = self.phase
         if phase == "reverting":
-            return "⟳ CANARY REVERTING"
+            return "⟳ REVERTING"
         if phase == "promoting":
             return "⟳ CANARY 100 %"
         percent = self.percent
-        text = f"⟳ CANARY {percent} %" if percent is not None else "⟳ CANARY"
-        return text + " ‖" if phase == "paused" else text
+        if phase == "paused":
+            return f"‖ CANARY {percent} %" if percent is not None else "‖ CANARY"
+        return f"⟳ CANARY {percent} %" if percent is not None else "⟳ CANARY"
 
 
 def outcome_text(run: CanaryRun) -> str:
