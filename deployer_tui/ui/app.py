@@ -22,6 +22,7 @@ from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widgets import Input, TextArea
 
 from deployer_tui.core.config import Config
 from deployer_tui.core.contexts import Context
@@ -286,6 +287,8 @@ class DeployerApp(App):
         if isinstance(event, events.Key):
             if not event.is_forwarded and self._hold_until_focused(event):
                 return
+            if not event.is_forwarded and self._edit_in_order(event):
+                return
             if not event.is_forwarded:
                 self._key_targets[event] = self.focused
                 while len(self._key_targets) > 64:
@@ -293,6 +296,21 @@ class DeployerApp(App):
             elif self._resend_typed_ahead(event):
                 return
         await super().on_event(event)
+
+    def _edit_in_order(self, event: events.Key) -> bool:
+        """Run a text field's own editing binding (ctrl+a, ctrl+k, backspace…) in the field's queue, in the
+        order typed. Textual resolves a focused widget's bindings only once the key has bubbled back up to
+        the app, while the field inserts printable keys as soon as it reads them: in a burst, `ctrl+a ctrl+k
+        3 s` would insert `3s` first and then clear the whole field. Queued as a callback behind the keys
+        already sent to the field, the binding runs exactly where it was typed."""
+        focused = self.focused
+        if event.is_printable or not isinstance(focused, (Input, TextArea)):
+            return False
+        active = self.screen.active_bindings.get(event.key)
+        if active is None or active.node is not focused or not active.enabled:
+            return False  # not the field's own key (or a priority binding of the screen or app wins)
+        focused.call_later(self.run_action, active.binding.action, focused)
+        return True
 
     def _hold_until_focused(self, event: events.Key) -> bool:
         """Whether `event` waits: a screen just pushed (a form opened by the key before) focuses its first

@@ -390,3 +390,27 @@ async def test_keys_typed_in_one_burst_reach_the_fields_they_were_typed_for(env:
             app.post_message(events.Key(key, character))
         await wait_for(pilot, lambda: form.query_one("#cn-soak", Input).value == "1.5s", what="the soak typed")
         assert form.query_one("#cn-steps", Input).value == "5,25,50,75,100"
+
+
+async def test_editing_keys_typed_in_a_burst_apply_where_they_were_typed(env: Env) -> None:
+    """`ctrl+a ctrl+k 3 s` typed fast into a field: home, clear to the end, then the text (not the text first,
+    cleared by the keys typed before it)."""
+    from textual import events
+
+    deploy(env, "uicn-edit-burst", ["v1"])
+    async with running(env) as (pilot, app):
+        await on_deployment(pilot, "uicn-edit-burst")
+        await pilot.press("C")
+        form = app.screen
+        assert isinstance(form, CanaryFormScreen)
+        await wait_for(pilot, lambda: form.loaded and form.focused is not None, what="the versions")
+        names = {",": "comma"}
+        burst = [("tab", "\t"), ("tab", "\t"), ("ctrl+a", "\x01"), ("ctrl+k", "\x0b"),
+                 *((names.get(c, c), c) for c in "50,100"), ("tab", "\t"), ("end", None),
+                 ("backspace", "\x08"), ("backspace", "\x08"), ("backspace", "\x08"), ("ctrl+a", "\x01"),
+                 ("ctrl+k", "\x0b"), ("3", "3"), ("s", "s")]
+        for key, character in burst:
+            app.post_message(events.Key(key, character))
+        await wait_for(pilot, lambda: form.query_one("#cn-soak", Input).value == "3s",
+                       what=f"the soak typed (now {form.query_one('#cn-soak', Input).value!r})")
+        assert form.query_one("#cn-steps", Input).value == "50,100"
