@@ -29,7 +29,7 @@ from deployer_tui.core.contexts import Context
 from deployer_tui.core.errors import DeployerError
 from deployer_tui.ui.actions import known_binding_ids, mutating_target
 from deployer_tui.ui.commands import ActionsProvider, ResourcesProvider
-from deployer_tui.ui.context_shell import ContextShell
+from deployer_tui.ui.context_shell import ContextShell, ContextStateReader
 from deployer_tui.ui.context_switch import open_screens, show_context
 from deployer_tui.ui.object_actions import ObjectActions
 from deployer_tui.ui.production_guard import guard_change
@@ -59,14 +59,12 @@ if TYPE_CHECKING:
 
     from deployer_tui.core.client import DeployerClient
     from deployer_tui.ui.screens.contexts import ContextListScreen
-    from deployer_tui.ui.state.canary_tracker import CanaryTracker
     from deployer_tui.ui.state.data_store import DataStore
-    from deployer_tui.ui.state.update_tracker import UpdateTracker
 
 __all__ = ["DeployerApp", "Session"]
 
 
-class DeployerApp(App):
+class DeployerApp(ContextStateReader, App):
     TITLE = "deployer-tui"
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {ActionsProvider, ResourcesProvider}
@@ -143,44 +141,6 @@ class DeployerApp(App):
     @property
     def context_state(self) -> ContextState:
         return self.contexts.current_state
-
-    @property
-    def session(self) -> Session | None:
-        return self.context_state.session
-
-    @property
-    def store(self) -> DataStore:
-        return self.context_state.store
-
-    @property
-    def updates(self) -> UpdateTracker:
-        return self.context_state.updates
-
-    @property
-    def canaries(self) -> CanaryTracker:
-        return self.context_state.canaries
-
-    @property
-    def where(self) -> str:
-        return self.context_state.where
-
-    @property
-    def connection_note(self) -> str:
-        session = self.session
-        return session.note if session is not None else ""
-
-    @property
-    def user(self) -> str:
-        return self.context_state.user
-
-    @property
-    def status_text(self) -> str:
-        return self.context_state.status_text
-
-    @property
-    def client(self) -> DeployerClient:
-        assert self.session is not None, "not connected yet"
-        return self.session.client
 
     def shell_for(self, node: DOMNode) -> ContextShell:
         """The shell of the context `node`'s screen belongs to (ui/context_shell.py)."""

@@ -20,16 +20,20 @@ if TYPE_CHECKING:
     from deployer_tui.ui.state.contexts_state import ContextState
     from deployer_tui.ui.state.data_store import DataStore
     from deployer_tui.ui.state.fleet_state import FleetState
+    from deployer_tui.ui.state.session import Session
     from deployer_tui.ui.state.update_tracker import UpdateTracker
     from deployer_tui.ui.view.formatting import Presentation
 
 
-class ContextShell:
-    """A `Shell` (ui/shell.py) for the screens of one context."""
+class ContextStateReader:
+    """What a context's state holds, read through `context_state`: the app reads the context shown, a
+    ContextShell the context its screens belong to."""
 
-    def __init__(self, app: DeployerApp, state: ContextState) -> None:
-        self.app = app
-        self.context_state = state
+    context_state: ContextState
+
+    @property
+    def session(self) -> Session | None:
+        return self.context_state.session
 
     @property
     def store(self) -> DataStore:
@@ -42,6 +46,37 @@ class ContextShell:
     @property
     def canaries(self) -> CanaryTracker:
         return self.context_state.canaries
+
+    @property
+    def where(self) -> str:
+        return self.context_state.where
+
+    @property
+    def connection_note(self) -> str:
+        session = self.context_state.session
+        return session.note if session is not None else ""
+
+    @property
+    def user(self) -> str:
+        return self.context_state.user
+
+    @property
+    def status_text(self) -> str:
+        return self.context_state.status_text
+
+    @property
+    def client(self) -> DeployerClient:
+        session = self.context_state.session
+        assert session is not None, f"context {self.context_state.name!r} is not connected yet"
+        return session.client
+
+
+class ContextShell(ContextStateReader):
+    """A `Shell` (ui/shell.py) for the screens of one context."""
+
+    def __init__(self, app: DeployerApp, state: ContextState) -> None:
+        self.app = app
+        self.context_state = state
 
     def running_canaries(self) -> list[tuple[str, str]]:
         """(context, deployment) of every canary running in any context (quitting stops them all)."""
@@ -73,35 +108,12 @@ class ContextShell:
         return self.app.last_error
 
     @property
-    def where(self) -> str:
-        return self.context_state.where
-
-    @property
-    def connection_note(self) -> str:
-        session = self.context_state.session
-        return session.note if session is not None else ""
-
-    @property
-    def user(self) -> str:
-        return self.context_state.user
-
-    @property
-    def status_text(self) -> str:
-        return self.context_state.status_text
-
-    @property
     def context_name(self) -> str:
         return "" if self.context_state.implicit else self.context_state.name
 
     @property
     def production_color(self) -> str | None:
         return self.context_state.guard.color
-
-    @property
-    def client(self) -> DeployerClient:
-        session = self.context_state.session
-        assert session is not None, f"context {self.context_state.name!r} is not connected yet"
-        return session.client
 
     @property
     def connected(self) -> bool:
