@@ -29,6 +29,16 @@ async def loaded(pilot, name: str) -> None:
                    what=f"context {name} connected")
 
 
+async def highlight(pilot, deployment_id: str) -> None:
+    """Put the cursor on `deployment_id` and see it there: `C` opens the form of the highlighted row."""
+    deployments = table(pilot, "deployments")
+    # select_key is False until the row is listed: the lists may still be filling in.
+    await wait_for(pilot, lambda: deployments.select_key(deployment_id), what=f"{deployment_id} listed")
+    deployments.focus()
+    await wait_for(pilot, lambda: deployments.current_key == deployment_id and deployments.has_focus,
+                   what=f"{deployment_id} highlighted (now {deployments.current_key})")
+
+
 async def fill_form(pilot, form: CanaryFormScreen, version: str, soak: str) -> None:
     await wait_for(pilot, lambda: form.loaded and bool(form.query("#cn-version")),
                    what=f"the version picker (versions read: {form.versions})")
@@ -47,11 +57,10 @@ async def test_a_canary_left_running_in_another_context_ends_with_a_toast_naming
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await loaded(pilot, "alpha")
         alpha, beta = app.contexts.get("alpha"), app.contexts.get("beta")
-        table(pilot, "deployments").select_key(DEMO)
-        await pilot.pause()
+        await highlight(pilot, DEMO)
         await pilot.press("C")
         form = app.screen
-        assert isinstance(form, CanaryFormScreen)
+        assert isinstance(form, CanaryFormScreen) and form.deployment_id == DEMO
         await fill_form(pilot, form, "v5", "3s")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, CanaryScreen), what="the live screen")
@@ -95,8 +104,7 @@ async def test_canary_in_a_production_context_asks_for_the_id_once(tmp_path, mon
         await loaded(pilot, "beta")
         beta = app.contexts.get("beta")
         assert beta.guard.production
-        table(pilot, "deployments").select_key(DEMO)
-        await pilot.pause()
+        await highlight(pilot, DEMO)
         await pilot.press("C")
         assert type(app.screen).__name__ == "TypedConfirmScreen"
         await pilot.press(*DEMO, "enter")
