@@ -134,19 +134,22 @@ class LatencyLog:
 
     def samples(self, deployment: str, limit: int = 200) -> list[LatencySample]:
         """The newest `limit` samples of a deployment, oldest first."""
-        mine = [s for s in self.all_samples() if s.deployment == deployment]
-        return mine[-limit:] if limit > 0 else []
+        return self.history(deployment, limit)[0]
 
     def summary(self, deployment: str) -> dict[str, VersionSummary]:
         """Per version (NOT_REPORTED for answers that named none): count, errors, p50 and p95 of the
         successful answers' latencies, over every sample kept for the deployment."""
+        return self.history(deployment, 0)[1]
+
+    def history(self, deployment: str, limit: int = 200) -> tuple[list[LatencySample], dict[str, VersionSummary]]:
+        """`samples(deployment, limit)` and `summary(deployment)` from one read of the file."""
+        mine = [s for s in self.all_samples() if s.deployment == deployment]
         groups: dict[str, list[LatencySample]] = {}
-        for sample in self.all_samples():
-            if sample.deployment == deployment:
-                groups.setdefault(sample.version or NOT_REPORTED, []).append(sample)
+        for sample in mine:
+            groups.setdefault(sample.version or NOT_REPORTED, []).append(sample)
         out = {}
         for version, group in groups.items():
             ok = [s.latency_ms for s in group if s.ok]
             out[version] = VersionSummary(version, len(group), sum(1 for s in group if not s.ok),
                                           percentile(ok, 0.5), percentile(ok, 0.95))
-        return out
+        return (mine[-limit:] if limit > 0 else []), out

@@ -87,8 +87,7 @@ class LatencyTrends:
         await asyncio.to_thread(self.record_test_queries, deployment, endpoint, answers)
 
     def trend(self, deployment: str, limit: int = 120) -> Trend:
-        samples = self.log.samples(deployment, limit=limit)
-        versions = self.log.summary(deployment)
+        samples, versions = self.log.history(deployment, limit)
         worse, how, why = worse_version(versions)
         return Trend([s.latency_ms for s in samples], versions, worse, how, why)
 
